@@ -1,0 +1,52 @@
+# starmix: `make run` runs the default workflow, `make test` the test suite.
+# Both create .venv on first use with a Python >= 3.12 (python3.12 / python3.13, or a
+# pyenv-installed one), so a fresh clone needs nothing else.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+OUT ?= results/outlier-line
+
+# First candidate that really runs and is >= 3.12 (pyenv shims may exist but fail).
+PYTHON_CANDIDATES := $(PYTHON) python3.12 python3.13 python3 \
+	$(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3) \
+	$(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3)
+BASE_PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell \
+	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $(p))))
+
+.PHONY: run test smoke lint reproduce bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x "$(PY)" ]; then \
+		if [ -z "$(BASE_PYTHON)" ]; then \
+			echo "error: starmix needs Python >= 3.12 (PyMC 6). None of python3.12, python3.13," >&2; \
+			echo "       python3 or ~/.pyenv/versions/3.1[23]* works here. Install one, or run" >&2; \
+			echo "       'make PYTHON=/path/to/python3.12 ...'." >&2; \
+			exit 1; \
+		fi; \
+		echo "creating $(VENV) with $(BASE_PYTHON)"; \
+		$(BASE_PYTHON) -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/starmix run outlier-line --out $(OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+smoke: $(STAMP)
+	$(PY) -m pytest -m smoke
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check models data workflows tests
+
+reproduce: $(STAMP)
+	$(VENV)/bin/starmix reproduce
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

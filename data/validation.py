@@ -1,0 +1,88 @@
+"""Input checks that fail with an error naming the column and the number of bad rows.
+
+Every check raises :class:`DataValidationError`, whose message is written for a person
+("column 'y_err': 3 of 32 rows are not positive"), and whose ``column``, ``reason`` and
+``n_bad`` attributes let callers count or drop bad rows instead.
+"""
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+class DataValidationError(ValueError):
+    """Bad input data: names the column, the reason and how many rows are bad."""
+
+    def __init__(self, column: str, reason: str, n_bad: int, n_total: int):
+        self.column = column
+        self.reason = reason
+        self.n_bad = n_bad
+        self.n_total = n_total
+        super().__init__(f"column {column!r}: {n_bad} of {n_total} rows {reason}")
+
+
+def require_columns(available: Sequence[str], required: Sequence[str]) -> None:
+    """Fail on the first required column that is absent from ``available``."""
+    missing = [name for name in required if name not in available]
+    if missing:
+        raise DataValidationError(
+            missing[0],
+            f"are missing: the column does not exist (have: {', '.join(available)})",
+            n_bad=0,
+            n_total=0,
+        )
+
+
+def as_float_column(name: str, values) -> np.ndarray:
+    """Return ``values`` as a 1-D float array; masked (blank) cells become NaN.
+
+    Fails clearly on text or a wrong shape.
+    """
+    try:
+        array = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan)
+    except (TypeError, ValueError) as err:
+        raise DataValidationError(name, f"are not numbers ({err})", -1, len(values)) from None
+    if array.ndim != 1:
+        raise DataValidationError(name, f"must form a 1-D column, got shape {array.shape}", 0, 0)
+    return array
+
+
+def bad_row_masks(
+    columns: Mapping[str, np.ndarray],
+    positive: Sequence[str] = (),
+    correlations: Sequence[str] = (),
+) -> dict[tuple[str, str], np.ndarray]:
+    """Boolean masks of bad rows, keyed by (column, reason); only non-empty masks are kept.
+
+    Checks every column for non-finite values, the ``positive`` columns for values <= 0
+    and the ``correlations`` columns for |value| > 1.
+    """
+    masks = {}
+    for name, values in columns.items():
+        finite = np.isfinite(values)
+        masks[(name, "are not finite (NaN or inf)")] = ~finite
+        if name in positive:
+            masks[(name, "are not positive")] = finite & (values <= 0)
+        if name in correlations:
+            masks[(name, "have |correlation| > 1")] = finite & (np.abs(values) > 1)
+    return {key: mask for key, mask in masks.items() if mask.any()}
+
+
+def validate_columns(
+    columns: Mapping[str, np.ndarray],
+    positive: Sequence[str] = (),
+    correlations: Sequence[str] = (),
+) -> None:
+    """Raise for empty or mismatched columns, then for the first kind of bad row found."""
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        first, *rest = lengths.items()
+        other = next((item for item in rest if item[1] != first[1]))
+        raise DataValidationError(
+            other[0], f"do not match column {first[0]!r} ({first[1]} rows)", other[1], other[1]
+        )
+    n_rows = next(iter(lengths.values()), 0)
+    if n_rows == 0:
+        raise DataValidationError(next(iter(lengths), "<none>"), "are present: empty input", 0, 0)
+    for (name, reason), mask in bad_row_masks(columns, positive, correlations).items():
+        raise DataValidationError(name, reason, int(mask.sum()), n_rows)

@@ -1,0 +1,132 @@
+"""The ``starmix`` command: ``starmix run WORKFLOW [options]`` and ``starmix reproduce``.
+
+Exit codes: 0 success; 1 bad input or options (a one-line message, nothing written);
+2 the convergence gate failed (results kept, marked failed); 130 interrupted.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from data.validation import DataValidationError
+from workflows.config import (
+    SAMPLERS,
+    GateThresholds,
+    SamplingOptions,
+    dataclass_defaults,
+    merge_options,
+    pick,
+    read_config_file,
+)
+from workflows.outlier_line import LineInput, run_outlier_line
+from workflows.run import EXIT_ERROR
+
+WORKFLOW_DEFAULT_OUT = {"outlier-line": "results/outlier-line"}
+
+
+def add_core_options(parser: argparse.ArgumentParser) -> None:
+    """Options every workflow shares; defaults are None so a config file can fill them."""
+    group = parser.add_argument_group("sampling and output (shared by every workflow)")
+    group.add_argument("--draws", type=int, help="posterior draws per chain (default 1000)")
+    group.add_argument("--tune", type=int, help="tuning steps per chain (default 1000)")
+    group.add_argument("--chains", type=int, help="number of chains (default 4)")
+    group.add_argument("--cores", type=int, help="parallel chains (default: PyMC chooses)")
+    group.add_argument("--seed", type=int, help="random seed for every random step (default 42)")
+    group.add_argument("--sampler", choices=SAMPLERS,
+                       help="NUTS implementation (default pymc; numpyro/blackjax need JAX)")
+    group.add_argument("--target-accept", type=float, help="NUTS target acceptance (default 0.9)")
+    group.add_argument("--out", help="results folder (default results/WORKFLOW)")
+    group.add_argument("--config", help="TOML file with any of these options as keys")
+    group.add_argument("--no-figures", dest="figures", action="store_false", default=None,
+                       help="skip the figures")
+    gate = parser.add_argument_group("convergence gate")
+    gate.add_argument("--r-hat-max", type=float, help="largest r_hat allowed (default 1.01)")
+    gate.add_argument("--ess-bulk-min", type=float, help="smallest bulk ESS (default 400)")
+    gate.add_argument("--ess-tail-min", type=float, help="smallest tail ESS (default 400)")
+    gate.add_argument("--divergences-max", type=int, help="divergences allowed (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="starmix",
+        description="Bayesian mixture-model workflows for astronomy.",
+        epilog="Workflows: outlier-line (straight line with outliers). "
+               "See 'starmix run WORKFLOW --help'.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run a workflow",
+                              description="Run a workflow on built-in or your own data.")
+    workflows = run.add_subparsers(dest="workflow", required=True, metavar="WORKFLOW")
+    line = workflows.add_parser(
+        "outlier-line",
+        help="straight line with outliers (Hogg, Bovy & Lang 2010)",
+        description="Fit a line plus an outlier component to points with y errors "
+                    "(optionally x errors) and give each point's probability of being on the "
+                    "line. Without --data, runs on the built-in reference data (seed 42).",
+    )
+    data = line.add_argument_group("data (default: the built-in simulated reference data)")
+    data.add_argument("--data", help="CSV, ECSV or FITS table of points")
+    data.add_argument("--x", help="column of x (default x)")
+    data.add_argument("--y", help="column of y (default y)")
+    data.add_argument("--yerr", help="column of the 1-sigma y error (default y_err)")
+    data.add_argument("--xerr", help="column of the 1-sigma x error (optional)")
+    data.add_argument("--xycorr", help="column of the x-y error correlation (optional)")
+    line.add_argument("--intrinsic-scatter", action="store_true", default=None,
+                      help="fit an intrinsic scatter about the line")
+    add_core_options(line)
+
+    reproduce = commands.add_parser(
+        "reproduce", help="rewrite the reference figures in figures/ and their index",
+        description="Run each workflow with its defaults and copy its figures into figures/.",
+    )
+    reproduce.add_argument("--figures-dir", default="figures", help="default: figures")
+    reproduce.add_argument("--out", default="results/reproduce",
+                           help="results folder for the runs (default results/reproduce)")
+    return parser
+
+
+def resolve_options(args: argparse.Namespace, defaults: dict) -> dict:
+    cli = {key: value for key, value in vars(args).items()
+           if key not in {"command", "workflow", "config"}}
+    return merge_options(cli, read_config_file(args.config), defaults)
+
+
+def run_workflow(args: argparse.Namespace) -> int:
+    defaults = dataclass_defaults(SamplingOptions, GateThresholds, LineInput)
+    defaults.update(out=WORKFLOW_DEFAULT_OUT[args.workflow], figures=True)
+    options = resolve_options(args, defaults)
+    result = run_outlier_line(
+        out_dir=options["out"],
+        inputs=pick(LineInput, options),
+        sampling=pick(SamplingOptions, options),
+        gate=pick(GateThresholds, options),
+        figures=options["figures"],
+    )
+    print(f"results: {Path(result.out_dir).resolve()}")
+    if options["figures"]:
+        print(f"figures: {(Path(result.out_dir) / 'figures').resolve()}")
+    if result.status != "passed":
+        print("the run did NOT converge; its results are kept and marked failed in "
+              "run_record.json", file=sys.stderr)
+    return result.exit_code
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "reproduce":
+            from workflows.reproduce import reproduce
+
+            return reproduce(Path(args.figures_dir), Path(args.out))
+        return run_workflow(args)
+    except (DataValidationError, FileNotFoundError, ValueError) as err:
+        print(f"starmix: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("starmix: interrupted; files already written are complete, none is partial",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Membership probabilities from per-component log-densities over posterior draws.
+
+For object i and draw d, the probability of belonging to component k is the responsibility
+``w_k p_k(y_i) / sum_j w_j p_j(y_i)``, evaluated in log space with logsumexp (the weights
+are part of it). The membership probability is its posterior mean; the 16/50/84
+percentiles across draws describe its spread.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from scipy.special import logsumexp
+
+PERCENTILES = (16, 50, 84)
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Per-object membership probability of one component: mean and percentiles over draws."""
+
+    component: str
+    mean: np.ndarray
+    p16: np.ndarray
+    p50: np.ndarray
+    p84: np.ndarray
+
+    def columns(self, prefix: str = "p") -> dict[str, np.ndarray]:
+        """Columns for a table: ``{prefix}_{component}`` and its percentiles."""
+        name = f"{prefix}_{self.component}"
+        return {
+            name: self.mean,
+            f"{name}_p16": self.p16,
+            f"{name}_p50": self.p50,
+            f"{name}_p84": self.p84,
+        }
+
+
+def responsibilities(log_weights: np.ndarray, log_components: np.ndarray, component: int):
+    """Per-draw probability that each object belongs to ``component``.
+
+    log_weights : (..., K) log mixture weights per draw
+    log_components : (..., N, K) unweighted log-density of each object under each component
+    returns : (..., N)
+    """
+    log_joint = log_weights[..., None, :] + log_components
+    return np.exp(log_joint[..., component] - logsumexp(log_joint, axis=-1))
+
+
+def summarise(component: str, per_draw: np.ndarray) -> Membership:
+    """Reduce per-draw probabilities of shape (draws, N) to a :class:`Membership`."""
+    p16, p50, p84 = np.percentile(per_draw, PERCENTILES, axis=0)
+    return Membership(component, per_draw.mean(axis=0), p16, p50, p84)
+
+
+def membership_from_posterior(
+    posterior: xr.Dataset,
+    component: str,
+    weights: str = "w",
+    log_components: str = "log_component",
+    object_dim: str = "point",
+) -> Membership:
+    """Membership of ``component`` from a posterior holding weights and log-densities."""
+    stacked = posterior[[weights, log_components]].stack(sample=("chain", "draw"))
+    log_w = np.log(stacked[weights].transpose("sample", "component").values)
+    log_p = stacked[log_components].transpose("sample", object_dim, "component").values
+    index = list(posterior["component"].values).index(component)
+    return summarise(component, responsibilities(log_w, log_p, index))

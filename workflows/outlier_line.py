@@ -1,0 +1,150 @@
+"""The outlier-line workflow: data -> model -> NUTS -> gate -> membership -> files -> figures.
+
+Every step is a function of its own; :func:`run_outlier_line` calls them in order.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import xarray as xr
+from astropy.table import Table
+
+from data.line import LineData, load_line_table, simulate_outlier_line
+from models.outlier_line import LINE_PARAMETERS, outlier_line
+from workflows import line_plots, plots
+from workflows.config import GateThresholds, SamplingOptions, as_record
+from workflows.diagnostics import GateReport, convergence_gate
+from workflows.membership import Membership, membership_from_posterior
+from workflows.pgm import outlier_line_pgm
+from workflows.results import save_figure, write_posterior, write_table
+from workflows.run import Run, RunResult
+from workflows.sampling import sample_posterior
+
+FIGURES = {
+    "line_fit": "outlier_line_fit.png",
+    "corner": "outlier_line_corner.png",
+    "membership": "outlier_line_membership.png",
+    "pgm": "outlier_line_pgm.png",
+}
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """Where the points come from: a table file with column names, or the simulator."""
+
+    data: str | None = None
+    x: str = "x"
+    y: str = "y"
+    yerr: str = "y_err"
+    xerr: str | None = None
+    xycorr: str | None = None
+    intrinsic_scatter: bool = False
+
+
+def load_line_data(inputs: LineInput) -> LineData:
+    """Step 1: read and validate the user's table, or simulate the reference data."""
+    if inputs.data is None:
+        return simulate_outlier_line()
+    return load_line_table(inputs.data, inputs.x, inputs.y, inputs.yerr, inputs.xerr,
+                           inputs.xycorr)
+
+
+def build_line_model(data: LineData, inputs: LineInput) -> pm.Model:
+    """Step 2a: the components form of the outlier-line model (it carries membership)."""
+    return outlier_line(data.x, data.y, data.y_err, x_err=data.x_err, xy_corr=data.xy_corr,
+                        intrinsic_scatter=inputs.intrinsic_scatter)
+
+
+def line_parameters(inputs: LineInput) -> list[str]:
+    return [*LINE_PARAMETERS, "s_out"] + (["ln_s_int", "s_int"] if inputs.intrinsic_scatter
+                                           else [])
+
+
+def line_membership(idata: xr.DataTree) -> Membership:
+    """Step 4: probability that each point lies on the line (weights included)."""
+    return membership_from_posterior(idata["posterior"].to_dataset(), component="line")
+
+
+def summary_table(idata: xr.DataTree, var_names) -> Table:
+    """Posterior mean, sd, 68% and 95% equal-tailed intervals, r_hat and ESS per parameter."""
+    inner = az.summary(idata, var_names=list(var_names), ci_prob=0.68, round_to="none")
+    outer = az.summary(idata, var_names=list(var_names), kind="stats", ci_prob=0.95,
+                       round_to="none")
+    table = Table.from_pandas(inner.join(outer[["eti95_lb", "eti95_ub"]]), index=True)
+    table.rename_column("index", "parameter")
+    return table
+
+
+def membership_table(data: LineData, membership: Membership) -> Table:
+    table = Table({"point": np.arange(len(data)), "x": data.x, "y": data.y, "y_err": data.y_err})
+    for name, column in membership.columns().items():
+        table[name] = column
+    if data.is_outlier is not None:
+        table["true_outlier"] = data.is_outlier
+    return table
+
+
+def save_line_results(run: Run, idata, summary: Table, members: Table) -> None:
+    """Step 5: posterior, summary and membership tables (each written atomically)."""
+    run.keep("posterior", write_posterior(run.out_dir / "posterior.nc", idata))
+    run.keep("summary", write_table(run.out_dir / "summary.ecsv", summary))
+    run.keep("membership", write_table(run.out_dir / "membership.ecsv", members))
+
+
+def draw_line_figures(run: Run, data: LineData, idata, membership: Membership, var_names):
+    """Step 6: data-space fit, corner plot, membership colours and the PGM."""
+    truths = {"m": data.truth.get("m"), "b": data.truth.get("b"),
+              "w": data.truth.get("w_line"), "s_out": 15.0 if data.truth else None}
+    truths = {name: value for name, value in truths.items() if value is not None}
+    corner_vars = [name for name in ("m", "b", "s_out", "w") if name in var_names]
+    figures = {
+        "line_fit": line_plots.line_fit_figure(data, idata),
+        "corner": plots.corner_plot(idata, corner_vars, coords={"component": "line"},
+                                    truths=truths),
+        "membership": line_plots.membership_figure(data, membership.mean),
+        "pgm": outlier_line_pgm(),
+    }
+    for label, figure in figures.items():
+        run.keep(f"figure_{label}", save_figure(run.out_dir / "figures" / FIGURES[label], figure))
+        plots.close(figure)
+
+
+def run_outlier_line(
+    out_dir: str | Path,
+    inputs: LineInput = LineInput(),
+    sampling: SamplingOptions = SamplingOptions(),
+    gate: GateThresholds = GateThresholds(),
+    figures: bool = True,
+    quiet: bool = False,
+) -> RunResult:
+    """Run the whole workflow; returns the result even when the gate fails (status "failed").
+
+    Bad input raises :class:`data.DataValidationError` before anything is written.
+    """
+    run = Run("outlier-line", out_dir, as_record(inputs, sampling, gate), quiet=quiet)
+    with run.step("load data"):
+        data = load_line_data(inputs)
+        run.say(f"{len(data)} points from {data.source}")
+    with run.step("build model"):
+        model = build_line_model(data, inputs)
+    with run.step("sample"):
+        idata = sample_posterior(model, sampling)
+    var_names = line_parameters(inputs)
+    with run.step("convergence gate"):
+        report: GateReport = convergence_gate(idata, var_names, gate)
+    with run.step("membership"):
+        membership = line_membership(idata)
+    with run.step("save results"):
+        save_line_results(run, idata, summary_table(idata, var_names),
+                          membership_table(data, membership))
+    if figures:
+        with run.step("figures"):
+            draw_line_figures(run, data, idata, membership, var_names)
+    status = "passed" if report.passed else "failed"
+    result = run.finish(status, data={"source": data.source, "n_points": len(data),
+                                      "dropped": {}}, convergence=report.as_record())
+    print(report.text())
+    return result

@@ -1,0 +1,68 @@
+"""Result files, each written atomically: a temporary file in the same folder, then rename.
+
+An interrupted or failed write never leaves a partial file under the final name.
+"""
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import xarray as xr
+from astropy.table import Table
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, payload: dict) -> Path:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+    return Path(path)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+    return Path(path)
+
+
+def write_table(path: str | Path, table: Table) -> Path:
+    """Write an astropy table; the format follows the suffix (.ecsv keeps units)."""
+    with atomic_path(path) as temporary:
+        table.write(temporary, overwrite=True)
+    return Path(path)
+
+
+def write_posterior(path: str | Path, idata: xr.DataTree) -> Path:
+    """Write the ArviZ DataTree as netCDF (read back with ``xarray.open_datatree``)."""
+    with atomic_path(path) as temporary:
+        idata.to_netcdf(temporary, engine="h5netcdf")
+    return Path(path)
+
+
+def save_figure(path: str | Path, figure) -> Path:
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=120, bbox_inches="tight")
+    return Path(path)
+
+
+def _json_default(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -1,0 +1,40 @@
+"""Posterior sampling with NUTS, through PyMC's own sampler or an external backend."""
+
+import os
+import sys
+
+import pymc as pm
+import xarray as xr
+
+from workflows.config import SamplingOptions
+
+
+def show_progress() -> bool:
+    """PyMC's progress bar only on an interactive terminal outside CI."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def sample_posterior(model: pm.Model, options: SamplingOptions) -> xr.DataTree:
+    """Run NUTS and add the pointwise ``log_likelihood`` group (for LOO).
+
+    The same ``options.seed`` gives the same draws for the same model and sampler.
+    ``numpyro``/``blackjax`` run through JAX (CPU is fine) and need the ``jax`` extra.
+    """
+    kwargs = {}
+    if options.sampler == "pymc":
+        kwargs["target_accept"] = options.target_accept
+    else:
+        kwargs["nuts_sampler_kwargs"] = {"target_accept": options.target_accept}
+    idata = pm.sample(
+        draws=options.draws,
+        tune=options.tune,
+        chains=options.chains,
+        cores=options.cores,
+        random_seed=options.seed,
+        nuts_sampler=options.sampler,
+        progressbar=show_progress(),
+        model=model,
+        **kwargs,
+    )
+    pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    return idata
