@@ -77,7 +77,7 @@ def validate_columns(
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         first, *rest = lengths.items()
-        other = next((item for item in rest if item[1] != first[1]))
+        other = next(item for item in rest if item[1] != first[1])
         raise DataValidationError(
             other[0], f"do not match column {first[0]!r} ({first[1]} rows)", other[1], other[1]
         )

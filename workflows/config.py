@@ -73,7 +73,8 @@ def dataclass_defaults(*classes) -> dict:
 
 def pick(cls, options: dict):
     """Build dataclass ``cls`` from the matching keys of a flat options dict."""
-    return cls(**{field.name: options[field.name] for field in fields(cls) if field.name in options})
+    names = [field.name for field in fields(cls) if field.name in options]
+    return cls(**{name: options[name] for name in names})
 
 
 def as_record(*objects) -> dict:

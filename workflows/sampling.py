@@ -20,11 +20,6 @@ def sample_posterior(model: pm.Model, options: SamplingOptions) -> xr.DataTree:
     The same ``options.seed`` gives the same draws for the same model and sampler.
     ``numpyro``/``blackjax`` run through JAX (CPU is fine) and need the ``jax`` extra.
     """
-    kwargs = {}
-    if options.sampler == "pymc":
-        kwargs["target_accept"] = options.target_accept
-    else:
-        kwargs["nuts_sampler_kwargs"] = {"target_accept": options.target_accept}
     idata = pm.sample(
         draws=options.draws,
         tune=options.tune,
@@ -34,7 +29,7 @@ def sample_posterior(model: pm.Model, options: SamplingOptions) -> xr.DataTree:
         nuts_sampler=options.sampler,
         progressbar=show_progress(),
         model=model,
-        **kwargs,
+        nuts={"target_accept": options.target_accept},
     )
     pm.compute_log_likelihood(idata, model=model, progressbar=False)
     return idata

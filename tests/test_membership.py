@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import xarray as xr
+from scipy.stats import norm
+
+from workflows.membership import membership_from_posterior, responsibilities, summarise
+
+
+def brute_force(weights, means, sds, y):
+    """w_0 p_0 / sum_k w_k p_k with plain densities, one draw and one object at a time."""
+    out = np.empty((len(weights), len(y)))
+    for d in range(len(weights)):
+        for i in range(len(y)):
+            dens = [weights[d][k] * norm.pdf(y[i], means[d][k], sds[d][k]) for k in range(2)]
+            out[d, i] = dens[0] / sum(dens)
+    return out
+
+
+def make_posterior(rng, n_draws=6, n_objects=5):
+    weights = rng.dirichlet([3, 2], size=n_draws)
+    means = rng.normal(0, 2, size=(n_draws, 2))
+    sds = rng.uniform(0.5, 3, size=(n_draws, 2))
+    y = rng.normal(0, 3, size=n_objects)
+    log_p = norm.logpdf(y[None, :, None], means[:, None, :], sds[:, None, :])
+    return weights, means, sds, y, log_p
+
+
+def test_responsibilities_match_brute_force(rng):
+    weights, means, sds, y, log_p = make_posterior(rng)
+    got = responsibilities(np.log(weights), log_p, component=0)
+    np.testing.assert_allclose(got, brute_force(weights, means, sds, y), rtol=1e-12)
+
+
+def test_weights_change_the_answer(rng):
+    _, _, _, _, log_p = make_posterior(rng, n_draws=1)
+    even = responsibilities(np.log([[0.5, 0.5]]), log_p, 0)
+    biased = responsibilities(np.log([[0.95, 0.05]]), log_p, 0)
+    assert np.all(biased > even)
+    # odds scale exactly by the weight ratio
+    np.testing.assert_allclose(biased / (1 - biased), 19 * even / (1 - even), rtol=1e-10)
+
+
+def test_log_space_survives_tiny_densities():
+    log_p = np.array([[[-2000.0, -2010.0], [-5000.0, -4000.0]]])
+    got = responsibilities(np.log([[0.5, 0.5]]), log_p, 0)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got[0], [1 / (1 + np.exp(-10)), 0.0], atol=1e-300)
+
+
+def test_posterior_membership_mean_and_percentiles(rng):
+    weights, means, sds, y, log_p = make_posterior(rng, n_draws=8)
+    posterior = xr.Dataset(
+        {
+            "w": (("chain", "draw", "component"), weights.reshape(2, 4, 2)),
+            "log_component": (("chain", "draw", "point", "component"),
+                              log_p.reshape(2, 4, len(y), 2)),
+        },
+        coords={"component": ["line", "outlier"]},
+    )
+    member = membership_from_posterior(posterior, "outlier")
+    expected = 1 - brute_force(weights, means, sds, y)
+    np.testing.assert_allclose(member.mean, expected.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(member.p50, np.median(expected, axis=0), rtol=1e-12)
+    assert np.all(member.p16 <= member.p50) and np.all(member.p50 <= member.p84)
+    assert set(member.columns()) == {"p_outlier", "p_outlier_p16", "p_outlier_p50",
+                                     "p_outlier_p84"}
+
+
+def test_summarise_percentiles():
+    per_draw = np.linspace(0, 1, 101)[:, None]
+    summary = summarise("c", per_draw)
+    assert summary.mean[0] == pytest.approx(0.5)
+    assert (summary.p16[0], summary.p84[0]) == pytest.approx((0.16, 0.84))

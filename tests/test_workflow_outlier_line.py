@@ -1,0 +1,137 @@
+"""End-to-end runs of ``starmix run outlier-line`` with short chains."""
+
+import json
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from tests.conftest import SHORT_ARGS, write_line_csv
+from workflows.cli import main
+
+pytestmark = pytest.mark.smoke
+
+
+def run_cli(*args):
+    return main(["run", "outlier-line", *args])
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "line"
+    code = run_cli(*SHORT_ARGS, "--out", str(out))
+    return code, out
+
+
+def test_short_run_writes_every_output(short_run):
+    code, out = short_run
+    assert code == 0
+    for name in ["posterior.nc", "summary.ecsv", "membership.ecsv", "run_record.json"]:
+        assert (out / name).is_file(), name
+    for name in ["fit", "corner", "membership", "pgm"]:
+        assert (out / "figures" / f"outlier_line_{name}.png").stat().st_size > 10_000
+    assert not list(out.rglob(".*partial*"))
+
+
+def test_run_record(short_run):
+    _, out = short_run
+    record = json.loads((out / "run_record.json").read_text())
+    assert record["status"] == "passed"
+    assert record["settings"]["SamplingOptions"]["seed"] == 7
+    assert record["convergence"]["divergences"] == 0
+    assert set(record["timings_s"]) >= {"sample", "convergence gate", "membership", "total"}
+    assert record["versions"]["pymc"].startswith("6")
+
+
+def test_membership_separates_true_outliers(short_run):
+    _, out = short_run
+    table = Table.read(out / "membership.ecsv")
+    is_outlier = table["true_outlier"]
+    outliers, inliers = table["p_line"][is_outlier], table["p_line"][~is_outlier]
+    assert np.median(outliers) < 0.2 < 0.8 < np.median(inliers)
+    assert np.all(table["p_line_p16"] <= table["p_line_p84"])
+
+
+def test_posterior_file_has_log_likelihood_for_loo(short_run):
+    import arviz as az
+    import xarray as xr
+
+    _, out = short_run
+    idata = xr.open_datatree(out / "posterior.nc")
+    assert idata["log_likelihood"]["y"].dims == ("chain", "draw", "point")
+    assert np.isfinite(az.loo(idata).elpd)
+
+
+def test_same_seed_same_numbers(short_run, tmp_path):
+    _, out = short_run
+    assert run_cli(*SHORT_ARGS, "--out", str(tmp_path), "--no-figures") == 0
+    for name in ["summary.ecsv", "membership.ecsv"]:
+        assert (tmp_path / name).read_text() == (out / name).read_text()
+
+
+def test_failed_gate_exits_2_and_keeps_results(tmp_path, capsys):
+    code = run_cli("--draws", "20", "--tune", "20", "--chains", "2", "--out", str(tmp_path),
+                   "--no-figures")
+    assert code == 2
+    printed = capsys.readouterr()
+    assert "convergence gate: FAILED" in printed.out
+    assert "bulk ESS" in printed.out and "marked failed" in printed.err
+    record = json.loads((tmp_path / "run_record.json").read_text())
+    assert record["status"] == "failed" and record["convergence"]["failures"]
+    assert (tmp_path / "posterior.nc").is_file()
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ({"y": [np.nan] * 3 + [1.0] * 29}, "column 'y': 3 of 32 rows are not finite"),
+        ({"y_err": [-1.0] + [1.0] * 31}, "column 'y_err': 1 of 32 rows are not positive"),
+    ],
+)
+def test_bad_input_fails_clearly_and_writes_nothing(tmp_path, capsys, columns, message):
+    path = write_line_csv(tmp_path / "bad.csv", **columns)
+    out = tmp_path / "out"
+    assert run_cli("--data", str(path), "--out", str(out)) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_missing_column_and_file(tmp_path, capsys):
+    path = write_line_csv(tmp_path / "points.csv")
+    assert run_cli("--data", str(path), "--yerr", "sigma_y", "--out", str(tmp_path / "o")) == 1
+    assert "column 'sigma_y'" in capsys.readouterr().err
+    assert run_cli("--data", str(tmp_path / "nope.csv")) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_user_data_and_config_file(tmp_path):
+    path = write_line_csv(tmp_path / "points.csv")
+    config = tmp_path / "run.toml"
+    config.write_text("draws = 300\ntune = 300\nchains = 2\nseed = 3\n"
+                      "ess-bulk-min = 100\ness-tail-min = 100\nr-hat-max = 1.05\nfigures = false\n")
+    out = tmp_path / "out"
+    assert run_cli("--data", str(path), "--config", str(config), "--out", str(out)) == 0
+    record = json.loads((out / "run_record.json").read_text())
+    assert record["settings"]["SamplingOptions"]["draws"] == 300
+    assert record["data"]["source"] == str(path)
+    assert not (out / "figures").exists()
+
+
+def test_help_lists_workflows_and_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "outlier-line" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        run_cli("--help")
+    text = capsys.readouterr().out
+    for option in ["--draws", "--tune", "--chains", "--seed", "--sampler", "--out", "--config"]:
+        assert option in text
+
+
+def test_jax_backend_on_cpu(tmp_path):
+    pytest.importorskip("numpyro")
+    code = run_cli(*SHORT_ARGS, "--sampler", "numpyro", "--out", str(tmp_path), "--no-figures")
+    assert code == 0
+    summary = Table.read(tmp_path / "summary.ecsv")
+    row = summary[summary["parameter"] == "m"][0]
+    assert abs(row["mean"] - 3.137) < 3 * 0.074
