@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 		$(BASE_PYTHON) -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,jax]'
+	$(PY) -m pip install --quiet -e '.[test,jax,zeropoint]'
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -43,7 +43,10 @@ smoke: $(STAMP)
 	$(PY) -m pytest -m smoke
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check models data workflows tests
+	$(VENV)/bin/ruff check models data workflows tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_data.py
 
 reproduce: $(STAMP)
 	$(VENV)/bin/starmix reproduce

@@ -68,6 +68,21 @@ def bad_row_masks(
     return {key: mask for key, mask in masks.items() if mask.any()}
 
 
+def duplicate_mask(values: np.ndarray) -> np.ndarray:
+    """True for every repeat of a value already seen earlier in ``values``."""
+    _, first = np.unique(values, return_index=True)
+    mask = np.ones(len(values), dtype=bool)
+    mask[first] = False
+    return mask
+
+
+def raise_first(masks: Mapping[tuple[str, str], np.ndarray], n_rows: int) -> None:
+    """Raise :class:`DataValidationError` for the first non-empty bad-row mask."""
+    for (name, reason), mask in masks.items():
+        if mask.any():
+            raise DataValidationError(name, reason, int(mask.sum()), n_rows)
+
+
 def validate_columns(
     columns: Mapping[str, np.ndarray],
     positive: Sequence[str] = (),
@@ -84,5 +99,4 @@ def validate_columns(
     n_rows = next(iter(lengths.values()), 0)
     if n_rows == 0:
         raise DataValidationError(next(iter(lengths), "<none>"), "are present: empty input", 0, 0)
-    for (name, reason), mask in bad_row_masks(columns, positive, correlations).items():
-        raise DataValidationError(name, reason, int(mask.sum()), n_rows)
+    raise_first(bad_row_masks(columns, positive, correlations), n_rows)

@@ -1,5 +1,7 @@
 """Shared helpers: small data sets and short-chain options for smoke runs."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -30,3 +32,23 @@ def write_line_csv(path, data=None, **columns):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261125)
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_file(name):
+    """Path to a real data file in ../shared/data; skips the test when it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"real data {name} not found in {SHARED_DATA} (needs ../shared beside the "
+                    "repository)")
+    return path
+
+
+def make_field(seed=1, n_cluster=300, n_field=700, **overrides):
+    """A small simulated NGC 6819 field."""
+    from data.cluster_field import simulate_cluster_field
+
+    return simulate_cluster_field("ngc6819", seed=seed, n_cluster=n_cluster, n_field=n_field,
+                                  **overrides)

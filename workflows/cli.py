@@ -8,6 +8,11 @@ import argparse
 import sys
 from pathlib import Path
 
+import astropy.units as u
+
+from data.cluster_field import PRESETS, simulate_cluster_field, write_cluster_field
+from data.clusters import resolve_center
+from data.fetch import fetch_gaia_cone
 from data.validation import DataValidationError
 from workflows.config import (
     SAMPLERS,
@@ -75,6 +80,31 @@ def build_parser() -> argparse.ArgumentParser:
                       help="fit an intrinsic scatter about the line")
     add_core_options(line)
 
+    simulate = commands.add_parser(
+        "simulate", help="write a simulated Gaia field around a cluster (FITS)",
+        description="Simulate a Gaia DR3-like cone around a cluster, with truth columns "
+                    "(is_member, true_*); the generative model is in data/cluster_field.py.",
+    )
+    simulate.add_argument("preset", choices=sorted(PRESETS), help="cluster preset")
+    simulate.add_argument("--out", required=True, help="output file (.fits or .fits.gz)")
+    simulate.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    simulate.add_argument("--n-cluster", type=int, help="number of members (preset default)")
+    simulate.add_argument("--n-field", type=int, help="number of field stars (preset default)")
+    simulate.add_argument("--radius", type=float, dest="radius_arcmin",
+                          help="cone radius in arcmin (preset default 20)")
+
+    fetch = commands.add_parser(
+        "fetch-gaia", help="download a Gaia DR3 cone from the ESA archive (needs a network)",
+        description="Query gaiadr3.gaia_source for the archive columns starmix uses, in a "
+                    "cone around a cluster, and write a FITS file the loader reads.",
+    )
+    fetch.add_argument("cluster", help="cluster name (built in: NGC6819, NGC2682/M67, NGC188; "
+                                       "others resolved online)")
+    fetch.add_argument("--radius", default="20arcmin", help="cone radius (default 20arcmin)")
+    fetch.add_argument("--center", nargs=2, type=float, metavar=("RA", "DEC"),
+                       help="centre in degrees instead of the name's")
+    fetch.add_argument("--out", required=True, help="output file (.fits or .fits.gz)")
+
     reproduce = commands.add_parser(
         "reproduce", help="rewrite the reference figures in figures/ and their index",
         description="Run each workflow with its defaults and copy its figures into figures/.",
@@ -111,6 +141,28 @@ def run_workflow(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def simulate(args: argparse.Namespace) -> int:
+    overrides = {key: getattr(args, key) for key in ("n_cluster", "n_field", "radius_arcmin")
+                 if getattr(args, key) is not None}
+    table = simulate_cluster_field(args.preset, seed=args.seed, **overrides)
+    write_cluster_field(table, args.out)
+    members = int(table["is_member"].sum())
+    print(f"wrote {len(table)} simulated stars ({members} members, {len(table) - members} "
+          f"field) to {Path(args.out).resolve()}")
+    return 0
+
+
+def fetch_gaia(args: argparse.Namespace) -> int:
+    center, origin = resolve_center(args.cluster, args.center)
+    radius = u.Quantity(args.radius)
+    if radius.unit.physical_type != "angle" or radius <= 0:
+        raise ValueError(f"--radius must be a positive angle such as 20arcmin, got {args.radius}")
+    print(f"querying the Gaia archive: {radius} around {center.to_string('decimal')} ({origin})")
+    path = fetch_gaia_cone(center, radius, args.out)
+    print(f"wrote {path.resolve()}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -118,7 +170,14 @@ def main(argv=None) -> int:
             from workflows.reproduce import reproduce
 
             return reproduce(Path(args.figures_dir), Path(args.out))
+        if args.command == "simulate":
+            return simulate(args)
+        if args.command == "fetch-gaia":
+            return fetch_gaia(args)
         return run_workflow(args)
+    except ConnectionError as err:
+        print(f"starmix: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
     except (DataValidationError, FileNotFoundError, ValueError) as err:
         print(f"starmix: error: {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -1,0 +1,221 @@
+"""Gaia tables: read any archive-like file, validate it for a model, cut it, select sky regions.
+
+Columns use Gaia archive names (``parallax``, ``pmra_error``, ``pmra_pmdec_corr``, ...).
+Files with VizieR-style names (``Plx``, ``pmRA``, ``pmDE``, ``Gmag``, ``BP-RP``) are renamed
+on reading; any other spelling can be mapped with ``columns={"my_name": "archive_name"}``.
+Units follow the Gaia archive: degrees, mas, mas/yr, mag.
+"""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import Angle, SkyCoord
+from astropy.table import Table
+from pyia import GaiaData
+from pyia.data import gaia_unit_map
+
+from data.validation import (
+    DataValidationError,
+    as_float_column,
+    bad_row_masks,
+    duplicate_mask,
+    raise_first,
+    require_columns,
+)
+
+ARCHIVE_COLUMNS = (
+    "source_id", "ra", "dec", "parallax", "parallax_error", "pmra", "pmra_error", "pmdec",
+    "pmdec_error", "pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr",
+    "phot_g_mean_mag", "bp_rp", "ruwe",
+)
+VIZIER_NAMES = {
+    "Source": "source_id", "RA_ICRS": "ra", "DE_ICRS": "dec", "Plx": "parallax",
+    "e_Plx": "parallax_error", "pmRA": "pmra", "e_pmRA": "pmra_error", "pmDE": "pmdec",
+    "e_pmDE": "pmdec_error", "pmRApmDEcor": "pmra_pmdec_corr",
+    "PlxpmRAcor": "parallax_pmra_corr", "PlxpmDEcor": "parallax_pmdec_corr",
+    "Gmag": "phot_g_mean_mag", "BP-RP": "bp_rp", "RUWE": "ruwe",
+}
+
+
+def load_gaia(path: str | Path, columns: dict[str, str] | None = None) -> GaiaData:
+    """Read a Gaia table (FITS, FITS.gz, CSV, ECSV, VOTable) into a ``pyia.GaiaData``.
+
+    ``columns`` maps names in the file to archive names; VizieR-style names are mapped
+    automatically. Blank cells become NaN (never silently a fill value), archive units are
+    attached where the file has none, and ``table.meta["renamed"]`` lists every rename.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Gaia table not found: {path}")
+    table = _read_any(path)
+    renames = {**{k: v for k, v in VIZIER_NAMES.items() if k in table.colnames}, **(columns or {})}
+    for old, new in renames.items():
+        require_columns(table.colnames, [old])
+        if new in table.colnames and new != old:
+            raise DataValidationError(new, f"clash: both {old!r} and {new!r} present", 0, 0)
+        table.rename_column(old, new)
+    table.meta["renamed"] = renames
+    table.meta["source_file"] = str(path)
+    for name in table.colnames:
+        column = table[name]
+        if column.dtype.kind == "f" and getattr(column, "mask", None) is not None:
+            table[name] = np.ma.filled(column, np.nan)
+        if table[name].unit is None and name in gaia_unit_map:
+            table[name].unit = gaia_unit_map[name]
+    return GaiaData(table)
+
+
+def _read_any(path: Path) -> Table:
+    suffixes = "".join(path.suffixes).lower()
+    if suffixes.endswith((".csv", ".csv.gz")):
+        return Table.read(path, format="ascii.csv")
+    if suffixes.endswith((".fits", ".fits.gz", ".fit")):
+        return Table.read(path, unit_parse_strict="silent")
+    return Table.read(path)
+
+
+def validate_gaia(table: Table, required, drop_invalid: bool = False):
+    """Check ``required`` columns; return (table, {reason: rows dropped}).
+
+    Checks: an empty table; missing columns; non-finite values; ``*_error`` <= 0;
+    ``*_corr`` outside [-1, 1]; repeated ``source_id``. Without ``drop_invalid`` the first
+    problem raises :class:`DataValidationError`; with it, bad rows are removed and counted
+    per reason (a row bad for two reasons counts under both; ``"total"`` is the union).
+    """
+    if len(table) == 0:
+        raise DataValidationError(", ".join(required) or "<none>", "are present: empty table",
+                                  0, 0)
+    require_columns(table.colnames, list(required))
+    numeric = {name: as_float_column(name, table[name]) for name in required
+               if name != "source_id"}
+    masks = bad_row_masks(
+        numeric,
+        positive=[name for name in numeric if name.endswith("_error")],
+        correlations=[name for name in numeric if name.endswith("_corr")],
+    )
+    if "source_id" in table.colnames:
+        repeated = duplicate_mask(np.asarray(table["source_id"]))
+        if repeated.any():
+            masks[("source_id", "repeat an earlier source_id")] = repeated
+    if not drop_invalid:
+        raise_first(masks, len(table))
+        return table, {}
+    bad = np.zeros(len(table), dtype=bool)
+    dropped = {}
+    for (name, reason), mask in masks.items():
+        dropped[f"{name}: {reason}"] = int(mask.sum())
+        bad |= mask
+    if bad.all():
+        raise DataValidationError(", ".join(required), "are invalid: nothing left to fit",
+                                  int(bad.sum()), len(table))
+    if bad.any():
+        dropped["total"] = int(bad.sum())
+    return table[~bad], dropped
+
+
+@dataclass(frozen=True)
+class QualityCuts:
+    """Explicit sample cuts; a cut set to None is off. Defaults: RUWE < 1.4 (Lindegren et al.
+    2021) and G <= 20. Cuts on parallax S/N bias distant stars, so that one is off."""
+
+    ruwe_max: float | None = 1.4
+    g_max: float | None = 20.0
+    parallax_over_error_min: float | None = None
+    radius_arcmin: float | None = None
+
+
+def apply_quality_cuts(table: Table, cuts: QualityCuts, center: SkyCoord | None = None):
+    """Apply ``cuts``; return (table, record) where the record gives rows removed per cut
+    and notes cuts that could not be applied because their column is absent."""
+    keep = np.ones(len(table), dtype=bool)
+    record = {"cuts": asdict(cuts), "removed": {}, "not_applied": []}
+    tests = {
+        "ruwe_max": ("ruwe", lambda t, v: np.asarray(t["ruwe"]) < v),
+        "g_max": ("phot_g_mean_mag", lambda t, v: np.asarray(t["phot_g_mean_mag"]) <= v),
+        "parallax_over_error_min": (
+            "parallax_error",
+            lambda t, v: np.asarray(t["parallax"]) / np.asarray(t["parallax_error"]) >= v,
+        ),
+    }
+    for cut, (column, passes) in tests.items():
+        value = getattr(cuts, cut)
+        if value is None:
+            continue
+        if column not in table.colnames:
+            record["not_applied"].append(f"{cut}: no {column!r} column")
+            continue
+        passed = passes(table, value)
+        record["removed"][cut] = int((keep & ~passed).sum())
+        keep &= passed
+    if cuts.radius_arcmin is not None:
+        if center is None:
+            raise ValueError("a radius cut needs the cluster centre")
+        inside = separation(table, center) <= cuts.radius_arcmin * u.arcmin
+        record["removed"]["radius_arcmin"] = int((keep & ~inside).sum())
+        keep &= inside
+    return table[keep], record
+
+
+def separation(table: Table, center: SkyCoord) -> Angle:
+    """Angular distance of every star from ``center``."""
+    stars = SkyCoord(np.asarray(table["ra"]) * u.deg, np.asarray(table["dec"]) * u.deg)
+    return stars.separation(center)
+
+
+def core_mask(table: Table, center: SkyCoord, radius=5 * u.arcmin) -> np.ndarray:
+    """Stars within ``radius`` of the centre (mostly cluster for NGC 6819 at 5')."""
+    return separation(table, center) < radius
+
+
+def outskirts_mask(table: Table, center: SkyCoord, radius=15 * u.arcmin) -> np.ndarray:
+    """Stars beyond ``radius`` from the centre (mostly field for NGC 6819 at 15')."""
+    return separation(table, center) > radius
+
+
+def assign_dr3_errors(table: Table) -> Table:
+    """Add Gaia DR3 sky-averaged errors from G (pygaia) where a file has none.
+
+    For files such as the M67/NGC 188 fields that carry astrometry but no uncertainties:
+    ``parallax_error``, ``pmra_error`` and ``pmdec_error`` (mas, mas/yr) become the DR3
+    expectation at each star's G, correlations zero. Recorded in ``table.meta``.
+    """
+    from pygaia.errors.astrometric import parallax_uncertainty, proper_motion_uncertainty
+
+    g = np.asarray(table["phot_g_mean_mag"], float)
+    table = table.copy()
+    table["parallax_error"] = parallax_uncertainty(g, release="dr3") / 1000 * u.mas
+    pmra_error, pmdec_error = proper_motion_uncertainty(g, release="dr3")
+    table["pmra_error"] = pmra_error / 1000 * u.mas / u.yr
+    table["pmdec_error"] = pmdec_error / 1000 * u.mas / u.yr
+    for name in ("pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr"):
+        table[name] = np.zeros(len(table))
+    table.meta["errors"] = "assigned from G with pygaia's Gaia DR3 model; correlations zero"
+    return table
+
+
+ZERO_POINT_COLUMNS = ("phot_g_mean_mag", "nu_eff_used_in_astrometry", "pseudocolour",
+                      "ecl_lat", "astrometric_params_solved")
+
+
+def correct_parallax_zero_point(table: Table) -> Table:
+    """Subtract the Lindegren et al. (2021) parallax zero-point (``gaiadr3-zeropoint``).
+
+    Needs the columns in ``ZERO_POINT_COLUMNS``; the correction per star is kept in
+    ``parallax_zero_point`` and ``table.meta["zero_point"]`` records it was applied.
+    """
+    require_columns(table.colnames, ZERO_POINT_COLUMNS)
+    try:
+        from zero_point import zpt
+    except ImportError:
+        raise ImportError("the zero-point correction needs the 'gaiadr3-zeropoint' package: "
+                          "pip install -e '.[zeropoint]'") from None
+    zpt.load_tables()
+    offset = zpt.get_zpt(*(np.asarray(table[name]) for name in ZERO_POINT_COLUMNS),
+                         _warnings=False)
+    table = table.copy()
+    table["parallax_zero_point"] = offset * u.mas
+    table["parallax"] = table["parallax"] - table["parallax_zero_point"]
+    table.meta["zero_point"] = "Lindegren et al. 2021 (gaiadr3-zeropoint), subtracted"
+    return table
