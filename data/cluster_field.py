@@ -124,6 +124,8 @@ def simulate_cluster_field(preset: str = "ngc6819", seed: int = 0, **overrides) 
     table["true_pmra"] = stars["pmra"] * mas_yr
     table["true_pmdec"] = stars["pmdec"] * mas_yr
     table.meta.update({"SIMULATD": True, "PRESET": preset, "SEED": seed,
+                       "TRUEPLX": params.cluster_parallax, "TRUEPMRA": params.cluster_pmra,
+                       "TRUEPMDE": params.cluster_pmdec,
                        "COMMENT": ["starmix simulated Gaia DR3-like field; see "
                                    "data/cluster_field.py"]})
     table.meta.update({f"HIERARCH {key}": _fits_value(v) for key, v in asdict(params).items()})

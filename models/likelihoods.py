@@ -27,3 +27,46 @@ def normal_mixture_logp(value, log_weights, means, variances):
     Written as a ``pm.CustomDist`` logp with signature ``(k),(k),(k)->()``.
     """
     return mixture_logp(log_weights, normal_logpdf(value[..., None], means, variances))
+
+
+def mvnormal_logpdf(residual, cov, dim: int):
+    """log N(residual | 0, cov) for ``dim`` = 2 or 3, in closed form, batched.
+
+    residual : (..., dim); cov : (..., dim, dim), symmetric positive definite. Uses the
+    adjugate and determinant, so it vectorises over stars without batched factorisations.
+    """
+    r = [residual[..., i] for i in range(dim)]
+    c = [[cov[..., i, j] for j in range(dim)] for i in range(dim)]
+    if dim == 2:
+        det = c[0][0] * c[1][1] - c[0][1] ** 2
+        quad = c[1][1] * r[0] ** 2 - 2 * c[0][1] * r[0] * r[1] + c[0][0] * r[1] ** 2
+    elif dim == 3:
+        (a, b, d), (_, e, f), (_, _, i) = c
+        adj = {
+            (0, 0): e * i - f * f, (1, 1): a * i - d * d, (2, 2): a * e - b * b,
+            (0, 1): d * f - b * i, (0, 2): b * f - d * e, (1, 2): b * d - a * f,
+        }
+        det = a * adj[0, 0] + b * adj[0, 1] + d * adj[0, 2]
+        quad = sum(adj[k, k] * r[k] ** 2 for k in range(3)) + 2 * sum(
+            adj[j, k] * r[j] * r[k] for j, k in [(0, 1), (0, 2), (1, 2)]
+        )
+    else:
+        raise ValueError(f"dim must be 2 or 3, got {dim}")
+    return -0.5 * (dim * LOG_2PI + pt.log(det) + quad / det)
+
+
+def gauss_hermite(n_nodes: int):
+    """Nodes t and log-weights for E[f(X)], X ~ N(m, s²): sum_j exp(logw_j) f(m + s t_j)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
+    return nodes, np.log(weights / weights.sum())
+
+
+def convolved_logpdf(log_density, observed, error, n_nodes: int = 32):
+    """log ∫ N(observed | x, error²) p(x) dx by Gauss-Hermite quadrature around ``observed``.
+
+    ``log_density(x)`` is the log of p at true values x (vectorised; -inf where p = 0).
+    Accurate when p varies slowly on the scale of ``error``; 32 nodes by default.
+    """
+    nodes, log_weights = gauss_hermite(n_nodes)
+    x = observed[..., None] + error[..., None] * nodes
+    return pt.logsumexp(log_weights + log_density(x), axis=-1)

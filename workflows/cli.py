@@ -14,6 +14,8 @@ from data.cluster_field import PRESETS, simulate_cluster_field, write_cluster_fi
 from data.clusters import resolve_center
 from data.fetch import fetch_gaia_cone
 from data.validation import DataValidationError
+from models import CLUSTER_MODELS
+from workflows.cluster import ClusterInput, run_cluster
 from workflows.config import (
     SAMPLERS,
     GateThresholds,
@@ -26,7 +28,7 @@ from workflows.config import (
 from workflows.outlier_line import LineInput, run_outlier_line
 from workflows.run import EXIT_ERROR
 
-WORKFLOW_DEFAULT_OUT = {"outlier-line": "results/outlier-line"}
+WORKFLOW_DEFAULT_OUT = {"outlier-line": "results/outlier-line", "ngc6819": "results/ngc6819"}
 
 
 def add_core_options(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="starmix",
         description="Bayesian mixture-model workflows for astronomy.",
-        epilog="Workflows: outlier-line (straight line with outliers). "
+        epilog="Workflows: outlier-line (straight line with outliers), ngc6819 (cluster "
+               "membership: --model pmra, parallax, pm2d or joint). "
                "See 'starmix run WORKFLOW --help'.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -79,6 +82,50 @@ def build_parser() -> argparse.ArgumentParser:
     line.add_argument("--intrinsic-scatter", action="store_true", default=None,
                       help="fit an intrinsic scatter about the line")
     add_core_options(line)
+
+    cluster = workflows.add_parser(
+        "ngc6819",
+        help="cluster-vs-field membership (NGC 6819 by default; any cluster with --data)",
+        description="Fit a cluster-vs-field mixture to Gaia astrometry and give each star's "
+                    "membership probability. Without --data, runs on the simulated NGC 6819 "
+                    "field (see 'starmix simulate').",
+    )
+    cluster.add_argument("--model", choices=sorted(CLUSTER_MODELS),
+                         help="pmra, parallax, pm2d (default) or joint")
+    source = cluster.add_argument_group("data (default: the simulated NGC 6819 field)")
+    source.add_argument("--data", help="Gaia table: FITS(.gz), CSV, ECSV or VOTable")
+    source.add_argument("--columns", help="renames, e.g. 'Plx=parallax,pmRA=pmra' "
+                                          "(VizieR names are mapped automatically)")
+    source.add_argument("--cluster", help="cluster name for centre and published values "
+                                          "(default NGC6819)")
+    source.add_argument("--center", nargs=2, type=float, metavar=("RA", "DEC"),
+                        help="cluster centre in degrees (overrides --cluster's)")
+    source.add_argument("--assign-errors", action="store_true", default=None,
+                        help="give stars Gaia DR3 errors from G (for files without errors)")
+    source.add_argument("--drop-invalid", action="store_true", default=None,
+                        help="drop (and count) invalid rows instead of stopping")
+    source.add_argument("--sim-seed", type=int, help="seed of the simulated field (default 42)")
+    source.add_argument("--n-cluster", type=int, help="simulated members (default 6170)")
+    source.add_argument("--n-field", type=int, help="simulated field stars (default 10830)")
+    cuts = cluster.add_argument_group("quality cuts (recorded in the run record)")
+    cuts.add_argument("--ruwe-max", type=float, help="keep RUWE below this (default 1.4)")
+    cuts.add_argument("--g-max", type=float, help="keep G at or below this (default 20)")
+    cuts.add_argument("--parallax-over-error-min", type=float, help="off by default")
+    cuts.add_argument("--radius", type=float, dest="radius_arcmin",
+                      help="keep stars within this many arcmin of the centre (off by default)")
+    cuts.add_argument("--max-stars", type=int,
+                      help="fit a seeded random subsample of this many stars (quick looks)")
+    shape = cluster.add_argument_group("model options")
+    shape.add_argument("--field-components", help="field Gaussians K, 1-5, or 'auto' (LOO "
+                                                  "over K = 1, 2, 3); default 2")
+    shape.add_argument("--parallax-field", choices=["exponential", "beta"],
+                       help="parallax model's field density (default exponential)")
+    shape.add_argument("--parallax-offset", action="store_true", default=None,
+                       help="fit a global parallax offset (parallax model)")
+    shape.add_argument("--radial-velocity", nargs=2, type=float, metavar=("MEAN", "SD"),
+                       help="radial-velocity prior in km/s for the joint model's 3D motion "
+                            "(default NGC 6819: 2.45 1.0)")
+    add_core_options(cluster)
 
     simulate = commands.add_parser(
         "simulate", help="write a simulated Gaia field around a cluster (FITS)",
@@ -122,12 +169,17 @@ def resolve_options(args: argparse.Namespace, defaults: dict) -> dict:
 
 
 def run_workflow(args: argparse.Namespace) -> int:
-    defaults = dataclass_defaults(SamplingOptions, GateThresholds, LineInput)
+    inputs_class, runner = {"outlier-line": (LineInput, run_outlier_line),
+                            "ngc6819": (ClusterInput, run_cluster)}[args.workflow]
+    defaults = dataclass_defaults(SamplingOptions, GateThresholds, inputs_class)
     defaults.update(out=WORKFLOW_DEFAULT_OUT[args.workflow], figures=True)
     options = resolve_options(args, defaults)
-    result = run_outlier_line(
+    if args.workflow == "ngc6819" and args.out is None and "out" not in read_config_file(
+            args.config):
+        options["out"] = f"{options['out']}-{options['model']}"
+    result = runner(
         out_dir=options["out"],
-        inputs=pick(LineInput, options),
+        inputs=pick(inputs_class, options),
         sampling=pick(SamplingOptions, options),
         gate=pick(GateThresholds, options),
         figures=options["figures"],

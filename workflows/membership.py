@@ -66,3 +66,32 @@ def membership_from_posterior(
     log_p = stacked[log_components].transpose("sample", object_dim, "component").values
     index = list(posterior["component"].values).index(component)
     return summarise(component, responsibilities(log_w, log_p, index))
+
+
+def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=None):
+    """Per-draw membership of ``component`` and pointwise log-likelihood of every object.
+
+    Evaluates the model's ``w`` and ``log_component`` (object x component) at each
+    posterior draw with one compiled function, so the large per-object array is never
+    stored for all draws at once. Returns two float32 arrays of shape (chain, draw, object):
+    the responsibility of ``component`` and log sum_k w_k p_k.
+    """
+    free = [rv.name for rv in model.free_RVs]
+    evaluate = model.compile_fn(inputs=model.free_RVs, outs=[model["w"], model["log_component"]],
+                                on_unused_input="ignore")
+    values = {name: posterior[name].values for name in free}
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    index = list(model.coords["component"]).index(component)
+    n_objects = len(model.coords["star"])
+    probability = np.empty((n_chains, n_draws, n_objects), np.float32)
+    log_likelihood = np.empty_like(probability)
+    for chain in range(n_chains):
+        for draw in range(n_draws):
+            weights, log_p = evaluate({name: values[name][chain, draw] for name in free})
+            log_joint = np.log(weights) + log_p
+            total = logsumexp(log_joint, axis=-1)
+            probability[chain, draw] = np.exp(log_joint[:, index] - total)
+            log_likelihood[chain, draw] = total
+        if say:
+            say(f"membership: chain {chain + 1}/{n_chains} done")
+    return probability, log_likelihood

@@ -6,7 +6,6 @@ Every step is a function of its own; :func:`run_outlier_line` calls them in orde
 from dataclasses import dataclass
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import pymc as pm
 import xarray as xr
@@ -22,6 +21,7 @@ from workflows.pgm import outlier_line_pgm
 from workflows.results import save_figure, write_posterior, write_table
 from workflows.run import Run, RunResult
 from workflows.sampling import sample_posterior
+from workflows.summary import summary_table
 
 FIGURES = {
     "line_fit": "outlier_line_fit.png",
@@ -66,16 +66,6 @@ def line_parameters(inputs: LineInput) -> list[str]:
 def line_membership(idata: xr.DataTree) -> Membership:
     """Step 4: probability that each point lies on the line (weights included)."""
     return membership_from_posterior(idata["posterior"].to_dataset(), component="line")
-
-
-def summary_table(idata: xr.DataTree, var_names) -> Table:
-    """Posterior mean, sd, 68% and 95% equal-tailed intervals, r_hat and ESS per parameter."""
-    inner = az.summary(idata, var_names=list(var_names), ci_prob=0.68, round_to="none")
-    outer = az.summary(idata, var_names=list(var_names), kind="stats", ci_prob=0.95,
-                       round_to="none")
-    table = Table.from_pandas(inner.join(outer[["eti95_lb", "eti95_ub"]]), index=True)
-    table.rename_column("index", "parameter")
-    return table
 
 
 def membership_table(data: LineData, membership: Membership) -> Table:

@@ -31,3 +31,33 @@ def outlier_line_pgm():
     pgm.add_plate([0.1, 0.5, 3.8, 1.9], label=r"$n = 1, \ldots, N$", shift=-0.1)
     pgm.render()
     return pgm.figure
+
+
+CLUSTER_PGM_PARAMETERS = {
+    "pmra": (r"$\mu_{\alpha,c}, s_c$", r"$a_i$", r"$\sigma_{\alpha,i}$"),
+    "parallax": (r"$\varpi_c, s_\varpi$", r"$\varpi_i$", r"$\sigma_{\varpi,i}$"),
+    "pm2d": (r"$\vec\mu_c, s_c$", r"$\vec\mu_i$", r"$C_i$"),
+    "joint": (r"$\varpi_c, \vec\mu_c, \vec\xi_c, a$", r"$\vec\xi_i, \varpi_i, \vec\mu_i$",
+              r"$C_i$"),
+}
+
+
+def cluster_pgm(model_name: str):
+    """PGM of a cluster-vs-field mixture: weights, cluster and field parameters, and per
+    star the observation with its fixed error (co)variance; plates over stars and over the
+    K field components."""
+    cluster_label, data_label, error_label = CLUSTER_PGM_PARAMETERS[model_name]
+    field_label = r"$L$" if model_name == "parallax" else r"$m_k, \Sigma_k$"
+    pgm = daft.PGM(dpi=150)
+    pgm.add_node("w", r"$w$", 1.0, 3.0)
+    pgm.add_node("cluster", cluster_label, 2.4, 3.0, scale=1.6, aspect=1.6)
+    pgm.add_node("field", field_label, 4.2, 3.0, scale=1.3, aspect=1.2)
+    pgm.add_node("data", data_label, 2.4, 1.2, observed=True, scale=1.6, aspect=1.6)
+    pgm.add_node("error", error_label, 4.0, 1.2, fixed=True)
+    for parent in ("w", "cluster", "field", "error"):
+        pgm.add_edge(parent, "data")
+    pgm.add_plate([0.4, 0.4, 4.3, 1.5], label=r"stars $i = 1, \ldots, N$", shift=-0.1)
+    if model_name != "parallax":
+        pgm.add_plate([3.5, 2.4, 1.4, 1.2], label=r"$k = 1..K$", shift=-0.1)
+    pgm.render()
+    return pgm.figure

@@ -14,8 +14,12 @@ def show_progress() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def sample_posterior(model: pm.Model, options: SamplingOptions) -> xr.DataTree:
-    """Run NUTS and add the pointwise ``log_likelihood`` group (for LOO).
+def sample_posterior(
+    model: pm.Model, options: SamplingOptions, var_names=None, log_likelihood: bool = True
+) -> xr.DataTree:
+    """Run NUTS; with ``log_likelihood`` add PyMC's pointwise ``log_likelihood`` group.
+
+    ``var_names`` limits what the trace stores (large per-star deterministics stay out).
 
     The same ``options.seed`` gives the same draws for the same model and sampler.
     ``numpyro``/``blackjax`` run through JAX (CPU is fine) and need the ``jax`` extra.
@@ -30,6 +34,8 @@ def sample_posterior(model: pm.Model, options: SamplingOptions) -> xr.DataTree:
         progressbar=show_progress(),
         model=model,
         nuts={"target_accept": options.target_accept},
+        var_names=var_names,
     )
-    pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    if log_likelihood:
+        pm.compute_log_likelihood(idata, model=model, progressbar=False)
     return idata

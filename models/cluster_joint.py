@@ -1,0 +1,107 @@
+"""Joint cluster model: sky position, parallax and proper motion together.
+
+Stars are placed on the tangent plane of the selection centre: (ξ, η) in arcmin, inside a
+disc of radius R (the selection radius). For star i with astrometry a_i = (ϖ, pmra, pmdec)
+and its full 3x3 error covariance C_i (errors and the three correlations):
+
+* cluster:  sky ~ Plummer(centre (ξ0, η0), scale a), surface density
+  (1 + r²/a²)⁻² / (π a² F), F = R²/(R² + a²) normalising it inside the disc;
+  a_i ~ N3((ϖ_c, μα_c, μδ_c), diag(s_ϖ², s_μ², s_μ²) + C_i)
+* field k:  sky uniform, 1 / (π R²); a_i ~ N3(field_mean_k, field_cov_k + C_i), K Gaussians
+  with full covariances (pmra widths ordered, at least 0.5 mas/yr)
+
+The astrometry axis order inside the model is (pmra, pmdec, parallax).
+
+with ``w ~ Dirichlet(1, ..., 1)``. Units: arcmin, mas, mas/yr. Derived:
+``cluster_distance`` = 1 / ϖ_c (kpc). The cluster's 3D position and velocity are computed
+from the posterior by ``workflows.kinematics``.
+"""
+
+import astropy.units as u
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from astropy.coordinates import SkyCoord
+
+from models.field import (
+    FIELD_MIN_PM_WIDTH,
+    add_mixture_likelihood,
+    component_names,
+    field_covariances,
+    field_means,
+    gaussian_log_densities,
+    mixture_weights,
+    robust_scale,
+)
+
+REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "parallax_error", "pmra",
+                    "pmra_error", "pmdec", "pmdec_error", "pmra_pmdec_corr",
+                    "parallax_pmra_corr", "parallax_pmdec_corr")
+CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_pm", "cluster_pm_dispersion",
+                      "cluster_offset", "plummer_radius", "w")
+AXES = ["pmra", "pmdec", "parallax"]
+FROM_ARCHIVE_ORDER = [1, 2, 0]  # (parallax, pmra, pmdec) covariance -> AXES order
+
+
+def tangent_plane(ra, dec, center: SkyCoord) -> np.ndarray:
+    """(N, 2) gnomonic offsets (ξ, η) in arcmin of (ra, dec) in degrees from ``center``."""
+    offsets = SkyCoord(ra * u.deg, dec * u.deg).transform_to(center.skyoffset_frame())
+    return np.stack([offsets.lon.to_value(u.arcmin), offsets.lat.to_value(u.arcmin)], axis=-1)
+
+
+def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_guess,
+                  n_field: int = 2, star_ids=None):
+    """Build the joint model.
+
+    sky (N, 2) arcmin offsets from the selection centre; radius (arcmin) of the selection
+    disc; astrometry (N, 3) as (pmra, pmdec, parallax) in mas/yr, mas/yr, mas;
+    astrometry_cov (N, 3, 3) in the same order; cluster_guess (3,) in the same order.
+    """
+    sky, astrometry = np.asarray(sky, float), np.asarray(astrometry, float)
+    names = component_names(n_field)
+    coords = {"star": np.arange(len(sky)) if star_ids is None else np.asarray(star_ids),
+              "component": names, "field_component": names[1:], "astrometry": AXES,
+              "astrometry_": AXES, "sky": ["xi", "eta"], "proper_motion": AXES[:2]}
+    guess = np.asarray(cluster_guess, float)
+    scales = [robust_scale(astrometry[:, j]) for j in range(3)]
+    with pm.Model(coords=coords) as model:
+        mixture_weights()
+        pm_mean = pm.Normal("cluster_pm", guess[:2], 1.0, dims="proper_motion")
+        plx = pm.TruncatedNormal("cluster_parallax", guess[2], 0.3, lower=0.01)
+        pm.Deterministic("cluster_distance", 1 / plx)
+        plx_dispersion = pm.HalfNormal("cluster_parallax_dispersion", 0.01)
+        pm_dispersion = pm.HalfNormal("cluster_pm_dispersion", 0.5)
+        offset = pm.Normal("cluster_offset", 0.0, radius / 5, dims="sky")
+        scale = pm.LogNormal("plummer_radius", np.log(radius / 3), 1.0)
+
+        r2 = ((sky - offset) ** 2).sum(axis=1)
+        norm = pt.log(np.pi * scale**2) + pt.log(radius**2 / (radius**2 + scale**2))
+        cluster_sky = -2 * pt.log1p(r2 / scale**2) - norm
+        field_sky = -np.log(np.pi * radius**2)
+
+        cluster_mean = pt.concatenate([pm_mean, plx[None]])[None, :]
+        cluster_cov = pt.diag(pt.stack([pm_dispersion**2, pm_dispersion**2,
+                                        plx_dispersion**2]))[None]
+        f_means = field_means("field_mean", np.median(astrometry, axis=0),
+                              2 * np.asarray(scales), ("field_component", "astrometry"))
+        f_covs = field_covariances("field_cov", scales,
+                                   ("field_component", "astrometry", "astrometry_"),
+                                   min_width=FIELD_MIN_PM_WIDTH)
+        cluster = cluster_sky[:, None] + gaussian_log_densities(
+            astrometry, astrometry_cov, cluster_mean, cluster_cov)
+        field = field_sky + gaussian_log_densities(astrometry, astrometry_cov, f_means, f_covs)
+        add_mixture_likelihood(pt.concatenate([cluster, field], axis=1))
+    return model
+
+
+def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = None,
+               radius_arcmin: float | None = None, **_):
+    from data.cluster_field import astrometric_covariance
+
+    sky = tangent_plane(np.asarray(table["ra"], float), np.asarray(table["dec"], float), center)
+    radius = radius_arcmin or float(np.ceil(np.hypot(sky[:, 0], sky[:, 1]).max()))
+    astrometry = np.stack([np.asarray(table[name], float) for name in AXES], axis=-1)
+    cov = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
+    return cluster_joint(sky, astrometry, cov, radius=radius,
+                         cluster_guess=[cluster_guess[name] for name in AXES],
+                         n_field=n_field, star_ids=np.asarray(table["source_id"]))

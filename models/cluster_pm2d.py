@@ -1,0 +1,72 @@
+"""Cluster membership from 2D proper motion with per-star error covariances.
+
+For star i with proper motion μ_i = (pmra, pmdec) and error covariance C_i (from
+pmra_error, pmdec_error, pmra_pmdec_corr):
+
+* cluster:  μ_i ~ N2(cluster_pm, cluster_pm_dispersion² I + C_i)   (isotropic)
+* field k:  μ_i ~ N2(field_mean_k, field_cov_k + C_i)   (full covariances; pmra widths ordered)
+
+with ``w ~ Dirichlet(1, ..., 1)``. Units: mas/yr.
+"""
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from models.field import (
+    FIELD_MIN_PM_WIDTH,
+    add_mixture_likelihood,
+    component_names,
+    field_covariances,
+    field_means,
+    gaussian_log_densities,
+    mixture_weights,
+    robust_scale,
+)
+
+REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error", "pmdec", "pmdec_error",
+                    "pmra_pmdec_corr")
+CLUSTER_PARAMETERS = ("cluster_pm", "cluster_pm_dispersion", "w")
+PM_AXES = ["pmra", "pmdec"]
+
+
+def pm_covariance(pmra_error, pmdec_error, pmra_pmdec_corr) -> np.ndarray:
+    """(N, 2, 2) proper-motion error covariances, (mas/yr)²."""
+    off = np.asarray(pmra_pmdec_corr) * pmra_error * pmdec_error
+    return np.stack([np.stack([pmra_error**2, off], -1), np.stack([off, pmdec_error**2], -1)],
+                    axis=-2)
+
+
+def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids=None):
+    """Build the 2D mixture. pm_values (N, 2) mas/yr; pm_cov (N, 2, 2); cluster_guess (2,)."""
+    pm_values, pm_cov = np.asarray(pm_values, float), np.asarray(pm_cov, float)
+    names = component_names(n_field)
+    coords = {"star": np.arange(len(pm_values)) if star_ids is None else np.asarray(star_ids),
+              "component": names, "field_component": names[1:], "astrometry": PM_AXES,
+              "astrometry_": PM_AXES}
+    centers = np.median(pm_values, axis=0)
+    scales = [robust_scale(pm_values[:, 0]), robust_scale(pm_values[:, 1])]
+    with pm.Model(coords=coords) as model:
+        mixture_weights()
+        mean = pm.Normal("cluster_pm", np.asarray(cluster_guess, float), 1.0, dims="astrometry")
+        dispersion = pm.HalfNormal("cluster_pm_dispersion", 0.5)
+        f_means = field_means("field_mean", centers, 2 * np.asarray(scales),
+                              ("field_component", "astrometry"))
+        f_covs = field_covariances("field_cov", scales,
+                                   ("field_component", "astrometry", "astrometry_"),
+                                   min_width=FIELD_MIN_PM_WIDTH)
+        cluster = gaussian_log_densities(pm_values, pm_cov, mean[None, :],
+                                         (dispersion**2 * pt.eye(2))[None])
+        field = gaussian_log_densities(pm_values, pm_cov, f_means, f_covs)
+        add_mixture_likelihood(pt.concatenate([cluster, field], axis=1))
+    return model
+
+
+def from_table(table, cluster_guess: dict, n_field: int = 2, **_):
+    values = np.stack([np.asarray(table["pmra"], float), np.asarray(table["pmdec"], float)], -1)
+    cov = pm_covariance(np.asarray(table["pmra_error"], float),
+                        np.asarray(table["pmdec_error"], float),
+                        np.asarray(table["pmra_pmdec_corr"], float))
+    return cluster_pm2d(values, cov, cluster_guess=[cluster_guess["pmra"],
+                                                    cluster_guess["pmdec"]],
+                        n_field=n_field, star_ids=np.asarray(table["source_id"]))

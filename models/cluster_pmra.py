@@ -1,0 +1,59 @@
+"""NGC 6819-style cluster membership from pmra alone (1D).
+
+For star i with measured pmra x_i and error e_i:
+
+* cluster:  x_i ~ N(cluster_pmra, cluster_pmra_dispersion² + e_i²)
+* field k:  x_i ~ N(field_mean_k, field_sd_k² + e_i²), k = 1..K (widths ordered)
+
+with weights ``w ~ Dirichlet(1, ..., 1)`` over [cluster, field_1..K]. Units: mas/yr.
+Priors: cluster_pmra ~ N(guess, 1); dispersion ~ HalfNormal(0.5); field means ~ N(median,
+2 x robust width); field sd ~ LogNormal(log robust width, 1).
+"""
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from models.field import (
+    FIELD_MIN_PM_WIDTH,
+    add_mixture_likelihood,
+    component_names,
+    field_covariances,
+    field_means,
+    gaussian_log_densities,
+    mixture_weights,
+    robust_scale,
+)
+from models.likelihoods import normal_logpdf
+
+REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error")
+CLUSTER_PARAMETERS = ("cluster_pmra", "cluster_pmra_dispersion", "w")
+
+
+def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, star_ids=None):
+    """Build the 1D pmra mixture. ``cluster_guess``: prior centre of the cluster (mas/yr)."""
+    pmra, pmra_error = np.asarray(pmra, float), np.asarray(pmra_error, float)
+    names = component_names(n_field)
+    coords = {"star": np.arange(len(pmra)) if star_ids is None else np.asarray(star_ids),
+              "component": names, "field_component": names[1:], "astrometry": ["pmra"],
+              "astrometry_": ["pmra"]}
+    center, scale = float(np.median(pmra)), robust_scale(pmra)
+    with pm.Model(coords=coords) as model:
+        mixture_weights()
+        mean = pm.Normal("cluster_pmra", cluster_guess, 1.0)
+        dispersion = pm.HalfNormal("cluster_pmra_dispersion", 0.5)
+        f_means = field_means("field_mean", [center], [2 * scale],
+                              ("field_component", "astrometry"))
+        f_covs = field_covariances("field_cov", [scale],
+                                   ("field_component", "astrometry", "astrometry_"),
+                                   min_width=FIELD_MIN_PM_WIDTH)
+        cluster = normal_logpdf(pmra, mean, dispersion**2 + pmra_error**2)
+        field = gaussian_log_densities(pmra[:, None], (pmra_error**2)[:, None, None],
+                                       f_means, f_covs)
+        add_mixture_likelihood(pt.concatenate([cluster[:, None], field], axis=1))
+    return model
+
+
+def from_table(table, cluster_guess: dict, n_field: int = 2, **_):
+    return cluster_pmra(table["pmra"], table["pmra_error"], cluster_guess=cluster_guess["pmra"],
+                        n_field=n_field, star_ids=np.asarray(table["source_id"]))

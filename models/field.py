@@ -1,0 +1,109 @@
+"""Building blocks shared by the cluster-vs-field mixture models.
+
+* Mixture weights: ``w ~ Dirichlet(1, ..., 1)`` over ``component = [cluster, field_1, ...]``;
+  the cluster is always component 0.
+* Field: a Gaussian mixture with K components (1-5). **Label switching guard**: the field
+  widths along the first coordinate are ordered (PyMC's ``ordered`` transform on their
+  logarithms: field_1 is the narrowest), so the field components cannot swap. Widths,
+  not means, are ordered because a real field is a core plus broader wings with nearly the
+  same centre, where ordered means would still let core and wings trade places. The
+  cluster cannot swap with the field: it has its own parametrisation (a narrow intrinsic
+  dispersion and, in the joint model, a concentrated sky profile), and every field
+  Gaussian is at least ``FIELD_MIN_PM_WIDTH`` = 0.5 mas/yr wide in pmra, five times NGC
+  6819's internal dispersion, so a field component cannot shrink onto the cluster.
+* Full field covariances are built from a Cholesky factor (positive log-normal diagonal,
+  normal off-diagonal), so every draw is positive definite.
+
+Every observed density is the intrinsic Gaussian convolved with each star's measurement
+covariance: variances (or covariance matrices) add.
+"""
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from models.likelihoods import mixture_logp, mvnormal_logpdf, normal_logpdf
+
+MAX_FIELD_COMPONENTS = 5
+FIELD_MIN_PM_WIDTH = 0.5  # mas/yr
+
+
+def component_names(n_field: int) -> list[str]:
+    if not 1 <= n_field <= MAX_FIELD_COMPONENTS:
+        raise ValueError(f"field components must be 1..{MAX_FIELD_COMPONENTS}, got {n_field}")
+    return ["cluster", *(f"field_{k + 1}" for k in range(n_field))]
+
+
+def mixture_weights():
+    """Dirichlet(1, ..., 1) weights over the model's ``component`` dim."""
+    n_components = len(pm.modelcontext(None).coords["component"])
+    return pm.Dirichlet("w", np.ones(n_components), dims="component")
+
+
+def field_means(name: str, centers, scales, dims: tuple[str, str]):
+    """(K, d) field means with independent normal priors around ``centers`` (sd ``scales``)."""
+    n_field = len(pm.modelcontext(None).coords[dims[0]])
+    centers, scales = np.asarray(centers, float), np.asarray(scales, float)
+    return pm.Normal(name, np.tile(centers, (n_field, 1)), np.tile(scales, (n_field, 1)),
+                     dims=dims)
+
+
+def field_covariances(name: str, scales, dims: tuple[str, str, str], min_width: float = 0.0):
+    """(K, d, d) covariances L Lᵀ from Cholesky factors L.
+
+    diag(L)[:, 0] = min_width + exp(ordered log-widths ~ N(log scale_0, 1)): the ordering is
+    the label-switching guard, and ``min_width`` keeps every field Gaussian broader than the
+    cluster so the two cannot trade places. The other diagonal entries ~ LogNormal(log
+    scale_j, 1); below the diagonal ~ N(0, scale).
+    """
+    n_field = len(pm.modelcontext(None).coords[dims[0]])
+    d = len(scales)
+    scales = np.asarray(scales, float)
+    first_kwargs = {}
+    if n_field > 1:
+        first_kwargs = {"transform": pm.distributions.transforms.ordered,
+                        "initval": np.log(scales[0]) + np.linspace(-1, 1, n_field)}
+    log_width = pm.Normal(f"{name}_log_width", np.log(scales[0]), 1.0, dims=dims[0],
+                          **first_kwargs)
+    diag = (min_width + pt.exp(log_width))[:, None]
+    if d > 1:
+        others = pm.LogNormal(f"{name}_chol_diag", np.log(scales[1:]), 1.0,
+                              shape=(n_field, d - 1))
+        diag = pt.concatenate([diag, others], axis=1)
+    chol = pt.zeros((n_field, d, d))
+    chol = pt.set_subtensor(chol[:, np.arange(d), np.arange(d)], diag)
+    rows, cols = np.tril_indices(d, -1)
+    if len(rows):
+        below = pm.Normal(f"{name}_chol_offdiag", 0.0, np.sqrt(scales[rows] * scales[cols]),
+                          shape=(n_field, len(rows)))
+        chol = pt.set_subtensor(chol[:, rows, cols], below)
+    return pm.Deterministic(name, chol @ chol.transpose(0, 2, 1), dims=dims)
+
+
+def gaussian_log_densities(values, error_cov, means, covs):
+    """(N, K) log-densities of N stars under K Gaussians convolved with each star's errors.
+
+    values (N, d); error_cov (N, d, d); means (K, d); covs (K, d, d); d = 1, 2 or 3.
+    """
+    dim = int(values.shape[-1])
+    if dim == 1:
+        variance = covs[None, :, 0, 0] + error_cov[:, None, 0, 0]
+        return normal_logpdf(values[:, None, 0], means[None, :, 0], variance)
+    residual = values[:, None, :] - means[None, :, :]
+    return mvnormal_logpdf(residual, covs[None] + error_cov[:, None], dim)
+
+
+def add_mixture_likelihood(log_component):
+    """Register the per-component log-densities (star x component) and the marginalised
+    mixture likelihood sum_i log sum_k w_k p_k(y_i). ``log_component`` is not stored in
+    the trace (17,000 stars x components x draws is too large); the workflows recompute
+    it per draw for membership and the pointwise log-likelihood."""
+    pm.Deterministic("log_component", log_component, dims=("star", "component"))
+    log_w = pt.log(pm.modelcontext(None)["w"])
+    pm.Potential("mixture_loglike", mixture_logp(log_w, log_component).sum())
+
+
+def robust_scale(values: np.ndarray) -> float:
+    """1.4826 x median absolute deviation: a Gaussian-equivalent width, robust to outliers."""
+    values = np.asarray(values, float)
+    return float(1.4826 * np.median(np.abs(values - np.median(values))))
