@@ -70,7 +70,7 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
         plx = pm.TruncatedNormal("cluster_parallax", guess[2], 0.3, lower=0.01)
         pm.Deterministic("cluster_distance", 1 / plx)
         plx_dispersion = pm.HalfNormal("cluster_parallax_dispersion", 0.01)
-        pm_dispersion = pm.HalfNormal("cluster_pm_dispersion", 0.5)
+        pm_dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
         offset = pm.Normal("cluster_offset", 0.0, radius / 5, dims="sky")
         scale = pm.LogNormal("plummer_radius", np.log(radius / 3), 1.0)
 

@@ -12,8 +12,9 @@ parallax):
     p(x) = x⁻⁴ exp(-1/(x L)) / (2 L³), with L (``field_length_scale``, kpc) free;
   - ``field="beta"``: a Beta(α, β) density on x / x_max (a simpler, shape-free alternative).
 
-  The integral over the true parallax is done numerically per star with 32-node
-  Gauss-Hermite quadrature around ϖ_i - δ (vectorised over stars). The field is one
+  The integral over the true parallax is done numerically per star with 48-node
+  Gauss-Legendre quadrature on ϖ_i - δ ± 6 e_i, clipped at zero (vectorised over stars;
+  within 0.1% of adaptive quadrature in the tests). The field is one
   component (K = 1), so there is no label switching; the cluster is the narrow component.
 
 Derived: ``cluster_distance`` = 1 / cluster_parallax (kpc).
@@ -46,7 +47,7 @@ def beta_log_parallax_pdf(x, alpha, beta, x_max):
 
 def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
                      field: str = "exponential", offset: bool = False, star_ids=None,
-                     n_nodes: int = 32):
+                     n_nodes: int = 48):
     """Build the 1D parallax mixture. ``cluster_guess``: prior centre (mas)."""
     if field not in FIELDS:
         raise ValueError(f"parallax field must be one of {FIELDS}, got {field!r}")
@@ -74,7 +75,8 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
                 return beta_log_parallax_pdf(x, alpha, beta, x_max)
 
         cluster = normal_logpdf(parallax, cluster_plx + delta, dispersion**2 + parallax_error**2)
-        field_logp = convolved_logpdf(log_density, parallax - delta, parallax_error, n_nodes)
+        field_logp = convolved_logpdf(log_density, parallax - delta, parallax_error,
+                                      SMALLEST_PARALLAX, n_nodes)
         add_mixture_likelihood(pt.stack([cluster, field_logp], axis=1))
     return model
 

@@ -49,7 +49,7 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
     with pm.Model(coords=coords) as model:
         mixture_weights()
         mean = pm.Normal("cluster_pm", np.asarray(cluster_guess, float), 1.0, dims="astrometry")
-        dispersion = pm.HalfNormal("cluster_pm_dispersion", 0.5)
+        dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
         f_means = field_means("field_mean", centers, 2 * np.asarray(scales),
                               ("field_component", "astrometry"))
         f_covs = field_covariances("field_cov", scales,

@@ -6,7 +6,8 @@ For star i with measured pmra x_i and error e_i:
 * field k:  x_i ~ N(field_mean_k, field_sd_k² + e_i²), k = 1..K (widths ordered)
 
 with weights ``w ~ Dirichlet(1, ..., 1)`` over [cluster, field_1..K]. Units: mas/yr.
-Priors: cluster_pmra ~ N(guess, 1); dispersion ~ HalfNormal(0.5); field means ~ N(median,
+Priors: cluster_pmra ~ N(guess, 1); dispersion ~ U(0, 0.5), below every field width (the
+cluster stays the narrow component); field means ~ N(median,
 2 x robust width); field sd ~ LogNormal(log robust width, 1).
 """
 
@@ -41,7 +42,7 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
     with pm.Model(coords=coords) as model:
         mixture_weights()
         mean = pm.Normal("cluster_pmra", cluster_guess, 1.0)
-        dispersion = pm.HalfNormal("cluster_pmra_dispersion", 0.5)
+        dispersion = pm.Uniform("cluster_pmra_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
         f_means = field_means("field_mean", [center], [2 * scale],
                               ("field_component", "astrometry"))
         f_covs = field_covariances("field_cov", [scale],

@@ -8,9 +8,10 @@
   not means, are ordered because a real field is a core plus broader wings with nearly the
   same centre, where ordered means would still let core and wings trade places. The
   cluster cannot swap with the field: it has its own parametrisation (a narrow intrinsic
-  dispersion and, in the joint model, a concentrated sky profile), and every field
-  Gaussian is at least ``FIELD_MIN_PM_WIDTH`` = 0.5 mas/yr wide in pmra, five times NGC
-  6819's internal dispersion, so a field component cannot shrink onto the cluster.
+  dispersion and, in the joint model, a concentrated sky profile): the cluster's intrinsic
+  proper-motion dispersion is bounded by ``FIELD_MIN_PM_WIDTH`` = 0.5 mas/yr (five times
+  NGC 6819's) and every field Gaussian is wider than that in pmra, so the cluster and a
+  field component can never exchange roles.
 * Full field covariances are built from a Cholesky factor (positive log-normal diagonal,
   normal off-diagonal), so every draw is positive definite.
 

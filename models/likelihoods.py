@@ -55,18 +55,19 @@ def mvnormal_logpdf(residual, cov, dim: int):
     return -0.5 * (dim * LOG_2PI + pt.log(det) + quad / det)
 
 
-def gauss_hermite(n_nodes: int):
-    """Nodes t and log-weights for E[f(X)], X ~ N(m, s²): sum_j exp(logw_j) f(m + s t_j)."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
-    return nodes, np.log(weights / weights.sum())
+def convolved_logpdf(log_density, observed, error, lower: float, n_nodes: int = 48,
+                     half_width: float = 6.0):
+    """log ∫ N(observed | x, error²) p(x) dx for a density p supported on x > ``lower``.
 
-
-def convolved_logpdf(log_density, observed, error, n_nodes: int = 32):
-    """log ∫ N(observed | x, error²) p(x) dx by Gauss-Hermite quadrature around ``observed``.
-
-    ``log_density(x)`` is the log of p at true values x (vectorised; -inf where p = 0).
-    Accurate when p varies slowly on the scale of ``error``; 32 nodes by default.
+    Gauss-Legendre quadrature, per object, on the window observed ± half_width·error clipped
+    below at ``lower`` (so the nodes crowd where p rises from zero); the Gaussian factor is
+    evaluated exactly at every node. ``log_density(x)`` must accept (..., n_nodes) arrays.
     """
-    nodes, log_weights = gauss_hermite(n_nodes)
-    x = observed[..., None] + error[..., None] * nodes
-    return pt.logsumexp(log_weights + log_density(x), axis=-1)
+    nodes, weights = np.polynomial.legendre.leggauss(n_nodes)
+    start = pt.maximum(observed - half_width * error, lower)
+    stop = pt.maximum(observed + half_width * error, start + half_width * error)
+    half = (stop - start) / 2
+    x = (start + half)[..., None] + half[..., None] * nodes
+    log_terms = (np.log(weights) + pt.log(half)[..., None]
+                 + normal_logpdf(observed[..., None], x, (error**2)[..., None]) + log_density(x))
+    return pt.logsumexp(log_terms, axis=-1)

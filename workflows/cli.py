@@ -37,7 +37,7 @@ def add_core_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--draws", type=int, help="posterior draws per chain (default 1000)")
     group.add_argument("--tune", type=int, help="tuning steps per chain (default 1000)")
     group.add_argument("--chains", type=int, help="number of chains (default 4)")
-    group.add_argument("--cores", type=int, help="parallel chains (default: PyMC chooses)")
+    group.add_argument("--cores", type=int, help="parallel chains (default: the CPUs available)")
     group.add_argument("--seed", type=int, help="random seed for every random step (default 42)")
     group.add_argument("--sampler", choices=SAMPLERS,
                        help="NUTS implementation (default pymc; numpyro/blackjax need JAX)")

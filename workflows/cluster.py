@@ -100,12 +100,12 @@ def load_cluster_table(inputs: ClusterInput) -> tuple[Table, dict]:
 
 
 def prepare_stars(table: Table, inputs: ClusterInput, center, seed: int, say):
-    """Steps 2-3: validate for the model, apply quality cuts, optionally subsample."""
+    """Steps 2-3: validate the input for the model, apply quality cuts, optionally subsample."""
     spec = CLUSTER_MODELS[inputs.model]
     cuts = QualityCuts(inputs.ruwe_max, inputs.g_max, inputs.parallax_over_error_min,
                        inputs.radius_arcmin)
-    table, cut_record = apply_quality_cuts(table, cuts, center)
     table, dropped = validate_gaia(table, spec.REQUIRED_COLUMNS, inputs.drop_invalid)
+    table, cut_record = apply_quality_cuts(table, cuts, center)
     for reason, count in dropped.items():
         say(f"dropped (--drop-invalid) {count} rows: {reason}")
     for cut, count in cut_record["removed"].items():
@@ -150,11 +150,12 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
 
 
 def fit(model: pm.Model, sampling: SamplingOptions, say) -> tuple[xr.DataTree, np.ndarray]:
-    """Steps 5-6: NUTS (the per-star ``log_component`` is not stored), then per-draw
-    membership and the pointwise ``log_likelihood`` group for LOO."""
+    """Steps 5-6: NUTS from the MAP point (the per-star ``log_component`` is not stored),
+    then per-draw membership and the pointwise ``log_likelihood`` group for LOO."""
     keep = [rv.name for rv in model.free_RVs] + [
         var.name for var in model.deterministics if var.name != "log_component"]
-    idata = sample_posterior(model, sampling, var_names=keep, log_likelihood=False)
+    idata = sample_posterior(model, sampling, var_names=keep, log_likelihood=False,
+                             start_at_map=True)
     probability, log_likelihood = mixture_draws(model, idata["posterior"].to_dataset(), say=say)
     stars = model.coords["star"]
     idata["log_likelihood"] = xr.DataTree(xr.Dataset(
@@ -197,9 +198,32 @@ def cluster_gate(idata, model, thresholds: GateThresholds) -> GateReport:
     return report
 
 
-def cluster_estimates(summary: Table, table: Table, probability_mean) -> dict:
+PARALLAX_SYSTEMATIC = 0.0103  # mas, Gaia (E)DR3 angular-covariance floor (Maiz Apellaniz+2021)
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def members_parallax(table: Table, probability, seed: int = 0, n_boot: int = 200):
+    """Membership-weighted median parallax (weights P) and its sd: a seeded bootstrap over
+    stars plus the 0.0103 mas systematic floor in quadrature. A median, not an
+    inverse-variance mean, so neither field interlopers nor the brightest stars (whose DR3
+    zero-point differs most) dominate."""
+    parallax = np.asarray(table["parallax"], float)
+    probability = np.asarray(probability, float)
+    rng = np.random.default_rng(seed)
+    boot = [weighted_median(parallax[pick], probability[pick])
+            for pick in rng.integers(0, len(parallax), (n_boot, len(parallax)))]
+    return weighted_median(parallax, probability), float(np.hypot(np.std(boot),
+                                                                  PARALLAX_SYSTEMATIC))
+
+
+def cluster_estimates(summary: Table, table: Table, probability_mean, seed: int = 0) -> dict:
     """(mean, sd) of the cluster's pmra, pmdec and parallax that the model fits; a model
-    without parallax gets the members' inverse-variance weighted mean parallax."""
+    without parallax gets the members' weighted median parallax (``parallax_members``)."""
     rows = {row["parameter"]: (float(row["mean"]), float(row["sd"])) for row in summary}
     found = {}
     for name, keys in {"pmra": ("cluster_pm[pmra]", "cluster_pmra"),
@@ -209,10 +233,7 @@ def cluster_estimates(summary: Table, table: Table, probability_mean) -> dict:
             if key in rows:
                 found[name] = rows[key]
     if "parallax" not in found and "parallax" in table.colnames:
-        weight = probability_mean / np.asarray(table["parallax_error"], float) ** 2 \
-            if "parallax_error" in table.colnames else probability_mean
-        mean = float(np.sum(weight * np.asarray(table["parallax"])) / np.sum(weight))
-        found["parallax_members"] = (mean, float(1 / np.sqrt(np.sum(weight))))
+        found["parallax_members"] = members_parallax(table, probability_mean, seed)
     return found
 
 
@@ -320,7 +341,7 @@ def run_cluster(
         membership = summarise("cluster", probability.reshape(-1, probability.shape[-1]))
         summary = summary_table(idata, [rv.name for rv in model.free_RVs] + [
             name for name in ("cluster_distance",) if name in idata["posterior"]])
-        estimates = cluster_estimates(summary, table, membership.mean)
+        estimates = cluster_estimates(summary, table, membership.mean, sampling.seed)
         details = {"data": provenance, "selection": selection,
                    "center": {"ra": center.ra.deg, "dec": center.dec.deg,
                               "origin": center_origin},

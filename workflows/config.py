@@ -13,7 +13,8 @@ SAMPLERS = ("pymc", "nutpie", "numpyro", "blackjax")
 
 @dataclass(frozen=True)
 class SamplingOptions:
-    """NUTS settings. ``seed`` fixes every random step; ``cores=None`` lets PyMC choose."""
+    """NUTS settings. ``seed`` fixes every random step; ``cores=None`` runs as many chains
+    in parallel as there are CPUs available."""
 
     draws: int = 1000
     tune: int = 1000

@@ -9,32 +9,50 @@ import xarray as xr
 from workflows.config import SamplingOptions
 
 
+def available_cores() -> int:
+    """CPUs this process may use (PyMC's own default assumes half are hyperthreads)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def show_progress() -> bool:
     """PyMC's progress bar only on an interactive terminal outside CI."""
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 def sample_posterior(
-    model: pm.Model, options: SamplingOptions, var_names=None, log_likelihood: bool = True
+    model: pm.Model,
+    options: SamplingOptions,
+    var_names=None,
+    log_likelihood: bool = True,
+    start_at_map: bool = False,
 ) -> xr.DataTree:
     """Run NUTS; with ``log_likelihood`` add PyMC's pointwise ``log_likelihood`` group.
 
     ``var_names`` limits what the trace stores (large per-star deterministics stay out).
+    ``start_at_map`` starts every chain at the (seeded) MAP point without jitter, so that
+    chains of a model with distant secondary modes explore the main one.
 
     The same ``options.seed`` gives the same draws for the same model and sampler.
     ``numpyro``/``blackjax`` run through JAX (CPU is fine) and need the ``jax`` extra.
     """
+    start = {}
+    if start_at_map:
+        found = pm.find_MAP(model=model, random_seed=options.seed, progressbar=False,
+                            jitter=False, return_inferencedata=True)["posterior"]
+        point = {rv.name: found[rv.name].values[0, 0] for rv in model.free_RVs}
+        start = {"initvals": point, "init": "adapt_diag"}
     idata = pm.sample(
         draws=options.draws,
         tune=options.tune,
         chains=options.chains,
-        cores=options.cores,
+        cores=options.cores or min(options.chains, available_cores()),
         random_seed=options.seed,
         nuts_sampler=options.sampler,
         progressbar=show_progress(),
         model=model,
         nuts={"target_accept": options.target_accept},
         var_names=var_names,
+        **start,
     )
     if log_likelihood:
         pm.compute_log_likelihood(idata, model=model, progressbar=False)

@@ -1,0 +1,38 @@
+"""Per-draw membership from a cluster model matches a brute-force computation."""
+
+import numpy as np
+import xarray as xr
+from scipy.stats import norm
+
+from models import CLUSTER_MODELS
+from tests.conftest import make_field
+from workflows.membership import mixture_draws
+
+
+def test_mixture_draws_match_brute_force(rng):
+    table = make_field(seed=5, n_cluster=10, n_field=20)
+    model = CLUSTER_MODELS["pmra"].from_table(table, {"pmra": -2.9}, n_field=1)
+    chains, draws = 2, 3
+    posterior = xr.Dataset({
+        "w": (("chain", "draw", "component"), rng.dirichlet([2, 3], (chains, draws))),
+        "cluster_pmra": (("chain", "draw"), rng.normal(-2.9, 0.05, (chains, draws))),
+        "cluster_pmra_dispersion": (("chain", "draw"), rng.uniform(0.05, 0.2, (chains, draws))),
+        "field_mean": (("chain", "draw", "field_component", "astrometry"),
+                       rng.normal(-3, 1, (chains, draws, 1, 1))),
+        "field_cov_log_width": (("chain", "draw", "field_component"),
+                                rng.normal(0.5, 0.2, (chains, draws, 1))),
+    })
+    probability, log_likelihood = mixture_draws(model, posterior)
+    x, e = np.asarray(table["pmra"]), np.asarray(table["pmra_error"])
+    for c in range(chains):
+        for d in range(draws):
+            p = posterior.isel(chain=c, draw=d)
+            w = p["w"].values
+            cluster = w[0] * norm.pdf(x, p["cluster_pmra"].item(),
+                                      np.hypot(p["cluster_pmra_dispersion"].item(), e))
+            width = 0.5 + np.exp(p["field_cov_log_width"].values[0])
+            field = w[1] * norm.pdf(x, p["field_mean"].values[0, 0], np.hypot(width, e))
+            # stored as float32: relative 1e-5, and anything below 1e-30 is zero
+            np.testing.assert_allclose(probability[c, d], cluster / (cluster + field), rtol=1e-5,
+                                       atol=1e-30)
+            np.testing.assert_allclose(log_likelihood[c, d], np.log(cluster + field), rtol=1e-5)

@@ -1,0 +1,133 @@
+"""End-to-end ``starmix run ngc6819`` runs on small simulated fields with short chains."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+from astropy.table import Table
+
+from tests.conftest import SHORT_ARGS, make_field
+from workflows.cli import main
+from workflows.cluster import cluster_gate, initial_guess, parse_columns
+from workflows.config import GateThresholds
+
+pytestmark = pytest.mark.smoke
+SMALL_FIELD = ["--n-cluster", "200", "--n-field", "400"]
+
+
+def run_cluster(model, out, *extra):
+    return main(["run", "ngc6819", "--model", model, *SHORT_ARGS, *SMALL_FIELD,
+                 "--out", str(out), *extra])
+
+
+@pytest.fixture(scope="module", params=["pmra", "parallax", "pm2d", "joint"])
+def model_run(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(request.param)
+    code = run_cluster(request.param, out)
+    return request.param, code, out
+
+
+def test_every_model_runs_and_writes_its_outputs(model_run):
+    model, code, out = model_run
+    record = json.loads((out / "run_record.json").read_text())
+    assert code == 0, record["convergence"]["failures"]
+    for name in ["posterior.nc", "summary.ecsv", "membership.ecsv", "reliability.ecsv",
+                 "recovery.json"]:
+        assert (out / name).is_file(), name
+    figures = {path.name for path in (out / "figures").iterdir()}
+    expected = {"pgm", "corner", "vpd", "sky", "parallax", "cmd", "published"}
+    assert figures == {f"{model}_{name}.png" for name in expected}
+    assert not list(out.rglob(".*partial*"))
+
+
+def test_membership_table_and_loo_group(model_run):
+    model, _, out = model_run
+    table = Table.read(out / "membership.ecsv")
+    record = json.loads((out / "run_record.json").read_text())
+    n_stars = record["selection"]["n_stars"]
+    assert n_stars == 600 - record["selection"]["quality_cuts"]["removed"]["ruwe_max"]
+    assert len(table) == n_stars and len(set(table["source_id"])) == n_stars
+    assert {"p_cluster", "p_cluster_p16", "p_cluster_p50", "p_cluster_p84", "pmra",
+            "parallax"} <= set(table.colnames)
+    assert np.all((table["p_cluster"] >= 0) & (table["p_cluster"] <= 1))
+    idata = xr.open_datatree(out / "posterior.nc")
+    assert idata["log_likelihood"]["stars"].dims == ("chain", "draw", "star")
+    assert "log_component" not in idata["posterior"]
+
+
+def test_recovery_is_reported_and_sane(model_run):
+    model, _, out = model_run
+    recovery = json.loads((out / "recovery.json").read_text())
+    for name, entry in recovery["parameters"].items():
+        assert abs(entry["bias_in_sd"]) < 4, (name, entry)
+    floor = {"parallax": 0.6, "pmra": 0.9, "pm2d": 0.95, "joint": 0.97}[model]
+    assert recovery["membership"]["roc_auc"] > floor
+
+
+def test_joint_model_reports_3d_motion(model_run):
+    model, _, out = model_run
+    if model != "joint":
+        pytest.skip("kinematics are the joint model's")
+    kinematics = Table.read(out / "kinematics.ecsv")
+    rows = {row["quantity"]: row for row in kinematics}
+    assert rows["distance"]["mean"] == pytest.approx(1000 / 0.356, rel=0.1)
+    assert {"icrs_x", "icrs_vz", "galcen_x", "galcen_vy"} <= set(rows)
+
+
+def test_bad_gaia_input_fails_clearly_or_is_dropped_and_counted(tmp_path, capsys):
+    table = make_field(n_cluster=100, n_field=300)
+    table["pmra_error"][:4] = -1.0
+    path = tmp_path / "bad.fits"
+    table.write(path)
+    assert run_cluster("pmra", tmp_path / "a", "--data", str(path)) == 1
+    assert "column 'pmra_error': 4 of 400 rows are not positive" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    assert run_cluster("pmra", tmp_path / "b", "--data", str(path), "--drop-invalid") in (0, 2)
+    record = json.loads((tmp_path / "b" / "run_record.json").read_text())
+    assert record["selection"]["dropped_invalid"]["pmra_error: are not positive"] == 4
+    assert "dropped (--drop-invalid) 4 rows" in capsys.readouterr().err
+
+
+def test_field_components_auto_compares_with_loo(tmp_path):
+    code = run_cluster("pmra", tmp_path, "--field-components", "auto", "--no-figures")
+    assert code in (0, 2)
+    comparison = Table.read(tmp_path / "field_components_loo.ecsv")
+    assert sorted(comparison[comparison.colnames[0]]) == ["K=1", "K=2", "K=3"]
+    record = json.loads((tmp_path / "run_record.json").read_text())
+    assert record["field_components"] in (1, 2, 3)
+
+
+def test_collapsed_cluster_is_reported(rng):
+    chains, draws = 2, 500
+    w = np.stack([np.full((chains, draws), 1e-4), np.full((chains, draws), 1 - 1e-4)], -1)
+    idata = xr.DataTree.from_dict({
+        "posterior": xr.Dataset({"w": (("chain", "draw", "component"), w),
+                                 "a": (("chain", "draw"), rng.normal(size=(chains, draws)))},
+                                coords={"component": ["cluster", "field_1"]}),
+        "sample_stats": xr.Dataset({"diverging": (("chain", "draw"),
+                                                  np.zeros((chains, draws), bool))}),
+    })
+
+    class FakeModel:
+        free_RVs = [type("RV", (), {"name": "a"})()]
+
+    report = cluster_gate(idata, FakeModel(), GateThresholds(ess_bulk_min=10, ess_tail_min=10))
+    assert not report.passed
+    assert any("collapsed" in reason for reason in report.failures)
+
+
+def test_initial_guess_finds_the_cluster():
+    table = make_field(n_cluster=300, n_field=700)
+    from data.clusters import cluster_reference
+
+    guess = initial_guess(table, cluster_reference("NGC6819").center)
+    assert guess["pmra"] == pytest.approx(-2.916, abs=0.25)
+    assert guess["pmdec"] == pytest.approx(-3.856, abs=0.25)
+    assert guess["parallax"] == pytest.approx(0.356, abs=0.1)
+
+
+def test_column_pairs():
+    assert parse_columns("Plx=parallax, pmRA=pmra") == {"Plx": "parallax", "pmRA": "pmra"}
+    with pytest.raises(ValueError, match="name=archive_name"):
+        parse_columns("Plx")
