@@ -6,7 +6,8 @@ and its full 3x3 error covariance C_i (errors and the three correlations):
 
 * cluster:  sky ~ Plummer(centre (ξ0, η0), scale a), surface density
   (1 + r²/a²)⁻² / (π a² F), F = R²/(R² + a²) normalising it inside the disc;
-  a_i ~ N3((ϖ_c, μα_c, μδ_c), diag(s_ϖ², s_μ², s_μ²) + C_i)
+  a_i ~ N3((μα_c, μδ_c, ϖ_c), diag(s_μ², s_μ², s_ϖ²) + C_i), s_ϖ the fixed parallax depth
+  of ``models.cluster_parallax`` (0.005 mas)
 * field k:  sky uniform, 1 / (π R²); a_i ~ N3(field_mean_k, field_cov_k + C_i), K Gaussians
   with full covariances (pmra widths ordered, at least 0.5 mas/yr)
 
@@ -23,6 +24,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from astropy.coordinates import SkyCoord
 
+from models.cluster_parallax import CLUSTER_PARALLAX_DEPTH
 from models.field import (
     FIELD_MIN_PM_WIDTH,
     add_mixture_likelihood,
@@ -69,7 +71,6 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
         pm_mean = pm.Normal("cluster_pm", guess[:2], 1.0, dims="proper_motion")
         plx = pm.TruncatedNormal("cluster_parallax", guess[2], 0.3, lower=0.01)
         pm.Deterministic("cluster_distance", 1 / plx)
-        plx_dispersion = pm.HalfNormal("cluster_parallax_dispersion", 0.01)
         pm_dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
         offset = pm.Normal("cluster_offset", 0.0, radius / 5, dims="sky")
         scale = pm.LogNormal("plummer_radius", np.log(radius / 3), 1.0)
@@ -81,7 +82,7 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
 
         cluster_mean = pt.concatenate([pm_mean, plx[None]])[None, :]
         cluster_cov = pt.diag(pt.stack([pm_dispersion**2, pm_dispersion**2,
-                                        plx_dispersion**2]))[None]
+                                        CLUSTER_PARALLAX_DEPTH**2]))[None]
         f_means = field_means("field_mean", np.median(astrometry, axis=0),
                               2 * np.asarray(scales), ("field_component", "astrometry"))
         f_covs = field_covariances("field_cov", scales,

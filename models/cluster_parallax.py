@@ -4,7 +4,9 @@ For star i with measured parallax ϖ_i and error e_i (mas), and a global paralla
 δ (``offset=True``; zero otherwise, because it is nearly degenerate with the cluster
 parallax):
 
-* cluster:  ϖ_i ~ N(cluster_parallax + δ, cluster_parallax_dispersion² + e_i²)
+* cluster:  ϖ_i ~ N(cluster_parallax + δ, s² + e_i²), with s the cluster's parallax depth, a
+  fixed constant (default 0.005 mas: NGC 6819's few-pc depth is ~0.001 mas, far below
+  every error, so s cannot be learnt and a free s only makes a funnel for the sampler)
 * field:    ϖ_i ~ ∫ N(ϖ_i | x + δ, e_i²) p(x) dx, the true parallax x drawn from
 
   - ``field="exponential"`` (default): the exponentially decreasing space density prior
@@ -28,7 +30,8 @@ from models.field import add_mixture_likelihood, component_names, mixture_weight
 from models.likelihoods import convolved_logpdf, normal_logpdf
 
 REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error")
-CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_parallax_dispersion", "w")
+CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_distance", "w")
+CLUSTER_PARALLAX_DEPTH = 0.005  # mas
 FIELDS = ("exponential", "beta")
 SMALLEST_PARALLAX = 1e-3  # mas; true parallaxes below this have negligible field density
 
@@ -47,7 +50,7 @@ def beta_log_parallax_pdf(x, alpha, beta, x_max):
 
 def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
                      field: str = "exponential", offset: bool = False, star_ids=None,
-                     n_nodes: int = 48):
+                     depth: float = CLUSTER_PARALLAX_DEPTH, n_nodes: int = 48):
     """Build the 1D parallax mixture. ``cluster_guess``: prior centre (mas)."""
     if field not in FIELDS:
         raise ValueError(f"parallax field must be one of {FIELDS}, got {field!r}")
@@ -59,7 +62,6 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
         mixture_weights()
         cluster_plx = pm.TruncatedNormal("cluster_parallax", cluster_guess, 0.3, lower=0.01)
         pm.Deterministic("cluster_distance", 1 / cluster_plx)
-        dispersion = pm.HalfNormal("cluster_parallax_dispersion", 0.01)
         delta = pm.Normal("parallax_offset", -0.02, 0.02) if offset else 0.0
         if field == "exponential":
             length = pm.LogNormal("field_length_scale", np.log(1.35), 0.5)
@@ -74,7 +76,7 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
             def log_density(x):
                 return beta_log_parallax_pdf(x, alpha, beta, x_max)
 
-        cluster = normal_logpdf(parallax, cluster_plx + delta, dispersion**2 + parallax_error**2)
+        cluster = normal_logpdf(parallax, cluster_plx + delta, depth**2 + parallax_error**2)
         field_logp = convolved_logpdf(log_density, parallax - delta, parallax_error,
                                       SMALLEST_PARALLAX, n_nodes)
         add_mixture_likelihood(pt.stack([cluster, field_logp], axis=1))

@@ -27,11 +27,11 @@ def test_default_run_recovers_published_summary(tmp_path):
 
 def test_reproduce_writes_figures_and_index(tmp_path):
     figures = tmp_path / "figures"
-    assert reproduce(figures, tmp_path / "results") == 0
+    assert reproduce(figures, tmp_path / "results", ["outlier-line"]) == 0
     index = (figures / "README.md").read_text()
     for name in ["outlier_line_fit.png", "outlier_line_corner.png",
                  "outlier_line_membership.png", "outlier_line_pgm.png"]:
         assert (figures / name).is_file() and name in index
-    assert "starmix run outlier-line" in index
+    assert "starmix run outlier-line" in index and "## outlier line" in index
     record = json.loads((tmp_path / "results" / "outlier-line" / "run_record.json").read_text())
     assert record["status"] == "passed"

@@ -26,6 +26,7 @@ from workflows.config import (
     read_config_file,
 )
 from workflows.outlier_line import LineInput, run_outlier_line
+from workflows.reproduce import WORKFLOWS, reproduce
 from workflows.run import EXIT_ERROR
 
 WORKFLOW_DEFAULT_OUT = {"outlier-line": "results/outlier-line", "ngc6819": "results/ngc6819"}
@@ -159,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--figures-dir", default="figures", help="default: figures")
     reproduce.add_argument("--out", default="results/reproduce",
                            help="results folder for the runs (default results/reproduce)")
+    reproduce.add_argument("--only", nargs="+", choices=WORKFLOWS, default=list(WORKFLOWS),
+                           help="workflows to rerun (default: all; the cluster models take "
+                                "several minutes each)")
     return parser
 
 
@@ -219,9 +223,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "reproduce":
-            from workflows.reproduce import reproduce
-
-            return reproduce(Path(args.figures_dir), Path(args.out))
+            return reproduce(Path(args.figures_dir), Path(args.out), args.only)
         if args.command == "simulate":
             return simulate(args)
         if args.command == "fetch-gaia":
