@@ -12,6 +12,7 @@ import arviz as az
 import numpy as np
 import pymc as pm
 import xarray as xr
+from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from data.cluster_field import simulate_cluster_field
@@ -261,8 +262,6 @@ def phase_space(idata, center, inputs: ClusterInput, seed: int) -> Table:
     posterior = idata["posterior"]
     offset = posterior["cluster_offset"].values.reshape(-1, 2)
     frame = center.skyoffset_frame()
-    from astropy.coordinates import SkyCoord
-
     centres = SkyCoord(lon=offset[:, 0] / 60, lat=offset[:, 1] / 60, unit="deg",
                        frame=frame).icrs
     pm_draws = posterior["cluster_pm"].values.reshape(-1, 2)
