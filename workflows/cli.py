@@ -1,7 +1,8 @@
 """The ``starmix`` command: ``starmix run WORKFLOW [options]`` and ``starmix reproduce``.
 
 Exit codes: 0 success; 1 bad input or options (a one-line message, nothing written);
-2 the convergence gate failed (results kept, marked failed); 130 interrupted.
+2 the convergence gate failed (results kept, marked failed); 130 interrupted by Ctrl-C
+(SIGINT), 143 by SIGTERM (no partial files; see :mod:`workflows.interrupt`).
 """
 
 import argparse
@@ -25,6 +26,7 @@ from workflows.config import (
     pick,
     read_config_file,
 )
+from workflows.interrupt import RunInterrupted, stop_on_signals
 from workflows.outlier_line import LineInput, run_outlier_line
 from workflows.reproduce import WORKFLOWS, reproduce
 from workflows.run import EXIT_ERROR
@@ -219,26 +221,43 @@ def fetch_gaia(args: argparse.Namespace) -> int:
     return 0
 
 
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "reproduce":
+        return reproduce(Path(args.figures_dir), Path(args.out), args.only)
+    if args.command == "simulate":
+        return simulate(args)
+    if args.command == "fetch-gaia":
+        return fetch_gaia(args)
+    return run_workflow(args)
+
+
+def report_interruption(stop: RunInterrupted) -> None:
+    where = f" during '{stop.step}'" if stop.step else ""
+    print(f"starmix: {stop}{where}; no partial file was left behind", file=sys.stderr)
+    if stop.kept:
+        print("complete files this run wrote (run_record.json marks the run interrupted):",
+              file=sys.stderr)
+        for path in stop.kept:
+            print(f"  {path}", file=sys.stderr)
+    else:
+        print("this run wrote no result files; the same command starts it again",
+              file=sys.stderr)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "reproduce":
-            return reproduce(Path(args.figures_dir), Path(args.out), args.only)
-        if args.command == "simulate":
-            return simulate(args)
-        if args.command == "fetch-gaia":
-            return fetch_gaia(args)
-        return run_workflow(args)
+        with stop_on_signals():
+            return dispatch(args)
+    except RunInterrupted as stop:
+        report_interruption(stop)
+        return stop.exit_code
     except ConnectionError as err:
         print(f"starmix: error: {err}", file=sys.stderr)
         return EXIT_ERROR
     except (DataValidationError, FileNotFoundError, ValueError) as err:
         print(f"starmix: error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("starmix: interrupted; files already written are complete, none is partial",
-              file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from workflows.interrupt import RunInterrupted
 from workflows.results import write_json
 
 PACKAGES = ("starmix", "pymc", "pytensor", "arviz", "numpy", "scipy", "astropy", "xarray")
@@ -49,13 +50,29 @@ class Run:
     def step(self, name: str) -> Iterator[None]:
         self.say(f"{name} ...")
         start = time.perf_counter()
-        yield
+        try:
+            yield
+        except RunInterrupted as stop:
+            self._record_interruption(stop, name)
+            raise
         self.timings[name] = round(time.perf_counter() - start, 3)
         self.say(f"{name} done ({self.timings[name]:.1f} s)")
 
     def keep(self, label: str, path: Path) -> Path:
         self.files[label] = Path(path)
         return Path(path)
+
+    def _record_interruption(self, stop: RunInterrupted, step: str) -> None:
+        """Note where the run stopped; mark the folder only if this run already wrote to it.
+
+        Files from an earlier run in the same folder stay consistent with their own record
+        unless this run replaced some of them; then ``run_record.json`` says "interrupted"
+        and lists the files this run wrote.
+        """
+        stop.step = step
+        stop.kept = [str(path) for path in self.files.values()]
+        if self.files:
+            self.finish("interrupted", interrupted={"signal": stop.signal_name, "step": step})
 
     def finish(self, status: str, **details) -> RunResult:
         """Write the run record (always, also for a failed gate) and return the result."""
