@@ -85,7 +85,7 @@ def validate_gaia(table: Table, required, drop_invalid: bool = False):
     per reason (a row bad for two reasons counts under both; ``"total"`` is the union).
     """
     if len(table) == 0:
-        raise DataValidationError(", ".join(required) or "<none>", "are present: empty table",
+        raise DataValidationError(", ".join(required) or "<none>", "have no rows: empty table",
                                   0, 0)
     require_columns(table.colnames, list(required))
     numeric = {name: as_float_column(name, table[name]) for name in required

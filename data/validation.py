@@ -18,7 +18,8 @@ class DataValidationError(ValueError):
         self.reason = reason
         self.n_bad = n_bad
         self.n_total = n_total
-        super().__init__(f"column {column!r}: {n_bad} of {n_total} rows {reason}")
+        rows = f"{n_bad} of {n_total} rows " if n_total else ""
+        super().__init__(f"column {column!r}: {rows}{reason}")
 
 
 def require_columns(available: Sequence[str], required: Sequence[str]) -> None:
@@ -27,7 +28,7 @@ def require_columns(available: Sequence[str], required: Sequence[str]) -> None:
     if missing:
         raise DataValidationError(
             missing[0],
-            f"are missing: the column does not exist (have: {', '.join(available)})",
+            f"is missing (the table has: {', '.join(available) or 'no columns'})",
             n_bad=0,
             n_total=0,
         )
@@ -40,11 +41,24 @@ def as_float_column(name: str, values) -> np.ndarray:
     """
     try:
         array = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan)
-    except (TypeError, ValueError) as err:
-        raise DataValidationError(name, f"are not numbers ({err})", -1, len(values)) from None
+    except (TypeError, ValueError):
+        not_numbers = [value for value in values if not _is_number(value)]
+        example = f" (e.g. '{not_numbers[0]}')" if not_numbers else ""
+        raise DataValidationError(name, f"are not numbers{example}", len(not_numbers),
+                                  len(values)) from None
     if array.ndim != 1:
         raise DataValidationError(name, f"must form a 1-D column, got shape {array.shape}", 0, 0)
     return array
+
+
+def _is_number(value) -> bool:
+    if value is np.ma.masked:
+        return True  # a blank cell: becomes NaN and is reported as not finite
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def bad_row_masks(
@@ -98,5 +112,5 @@ def validate_columns(
         )
     n_rows = next(iter(lengths.values()), 0)
     if n_rows == 0:
-        raise DataValidationError(next(iter(lengths), "<none>"), "are present: empty input", 0, 0)
+        raise DataValidationError(next(iter(lengths), "<none>"), "has no rows: empty input", 0, 0)
     raise_first(bad_row_masks(columns, positive, correlations), n_rows)

@@ -39,7 +39,7 @@ from workflows.pgm import cluster_pgm
 from workflows.recovery import membership_quality, parameter_bias
 from workflows.results import save_figure, write_json, write_posterior, write_table
 from workflows.run import Run, RunResult
-from workflows.sampling import sample_posterior
+from workflows.sampling import check_starting_point, sample_posterior
 from workflows.summary import summary_table
 
 CLUSTER_WEIGHT_RANGE = (0.001, 0.95)
@@ -144,10 +144,15 @@ def initial_guess(table: Table, center) -> dict:
 
 
 def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int) -> pm.Model:
-    """Step 4: the chosen model from its module's ``from_table`` adapter."""
-    return CLUSTER_MODELS[inputs.model].from_table(
+    """Step 4: the chosen model from its module's ``from_table`` adapter, checked to give
+    every star a finite likelihood at its starting point."""
+    spec = CLUSTER_MODELS[inputs.model]
+    model = spec.from_table(
         table, guess, n_field=n_field, center=center, radius_arcmin=inputs.radius_arcmin,
         parallax_field=inputs.parallax_field, parallax_offset=inputs.parallax_offset)
+    check_starting_point(model, {name: np.asarray(table[name]) for name in spec.REQUIRED_COLUMNS
+                                 if name != "source_id"})
+    return model
 
 
 def fit(model: pm.Model, sampling: SamplingOptions, say) -> tuple[xr.DataTree, np.ndarray]:

@@ -20,7 +20,7 @@ from workflows.membership import Membership, membership_from_posterior
 from workflows.pgm import outlier_line_pgm
 from workflows.results import save_figure, write_posterior, write_table
 from workflows.run import Run, RunResult
-from workflows.sampling import sample_posterior
+from workflows.sampling import check_starting_point, sample_posterior
 from workflows.summary import summary_table
 
 FIGURES = {
@@ -53,9 +53,16 @@ def load_line_data(inputs: LineInput) -> LineData:
 
 
 def build_line_model(data: LineData, inputs: LineInput) -> pm.Model:
-    """Step 2a: the components form of the outlier-line model (it carries membership)."""
-    return outlier_line(data.x, data.y, data.y_err, x_err=data.x_err, xy_corr=data.xy_corr,
-                        intrinsic_scatter=inputs.intrinsic_scatter)
+    """Step 2a: the components form of the outlier-line model (it carries membership),
+    checked to give every point a finite likelihood at its starting point."""
+    model = outlier_line(data.x, data.y, data.y_err, x_err=data.x_err, xy_corr=data.xy_corr,
+                         intrinsic_scatter=inputs.intrinsic_scatter)
+    columns = {inputs.x: data.x, inputs.y: data.y, inputs.yerr: data.y_err}
+    columns.update({name: values for name, values in ((inputs.xerr, data.x_err),
+                                                      (inputs.xycorr, data.xy_corr))
+                    if name is not None and values is not None})
+    check_starting_point(model, columns)
+    return model
 
 
 def line_parameters(inputs: LineInput) -> list[str]:

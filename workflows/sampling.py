@@ -2,10 +2,14 @@
 
 import os
 import sys
+from collections.abc import Mapping
 
+import numpy as np
 import pymc as pm
 import xarray as xr
+from scipy.special import logsumexp
 
+from data.validation import DataValidationError
 from workflows.config import SamplingOptions
 
 
@@ -57,3 +61,33 @@ def sample_posterior(
     if log_likelihood:
         pm.compute_log_likelihood(idata, model=model, progressbar=False)
     return idata
+
+
+def check_starting_point(model: pm.Model, columns: Mapping[str, np.ndarray]) -> None:
+    """Fail before sampling when some rows give a non-finite likelihood at the start.
+
+    Values so extreme that floating point overflows (an error of 1e200, say) pass the
+    row checks of :mod:`data.validation` but would stop PyMC with a traceback from deep
+    inside the sampler. ``columns`` are the model's input columns, one value per row; the
+    error names the column whose values in the bad rows are most extreme.
+    """
+    outs = model.replace_rvs_by_values([model["w"], model["log_component"]])
+    evaluate = model.compile_fn(outs=outs, inputs=model.value_vars, on_unused_input="ignore")
+    weights, log_component = evaluate(model.initial_point())
+    with np.errstate(all="ignore"):
+        bad = ~np.isfinite(logsumexp(np.log(weights) + log_component, axis=-1))
+    if not bad.any():
+        return
+    raise DataValidationError(
+        _most_extreme_column(columns, bad),
+        "give a non-finite likelihood (floating-point overflow: values too extreme)",
+        int(bad.sum()), len(bad))
+
+
+def _most_extreme_column(columns: Mapping[str, np.ndarray], bad: np.ndarray) -> str:
+    """The column whose largest |value| in the bad rows is furthest above its typical size."""
+    def excess(values):
+        size = np.abs(np.asarray(values, float))
+        typical = np.median(size[~bad]) if (~bad).any() else 1.0
+        return np.log10(size[bad].max() + 1e-300) - np.log10(typical + 1e-300)
+    return max(columns, key=lambda name: excess(columns[name]))
