@@ -14,7 +14,7 @@ PYTHON_CANDIDATES := $(PYTHON) python3.12 python3.13 python3 \
 BASE_PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell \
 	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $(p))))
 
-.PHONY: run test smoke lint reproduce bench clean venv
+.PHONY: run test smoke lint reproduce validate bench clean venv
 
 venv: $(STAMP)
 
@@ -43,13 +43,17 @@ smoke: $(STAMP)
 	$(PY) -m pytest -m smoke
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check models data workflows tests benchmarks
+	$(VENV)/bin/ruff check models data workflows validation tests benchmarks
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
 
 reproduce: $(STAMP)
 	$(VENV)/bin/starmix reproduce
+
+# Full statistical validation (about an hour on 2 cores); VALIDATE_ARGS=--quick for a smoke run.
+validate: $(STAMP)
+	$(PY) -m validation $(VALIDATE_ARGS)
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

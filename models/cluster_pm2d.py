@@ -37,15 +37,21 @@ def pm_covariance(pmra_error, pmdec_error, pmra_pmdec_corr) -> np.ndarray:
                     axis=-2)
 
 
-def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids=None):
-    """Build the 2D mixture. pm_values (N, 2) mas/yr; pm_cov (N, 2, 2); cluster_guess (2,)."""
+def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids=None,
+                 field_center=None, field_scale=None):
+    """Build the 2D mixture. pm_values (N, 2) mas/yr; pm_cov (N, 2, 2); cluster_guess (2,).
+
+    ``field_center`` and ``field_scale`` ((2,), mas/yr) set the field priors; by default the
+    median and robust width of each coordinate.
+    """
     pm_values, pm_cov = np.asarray(pm_values, float), np.asarray(pm_cov, float)
     names = component_names(n_field)
     coords = {"star": np.arange(len(pm_values)) if star_ids is None else np.asarray(star_ids),
               "component": names, "field_component": names[1:], "astrometry": PM_AXES,
               "astrometry_": PM_AXES}
-    centers = np.median(pm_values, axis=0)
-    scales = [robust_scale(pm_values[:, 0]), robust_scale(pm_values[:, 1])]
+    centers = np.median(pm_values, axis=0) if field_center is None else field_center
+    scales = ([robust_scale(pm_values[:, 0]), robust_scale(pm_values[:, 1])]
+              if field_scale is None else field_scale)
     with pm.Model(coords=coords) as model:
         mixture_weights()
         mean = pm.Normal("cluster_pm", np.asarray(cluster_guess, float), 1.0, dims="astrometry")

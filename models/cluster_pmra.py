@@ -7,8 +7,9 @@ For star i with measured pmra x_i and error e_i:
 
 with weights ``w ~ Dirichlet(1, ..., 1)`` over [cluster, field_1..K]. Units: mas/yr.
 Priors: cluster_pmra ~ N(guess, 1); dispersion ~ U(0, 0.5), below every field width (the
-cluster stays the narrow component); field means ~ N(median,
-2 x robust width); field sd ~ LogNormal(log robust width, 1).
+cluster stays the narrow component); field means ~ N(median, 2 x robust width); field
+sd = 0.5 + LogNormal(log robust width, 1), ordered (median and robust width of the data
+unless given).
 """
 
 import numpy as np
@@ -31,14 +32,21 @@ REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error")
 CLUSTER_PARAMETERS = ("cluster_pmra", "cluster_pmra_dispersion", "w")
 
 
-def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, star_ids=None):
-    """Build the 1D pmra mixture. ``cluster_guess``: prior centre of the cluster (mas/yr)."""
+def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, star_ids=None,
+                 field_center: float | None = None, field_scale: float | None = None):
+    """Build the 1D pmra mixture. ``cluster_guess``: prior centre of the cluster (mas/yr).
+
+    ``field_center`` and ``field_scale`` (mas/yr) set the field priors; by default the
+    median and robust width of the data (fixed values give a data-independent prior, as
+    simulation-based calibration needs).
+    """
     pmra, pmra_error = np.asarray(pmra, float), np.asarray(pmra_error, float)
     names = component_names(n_field)
     coords = {"star": np.arange(len(pmra)) if star_ids is None else np.asarray(star_ids),
               "component": names, "field_component": names[1:], "astrometry": ["pmra"],
               "astrometry_": ["pmra"]}
-    center, scale = float(np.median(pmra)), robust_scale(pmra)
+    center = float(np.median(pmra)) if field_center is None else field_center
+    scale = robust_scale(pmra) if field_scale is None else field_scale
     with pm.Model(coords=coords) as model:
         mixture_weights()
         mean = pm.Normal("cluster_pmra", cluster_guess, 1.0)

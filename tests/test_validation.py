@@ -1,0 +1,87 @@
+"""The fast version of ``make validate``: SBC machinery and a small calibration run that a
+broken likelihood fails."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy.stats import binomtest
+
+from validation.cases import CASES
+from validation.report import coverage_rows, reliability
+from validation.sbc import (
+    N_RANK_DRAWS,
+    SBC_SAMPLING,
+    draw_prior,
+    passes,
+    ranks_of_truth,
+    run_replicate,
+    uniformity,
+)
+
+FAST = SBC_SAMPLING  # as in the full run: 2 chains x 200 draws, thinned to 99
+LINE_PARAMETERS = ["m", "b", "ln_s_out", "w[line]"]
+
+
+def test_ranks_count_the_draws_below_the_truth():
+    model = CASES["outlier_line"].build(CASES["outlier_line"].covariates(
+        np.random.default_rng(0)))
+    draws = np.arange(2 * 4 * N_RANK_DRAWS, dtype=float).reshape(2, -1)  # thinned by 8
+    posterior = xr.Dataset({"m": (("chain", "draw"), draws)})
+    thinned = draws.ravel()[7::8]
+    assert ranks_of_truth({"m": np.array(100.5)}, posterior, model, ["m"]) == {
+        "m": int(np.sum(thinned < 100.5))}
+
+
+def test_prior_draws_respect_the_ordering(rng):
+    case = CASES["pm2d"]
+    model = case.build(case.covariates(rng))
+    for _ in range(20):
+        point = draw_prior(model, rng)
+        assert np.all(np.diff(point["field_cov_log_width"]) > 0)
+        assert point["field_cov"].shape == (2, 2, 2)
+        assert 0 < point["cluster_pm_dispersion"] < 0.5
+
+
+def test_uniformity_test_tells_uniform_from_concentrated(rng):
+    uniform = uniformity("a", rng.integers(0, N_RANK_DRAWS + 1, 1000))
+    squeezed = uniformity("b", np.r_[np.zeros(500, int), np.full(500, N_RANK_DRAWS)])
+    assert uniform.p_value > 0.001 and squeezed.p_value < 1e-10
+    assert passes([uniform], 0.01) and not passes([uniform, squeezed], 0.01)
+
+
+def extreme_rank_test(replicates) -> float:
+    """Binomial p-value of the share of ranks in the outer 10% (uniform: 0.1 exactly)."""
+    ranks = np.array([[rep["ranks"][name] for name in LINE_PARAMETERS] for rep in replicates])
+    extreme = int(np.sum((ranks < 5) | (ranks > N_RANK_DRAWS - 5)))
+    return binomtest(extreme, ranks.size, 0.1).pvalue
+
+
+@pytest.mark.smoke
+def test_small_sbc_passes_the_model_and_fails_a_broken_likelihood():
+    right = CASES["outlier_line"]
+    broken = replace(right, fit_transform=lambda data: {**data, "y_err": 0.2 * data["y_err"]})
+    reps = 8
+    right_p = extreme_rank_test([run_replicate(right, seed, FAST) for seed in range(reps)])
+    broken_p = extreme_rank_test([run_replicate(broken, seed, FAST) for seed in range(reps)])
+    assert right_p > 0.001, right_p
+    assert broken_p < 1e-4, broken_p
+
+
+def test_coverage_and_reliability_summaries():
+    entry = {"truth": 0.0, "quantiles": [-2, -1, 0, 1, 2]}
+    miss = {"truth": 1.5, "quantiles": [-2, -1, 0, 1, 2]}
+    fields = [{"pm2d": {"parameters": {"cluster_pm[pmra]": entry, "cluster_pm[pmdec]": miss}},
+               "parallax": {"parameters": {"cluster_parallax": entry}}}] * 20
+    rows = {(r["parameter"], r["interval"]): r for r in coverage_rows(fields)}
+    assert rows[("cluster_pm[pmra]", "68%")]["hits"] == 20
+    assert rows[("cluster_pm[pmdec]", "68%")]["hits"] == 0
+    assert not rows[("cluster_pm[pmdec]", "68%")]["pass"]
+    assert rows[("cluster_pm[pmdec]", "95%")]["hits"] == 20
+
+    probability = np.linspace(0, 1, 2001)
+    calibrated = reliability(probability, np.random.default_rng(1).random(2001) < probability)
+    overconfident = reliability(probability, np.full(2001, True))
+    assert all(row["pass"] for row in calibrated)
+    assert not all(row["pass"] for row in overconfident)

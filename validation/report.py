@@ -1,0 +1,215 @@
+"""The validation report: markdown with every number and its pass/fail, plus figures.
+
+Pass rules (stated in the report too):
+
+* SBC: a parameter passes when its chi-square p-value over ``N_BINS`` rank bins exceeds
+  ``SBC_ALPHA / n`` (Bonferroni over the case's n parameters, family-wise 1%). A correct
+  model passes when all its parameters do; a deliberately wrong model must fail.
+* Coverage: the nominal rate (68% or 95%) lies inside the 95% Clopper-Pearson interval of
+  the fraction of fields whose interval contains the truth.
+* Membership: per bin of predicted P with >= 30 stars, the fraction of true members is
+  within 2 binomial sd (plus 0.02 for finite-sample slack) of the bin's mean P; the Brier
+  score is reported next to that of always predicting the base rate.
+"""
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.stats import binom, binomtest  # noqa: E402
+
+from validation.cases import CORRECT_CASES, WRONG_CASES  # noqa: E402
+from validation.coverage import PARAMETERS, QUANTILES  # noqa: E402
+from validation.sbc import N_BINS, N_RANK_DRAWS, calibration_tests, passes  # noqa: E402
+from workflows.results import save_figure, write_text  # noqa: E402
+
+SBC_ALPHA = 0.01
+RELIABILITY_EDGES = np.linspace(0, 1, 11)
+RELIABILITY_MIN_STARS = 30
+INTERVALS = {"68%": (QUANTILES.index(16), QUANTILES.index(84), 0.68),
+             "95%": (QUANTILES.index(2.5), QUANTILES.index(97.5), 0.95)}
+
+
+def load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def rank_histogram_figure(name: str, description: str, tests) -> plt.Figure:
+    n_reps = sum(tests[0].counts)
+    expected = n_reps / N_BINS
+    low, high = binom.ppf([0.005, 0.995], n_reps, 1 / N_BINS)
+    columns = min(len(tests), 4)
+    rows = int(np.ceil(len(tests) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.4 * rows),
+                                squeeze=False)
+    for axis, test in zip(axes.flat, tests, strict=False):
+        axis.axhspan(low, high, color="0.85", label="99% band for uniform")
+        axis.axhline(expected, color="0.5", lw=0.8)
+        axis.bar(np.arange(N_BINS), test.counts, width=0.9,
+                 color="tab:blue" if test.p_value > SBC_ALPHA / len(tests) else "tab:red")
+        axis.set_title(f"{test.label}\np = {test.p_value:.3g}", fontsize=8)
+        axis.set_xticks([])
+    for axis in list(axes.flat)[len(tests):]:
+        axis.set_visible(False)
+    figure.suptitle(f"SBC rank histograms: {description} ({n_reps} replicates, "
+                    f"{N_RANK_DRAWS + 1} ranks in {N_BINS} bins)", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def sbc_section(results: Path, figures: Path) -> tuple[list[str], dict]:
+    lines, verdicts = ["## Simulation-based calibration", ""], {}
+    lines += [f"Rule: every parameter's chi-square p > {SBC_ALPHA} / n (Bonferroni over the "
+              f"case's n parameters). Ranks among {N_RANK_DRAWS} thinned posterior draws, "
+              f"{N_BINS} bins.", ""]
+    for name in (*CORRECT_CASES, *WRONG_CASES):
+        saved = load(results / f"sbc_{name}.json")
+        if saved is None or not saved["results"]:
+            lines += [f"### {name}: not run", ""]
+            continue
+        tests = calibration_tests(saved["results"])
+        calibrated = passes(tests, SBC_ALPHA)
+        wrong = name in WRONG_CASES
+        verdict = ("FAILS calibration, as it must (the test can fail)" if wrong and not calibrated
+                   else "PASSES although it is wrong: the test lacks power here" if wrong
+                   else "calibrated" if calibrated else "NOT calibrated")
+        verdicts[name] = (not calibrated) if wrong else calibrated
+        figure_name = f"sbc_{name}.png"
+        save_figure(figures / figure_name, rank_histogram_figure(name, saved["description"], tests))
+        plt.close("all")
+        divergences = sum(rep["divergences"] for rep in saved["results"])
+        lines += [f"### {name}: {verdict}", "",
+                  f"{saved['description']}; {len(saved['results'])} replicates; "
+                  f"NUTS {saved['sampling']['chains']} chains x {saved['sampling']['draws']} "
+                  f"draws ({saved['sampling']['tune']} tuning); {divergences} divergent "
+                  f"transitions in all. Figure: [{figure_name}]({figure_name})", "",
+                  "| parameter | rank counts per bin | chi-square | p | pass |",
+                  "| --- | --- | --- | --- | --- |"]
+        threshold = SBC_ALPHA / len(tests)
+        lines += [f"| {t.label} | {' '.join(map(str, t.counts))} | {t.chi2:.1f} | "
+                  f"{t.p_value:.3g} | {'yes' if t.p_value > threshold else 'NO'} |" for t in tests]
+        lines.append("")
+    return lines, verdicts
+
+
+def coverage_rows(fields: list[dict]) -> list[dict]:
+    rows = []
+    for model_name, parameters in PARAMETERS.items():
+        for label in parameters:
+            entries = [field[model_name]["parameters"][label] for field in fields]
+            for interval, (lo, hi, nominal) in INTERVALS.items():
+                hits = sum(e["quantiles"][lo] <= e["truth"] <= e["quantiles"][hi]
+                           for e in entries)
+                ci = binomtest(hits, len(entries)).proportion_ci(0.95)
+                rows.append({"model": model_name, "parameter": label, "interval": interval,
+                             "hits": hits, "n": len(entries), "nominal": nominal,
+                             "low": ci.low, "high": ci.high,
+                             "pass": ci.low <= nominal <= ci.high})
+    return rows
+
+
+def reliability(probability: np.ndarray, is_member: np.ndarray) -> list[dict]:
+    rows = []
+    bins = np.clip(np.digitize(probability, RELIABILITY_EDGES) - 1, 0, len(RELIABILITY_EDGES) - 2)
+    for index in range(len(RELIABILITY_EDGES) - 1):
+        inside = bins == index
+        n = int(inside.sum())
+        if n == 0:
+            continue
+        mean_p = float(probability[inside].mean())
+        fraction = float(is_member[inside].mean())
+        sd = float(np.sqrt(max(mean_p * (1 - mean_p), 1e-4) / n))
+        ok = n < RELIABILITY_MIN_STARS or abs(fraction - mean_p) <= 2 * sd + 0.02
+        rows.append({"low": RELIABILITY_EDGES[index], "high": RELIABILITY_EDGES[index + 1],
+                     "n": n, "mean_p": mean_p, "fraction": fraction, "sd": sd, "pass": ok})
+    return rows
+
+
+def coverage_figure(rows: list[dict]) -> plt.Figure:
+    figure, axis = plt.subplots(figsize=(6, 3))
+    for i, row in enumerate(rows):
+        observed = row["hits"] / row["n"]
+        axis.errorbar(i, observed, yerr=[[observed - row["low"]], [row["high"] - observed]],
+                      fmt="o", color="tab:blue" if row["pass"] else "tab:red")
+        axis.plot([i - 0.3, i + 0.3], [row["nominal"]] * 2, color="k")
+    axis.set_xticks(range(len(rows)),
+                    [f"{r['parameter']}\n{r['interval']}" for r in rows], fontsize=6)
+    axis.set_ylabel("fraction of fields covering the truth")
+    axis.set_title("Interval coverage (black: nominal; bars: 95% Clopper-Pearson)", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def reliability_figure(curves: dict[str, list[dict]]) -> plt.Figure:
+    figure, axis = plt.subplots(figsize=(4.5, 4.5))
+    axis.plot([0, 1], [0, 1], color="0.5", lw=0.8)
+    for model_name, rows in curves.items():
+        axis.errorbar([r["mean_p"] for r in rows], [r["fraction"] for r in rows],
+                      yerr=[2 * r["sd"] for r in rows], fmt="o-", ms=3, label=model_name)
+    axis.set_xlabel("predicted membership probability (bin mean)")
+    axis.set_ylabel("fraction of true members (+- 2 binomial sd)")
+    axis.legend()
+    axis.set_title("Membership calibration, pooled over fields", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def coverage_section(results: Path, figures: Path) -> tuple[list[str], dict]:
+    saved = load(results / "coverage.json")
+    if saved is None or not saved["results"]:
+        return ["## Coverage and membership calibration: not run", ""], {}
+    fields = saved["results"]
+    rows = coverage_rows(fields)
+    save_figure(figures / "coverage.png", coverage_figure(rows))
+    lines = ["## Coverage on simulated NGC 6819 fields", "",
+             f"{len(fields)} fields from the simulator (seeds {fields[0]['seed']}.."
+             f"{fields[-1]['seed']}), each fitted with pm2d (K = 2) and the parallax model "
+             f"through the workflow's own steps; NUTS {saved['sampling']['chains']} chains x "
+             f"{saved['sampling']['draws']} draws. Divergent transitions in all: "
+             + ", ".join(f"{m} {sum(f[m]['divergences'] for f in fields)}" for m in PARAMETERS)
+             + ". Figure: [coverage.png](coverage.png)", "",
+             "| model | parameter | interval | fields covering | fraction | 95% CI | pass |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['model']} | {r['parameter']} | {r['interval']} | {r['hits']}/{r['n']} | "
+              f"{r['hits'] / r['n']:.2f} | {r['low']:.2f}-{r['high']:.2f} | "
+              f"{'yes' if r['pass'] else 'NO'} |" for r in rows]
+    curves, verdicts = {}, {"coverage": all(r["pass"] for r in rows)}
+    lines += ["", "## Membership calibration (pooled over the fields)", ""]
+    for model_name in PARAMETERS:
+        probability = np.concatenate([f[model_name]["p_cluster"] for f in fields])
+        is_member = np.concatenate([f[model_name]["is_member"] for f in fields]).astype(bool)
+        curves[model_name] = rows_ = reliability(probability, is_member)
+        brier = float(np.mean((probability - is_member) ** 2))
+        base = float(np.mean((is_member.mean() - is_member) ** 2))
+        verdicts[f"membership_{model_name}"] = all(r["pass"] for r in rows_)
+        lines += [f"### {model_name}: Brier score {brier:.4f} (base-rate forecast {base:.4f}); "
+                  f"{'calibrated' if verdicts[f'membership_{model_name}'] else 'NOT calibrated'}",
+                  "", f"{len(probability)} stars in all.", "",
+                  "| P bin | stars | mean P | true-member fraction | 2 sd | pass |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['low']:.1f}-{r['high']:.1f} | {r['n']} | {r['mean_p']:.3f} | "
+                  f"{r['fraction']:.3f} | {2 * r['sd']:.3f} | "
+                  f"{'yes' if r['pass'] else 'NO'} |" for r in rows_]
+        lines.append("")
+    save_figure(figures / "membership_reliability.png", reliability_figure(curves))
+    plt.close("all")
+    lines.append("Figure: [membership_reliability.png](membership_reliability.png)")
+    return lines, verdicts
+
+
+def write_report(results: Path, figures: Path) -> Path:
+    """Build ``figures/README.md`` of the validation from the saved results."""
+    figures.mkdir(parents=True, exist_ok=True)
+    sbc_lines, sbc_verdicts = sbc_section(results, figures)
+    coverage_lines, coverage_verdicts = coverage_section(results, figures)
+    verdicts = {**sbc_verdicts, **coverage_verdicts}
+    summary = [f"- {name}: {'pass' if ok else 'FAIL'}" for name, ok in verdicts.items()]
+    text = "\n".join(["# Validation report", "",
+                      "Written by `make validate` (`python -m validation`); the rules are in "
+                      "`validation/report.py`.", "", "## Verdicts", "", *summary, "",
+                      *sbc_lines, *coverage_lines, ""])
+    return write_text(figures / "README.md", text)
