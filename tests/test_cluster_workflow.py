@@ -101,9 +101,13 @@ def test_field_components_auto_compares_with_loo(tmp_path):
     assert record["field_components"] in (1, 2, 3)
 
 
-def test_collapsed_cluster_is_reported(rng):
+@pytest.mark.parametrize(("w_cluster", "words"), [(1e-4, "collapsed: its weight is 0.0001"),
+                                                   (0.99, "swallowed the field: its weight is "
+                                                          "0.990")])
+def test_collapsed_or_swallowing_cluster_is_reported(rng, w_cluster, words):
     chains, draws = 2, 500
-    w = np.stack([np.full((chains, draws), 1e-4), np.full((chains, draws), 1 - 1e-4)], -1)
+    w = np.stack([np.full((chains, draws), w_cluster), np.full((chains, draws), 1 - w_cluster)],
+                 -1)
     idata = xr.DataTree.from_dict({
         "posterior": xr.Dataset({"w": (("chain", "draw", "component"), w),
                                  "a": (("chain", "draw"), rng.normal(size=(chains, draws)))},
@@ -117,7 +121,8 @@ def test_collapsed_cluster_is_reported(rng):
 
     report = cluster_gate(idata, FakeModel(), GateThresholds(ess_bulk_min=10, ess_tail_min=10))
     assert not report.passed
-    assert any("collapsed" in reason for reason in report.failures)
+    assert any(words in reason for reason in report.failures), report.failures
+    assert words in report.text()
 
 
 def test_initial_guess_finds_the_cluster():
