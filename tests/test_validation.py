@@ -1,6 +1,7 @@
 """The fast version of ``make validate``: SBC machinery and a small calibration run that a
 broken likelihood fails."""
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -10,10 +11,12 @@ from scipy.stats import binomtest
 
 from validation.cases import CASES
 from validation.report import coverage_rows, reliability
+from validation.runner import timed_task
 from validation.sbc import (
     N_RANK_DRAWS,
     SBC_SAMPLING,
     draw_prior,
+    finished,
     passes,
     ranks_of_truth,
     run_replicate,
@@ -85,3 +88,20 @@ def test_coverage_and_reliability_summaries():
     overconfident = reliability(probability, np.full(2001, True))
     assert all(row["pass"] for row in calibrated)
     assert not all(row["pass"] for row in overconfident)
+
+
+def sleepy_task(seed):
+    time.sleep(10)
+    return {"seed": seed}
+
+
+def failing_task(seed):
+    raise RuntimeError(f"sampler broke on {seed}")
+
+
+def test_slow_or_failing_fits_are_recorded_not_fatal():
+    late = timed_task(3, task=sleepy_task, timeout_s=1)
+    assert late["timed_out"] and late["seed"] == 3 and late["seconds"] < 5
+    broken = timed_task(4, task=failing_task, timeout_s=5)
+    assert broken["error"] == "RuntimeError: sampler broke on 4"
+    assert finished([late, broken, {"seed": 5, "ranks": {}}]) == [{"seed": 5, "ranks": {}}]

@@ -135,3 +135,19 @@ def test_jax_backend_on_cpu(tmp_path):
     summary = Table.read(tmp_path / "summary.ecsv")
     row = summary[summary["parameter"] == "m"][0]
     assert abs(row["mean"] - 3.137) < 3 * 0.074
+
+
+def test_a_bad_map_start_falls_back_to_the_default_initialisation(monkeypatch, capsys):
+    import pymc as pm
+
+    from workflows import sampling
+    from workflows.config import SamplingOptions
+
+    with pm.Model() as model:
+        scale = pm.Uniform("scale", 0, 1)
+        pm.Normal("y", 0, scale, observed=np.linspace(-1, 1, 20))
+    monkeypatch.setattr(sampling, "map_point", lambda *_: {"scale": 2.0})  # off its support
+    idata = sampling.sample_posterior(model, SamplingOptions(draws=100, tune=100, chains=1),
+                                      start_at_map=True, log_likelihood=False)
+    assert 0 < float(idata["posterior"]["scale"].mean()) < 1
+    assert "starting at the MAP point failed" in capsys.readouterr().err

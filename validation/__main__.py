@@ -15,10 +15,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from validation.cases import CASES, CORRECT_CASES, WRONG_CASES
-from validation.coverage import COVERAGE_SAMPLING, coverage_task
+from validation.coverage import COVERAGE_SAMPLING, COVERAGE_TIMEOUT_S, coverage_task
 from validation.report import write_report
 from validation.runner import run_all
-from validation.sbc import SBC_SAMPLING, sbc_task
+from validation.sbc import SBC_SAMPLING, SBC_TIMEOUT_S, sbc_task
 from workflows.interrupt import RunInterrupted, stop_on_signals
 
 
@@ -46,14 +46,16 @@ def run_sbc(args) -> None:
     for name in args.cases:
         run_all(Path(args.results) / f"sbc_{name}.json", sbc_task, range(args.replicates),
                 args.jobs, f"SBC {name}", {"case": name, "description": CASES[name].description,
-                                            "sampling": asdict(SBC_SAMPLING)},
-                case_name=name, sampling=asdict(SBC_SAMPLING))
+                                            "sampling": asdict(SBC_SAMPLING),
+                                            "timeout_s": SBC_TIMEOUT_S},
+                SBC_TIMEOUT_S, case_name=name, sampling=asdict(SBC_SAMPLING))
 
 
 def run_coverage(args) -> None:
     run_all(Path(args.results) / "coverage.json", coverage_task, range(1, args.fields + 1),
-            args.jobs, "coverage", {"sampling": asdict(COVERAGE_SAMPLING)},
-            sampling=asdict(COVERAGE_SAMPLING))
+            args.jobs, "coverage", {"sampling": asdict(COVERAGE_SAMPLING),
+                                    "timeout_s": COVERAGE_TIMEOUT_S},
+            COVERAGE_TIMEOUT_S, sampling=asdict(COVERAGE_SAMPLING))
 
 
 def main(argv=None) -> int:

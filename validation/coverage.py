@@ -17,6 +17,7 @@ from workflows.config import SamplingOptions
 
 N_CLUSTER, N_FIELD = 300, 600
 COVERAGE_SAMPLING = SamplingOptions(draws=400, tune=400, chains=2, cores=1)
+COVERAGE_TIMEOUT_S = 600  # a typical field takes 30-60 s for both models
 QUANTILES = (2.5, 16, 50, 84, 97.5)
 PARAMETERS = {"pm2d": {"cluster_pm[pmra]": "TRUEPMRA", "cluster_pm[pmdec]": "TRUEPMDE"},
               "parallax": {"cluster_parallax": "TRUEPLX"}}

@@ -24,7 +24,13 @@ from scipy.stats import binom, binomtest  # noqa: E402
 
 from validation.cases import CORRECT_CASES, WRONG_CASES  # noqa: E402
 from validation.coverage import PARAMETERS, QUANTILES  # noqa: E402
-from validation.sbc import N_BINS, N_RANK_DRAWS, calibration_tests, passes  # noqa: E402
+from validation.sbc import (  # noqa: E402
+    N_BINS,
+    N_RANK_DRAWS,
+    calibration_tests,
+    finished,
+    passes,
+)
 from workflows.results import save_figure, write_text  # noqa: E402
 
 SBC_ALPHA = 0.01
@@ -36,6 +42,24 @@ INTERVALS = {"68%": (QUANTILES.index(16), QUANTILES.index(84), 0.68),
 
 def load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def unfinished_note(saved: dict) -> str:
+    """Plain words for the fits that timed out or failed (they are left out)."""
+    results = saved["results"]
+    timed_out = sum(1 for result in results if result.get("timed_out"))
+    failed = [result for result in results if "error" in result]
+    parts = []
+    if timed_out:
+        parts.append(f"{timed_out} ran past the {saved['timeout_s']} s limit")
+    if failed:
+        parts.append(f"{len(failed)} stopped with a sampler error (seeds "
+                     f"{', '.join(str(result['seed']) for result in failed)}: "
+                     f"{failed[0]['error'][:80]})")
+    if not parts:
+        return ""
+    return (f" ({' and '.join(parts)}; left out, which can bias the result slightly since "
+            "such fits come from weakly identified draws)")
 
 
 def rank_histogram_figure(name: str, description: str, tests) -> plt.Figure:
@@ -81,9 +105,11 @@ def sbc_section(results: Path, figures: Path) -> tuple[list[str], dict]:
         figure_name = f"sbc_{name}.png"
         save_figure(figures / figure_name, rank_histogram_figure(name, saved["description"], tests))
         plt.close("all")
-        divergences = sum(rep["divergences"] for rep in saved["results"])
+        done = finished(saved["results"])
+        late = unfinished_note(saved)
+        divergences = sum(rep["divergences"] for rep in done)
         lines += [f"### {name}: {verdict}", "",
-                  f"{saved['description']}; {len(saved['results'])} replicates; "
+                  f"{saved['description']}; {len(done)} replicates{late}; "
                   f"NUTS {saved['sampling']['chains']} chains x {saved['sampling']['draws']} "
                   f"draws ({saved['sampling']['tune']} tuning); {divergences} divergent "
                   f"transitions in all. Figure: [{figure_name}]({figure_name})", "",
@@ -162,14 +188,16 @@ def coverage_section(results: Path, figures: Path) -> tuple[list[str], dict]:
     saved = load(results / "coverage.json")
     if saved is None or not saved["results"]:
         return ["## Coverage and membership calibration: not run", ""], {}
-    fields = saved["results"]
+    fields = finished(saved["results"])
     rows = coverage_rows(fields)
     save_figure(figures / "coverage.png", coverage_figure(rows))
     lines = ["## Coverage on simulated NGC 6819 fields", "",
              f"{len(fields)} fields from the simulator (seeds {fields[0]['seed']}.."
              f"{fields[-1]['seed']}), each fitted with pm2d (K = 2) and the parallax model "
              f"through the workflow's own steps; NUTS {saved['sampling']['chains']} chains x "
-             f"{saved['sampling']['draws']} draws. Divergent transitions in all: "
+             f"{saved['sampling']['draws']} draws"
+             + unfinished_note(saved)
+             + ". Divergent transitions in all: "
              + ", ".join(f"{m} {sum(f[m]['divergences'] for f in fields)}" for m in PARAMETERS)
              + ". Figure: [coverage.png](coverage.png)", "",
              "| model | parameter | interval | fields covering | fraction | 95% CI | pass |",

@@ -7,6 +7,7 @@ interrupted validation keeps everything finished and a rerun only does what is m
 import json
 import logging
 import multiprocessing
+import signal
 import sys
 import time
 import warnings
@@ -25,13 +26,43 @@ def quiet_worker() -> None:
     warnings.simplefilter("ignore")
 
 
+class FitTimedOut(Exception):
+    """A fit ran past its time limit (raised by SIGALRM inside the worker)."""
+
+
+def _alarm(_signal_number, _frame):
+    raise FitTimedOut
+
+
+def timed_task(seed: int, task: Callable, timeout_s: int, **task_kwargs) -> dict:
+    """Run ``task`` with a wall-clock limit; a fit past it is recorded as timed out, not lost.
+
+    Weakly identified prior draws can make NUTS run at its maximum tree depth for many
+    minutes; the report counts these and says that excluding them may bias the ranks.
+    """
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(timeout_s)
+    start = time.perf_counter()
+    try:
+        result = task(seed, **task_kwargs)
+    except FitTimedOut:
+        result = {"seed": seed, "timed_out": True}
+    except Exception as error:  # a failed fit is a result to report, not a crash
+        result = {"seed": seed, "error": f"{type(error).__name__}: {error}"[:300]}
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    return {**result, "seconds": round(time.perf_counter() - start, 1)}
+
+
 def load_done(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {"results": []}
 
 
 def run_all(path: Path, task: Callable, seeds: Iterable[int], jobs: int, label: str,
-            header: dict, **task_kwargs) -> list[dict]:
-    """Run ``task(seed, **task_kwargs)`` for every seed not already in ``path``.
+            header: dict, timeout_s: int, **task_kwargs) -> list[dict]:
+    """Run ``task(seed, **task_kwargs)`` for every seed not already in ``path``, each
+    limited to ``timeout_s`` seconds of wall time.
 
     ``task`` must be a module-level function (it runs in another process) returning a
     JSON-serialisable dict with a ``seed`` key.
@@ -48,12 +79,15 @@ def run_all(path: Path, task: Callable, seeds: Iterable[int], jobs: int, label: 
     # Pool's context manager terminates the workers on any exception (Ctrl-C included),
     # so an interrupted validation leaves no orphaned fits running.
     with context.Pool(jobs, initializer=quiet_worker) as pool:
-        finished = pool.imap_unordered(partial(task, **task_kwargs), todo)
+        finished = pool.imap_unordered(
+            partial(timed_task, task=task, timeout_s=timeout_s, **task_kwargs), todo)
         for done, result in enumerate(finished, 1):
             results.append(result)
             write_json(path, {**header, "results": sorted(results, key=lambda r: r["seed"])})
             elapsed = time.perf_counter() - start
-            print(f"[validate] {label}: {done}/{len(todo)} done ({elapsed:.0f} s, "
+            late = (" (TIMED OUT)" if result.get("timed_out")
+                    else f" (FAILED: {result['error']})" if "error" in result else "")
+            print(f"[validate] {label}: {done}/{len(todo)} done{late} ({elapsed:.0f} s, "
                   f"~{elapsed / done * (len(todo) - done):.0f} s left)", file=sys.stderr,
                   flush=True)
     return sorted(results, key=lambda result: result["seed"])

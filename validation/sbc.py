@@ -127,7 +127,15 @@ def uniformity(label: str, ranks) -> Uniformity:
     return Uniformity(label, counts.tolist(), float(result.statistic), float(result.pvalue))
 
 
+def finished(results: list[dict]) -> list[dict]:
+    """The fits that ran to the end (not timed out, no sampler error)."""
+    return [result for result in results if not result.get("timed_out") and
+            "error" not in result]
+
+
 def calibration_tests(replicates: list[dict]) -> list[Uniformity]:
+    """Uniformity of every parameter's ranks over the replicates that finished."""
+    replicates = finished(replicates)
     labels = replicates[0]["ranks"].keys()
     return [uniformity(label, [rep["ranks"][label] for rep in replicates]) for label in labels]
 
@@ -138,6 +146,7 @@ def passes(tests: list[Uniformity], alpha: float) -> bool:
 
 
 SBC_SAMPLING = SamplingOptions(draws=200, tune=300, chains=2, cores=1)  # 400 draws, thinned 4
+SBC_TIMEOUT_S = 90  # a typical replicate takes 3-15 s
 
 
 def sbc_task(seed: int, case_name: str, sampling: dict) -> dict:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import pymc as pm
 import xarray as xr
+from pymc.exceptions import SamplingError
+from pymc.sampling.parallel import ParallelSamplingError
 from scipy.special import logsumexp
 
 from data.validation import DataValidationError
@@ -39,28 +41,42 @@ def sample_posterior(
     The same ``options.seed`` gives the same draws for the same model and sampler.
     ``numpyro``/``blackjax`` run through JAX (CPU is fine) and need the ``jax`` extra.
     """
-    start = {}
-    if start_at_map:
-        found = pm.find_MAP(model=model, random_seed=options.seed, progressbar=False,
-                            jitter=False, return_inferencedata=True)["posterior"]
-        point = {rv.name: found[rv.name].values[0, 0] for rv in model.free_RVs}
-        start = {"initvals": point, "init": "adapt_diag"}
-    idata = pm.sample(
-        draws=options.draws,
-        tune=options.tune,
-        chains=options.chains,
-        cores=options.cores or min(options.chains, available_cores()),
-        random_seed=options.seed,
-        nuts_sampler=options.sampler,
-        progressbar=show_progress(),
-        model=model,
-        nuts={"target_accept": options.target_accept},
-        var_names=var_names,
-        **start,
-    )
+    def run_nuts(**start):
+        return pm.sample(
+            draws=options.draws,
+            tune=options.tune,
+            chains=options.chains,
+            cores=options.cores or min(options.chains, available_cores()),
+            random_seed=options.seed,
+            nuts_sampler=options.sampler,
+            progressbar=show_progress(),
+            model=model,
+            nuts={"target_accept": options.target_accept},
+            var_names=var_names,
+            **start,
+        )
+
+    if not start_at_map:
+        idata = run_nuts()
+    else:
+        try:
+            idata = run_nuts(initvals=map_point(model, options.seed), init="adapt_diag")
+        except (SamplingError, ParallelSamplingError) as error:
+            # A MAP on a parameter's boundary (a dispersion at its bound, say) has no finite
+            # log-density on the sampler's unconstrained scale.
+            print(f"starting at the MAP point failed ({str(error).splitlines()[0]}); "
+                  "using PyMC's default initialisation instead", file=sys.stderr)
+            idata = run_nuts()
     if log_likelihood:
         pm.compute_log_likelihood(idata, model=model, progressbar=False)
     return idata
+
+
+def map_point(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
+    """The seeded MAP estimate of every free variable (no jitter)."""
+    found = pm.find_MAP(model=model, random_seed=seed, progressbar=False, jitter=False,
+                        return_inferencedata=True)["posterior"]
+    return {rv.name: found[rv.name].values[0, 0] for rv in model.free_RVs}
 
 
 def check_starting_point(model: pm.Model, columns: Mapping[str, np.ndarray]) -> None:
