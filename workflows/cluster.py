@@ -5,6 +5,7 @@ quality cuts -> initial guess -> build model -> NUTS -> membership and pointwise
 log-likelihood per draw -> convergence gate (with collapse checks) -> tables -> figures.
 """
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,7 +163,9 @@ def fit(model: pm.Model, sampling: SamplingOptions, say) -> tuple[xr.DataTree, n
         var.name for var in model.deterministics if var.name != "log_component"]
     idata = sample_posterior(model, sampling, var_names=keep, log_likelihood=False,
                              start_at_map=True)
+    start = time.perf_counter()
     probability, log_likelihood = mixture_draws(model, idata["posterior"].to_dataset(), say=say)
+    idata.attrs["membership_draws_seconds"] = round(time.perf_counter() - start, 3)
     stars = model.coords["star"]
     idata["log_likelihood"] = xr.DataTree(xr.Dataset(
         {"stars": (("chain", "draw", "star"), log_likelihood)},

@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -59,14 +60,18 @@ def sample_posterior(
     if not start_at_map:
         idata = run_nuts()
     else:
+        map_start = time.perf_counter()
+        point = map_point(model, options.seed)
+        map_seconds = round(time.perf_counter() - map_start, 3)
         try:
-            idata = run_nuts(initvals=map_point(model, options.seed), init="adapt_diag")
+            idata = run_nuts(initvals=point, init="adapt_diag")
         except (SamplingError, ParallelSamplingError) as error:
             # A MAP on a parameter's boundary (a dispersion at its bound, say) has no finite
             # log-density on the sampler's unconstrained scale.
             print(f"starting at the MAP point failed ({str(error).splitlines()[0]}); "
                   "using PyMC's default initialisation instead", file=sys.stderr)
             idata = run_nuts()
+        idata.attrs["map_seconds"] = map_seconds
     if log_likelihood:
         pm.compute_log_likelihood(idata, model=model, progressbar=False)
     return idata
