@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 		$(BASE_PYTHON) -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,jax,zeropoint]'
+	$(PY) -m pip install --quiet -e '.[test,jax,nutpie,zeropoint]'
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -47,6 +47,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_speed.py
 
 reproduce: $(STAMP)
 	$(VENV)/bin/starmix reproduce

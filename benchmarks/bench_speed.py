@@ -8,8 +8,8 @@ from the same run, never absolute numbers across machines.
 Workloads
     W1  the outlier-line workflow end to end, with a cold PyTensor cache and a warm one;
     W2  pm2d on the default simulated NGC 6819 field (K = 2), 4 chains x 1000 draws:
-        starmix's default, a hand-written NumPyro model (``benchmarks/peers.py``), PyMC's
-        NUTS run through NumPyro (``nuts_sampler="numpyro"``) and the reference notebook's
+        starmix's default, a hand-written NumPyro model (``benchmarks/peers.py``), starmix's
+        model through NumPyro's and nutpie's NUTS (``nuts_sampler=``) and the reference notebook's
         style (``pm.Mixture`` of ``pm.MvNormal``, PyMC's default sampler, shorter chains
         under a time budget); posterior means must agree within 3 MCSE;
     W3  the joint model on the same field;
@@ -243,6 +243,7 @@ JOBS = {
     "W2-starmix": (job_starmix_workflow, {"model": "pm2d"}),
     "W2-numpyro-peer": (job_numpyro_peer, {}),
     "W2-pymc-via-numpyro": (job_pymc_sampler, {"sampler": "numpyro"}),
+    "W2-pymc-via-nutpie": (job_pymc_sampler, {"sampler": "nutpie"}),
     "W2-reference-style": (job_reference_style, {"reference": True}),
     "W3-starmix": (job_starmix_workflow, {"model": "joint"}),
     "W4-gradient": (job_gradient_scaling, {}),
