@@ -48,6 +48,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_speed.py
+	$(PY) benchmarks/floor.py
 
 reproduce: $(STAMP)
 	$(VENV)/bin/starmix reproduce
