@@ -53,7 +53,7 @@ bench: $(STAMP)
 reproduce: $(STAMP)
 	$(VENV)/bin/starmix reproduce
 
-# Full statistical validation (about an hour on 2 cores); VALIDATE_ARGS=--quick for a smoke run.
+# Full statistical validation (about 2 hours on 2 cores); VALIDATE_ARGS=--quick for a smoke run.
 validate: $(STAMP)
 	$(PY) -m validation $(VALIDATE_ARGS)
 

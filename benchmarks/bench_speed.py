@@ -156,15 +156,20 @@ def job_numpyro_peer(args, started: float) -> dict:
     import jax
     import numpy as np
     import xarray as xr
-    from numpyro.infer import MCMC, NUTS
+    from numpyro.infer import MCMC, NUTS, init_to_value
     from peers import PriorConstants, numpyro_pm2d
 
     imported = time.perf_counter()
     stars, guess = default_field()
     values, cov = pm_arrays(stars)
-    model = numpyro_pm2d(values, cov, PriorConstants.from_values(
-        values, [guess["pmra"], guess["pmdec"]]))
-    mcmc = MCMC(NUTS(model, target_accept_prob=0.9), num_warmup=args.tune,
+    prior = PriorConstants.from_values(values, [guess["pmra"], guess["pmdec"]])
+    model = numpyro_pm2d(values, cov, prior)
+    # Start where starmix's model starts before its MAP step (NumPyro's default, uniform
+    # on (-2, 2) in the unconstrained space, left a run unfinished after 12 minutes).
+    start = init_to_value(values={
+        "cluster_pm": prior.cluster_guess, "field_mean": np.tile(prior.centers, (2, 1)),
+        "field_cov_log_width": np.log(prior.scales[0]) + np.linspace(-1, 1, 2)})
+    mcmc = MCMC(NUTS(model, target_accept_prob=0.9, init_strategy=start), num_warmup=args.tune,
                 num_samples=args.draws, num_chains=4, chain_method="parallel",
                 progress_bar=False)
     built = time.perf_counter()
@@ -268,7 +273,7 @@ def run_child(name: str, args) -> dict:
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
-    timeout = args.reference_budget if settings.get("reference") else None
+    timeout = args.reference_budget if settings.get("reference") else args.job_budget
     try:
         _, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -295,6 +300,8 @@ def main(argv=None) -> int:
                         help="draws and tuning steps of the reference-style peer (slow)")
     parser.add_argument("--reference-budget", type=int, default=300,
                         help="seconds after which the reference-style peer is stopped")
+    parser.add_argument("--job-budget", type=int, default=600,
+                        help="seconds after which any other job is stopped and reported")
     parser.add_argument("--sizes", nargs="+", type=int, default=list(W4_SIZES))
     parser.add_argument("--json", default="results/bench_speed.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -1,6 +1,6 @@
 """``python -m validation`` (``make validate``): SBC, coverage, membership calibration, report.
 
-    python -m validation                 # everything at full size (about an hour on 2 cores)
+    python -m validation                 # everything at full size (about 2 hours on 2 cores)
     python -m validation --quick         # 20 replicates, 8 fields: a few minutes
     python -m validation sbc --cases pmra pm2d --replicates 200
     python -m validation report          # rebuild the report from saved results
@@ -30,6 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES),
                         default=[*CORRECT_CASES, *WRONG_CASES], help="SBC cases (default all)")
     parser.add_argument("--replicates", type=int, default=100, help="SBC replicates per case")
+    parser.add_argument("--wrong-replicates", type=int, default=40,
+                        help="SBC replicates of the deliberately wrong models (they only "
+                             "need to fail)")
     parser.add_argument("--fields", type=int, default=50, help="simulated fields for coverage")
     parser.add_argument("--quick", action="store_true",
                         help="20 replicates and 8 fields (a smoke run; too few to judge)")
@@ -38,13 +41,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--figures", default="figures/validation", help="report and figures")
     args = parser.parse_args(argv)
     if args.quick:
-        args.replicates, args.fields = 20, 8
+        args.replicates, args.wrong_replicates, args.fields = 20, 20, 8
     return args
 
 
 def run_sbc(args) -> None:
     for name in args.cases:
-        run_all(Path(args.results) / f"sbc_{name}.json", sbc_task, range(args.replicates),
+        replicates = args.wrong_replicates if name in WRONG_CASES else args.replicates
+        run_all(Path(args.results) / f"sbc_{name}.json", sbc_task, range(replicates),
                 args.jobs, f"SBC {name}", {"case": name, "description": CASES[name].description,
                                             "sampling": asdict(SBC_SAMPLING),
                                             "timeout_s": SBC_TIMEOUT_S},

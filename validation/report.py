@@ -52,6 +52,16 @@ KNOWN_CAUSES = {
         "G > 18 w = 0.379 vs 0.327), and the cluster parallax itself is unbiased (coverage "
         "above). The remedy is a magnitude-dependent weight; pm2d, whose proper motions "
         "separate faint stars too, is calibrated."),
+    "pm2d": (
+        "Likely cause (not yet confirmed): the cluster's parameters pass; the failures are "
+        "the two field Gaussians' weights, means and widths, with U-shaped rank histograms, "
+        "i.e. posteriors too narrow for them. The field components are ordered only by "
+        "their pmra widths, so in 2D a field drawn from the prior can have several nearly "
+        "equal modes (the two Gaussians sharing the stars differently), and both chains "
+        "start from one MAP point and stay in its mode. The check is to rerun the "
+        "extreme-rank seeds with dispersed starts and more chains; the remedy is a better "
+        "identified field (e.g. K = 1 for 200 stars, or an ordering that separates the "
+        "components in both coordinates)."),
 }
 
 
@@ -134,6 +144,8 @@ def sbc_section(results: Path, figures: Path) -> tuple[list[str], dict]:
         lines += [f"| {t.label} | {' '.join(map(str, t.counts))} | {t.chi2:.1f} | "
                   f"{t.p_value:.3g} | {'yes' if t.p_value > threshold else 'NO'} |" for t in tests]
         lines.append("")
+        if not verdicts[name] and name in KNOWN_CAUSES:
+            lines += [KNOWN_CAUSES[name], ""]
     return lines, verdicts
 
 
