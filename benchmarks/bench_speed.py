@@ -69,17 +69,6 @@ def default_field():
     return stars, initial_guess(stars, center)
 
 
-def pm_arrays(stars):
-    import numpy as np
-
-    from models.cluster_pm2d import pm_covariance
-
-    values = np.stack([np.asarray(stars["pmra"], float), np.asarray(stars["pmdec"], float)], -1)
-    cov = pm_covariance(*(np.asarray(stars[name], float)
-                          for name in ("pmra_error", "pmdec_error", "pmra_pmdec_corr")))
-    return values, cov
-
-
 def split_sampling(idata, seconds_sampling: float, chains_in_parallel: int) -> dict:
     stats = idata["sample_stats"]
     drawing = float(stats["perf_counter_diff"].sum()) / chains_in_parallel
@@ -132,6 +121,8 @@ def job_pymc_sampler(args, started: float) -> dict:
     from workflows.sampling import sample_posterior
 
     imported = time.perf_counter()
+    from fields import pm_arrays
+
     stars, guess = default_field()
     values, cov = pm_arrays(stars)
     model = cluster_pm2d(values, cov, cluster_guess=[guess["pmra"], guess["pmdec"]])
@@ -160,6 +151,8 @@ def job_numpyro_peer(args, started: float) -> dict:
     from peers import PriorConstants, numpyro_pm2d
 
     imported = time.perf_counter()
+    from fields import pm_arrays
+
     stars, guess = default_field()
     values, cov = pm_arrays(stars)
     prior = PriorConstants.from_values(values, [guess["pmra"], guess["pmdec"]])
@@ -198,6 +191,8 @@ def job_reference_style(args, started: float) -> dict:
     from peers import PriorConstants, reference_style_pm2d
 
     imported = time.perf_counter()
+    from fields import pm_arrays
+
     stars, guess = default_field()
     values, cov = pm_arrays(stars)
     model = reference_style_pm2d(values, cov, PriorConstants.from_values(
@@ -217,16 +212,13 @@ def job_reference_style(args, started: float) -> dict:
 def job_gradient_scaling(args, started: float) -> dict:
     """W4: seconds per log-density-plus-gradient evaluation of pm2d against N stars."""
     import numpy as np
+    from fields import pm_arrays, scaled_field
 
-    from data.cluster_field import simulate_cluster_field
     from models.cluster_pm2d import cluster_pm2d
 
     rows = []
     for n_stars in args.sizes:
-        n_cluster = int(round(n_stars * 6170 / 17000))
-        stars = simulate_cluster_field("ngc6819", seed=1, n_cluster=n_cluster,
-                                       n_field=n_stars - n_cluster)
-        values, cov = pm_arrays(stars)
+        values, cov = pm_arrays(scaled_field(n_stars))
         model = cluster_pm2d(values, cov, cluster_guess=[-2.9, -3.9])
         evaluate = model.logp_dlogp_function(ravel_inputs=True)
         evaluate.set_extra_values({})

@@ -86,9 +86,9 @@ def seconds_per_call(function, repeats: int) -> float:
 
 def main(argv=None) -> int:
     import pytensor
+    from fields import pm_arrays, scaled_field
 
-    from data.cluster_field import simulate_cluster_field
-    from models.cluster_pm2d import cluster_pm2d, pm_covariance
+    from models.cluster_pm2d import cluster_pm2d
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,12 +96,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile-ops", type=int, default=12, help="rows of the op profile")
     args = parser.parse_args(argv)
 
-    n_cluster = int(round(args.stars * 6170 / 17000))
-    stars = simulate_cluster_field("ngc6819", seed=1, n_cluster=n_cluster,
-                                   n_field=args.stars - n_cluster)
-    values = np.stack([np.asarray(stars["pmra"], float), np.asarray(stars["pmdec"], float)], -1)
-    cov = pm_covariance(*(np.asarray(stars[c], float)
-                          for c in ("pmra_error", "pmdec_error", "pmra_pmdec_corr")))
+    values, cov = pm_arrays(scaled_field(args.stars))
     model = cluster_pm2d(values, cov, cluster_guess=[-2.9, -3.9])
     point = model.initial_point()
 
