@@ -27,11 +27,10 @@ from astropy.coordinates import SkyCoord
 from models.cluster_parallax import CLUSTER_PARALLAX_DEPTH
 from models.field import (
     FIELD_MIN_PM_WIDTH,
-    add_mixture_likelihood,
+    add_gaussian_mixture_likelihood,
     component_names,
     field_covariances,
     field_means,
-    gaussian_log_densities,
     mixture_weights,
     robust_scale,
 )
@@ -88,10 +87,12 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
         f_covs = field_covariances("field_cov", scales,
                                    ("field_component", "astrometry", "astrometry_"),
                                    min_width=FIELD_MIN_PM_WIDTH)
-        cluster = cluster_sky[:, None] + gaussian_log_densities(
-            astrometry, astrometry_cov, cluster_mean, cluster_cov)
-        field = field_sky + gaussian_log_densities(astrometry, astrometry_cov, f_means, f_covs)
-        add_mixture_likelihood(pt.concatenate([cluster, field], axis=1))
+        sky_density = pt.concatenate(
+            [cluster_sky[:, None], pt.full((len(sky), n_field), field_sky)], axis=1)
+        add_gaussian_mixture_likelihood(astrometry, astrometry_cov,
+                                        pt.concatenate([cluster_mean, f_means]),
+                                        pt.concatenate([cluster_cov, f_covs]),
+                                        offsets=sky_density)
     return model
 
 

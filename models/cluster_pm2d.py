@@ -15,11 +15,10 @@ import pytensor.tensor as pt
 
 from models.field import (
     FIELD_MIN_PM_WIDTH,
-    add_mixture_likelihood,
+    add_gaussian_mixture_likelihood,
     component_names,
     field_covariances,
     field_means,
-    gaussian_log_densities,
     mixture_weights,
     robust_scale,
 )
@@ -61,10 +60,9 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
         f_covs = field_covariances("field_cov", scales,
                                    ("field_component", "astrometry", "astrometry_"),
                                    min_width=FIELD_MIN_PM_WIDTH)
-        cluster = gaussian_log_densities(pm_values, pm_cov, mean[None, :],
-                                         (dispersion**2 * pt.eye(2))[None])
-        field = gaussian_log_densities(pm_values, pm_cov, f_means, f_covs)
-        add_mixture_likelihood(pt.concatenate([cluster, field], axis=1))
+        means = pt.concatenate([mean[None, :], f_means])
+        covs = pt.concatenate([(dispersion**2 * pt.eye(2))[None], f_covs])
+        add_gaussian_mixture_likelihood(pm_values, pm_cov, means, covs)
     return model
 
 

@@ -18,15 +18,13 @@ import pytensor.tensor as pt
 
 from models.field import (
     FIELD_MIN_PM_WIDTH,
-    add_mixture_likelihood,
+    add_gaussian_mixture_likelihood,
     component_names,
     field_covariances,
     field_means,
-    gaussian_log_densities,
     mixture_weights,
     robust_scale,
 )
-from models.likelihoods import normal_logpdf
 
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error")
 CLUSTER_PARAMETERS = ("cluster_pmra", "cluster_pmra_dispersion", "w")
@@ -56,10 +54,10 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
         f_covs = field_covariances("field_cov", [scale],
                                    ("field_component", "astrometry", "astrometry_"),
                                    min_width=FIELD_MIN_PM_WIDTH)
-        cluster = normal_logpdf(pmra, mean, dispersion**2 + pmra_error**2)
-        field = gaussian_log_densities(pmra[:, None], (pmra_error**2)[:, None, None],
-                                       f_means, f_covs)
-        add_mixture_likelihood(pt.concatenate([cluster[:, None], field], axis=1))
+        means = pt.concatenate([mean[None, None], f_means])
+        covs = pt.concatenate([(dispersion**2)[None, None, None], f_covs])
+        add_gaussian_mixture_likelihood(pmra[:, None], (pmra_error**2)[:, None, None], means,
+                                        covs)
     return model
 
 
