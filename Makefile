@@ -14,7 +14,7 @@ PYTHON_CANDIDATES := $(PYTHON) python3.12 python3.13 python3 \
 BASE_PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell \
 	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $(p))))
 
-.PHONY: run test smoke lint reproduce validate bench clean venv
+.PHONY: run test smoke lint reproduce validate bench bench-large clean venv
 
 venv: $(STAMP)
 
@@ -49,6 +49,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_speed.py
 	$(PY) benchmarks/floor.py
+
+# pm2d on 200,000 stars at full length (about 10 minutes on 2 cores).
+bench-large: $(STAMP)
+	$(PY) benchmarks/bench_speed.py --only W4-200k-run --job-budget 1800 \
+		--json results/bench_large.json
 
 reproduce: $(STAMP)
 	$(VENV)/bin/starmix reproduce

@@ -8,12 +8,16 @@ from the same run, never absolute numbers across machines.
 Workloads
     W1  the outlier-line workflow end to end, with a cold PyTensor cache and a warm one;
     W2  pm2d on the default simulated NGC 6819 field (K = 2), 4 chains x 1000 draws:
-        starmix's default, a hand-written NumPyro model (``benchmarks/peers.py``), starmix's
-        model through NumPyro's and nutpie's NUTS (``nuts_sampler=``) and the reference notebook's
-        style (``pm.Mixture`` of ``pm.MvNormal``, PyMC's default sampler, shorter chains
-        under a time budget); posterior means must agree within 3 MCSE;
+        starmix's default workflow (sampler "auto": nutpie, 300 tuning steps), a hand-written
+        NumPyro model (``benchmarks/peers.py``), starmix's model through PyMC's samplers one by
+        one (``nuts_sampler=`` pymc, nutpie, numpyro) and the reference notebook's style
+        (``pm.Mixture`` of ``pm.MvNormal``, PyMC's default sampler, shorter chains under a
+        time budget); posterior means must agree within 3 MCSE. Tuning: each sampler's
+        default (``--tune`` to override): 300 for nutpie, 1000 for the others;
     W3  the joint model on the same field;
-    W4  pm2d log-density-plus-gradient time against the number of stars.
+    W4  pm2d log-density-plus-gradient time against the number of stars; ``W4-200k-run``
+        (not in the default set; ``make bench-large``, about 10 minutes) samples pm2d on a
+        200,000-star field at full length.
 
 Phases: import; build (data, model, compile, MAP start); tuning; drawing; post (membership
 draws, gate, tables, figures). PyMC reports one wall time for tuning plus drawing; it is
@@ -71,10 +75,13 @@ def default_field():
 
 def split_sampling(idata, seconds_sampling: float, chains_in_parallel: int) -> dict:
     stats = idata["sample_stats"]
+    steps = float(stats["n_steps"].mean())
+    if "perf_counter_diff" not in stats:  # nutpie keeps no per-draw timer
+        return {"tuning+drawing (incl. compile)": seconds_sampling, "grad_evals_per_draw": steps}
     drawing = float(stats["perf_counter_diff"].sum()) / chains_in_parallel
     drawing = min(drawing, seconds_sampling)
     return {"tuning": seconds_sampling - drawing, "drawing": drawing,
-            "grad_evals_per_draw": float(stats["n_steps"].mean())}
+            "grad_evals_per_draw": steps}
 
 
 def job_starmix_workflow(args, started: float) -> dict:
@@ -86,7 +93,7 @@ def job_starmix_workflow(args, started: float) -> dict:
 
     imported = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="bench-"))
-    sampling = SamplingOptions(draws=args.draws, tune=args.tune)
+    sampling = SamplingOptions(draws=args.draws, tune=args.tune)  # sampler "auto"
     if args.model == "outlier-line":
         result = run_outlier_line(out, sampling=sampling, quiet=True)
     else:
@@ -133,14 +140,24 @@ def job_pymc_sampler(args, started: float) -> dict:
                              var_names=keep, log_likelihood=False, start_at_map=True)
     sampled = time.perf_counter()
     total = sampled - started
+    stats = idata["sample_stats"]
+    steps = stats["n_steps"] if "n_steps" in stats else stats.get("tree_size")
     return {"phases": {"import": imported - started, "build": built - imported,
                        "tuning+drawing (incl. compile)": sampled - built, "post": 0.0},
             "total": total, **ess_summary(idata["posterior"], keep, total, sampled - built),
+            "grad_evals_per_draw": float(steps.mean()) if steps is not None else None,
+            "sampler": idata.attrs["sampler"], "tune": idata.attrs["tune"],
             "means": posterior_means(idata["posterior"])}
 
 
 def job_numpyro_peer(args, started: float) -> dict:
-    """W2 peer: the hand-written NumPyro model with NumPyro's NUTS, chains in parallel."""
+    """W2 peer: the hand-written NumPyro model with NumPyro's NUTS, chains in parallel.
+
+    It starts at starmix's MAP point (NumPyro's default start, uniform on (-2, 2) in the
+    unconstrained space, left a chain in another mode: min ESS 6). The MAP is computed
+    with PyMC and its time (with PyMC's import) is left out of the peer's total, which only
+    flatters the peer.
+    """
     import numpyro
 
     numpyro.set_host_device_count(4)
@@ -155,14 +172,13 @@ def job_numpyro_peer(args, started: float) -> dict:
 
     stars, guess = default_field()
     values, cov = pm_arrays(stars)
+    map_started = time.perf_counter()
+    start = init_to_value(values=starmix_map_point(values, cov, guess))
+    not_counted = time.perf_counter() - map_started
     prior = PriorConstants.from_values(values, [guess["pmra"], guess["pmdec"]])
     model = numpyro_pm2d(values, cov, prior)
-    # Start where starmix's model starts before its MAP step (NumPyro's default, uniform
-    # on (-2, 2) in the unconstrained space, left a run unfinished after 12 minutes).
-    start = init_to_value(values={
-        "cluster_pm": prior.cluster_guess, "field_mean": np.tile(prior.centers, (2, 1)),
-        "field_cov_log_width": np.log(prior.scales[0]) + np.linspace(-1, 1, 2)})
-    mcmc = MCMC(NUTS(model, target_accept_prob=0.9, init_strategy=start), num_warmup=args.tune,
+    mcmc = MCMC(NUTS(model, target_accept_prob=0.9, init_strategy=start),
+                num_warmup=args.tune or 1000,
                 num_samples=args.draws, num_chains=4, chain_method="parallel",
                 progress_bar=False)
     built = time.perf_counter()
@@ -176,13 +192,22 @@ def job_numpyro_peer(args, started: float) -> dict:
                                                          range(np.ndim(value) - 2)]),
                                    np.asarray(value))
                             for name, value in samples.items()})
-    total = drawn - started
+    total = drawn - started - not_counted
     steps = np.asarray(mcmc.get_extra_fields()["num_steps"])
-    return {"phases": {"import": imported - started, "build": built - imported,
+    return {"phases": {"import": imported - started, "build": built - imported - not_counted,
                        "tuning": warmed - built, "drawing": drawn - warmed, "post": 0.0},
             "total": total, "grad_evals_per_draw": float(steps.mean()),
             **ess_summary(posterior, list(samples), total, drawn - built),
             "means": posterior_means(posterior)}
+
+
+def starmix_map_point(values, cov, guess) -> dict:
+    """starmix's MAP point of pm2d (constrained values, named as in the NumPyro peer)."""
+    from models.cluster_pm2d import cluster_pm2d
+    from workflows.sampling import map_point
+
+    model = cluster_pm2d(values, cov, cluster_guess=[guess["pmra"], guess["pmdec"]])
+    return map_point(model, seed=42)
 
 
 def job_reference_style(args, started: float) -> dict:
@@ -198,7 +223,8 @@ def job_reference_style(args, started: float) -> dict:
     model = reference_style_pm2d(values, cov, PriorConstants.from_values(
         values, [guess["pmra"], guess["pmdec"]]))
     built = time.perf_counter()
-    idata = pm.sample(draws=args.draws, tune=args.tune, chains=2, cores=2, random_seed=42,
+    idata = pm.sample(draws=args.draws, tune=args.tune or args.draws, chains=2, cores=2,
+                      random_seed=42,
                       model=model, progressbar=False, target_accept=0.9)
     sampled = time.perf_counter()
     total = sampled - started
@@ -234,17 +260,46 @@ def job_gradient_scaling(args, started: float) -> dict:
     return {"rows": rows, "total": time.perf_counter() - started, "phases": {}}
 
 
+def job_large_run(args, started: float) -> dict:
+    """W4 at full length: pm2d on a 200,000-star field, 4 chains x 1000 draws, starmix's
+    default sampler, sampling only (no per-star membership draws or pointwise
+    log-likelihood: at 200k stars x 4000 draws those alone would be 6.4 GB)."""
+    from fields import pm_arrays, scaled_field
+
+    from models.cluster_pm2d import cluster_pm2d
+    from workflows.config import SamplingOptions
+    from workflows.sampling import sample_posterior
+
+    imported = time.perf_counter()
+    values, cov = pm_arrays(scaled_field(args.large_stars))
+    model = cluster_pm2d(values, cov, cluster_guess=[-2.9, -3.9])
+    built = time.perf_counter()
+    keep = [rv.name for rv in model.free_RVs]
+    idata = sample_posterior(model, SamplingOptions(draws=args.draws, tune=args.tune),
+                             var_names=keep, log_likelihood=False, start_at_map=True)
+    sampled = time.perf_counter()
+    total = sampled - started
+    return {"phases": {"import": imported - started, "build": built - imported,
+                       "tuning+drawing (incl. compile)": sampled - built, "post": 0.0},
+            "total": total, "n_stars": len(values), "sampler": idata.attrs["sampler"],
+            "grad_evals_per_draw": float(idata["sample_stats"]["n_steps"].mean()),
+            **ess_summary(idata["posterior"], keep, total, sampled - built)}
+
+
 JOBS = {
     "W1-cold": (job_starmix_workflow, {"model": "outlier-line", "cold": True}),
     "W1-warm": (job_starmix_workflow, {"model": "outlier-line"}),
     "W2-starmix": (job_starmix_workflow, {"model": "pm2d"}),
     "W2-numpyro-peer": (job_numpyro_peer, {}),
-    "W2-pymc-via-numpyro": (job_pymc_sampler, {"sampler": "numpyro"}),
+    "W2-pymc-default-nuts": (job_pymc_sampler, {"sampler": "pymc"}),
     "W2-pymc-via-nutpie": (job_pymc_sampler, {"sampler": "nutpie"}),
+    "W2-pymc-via-numpyro": (job_pymc_sampler, {"sampler": "numpyro"}),
     "W2-reference-style": (job_reference_style, {"reference": True}),
     "W3-starmix": (job_starmix_workflow, {"model": "joint"}),
     "W4-gradient": (job_gradient_scaling, {}),
+    "W4-200k-run": (job_large_run, {}),
 }
+DEFAULT_JOBS = [name for name in JOBS if name != "W4-200k-run"]  # that one: `make bench-large`
 
 
 # --- the parent: run each job in a child, collect, compare, print -------------------------
@@ -259,8 +314,8 @@ def run_child(name: str, args) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = Path(handle.name)
     command = [sys.executable, __file__, "--child", name, "--child-out", str(out),
-               "--draws", str(draws), "--tune", str(tune),
-               "--sizes", *map(str, args.sizes)]
+               "--draws", str(draws), *(["--tune", str(tune)] if tune is not None else []),
+               "--sizes", *map(str, args.sizes), "--large-stars", str(args.large_stars)]
     print(f"[bench] {name} ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -285,9 +340,11 @@ def run_child(name: str, args) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=sorted(JOBS), default=list(JOBS))
+    parser.add_argument("--only", nargs="+", choices=sorted(JOBS), default=DEFAULT_JOBS,
+                        help="jobs to run (default: all but W4-200k-run, about 10 minutes)")
     parser.add_argument("--draws", type=int, default=1000)
-    parser.add_argument("--tune", type=int, default=1000)
+    parser.add_argument("--tune", type=int, default=None,
+                        help="tuning steps (default: each sampler's own, 300 nutpie, else 1000)")
     parser.add_argument("--reference-draws", type=int, default=200,
                         help="draws and tuning steps of the reference-style peer (slow)")
     parser.add_argument("--reference-budget", type=int, default=300,
@@ -295,6 +352,8 @@ def main(argv=None) -> int:
     parser.add_argument("--job-budget", type=int, default=600,
                         help="seconds after which any other job is stopped and reported")
     parser.add_argument("--sizes", nargs="+", type=int, default=list(W4_SIZES))
+    parser.add_argument("--large-stars", type=int, default=W4_SIZES[-1],
+                        help="stars in the W4-200k-run field")
     parser.add_argument("--json", default="results/bench_speed.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
@@ -370,7 +429,7 @@ def print_table(report: dict) -> None:
               f"{r.get('min_ess_bulk', float('nan')):9.0f}"
               f"{r.get('ess_per_s_total', float('nan')):8.2f}"
               f"{r.get('ess_per_s_sampling', float('nan')):10.2f}"
-              f"{r.get('grad_evals_per_draw', float('nan')):10.1f}{r.get('peak_mib', 0):9.0f}")
+              f"{r.get('grad_evals_per_draw') or float('nan'):10.1f}{r.get('peak_mib', 0):9.0f}")
         for row in r.get("rows", []):
             print(f"    N = {row['n_stars']:>7}: {row['seconds_per_eval'] * 1e3:8.3f} ms per "
                   f"log-density+gradient ({row['ns_per_star']:.0f} ns per star)")

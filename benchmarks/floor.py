@@ -9,8 +9,10 @@ transforms is O(K) and left out, which only makes the floor lower). Per star and
 it needs about 45 flops, one exp and one log (``FLOPS_PER_STAR_COMPONENT``,
 ``TRANSCENDENTALS_PER_STAR_COMPONENT``), and it reads 40 bytes per star (five float64s).
 The script checks that both compute the same log-likelihood, then prints nanoseconds per
-star for the fused floor and for starmix's compiled PyTensor function, their ratio, and
-PyTensor's per-operation profile (C backend) of the starmix function.
+star for the fused floor, for starmix's compiled log-density (its fused Op,
+:mod:`models.fused`, plus the priors and transforms) and for the same model with the mixture
+written as a PyTensor graph (what starmix did before the Op), their ratios, and PyTensor's
+per-operation profile (C backend) of the starmix function.
 """
 
 import argparse
@@ -124,10 +126,12 @@ def main(argv=None) -> int:
     evaluate.set_extra_values({})
     flat = np.concatenate([np.ravel(v) for v in point.values()])
     starmix_s = seconds_per_call(lambda: evaluate(flat), repeats)
+    graph_s = seconds_per_call(reference_graph_logp_dlogp(model, point), repeats)
 
     n_comp = len(weights)
     per_star = {"fused floor": floor_s / args.stars * 1e9,
-                "starmix (default mode)": starmix_s / args.stars * 1e9}
+                "starmix (fused Op)": starmix_s / args.stars * 1e9,
+                "reference graph": graph_s / args.stars * 1e9}
     print(f"pm2d, N = {args.stars} stars, K = {n_comp} components "
           f"(log-likelihoods agree: {fused:.6f})")
     print(f"work per star: about {FLOPS_PER_STAR_COMPONENT * n_comp} flops, "
@@ -137,7 +141,8 @@ def main(argv=None) -> int:
         print(f"  {name:<24}{ns:8.1f} ns per star  ({gflops:5.2f} GFLOP/s, "
               f"{BYTES_PER_STAR / ns:5.2f} GB/s of input)")
     print(f"starmix reaches {floor_s / starmix_s:.0%} of the fused floor "
-          f"({starmix_s / floor_s:.1f}x slower)")
+          f"({starmix_s / floor_s:.1f}x slower); the same model written as a PyTensor graph "
+          f"(no fused Op) is {graph_s / starmix_s:.1f}x slower than starmix")
 
     print(f"\nPyTensor profile of starmix's logp+gradient (C backend, top {args.profile_ops} ops):")
     logp = model.logp()
@@ -145,6 +150,22 @@ def main(argv=None) -> int:
                             n=max(20, repeats // 4), point=point, backend="c")
     summarize_ops(profile, args.profile_ops)
     return 0
+
+
+def reference_graph_logp_dlogp(model, point):
+    """logp and gradient of ``model`` with the mixture written as a PyTensor graph
+    (:func:`models.likelihoods.mixture_logp` of the model's ``log_component``) instead of
+    the fused Op: what starmix computed before the Op, compiled the same way."""
+    import pytensor.tensor as pt
+
+    from models.likelihoods import mixture_logp
+
+    graph_total = mixture_logp(pt.log(model["w"]), model["log_component"]).sum()
+    priors = pt.sum([term.sum() for term in model.logp(sum=False)[:-1]])  # all but the Potential
+    logp = model.replace_rvs_by_values([priors + graph_total])[0]
+    evaluate = model.compile_fn(outs=[logp, *pt.grad(logp, model.value_vars)],
+                                inputs=model.value_vars, on_unused_input="ignore")
+    return lambda: evaluate(point)
 
 
 def summarize_ops(profile, rows: int) -> None:

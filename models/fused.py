@@ -14,8 +14,9 @@ with respect to the sampler's parameters follows by PyTensor's chain rule, O(K) 
 
 Covariances are read from their upper triangle (as the reference does), so the gradient
 with respect to an entry below the diagonal is zero and one above it counts both.
-The Op runs on every PyTensor backend: its ``perform`` (C/Python, PyMC's own NUTS), Numba
-(nutpie) and JAX (numpyro, blackjax), each tested against the reference graph.
+The Op runs on every PyTensor backend: its ``perform`` (C/Python), Numba (PyMC's default
+linker, nutpie) and JAX (numpyro, blackjax; see :func:`register_jax`), each tested
+against the reference graph.
 """
 
 import math
@@ -26,7 +27,6 @@ import pytensor.tensor as pt
 from pytensor.gradient import grad_undefined
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
-from pytensor.link.jax.dispatch import jax_funcify
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
 LOG_2PI = math.log(2 * math.pi)
@@ -181,8 +181,19 @@ def _numba_mixture_loglike(op, node=None, **kwargs):
     return _loglike_with_grads
 
 
-@jax_funcify.register(MixtureLogLike)
+def register_jax() -> None:
+    """Give :class:`MixtureLogLike` its JAX implementation (for ``numpyro``/``blackjax``).
+
+    Not done on import, which would import JAX (about a second) for every run;
+    :func:`workflows.sampling.sample_posterior` calls it for the JAX samplers.
+    """
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    jax_funcify.register(MixtureLogLike)(_jax_mixture_loglike)
+
+
 def _jax_mixture_loglike(op, node=None, **kwargs):
+    """The fused Op in JAX: the reference formula with ``jax.value_and_grad``."""
     import jax
     import jax.numpy as jnp
 

@@ -15,7 +15,7 @@ def test_cli_beats_config_beats_default(tmp_path):
     defaults = dataclass_defaults(SamplingOptions)
     merged = merge_options({"draws": 70, "tune": None}, read_config_file(path), defaults)
     options = pick(SamplingOptions, merged)
-    assert (options.draws, options.target_accept, options.tune) == (70, 0.95, 1000)
+    assert (options.draws, options.target_accept, options.tune) == (70, 0.95, None)
 
 
 def test_unknown_config_key_is_named(tmp_path):

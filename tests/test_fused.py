@@ -73,7 +73,10 @@ def test_jax_backend_matches_reference(dim):
     pytest.importorskip("jax")
     import jax
 
+    from models.fused import register_jax
+
     jax.config.update("jax_enable_x64", True)
+    register_jax()
     values, error_cov, params = make_data(dim, seed=2)
     reference = compiled(values, error_cov, params, fused=False, offsets=True)()
     got = compiled(values, error_cov, params, fused=True, offsets=True, mode="JAX")()

@@ -16,7 +16,7 @@ from workflows.cluster import ClusterInput, build_cluster_model, fit, initial_gu
 from workflows.config import SamplingOptions
 
 N_CLUSTER, N_FIELD = 300, 600
-COVERAGE_SAMPLING = SamplingOptions(draws=400, tune=400, chains=2, cores=1)
+COVERAGE_SAMPLING = SamplingOptions(draws=400, tune=400, chains=2, cores=1, sampler="pymc")
 COVERAGE_TIMEOUT_S = 600  # a typical field takes 30-60 s for both models
 QUANTILES = (2.5, 16, 50, 84, 97.5)
 PARAMETERS = {"pm2d": {"cluster_pm[pmra]": "TRUEPMRA", "cluster_pm[pmdec]": "TRUEPMDE"},

@@ -38,12 +38,14 @@ def add_core_options(parser: argparse.ArgumentParser) -> None:
     """Options every workflow shares; defaults are None so a config file can fill them."""
     group = parser.add_argument_group("sampling and output (shared by every workflow)")
     group.add_argument("--draws", type=int, help="posterior draws per chain (default 1000)")
-    group.add_argument("--tune", type=int, help="tuning steps per chain (default 1000)")
+    group.add_argument("--tune", type=int,
+                       help="tuning steps per chain (default: 300 with nutpie, else 1000)")
     group.add_argument("--chains", type=int, help="number of chains (default 4)")
     group.add_argument("--cores", type=int, help="parallel chains (default: the CPUs available)")
     group.add_argument("--seed", type=int, help="random seed for every random step (default 42)")
     group.add_argument("--sampler", choices=SAMPLERS,
-                       help="NUTS implementation (default pymc; numpyro/blackjax need JAX)")
+                       help="NUTS implementation (default auto: nutpie for 1000 or more objects, "
+                            "else pymc; numpyro/blackjax need JAX)")
     group.add_argument("--target-accept", type=float, help="NUTS target acceptance (default 0.9)")
     group.add_argument("--out", help="results folder (default results/WORKFLOW)")
     group.add_argument("--config", help="TOML file with any of these options as keys")

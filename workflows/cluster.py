@@ -40,7 +40,7 @@ from workflows.pgm import cluster_pgm
 from workflows.recovery import membership_quality, parameter_bias
 from workflows.results import save_figure, write_json, write_posterior, write_table
 from workflows.run import Run, RunResult
-from workflows.sampling import check_starting_point, sample_posterior
+from workflows.sampling import check_starting_point, sample_posterior, sampler_used
 from workflows.summary import summary_table
 
 CLUSTER_WEIGHT_RANGE = (0.001, 0.95)
@@ -379,6 +379,7 @@ def run_cluster(
             draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth)
     status = "passed" if report.passed else "failed"
     result = run.finish(status, **details, convergence=report.as_record(),
-                        cluster_parameters=list(spec.CLUSTER_PARAMETERS))
+                        cluster_parameters=list(spec.CLUSTER_PARAMETERS),
+                        sampler_used=sampler_used(idata))
     print(report.text())
     return result

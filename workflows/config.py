@@ -8,25 +8,27 @@ import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-SAMPLERS = ("pymc", "nutpie", "numpyro", "blackjax")
+SAMPLERS = ("auto", "pymc", "nutpie", "numpyro", "blackjax")
 
 
 @dataclass(frozen=True)
 class SamplingOptions:
     """NUTS settings. ``seed`` fixes every random step; ``cores=None`` runs as many chains
-    in parallel as there are CPUs available."""
+    in parallel as there are CPUs available. ``sampler="auto"`` and ``tune=None`` are
+    settled per model by :func:`workflows.sampling.resolve_sampler` (nutpie with 300
+    tuning steps for large models, PyMC's NUTS with 1000 for small ones)."""
 
     draws: int = 1000
-    tune: int = 1000
+    tune: int | None = None
     chains: int = 4
     cores: int | None = None
     seed: int = 42
-    sampler: str = "pymc"
+    sampler: str = "auto"
     target_accept: float = 0.9
 
     def __post_init__(self):
         for name in ("draws", "tune", "chains"):
-            if getattr(self, name) < (1 if name != "tune" else 0):
+            if getattr(self, name) is not None and getattr(self, name) < (name != "tune"):
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"--sampler must be one of {SAMPLERS}, got {self.sampler!r}")

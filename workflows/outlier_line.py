@@ -20,7 +20,7 @@ from workflows.membership import Membership, membership_from_posterior
 from workflows.pgm import outlier_line_pgm
 from workflows.results import save_figure, write_posterior, write_table
 from workflows.run import Run, RunResult
-from workflows.sampling import check_starting_point, sample_posterior
+from workflows.sampling import check_starting_point, sample_posterior, sampler_used
 from workflows.summary import summary_table
 
 FIGURES = {
@@ -142,6 +142,7 @@ def run_outlier_line(
             draw_line_figures(run, data, idata, membership, var_names)
     status = "passed" if report.passed else "failed"
     result = run.finish(status, data={"source": data.source, "n_points": len(data),
-                                      "dropped": {}}, convergence=report.as_record())
+                                      "dropped": {}}, convergence=report.as_record(),
+                        sampler_used=sampler_used(idata))
     print(report.text())
     return result
