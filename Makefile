@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 		$(BASE_PYTHON) -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,jax,nutpie,zeropoint]'
+	$(PY) -m pip install --quiet -e '.[test,jax,zeropoint]'
 	@touch $(STAMP)
 
 run: $(STAMP)

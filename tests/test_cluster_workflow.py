@@ -15,7 +15,8 @@ from workflows.config import GateThresholds
 pytestmark = pytest.mark.smoke
 SMALL_FIELD = ["--n-cluster", "150", "--n-field", "250"]
 # Shorter than SHORT_ARGS: the smoke runs check the plumbing, the slow tests the statistics.
-CLUSTER_ARGS = [*SHORT_ARGS, "--draws", "200", "--tune", "200", "--ess-bulk-min", "50",
+# (300 draws: at 200 the joint model's tail ESS of a field weight sat at the threshold.)
+CLUSTER_ARGS = [*SHORT_ARGS, "--draws", "300", "--tune", "200", "--ess-bulk-min", "50",
                 "--ess-tail-min", "50"]
 
 
