@@ -34,6 +34,7 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 LOG_2PI = math.log(2 * math.pi)
 
 
+@numba.njit(inline="always")
 def _inverse_and_log_det(s, inverse, dim):
     """Inverse (into ``inverse``) and log-determinant of the symmetric matrix whose upper
     triangle is in ``s``, by the adjugate (dim 1 to 3). A non-positive determinant gives NaN."""
@@ -60,8 +61,6 @@ def _specialised_kernel(dim: int):
     """The fused loop for ``dim`` coordinates (a compile-time constant, so Numba unrolls the
     small loops); returns L and fills the ``grad_*`` arrays. Inputs as :class:`MixtureLogLike`.
     """
-    invert = numba.njit(inline="always")(_inverse_and_log_det)
-
     @numba.njit(cache=True)
     def kernel(values, error_cov, log_w, offsets, means, covs,
                grad_log_w, grad_offsets, grad_means, grad_covs):
@@ -84,7 +83,7 @@ def _specialised_kernel(dim: int):
                     residual[p] = values[i, p] - means[k, p]
                     for q in range(p, dim):
                         total_cov[p, q] = covs[k, p, q] + error_cov[i, p, q]
-                log_det = invert(total_cov, inverses[k], dim)
+                log_det = _inverse_and_log_det(total_cov, inverses[k], dim)
                 quad = 0.0
                 for p in range(dim):
                     acc = 0.0
