@@ -120,19 +120,25 @@ def _specialised_kernel(dim: int):
 KERNEL_1D, KERNEL_2D, KERNEL_3D = (_specialised_kernel(dim) for dim in (1, 2, 3))
 
 
-@numba.njit(cache=True)
+def _specialised_loglike(kernel):
+    """L and its gradients as new arrays, through ``kernel`` (one dimension only, so that
+    a compiled model contains, and Numba compiles, just the kernel it uses)."""
+    @numba.njit(cache=True)
+    def loglike_with_grads(values, error_cov, log_w, offsets, means, covs):
+        grads = (np.empty_like(log_w), np.empty_like(offsets), np.empty_like(means),
+                 np.empty_like(covs))
+        total = kernel(values, error_cov, log_w, offsets, means, covs, *grads)
+        return np.asarray(total), grads[0], grads[1], grads[2], grads[3]
+
+    return loglike_with_grads
+
+
+LOGLIKE_WITH_GRADS = {dim: _specialised_loglike(kernel)
+                      for dim, kernel in ((1, KERNEL_1D), (2, KERNEL_2D), (3, KERNEL_3D))}
+
+
 def _loglike_with_grads(values, error_cov, log_w, offsets, means, covs):
-    grads = (np.empty_like(log_w), np.empty_like(offsets), np.empty_like(means),
-             np.empty_like(covs))
-    dim = values.shape[1]
-    kernel_args = (values, error_cov, log_w, offsets, means, covs, *grads)
-    if dim == 1:
-        total = KERNEL_1D(*kernel_args)
-    elif dim == 2:
-        total = KERNEL_2D(*kernel_args)
-    else:
-        total = KERNEL_3D(*kernel_args)
-    return np.asarray(total), grads[0], grads[1], grads[2], grads[3]
+    return LOGLIKE_WITH_GRADS[values.shape[1]](values, error_cov, log_w, offsets, means, covs)
 
 
 class MixtureLogLike(Op):
@@ -184,7 +190,8 @@ _SOURCE_VERSION = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:1
 
 @register_funcify_default_op_cache_key(MixtureLogLike)
 def _numba_mixture_loglike(op, node=None, **kwargs):
-    return _loglike_with_grads, _SOURCE_VERSION
+    dim = node.inputs[0].type.shape[1]  # the values are a constant of known shape
+    return LOGLIKE_WITH_GRADS[dim], _SOURCE_VERSION * 4 + dim
 
 
 def register_jax() -> None:

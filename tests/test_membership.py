@@ -3,7 +3,12 @@ import pytest
 import xarray as xr
 from scipy.stats import norm
 
-from workflows.membership import membership_from_posterior, responsibilities, summarise
+from workflows.membership import (
+    logsumexp,
+    membership_from_posterior,
+    responsibilities,
+    summarise,
+)
 
 
 def brute_force(weights, means, sds, y):
@@ -71,3 +76,15 @@ def test_summarise_percentiles():
     summary = summarise("c", per_draw)
     assert summary.mean[0] == pytest.approx(0.5)
     assert (summary.p16[0], summary.p84[0]) == pytest.approx((0.16, 0.84))
+
+
+def test_logsumexp_matches_scipy_and_handles_extremes(rng):
+    from scipy.special import logsumexp as scipy_logsumexp
+
+    values = rng.normal(scale=300.0, size=(7, 5, 3))
+    values[0, 0] = -np.inf  # a slice with no mass
+    values[1, 1, 0] = np.inf
+    for axis in (-1, 0, 1):
+        np.testing.assert_allclose(logsumexp(values, axis=axis),
+                                   scipy_logsumexp(values, axis=axis), rtol=1e-12)
+    assert logsumexp(np.array([-1e308, -1e308])) == -1e308 + np.log(2.0)

@@ -10,7 +10,8 @@ from models import CLUSTER_MODELS
 from models.outlier_line import outlier_line
 from tests.conftest import make_field, make_line_data
 from workflows.config import SamplingOptions
-from workflows.sampling import NUTPIE_MIN_OBJECTS, resolve_sampler, sample_posterior
+from workflows.sampling import available_cores
+from workflows.sampling import SMALL_MODEL_OBJECTS, resolve_sampler, sample_posterior
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9}
 HAS_NUTPIE = importlib.util.find_spec("nutpie") is not None
@@ -22,20 +23,44 @@ def pm2d_model(n_stars: int, seed: int = 3):
     return CLUSTER_MODELS["pm2d"].from_table(table, GUESS, n_field=2)
 
 
-def test_auto_picks_by_model_size():
+def test_auto_settles_sampler_tuning_and_cores_by_model_size():
     data = make_line_data()
     small = resolve_sampler(SamplingOptions(), outlier_line(data.x, data.y, data.y_err))
-    assert (small.sampler, small.tune) == ("pymc", 1000)
-    large = resolve_sampler(SamplingOptions(), pm2d_model(NUTPIE_MIN_OBJECTS + 200))
-    expected = ("nutpie", 300) if HAS_NUTPIE else ("pymc", 1000)
-    assert (large.sampler, large.tune) == expected
+    large = resolve_sampler(SamplingOptions(), pm2d_model(SMALL_MODEL_OBJECTS + 200))
+    if HAS_NUTPIE:
+        assert (small.sampler, small.tune, small.cores) == ("nutpie", 300, 1)
+        assert (large.sampler, large.tune) == ("nutpie", 300)
+    else:
+        assert (small.sampler, small.tune) == (large.sampler, large.tune) == ("pymc", 1000)
+    assert large.cores == min(4, available_cores())
 
 
 def test_explicit_choices_are_kept():
-    model = pm2d_model(NUTPIE_MIN_OBJECTS + 200)
-    chosen = resolve_sampler(SamplingOptions(sampler="pymc", tune=123), model)
-    assert (chosen.sampler, chosen.tune) == ("pymc", 123)
+    model = pm2d_model(SMALL_MODEL_OBJECTS + 200)
+    chosen = resolve_sampler(SamplingOptions(sampler="pymc", tune=123, cores=1), model)
+    assert (chosen.sampler, chosen.tune, chosen.cores) == ("pymc", 123, 1)
     assert resolve_sampler(SamplingOptions(sampler="nutpie"), model).tune == 300
+
+
+@pytest.mark.parametrize("make_model", [
+    lambda: outlier_line(*(lambda d: (d.x, d.y, d.y_err))(make_line_data())),
+    lambda: pm2d_model(300),
+], ids=["outlier_line", "pm2d"])
+def test_nutpie_log_density_equals_pymc(make_model):
+    """The cached, GIL-free function nutpie calls gives PyMC's log-density and gradient."""
+    pytest.importorskip("nutpie")
+    from workflows.nutpie_sampler import compile_for_nutpie
+
+    model = make_model()
+    compiled = compile_for_nutpie(model)
+    logp = compiled._make_logp_func()
+    reference = model.logp_dlogp_function(ravel_inputs=True)
+    for seed in range(3):
+        x = compiled._make_initial_points(seed)
+        value, grad = logp(x)
+        expected_value, expected_grad = reference(x)
+        np.testing.assert_allclose(value, expected_value, rtol=1e-10)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.smoke

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from scipy.special import logsumexp
 
 PERCENTILES = (16, 50, 84)
 
@@ -34,6 +33,17 @@ class Membership:
             f"{name}_p50": self.p50,
             f"{name}_p84": self.p84,
         }
+
+
+def logsumexp(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log(sum(exp(values))) along ``axis``, shifted by the largest term so it cannot
+    overflow; all-(-inf) slices give -inf. (SciPy's version imports JAX when it is
+    installed, a second added to every run.)"""
+    largest = np.max(values, axis=axis, keepdims=True)
+    largest = np.where(np.isfinite(largest), largest, 0.0)
+    with np.errstate(divide="ignore"):
+        total = np.log(np.sum(np.exp(values - largest), axis=axis, keepdims=True))
+    return np.squeeze(total + largest, axis=axis)
 
 
 def responsibilities(log_weights: np.ndarray, log_components: np.ndarray, component: int):

@@ -12,10 +12,10 @@ import pymc as pm
 import xarray as xr
 from pymc.exceptions import SamplingError
 from pymc.sampling.parallel import ParallelSamplingError
-from scipy.special import logsumexp
 
 from data.validation import DataValidationError
 from workflows.config import SamplingOptions
+from workflows.membership import logsumexp
 
 
 def available_cores() -> int:
@@ -23,29 +23,38 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
-NUTPIE_MIN_OBJECTS = 1_000
+SMALL_MODEL_OBJECTS = 1_000
 DEFAULT_TUNE = {"nutpie": 300}  # every other sampler: 1000
 JAX_SAMPLERS = ("numpyro", "blackjax")
 
 
-def resolve_sampler(options: SamplingOptions, model: pm.Model) -> SamplingOptions:
-    """Settle ``sampler="auto"`` and ``tune=None`` for ``model``.
+def n_objects(model: pm.Model) -> int:
+    """Objects (stars, points) in a model: the length of its longest coordinate."""
+    return max((len(values) for values in model.coords.values()), default=0)
 
-    ``auto`` is nutpie (Rust NUTS on the Numba-compiled log-density, mass matrix adapted
-    from gradients as well as draws) when it is installed and the model has at least
-    ``NUTPIE_MIN_OBJECTS`` objects (the longest coordinate): there the gradient dominates and
-    nutpie's adaptation needs far fewer tuning steps (``make bench``: pm2d on 16,535 stars
-    about 3x PyMC's NUTS in ESS per second). Below that, PyMC's own NUTS: nutpie's few
-    seconds of compilation would exceed a whole run of the outlier line. ``tune=None`` is
-    300 steps for nutpie (its own default) and 1000 otherwise.
+
+def resolve_sampler(options: SamplingOptions, model: pm.Model) -> SamplingOptions:
+    """Settle ``sampler="auto"``, ``tune=None`` and ``cores=None`` for ``model``.
+
+    ``auto`` is nutpie (Rust NUTS, mass matrix adapted from gradients as well as draws)
+    when it is installed, else PyMC's own NUTS. nutpie needs far fewer tuning steps
+    (``tune=None``: 300 for nutpie, its own default, and 1000 otherwise) and, on the
+    log-density compiled once and cached (:mod:`workflows.nutpie_sampler`), is about 3x
+    PyMC's NUTS in ESS per second on pm2d and 3x faster on the outlier line
+    (``make bench``). ``cores=None`` is one chain per CPU, except nutpie on a model of
+    fewer than ``SMALL_MODEL_OBJECTS`` objects, which runs its chains one after another:
+    there a gradient takes microseconds and parallel chains would only queue for
+    Python's interpreter lock around each call.
     """
     sampler = options.sampler
     if sampler == "auto":
-        n_objects = max((len(values) for values in model.coords.values()), default=0)
-        large = n_objects >= NUTPIE_MIN_OBJECTS
-        sampler = "nutpie" if large and importlib.util.find_spec("nutpie") else "pymc"
+        sampler = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
     tune = DEFAULT_TUNE.get(sampler, 1000) if options.tune is None else options.tune
-    return dataclasses.replace(options, sampler=sampler, tune=tune)
+    cores = options.cores
+    if cores is None:
+        small = sampler == "nutpie" and n_objects(model) < SMALL_MODEL_OBJECTS
+        cores = 1 if small else min(options.chains, available_cores())
+    return dataclasses.replace(options, sampler=sampler, tune=tune, cores=cores)
 
 
 def show_progress() -> bool:
@@ -63,8 +72,9 @@ def sample_posterior(
     """Run NUTS; with ``log_likelihood`` add PyMC's pointwise ``log_likelihood`` group.
 
     ``var_names`` limits what the trace stores (large per-star deterministics stay out).
-    ``start_at_map`` starts every chain at the (seeded) MAP point without jitter, so that
-    chains of a model with distant secondary modes explore the main one.
+    ``start_at_map`` starts every chain at the (seeded) MAP point (PyMC's NUTS exactly
+    there; nutpie jittered around it by U(-1, 1) on the unconstrained scale, its own
+    default), so that chains of a model with distant secondary modes explore the main one.
 
     The same ``options.seed`` gives the same draws for the same model and sampler.
     ``numpyro``/``blackjax`` run through JAX (CPU is fine) and need the ``jax`` extra.
@@ -77,19 +87,27 @@ def sample_posterior(
 
         register_jax()
 
-    def run_nuts(**start):
+    def run_nuts(initvals=None):
+        if options.sampler == "nutpie":
+            from workflows.nutpie_sampler import sample_nutpie
+
+            return sample_nutpie(model, draws=options.draws, tune=options.tune,
+                                 chains=options.chains, cores=options.cores, seed=options.seed,
+                                 target_accept=options.target_accept, var_names=var_names,
+                                 initvals=initvals, progressbar=show_progress())
         return pm.sample(
             draws=options.draws,
             tune=options.tune,
             chains=options.chains,
-            cores=options.cores or min(options.chains, available_cores()),
+            cores=options.cores,
             random_seed=options.seed,
             nuts_sampler=options.sampler,
             progressbar=show_progress(),
             model=model,
             nuts={"target_accept": options.target_accept},
             var_names=var_names,
-            **start,
+            initvals=initvals,
+            **({"init": "adapt_diag"} if initvals and options.sampler == "pymc" else {}),
         )
 
     if not start_at_map:
@@ -99,8 +117,7 @@ def sample_posterior(
         point = map_point(model, options.seed)
         map_seconds = round(time.perf_counter() - map_start, 3)
         try:
-            idata = run_nuts(initvals=point,
-                             **({"init": "adapt_diag"} if options.sampler == "pymc" else {}))
+            idata = run_nuts(initvals=point)
         except (SamplingError, ParallelSamplingError) as error:
             # A MAP on a parameter's boundary (a dispersion at its bound, say) has no finite
             # log-density on the sampler's unconstrained scale.
