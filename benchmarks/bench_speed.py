@@ -87,9 +87,8 @@ def split_sampling(idata, seconds_sampling: float, chains_in_parallel: int) -> d
 def job_starmix_workflow(args, started: float) -> dict:
     """W1, W2, W3 as a user runs them: the real workflow functions, figures included."""
     from workflows.cluster import ClusterInput, run_cluster
-    from workflows.config import SamplingOptions
+    from workflows.config import SamplingOptions, available_cores
     from workflows.outlier_line import run_outlier_line
-    from workflows.sampling import available_cores
 
     imported = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="bench-"))

@@ -9,8 +9,7 @@ import pytest
 from models import CLUSTER_MODELS
 from models.outlier_line import outlier_line
 from tests.conftest import make_field, make_line_data
-from workflows.config import SamplingOptions
-from workflows.sampling import available_cores
+from workflows.config import SamplingOptions, available_cores
 from workflows.sampling import SMALL_MODEL_OBJECTS, resolve_sampler, sample_posterior
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9}

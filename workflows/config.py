@@ -4,11 +4,17 @@ Precedence: command-line flag > ``--config`` TOML file > built-in default. TOML 
 long option names with ``-`` or ``_`` (``target_accept = 0.95``).
 """
 
+import os
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 SAMPLERS = ("auto", "pymc", "nutpie", "numpyro", "blackjax")
+
+
+def available_cores() -> int:
+    """CPUs this process may use (PyMC's own default assumes half are hyperthreads)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,13 @@ are part of it). The membership probability is its posterior mean; the 16/50/84
 percentiles across draws describe its spread.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
+
+from workflows.config import available_cores
 
 PERCENTILES = (16, 50, 84)
 
@@ -78,30 +81,40 @@ def membership_from_posterior(
     return summarise(component, responsibilities(log_w, log_p, index))
 
 
-def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=None):
+def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=None,
+                  threads: int | None = None):
     """Per-draw membership of ``component`` and pointwise log-likelihood of every object.
 
-    Evaluates the model's ``w`` and ``log_component`` (object x component) at each
-    posterior draw with one compiled function, so the large per-object array is never
-    stored for all draws at once. Returns two float32 arrays of shape (chain, draw, object):
-    the responsibility of ``component`` and log sum_k w_k p_k.
+    One compiled, GIL-free function (:mod:`workflows.nogil`) maps a draw's parameters to
+    the responsibility of ``component`` and log sum_k w_k p_k for every object, from the
+    model's ``w`` and ``log_component`` (object x component) with logsumexp inside the
+    graph; ``threads`` (default: the CPUs available) evaluate the draws in parallel, so
+    the large per-object array is never stored for all draws at once. Returns two float32
+    arrays of shape (chain, draw, object).
     """
-    free = [rv.name for rv in model.free_RVs]
-    evaluate = model.compile_fn(inputs=model.free_RVs, outs=[model["w"], model["log_component"]],
-                                on_unused_input="ignore")
-    values = {name: posterior[name].values for name in free}
-    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    import pytensor.tensor as pt
+
+    from workflows.nogil import compile_nogil
+
     index = list(model.coords["component"]).index(component)
+    log_joint = pt.log(model["w"])[None, :] + model["log_component"]
+    total = pt.logsumexp(log_joint, axis=-1)
+    evaluate = compile_nogil(model.free_RVs, [pt.exp(log_joint[:, index] - total), total])
+    names = [rv.name for rv in model.free_RVs]
+    values = [posterior[name].values for name in names]
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
     n_objects = len(model.coords["star"])
     probability = np.empty((n_chains, n_draws, n_objects), np.float32)
     log_likelihood = np.empty_like(probability)
-    for chain in range(n_chains):
-        for draw in range(n_draws):
-            weights, log_p = evaluate({name: values[name][chain, draw] for name in free})
-            log_joint = np.log(weights) + log_p
-            total = logsumexp(log_joint, axis=-1)
-            probability[chain, draw] = np.exp(log_joint[:, index] - total)
-            log_likelihood[chain, draw] = total
-        if say:
-            say(f"membership: chain {chain + 1}/{n_chains} done")
+
+    def one_draw(chain_draw):
+        chain, draw = chain_draw
+        probability[chain, draw], log_likelihood[chain, draw] = evaluate(
+            *(value[chain, draw] for value in values))
+
+    with ThreadPoolExecutor(threads or available_cores()) as pool:
+        for chain in range(n_chains):
+            list(pool.map(one_draw, [(chain, draw) for draw in range(n_draws)]))
+            if say:
+                say(f"membership: chain {chain + 1}/{n_chains} done")
     return probability, log_likelihood

@@ -4,9 +4,10 @@
 ``numba.cfunc`` on every run, which Numba cannot cache: 6 s for the outlier line, 12 s for
 pm2d on 16,535 stars, each time. Here the log-density and its gradient are an ordinary
 PyTensor function compiled by Numba, whose compiled code PyTensor keeps on disk between
-runs, with the one change that the compiled function releases the GIL, so that nutpie's
-chains (threads) evaluate gradients in parallel. nutpie calls it through its Python-function
-interface (:func:`nutpie.compiled_pyfunc.from_pyfunc`), the same route its JAX backend takes.
+runs, with the one change that it releases the GIL (:mod:`workflows.nogil`), so that
+nutpie's chains (threads) evaluate gradients in parallel. nutpie calls it through its
+Python-function interface (:func:`nutpie.compiled_pyfunc.from_pyfunc`), the same route
+its JAX backend takes.
 
 Built on two helpers of nutpie's PyMC front end (``_make_functions`` and
 ``_prepare_dims_and_coords``, pinned by the version range in ``pyproject.toml``; the
@@ -25,34 +26,8 @@ from nutpie.sample import sample as nutpie_sample
 from pymc.backends.arviz import patch_nutpie_idata
 from pymc.exceptions import SamplingError
 from pymc.initial_point import make_initial_point_fn
-from pytensor.compile.mode import Mode, get_mode
-from pytensor.link.numba.cache import compile_numba_function_src
-from pytensor.link.numba.dispatch.basic import numba_njit
-from pytensor.link.numba.linker import NumbaLinker
 
-
-class NogilNumbaLinker(NumbaLinker):
-    """PyTensor's Numba linker whose compiled function releases the GIL while it runs.
-
-    The outer function gets its own cache entry (key suffix ``_nogil``), so it never
-    shares Numba's on-disk cache with the ordinary GIL-holding function of the same graph.
-    """
-
-    def jit_compile(self, fn_and_cache):
-        function, cache_key = fn_and_cache
-        if cache_key is None:
-            return numba_njit(function.py_func, final_function=True, nogil=True)
-        outer = compile_numba_function_src(
-            src="def graph_nogil(*args): return graph(*args)",
-            function_name="graph_nogil",
-            global_env={"graph": function, "__name__": __name__},
-            cache_key=f"{cache_key}_nogil",
-        )
-        return numba_njit(outer, final_function=True, cache=True, nogil=True)
-
-
-def nogil_numba_mode() -> Mode:
-    return Mode(linker=NogilNumbaLinker(), optimizer=get_mode("NUMBA").provided_optimizer)
+from workflows.nogil import nogil_numba_mode, thread_safe
 
 
 def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
@@ -66,7 +41,7 @@ def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
         model, mode=nogil_numba_mode(), compute_grad=True, join_expanded=False,
         pymc_initial_point_fn=initial_point, var_names=var_names)
     names, _, shapes = shape_info
-    logp_and_grad, expand = logp_fn.vm.jit_fn, expand_fn.vm.jit_fn
+    logp_and_grad, expand = thread_safe(logp_fn), thread_safe(expand_fn)
 
     def make_logp_fn():
         def logp(x):

@@ -14,14 +14,8 @@ from pymc.exceptions import SamplingError
 from pymc.sampling.parallel import ParallelSamplingError
 
 from data.validation import DataValidationError
-from workflows.config import SamplingOptions
+from workflows.config import SamplingOptions, available_cores
 from workflows.membership import logsumexp
-
-
-def available_cores() -> int:
-    """CPUs this process may use (PyMC's own default assumes half are hyperthreads)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
 
 SMALL_MODEL_OBJECTS = 1_000
 DEFAULT_TUNE = {"nutpie": 300}  # every other sampler: 1000
