@@ -19,6 +19,7 @@ from data.validation import DataValidationError
 from models import CLUSTER_MODELS
 from workflows.cluster import ClusterInput, run_cluster
 from workflows.config import (
+    MASS_MATRICES,
     SAMPLERS,
     GateThresholds,
     SamplingOptions,
@@ -47,6 +48,9 @@ def add_core_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sampler", choices=SAMPLERS,
                        help="NUTS implementation (default auto: nutpie for 1000 or more objects, "
                             "else pymc; numpyro/blackjax need JAX)")
+    group.add_argument("--mass-matrix", choices=MASS_MATRICES,
+                       help="nutpie's mass matrix: low_rank (default; learns the leading "
+                            "posterior correlations) or diag")
     group.add_argument("--target-accept", type=float, help="NUTS target acceptance (default 0.9)")
     group.add_argument("--out", help="results folder (default results/WORKFLOW)")
     group.add_argument("--config", help="TOML file with any of these options as keys")

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 SAMPLERS = ("auto", "pymc", "nutpie", "numpyro", "blackjax")
+MASS_MATRICES = ("low_rank", "diag")
 
 
 def available_cores() -> int:
@@ -22,7 +23,9 @@ class SamplingOptions:
     """NUTS settings. ``seed`` fixes every random step; ``cores=None`` runs as many chains
     in parallel as there are CPUs available. ``sampler="auto"`` and ``tune=None`` are
     settled per model by :func:`workflows.sampling.resolve_sampler` (nutpie with 300
-    tuning steps for large models, PyMC's NUTS with 1000 for small ones)."""
+    tuning steps when installed, else PyMC's NUTS with 1000). ``mass_matrix`` is nutpie's
+    adaptation: ``low_rank`` (diagonal plus the leading correlations, learnt from draws and
+    gradients) or ``diag``; the other samplers adapt a diagonal one."""
 
     draws: int = 1000
     tune: int | None = None
@@ -31,6 +34,7 @@ class SamplingOptions:
     seed: int = 42
     sampler: str = "auto"
     target_accept: float = 0.9
+    mass_matrix: str = "low_rank"
 
     def __post_init__(self):
         for name in ("draws", "tune", "chains"):
@@ -38,6 +42,9 @@ class SamplingOptions:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"--sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.mass_matrix not in MASS_MATRICES:
+            raise ValueError(f"--mass-matrix must be one of {MASS_MATRICES}, "
+                             f"got {self.mass_matrix!r}")
         if not 0 < self.target_accept < 1:
             raise ValueError(f"--target-accept must lie in (0, 1), got {self.target_accept}")
 

@@ -64,19 +64,20 @@ def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
 
 
 def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int,
-                  seed: int, target_accept: float, var_names=None, initvals=None,
-                  progressbar: bool = False) -> xr.DataTree:
+                  seed: int, target_accept: float, mass_matrix: str = "low_rank",
+                  var_names=None, initvals=None, progressbar: bool = False) -> xr.DataTree:
     """nutpie's NUTS on ``model``; the result has PyMC's groups (posterior, sample_stats,
     observed and constant data) and ``sampling_time`` (s) in the posterior's attributes.
     No finite starting point raises :class:`pymc.exceptions.SamplingError`, as PyMC does."""
     compiled = compile_for_nutpie(model, var_names=var_names, initvals=initvals)
     print(f"NUTS: nutpie, {chains} chains x ({tune} tuning + {draws} draws), "
-          f"{cores} at a time", file=sys.stderr, flush=True)
+          f"{cores} at a time, {mass_matrix} mass matrix", file=sys.stderr, flush=True)
     start = time.time()
     try:
         idata = nutpie_sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
                               cores=cores, seed=seed, save_warmup=False,
-                              progress_bar=progressbar, target_accept=target_accept)
+                              progress_bar=progressbar, target_accept=target_accept,
+                              adaptation=mass_matrix)
     except RuntimeError as error:
         if "initialization points failed" in str(error):
             raise SamplingError(f"nutpie: {str(error).splitlines()[0]}") from error

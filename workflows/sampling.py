@@ -32,10 +32,10 @@ def resolve_sampler(options: SamplingOptions, model: pm.Model) -> SamplingOption
 
     ``auto`` is nutpie (Rust NUTS, mass matrix adapted from gradients as well as draws)
     when it is installed, else PyMC's own NUTS. nutpie needs far fewer tuning steps
-    (``tune=None``: 300 for nutpie, its own default, and 1000 otherwise) and, on the
-    log-density compiled once and cached (:mod:`workflows.nutpie_sampler`), is about 3x
-    PyMC's NUTS in ESS per second on pm2d and 3x faster on the outlier line
-    (``make bench``). ``cores=None`` is one chain per CPU, except nutpie on a model of
+    (``tune=None``: 300 for nutpie, its own default, and 1000 otherwise); on the
+    log-density compiled once and cached (:mod:`workflows.nutpie_sampler`) and with its
+    low-rank mass matrix it gives several times PyMC's NUTS in ESS per second on the
+    cluster models (``make bench``). ``cores=None`` is one chain per CPU, except nutpie on a model of
     fewer than ``SMALL_MODEL_OBJECTS`` objects, which runs its chains one after another:
     there a gradient takes microseconds and parallel chains would only queue for
     Python's interpreter lock around each call.
@@ -87,7 +87,8 @@ def sample_posterior(
 
             return sample_nutpie(model, draws=options.draws, tune=options.tune,
                                  chains=options.chains, cores=options.cores, seed=options.seed,
-                                 target_accept=options.target_accept, var_names=var_names,
+                                 target_accept=options.target_accept,
+                                 mass_matrix=options.mass_matrix, var_names=var_names,
                                  initvals=initvals, progressbar=show_progress())
         return pm.sample(
             draws=options.draws,
@@ -119,7 +120,8 @@ def sample_posterior(
                   "using PyMC's default initialisation instead", file=sys.stderr)
             idata = run_nuts()
         idata.attrs["map_seconds"] = map_seconds
-    idata.attrs.update(sampler=options.sampler, tune=options.tune)
+    idata.attrs.update(sampler=options.sampler, tune=options.tune,
+                       mass_matrix=options.mass_matrix if options.sampler == "nutpie" else "diag")
     if log_likelihood:
         pm.compute_log_likelihood(idata, model=model, progressbar=False)
     return idata
@@ -127,7 +129,7 @@ def sample_posterior(
 
 def sampler_used(idata: xr.DataTree) -> dict:
     """The sampler and tuning length a run used (``auto`` and ``tune=None`` settled)."""
-    return {"sampler": idata.attrs.get("sampler"), "tune": idata.attrs.get("tune")}
+    return {key: idata.attrs.get(key) for key in ("sampler", "tune", "mass_matrix")}
 
 
 def map_point(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
