@@ -35,8 +35,8 @@ def resolve_sampler(options: SamplingOptions, model: pm.Model) -> SamplingOption
     (``tune=None``: 300 for nutpie, its own default, and 1000 otherwise); on the
     log-density compiled once and cached (:mod:`workflows.nutpie_sampler`) and with its
     low-rank mass matrix it gives several times PyMC's NUTS in ESS per second on the
-    cluster models (``make bench``). ``cores=None`` is one chain per CPU, except nutpie on a model of
-    fewer than ``SMALL_MODEL_OBJECTS`` objects, which runs its chains one after another:
+    cluster models (``make bench``). ``cores=None`` is one chain per CPU, except nutpie on
+    a model of fewer than ``SMALL_MODEL_OBJECTS`` objects, which runs its chains one after another:
     there a gradient takes microseconds and parallel chains would only queue for
     Python's interpreter lock around each call.
     """
