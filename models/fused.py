@@ -34,84 +34,184 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 LOG_2PI = math.log(2 * math.pi)
 
 
+# Every fast-math flag but "no NaNs" and "no infinities": a covariance that is not positive
+# definite must still give NaN. "afn" lets Numba call vectorised exp and log.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _closed_form_1d(s, r):
+    """Determinant, upper triangle of the inverse and projection S^-1 r of the symmetric
+    matrix whose upper triangle is the flat tuple ``s`` (row by row), in closed form."""
+    inverse = (1.0 / s[0],)
+    return s[0], inverse, (r[0] * inverse[0],)
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _closed_form_2d(s, r):
+    det = s[0] * s[2] - s[1] * s[1]
+    inverse = (s[2] / det, -s[1] / det, s[0] / det)
+    return det, inverse, (inverse[0] * r[0] + inverse[1] * r[1],
+                          inverse[1] * r[0] + inverse[2] * r[1])
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def _closed_form_3d(s, r):
+    a, b, c, e, f, i = s
+    a00, a11, a22 = e * i - f * f, a * i - c * c, a * e - b * b
+    a01, a02, a12 = c * f - b * i, b * f - c * e, b * c - a * f
+    det = a * a00 + b * a01 + c * a02
+    inverse = (a00 / det, a01 / det, a02 / det, a11 / det, a12 / det, a22 / det)
+    return det, inverse, (inverse[0] * r[0] + inverse[1] * r[1] + inverse[2] * r[2],
+                          inverse[1] * r[0] + inverse[3] * r[1] + inverse[4] * r[2],
+                          inverse[2] * r[0] + inverse[4] * r[1] + inverse[5] * r[2])
+
+
 @numba.njit(inline="always")
-def _inverse_and_log_det(s, inverse, dim):
-    """Inverse (into ``inverse``) and log-determinant of the symmetric matrix whose upper
-    triangle is in ``s``, by the adjugate (dim 1 to 3). A non-positive determinant gives NaN."""
-    if dim == 1:
-        det = s[0, 0]
-        inverse[0, 0] = 1.0 / det
-    elif dim == 2:
-        det = s[0, 0] * s[1, 1] - s[0, 1] * s[0, 1]
-        inverse[0, 0], inverse[1, 1] = s[1, 1] / det, s[0, 0] / det
-        inverse[0, 1] = inverse[1, 0] = -s[0, 1] / det
-    else:
-        a, b, c, e, f, i = s[0, 0], s[0, 1], s[0, 2], s[1, 1], s[1, 2], s[2, 2]
-        a00, a11, a22 = e * i - f * f, a * i - c * c, a * e - b * b
-        a01, a02, a12 = c * f - b * i, b * f - c * e, b * c - a * f
-        det = a * a00 + b * a01 + c * a02
-        inverse[0, 0], inverse[1, 1], inverse[2, 2] = a00 / det, a11 / det, a22 / det
-        inverse[0, 1] = inverse[1, 0] = a01 / det
-        inverse[0, 2] = inverse[2, 0] = a02 / det
-        inverse[1, 2] = inverse[2, 1] = a12 / det
-    return math.log(det) if det > 0 else np.nan
+def _upper_1d(covs, error_cov, k, i):
+    return (covs[k, 0, 0] + error_cov[0, 0, i],)
+
+
+@numba.njit(inline="always")
+def _upper_2d(covs, error_cov, k, i):
+    return (covs[k, 0, 0] + error_cov[0, 0, i], covs[k, 0, 1] + error_cov[0, 1, i],
+            covs[k, 1, 1] + error_cov[1, 1, i])
+
+
+@numba.njit(inline="always")
+def _upper_3d(covs, error_cov, k, i):
+    return (covs[k, 0, 0] + error_cov[0, 0, i], covs[k, 0, 1] + error_cov[0, 1, i],
+            covs[k, 0, 2] + error_cov[0, 2, i], covs[k, 1, 1] + error_cov[1, 1, i],
+            covs[k, 1, 2] + error_cov[1, 2, i], covs[k, 2, 2] + error_cov[2, 2, i])
+
+
+@numba.njit(inline="always")
+def _residual_1d(values, means, k, i):
+    return (values[0, i] - means[k, 0],)
+
+
+@numba.njit(inline="always")
+def _residual_2d(values, means, k, i):
+    return (values[0, i] - means[k, 0], values[1, i] - means[k, 1])
+
+
+@numba.njit(inline="always")
+def _residual_3d(values, means, k, i):
+    return (values[0, i] - means[k, 0], values[1, i] - means[k, 1],
+            values[2, i] - means[k, 2])
+
+
+LOG2_E = 1.0 / math.log(2.0)
+LN2_HIGH, LN2_LOW = 0.693145751953125, 1.42860682030941723212e-6  # LN2_HIGH exact in 17 bits
+EXP_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(13))
+
+
+@numba.njit(fastmath=FASTMATH - {"reassoc"})  # keep the two-step reduction exact
+def exp_non_positive(x):
+    """exp(x) in place for x <= 0 (relative error below 1e-15; below -708 it gives ~1e-308 rather
+    than a subnormal), written so that LLVM vectorises it: libm's scalar exp stops that.
+    Cody-Waite reduction x = n ln 2 + r with |r| <= ln 2 / 2, a degree-12 Taylor polynomial
+    in r, and 2^n built from its IEEE-754 bits."""
+    bits = np.empty(x.shape[0], np.int64)
+    for i in range(x.shape[0]):
+        value = max(x[i], -708.0)
+        n = math.floor(value * LOG2_E + 0.5)
+        r = (value - n * LN2_HIGH) - n * LN2_LOW
+        poly = EXP_TAYLOR[12]
+        for j in range(11, -1, -1):
+            poly = poly * r + EXP_TAYLOR[j]
+        x[i] = poly
+        bits[i] = (np.int64(n) + 1023) << 52
+    scale = bits.view(np.float64)
+    for i in range(x.shape[0]):
+        x[i] *= scale[i]
+
+
+def _upper_pairs(dim: int) -> tuple:
+    return tuple((p, q) for p in range(dim) for q in range(p, dim))
 
 
 def _specialised_kernel(dim: int):
-    """The fused loop for ``dim`` coordinates (a compile-time constant, so Numba unrolls the
-    small loops); returns L and fills the ``grad_*`` arrays. Inputs as :class:`MixtureLogLike`.
+    """The fused computation for ``dim`` coordinates (a compile-time constant).
+
+    Objects are the innermost loop of every pass, with structure-of-arrays inputs, so that
+    LLVM vectorises it (SIMD exp, log and arithmetic): pass 1 the per-component log terms,
+    pass 2 the logsumexp over components and the responsibilities, pass 3 the gradient
+    sums, recomputing the cheap closed-form inverses rather than storing them.
+    Returns L and fills the ``grad_*`` arrays. Inputs as :class:`MixtureLogLike`.
     """
-    @numba.njit(cache=True)
+    pairs = _upper_pairs(dim)
+    n_pairs = len(pairs)
+    norm_const = 0.5 * dim * LOG_2PI
+
+    closed_form = (_closed_form_1d, _closed_form_2d, _closed_form_3d)[dim - 1]
+    upper = (_upper_1d, _upper_2d, _upper_3d)[dim - 1]
+    residual = (_residual_1d, _residual_2d, _residual_3d)[dim - 1]
+
+    @numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
     def kernel(values, error_cov, log_w, offsets, means, covs,
                grad_log_w, grad_offsets, grad_means, grad_covs):
-        n_objects = values.shape[0]
+        n_objects = values.shape[1]
         n_comp = means.shape[0]
         with_offsets = offsets.shape[0] > 0
-        grad_log_w[:] = 0.0
-        grad_means[:] = 0.0
-        grad_covs[:] = 0.0
-        total_cov = np.empty((dim, dim))
-        inverses = np.empty((n_comp, dim, dim))
-        projected = np.empty((n_comp, dim))  # (S_k + C_i)^-1 (y_i - mu_k)
-        residual = np.empty(dim)
-        terms = np.empty(n_comp)
-        total = 0.0
-        for i in range(n_objects):
-            best = -np.inf
-            for k in range(n_comp):
-                for p in range(dim):
-                    residual[p] = values[i, p] - means[k, p]
-                    for q in range(p, dim):
-                        total_cov[p, q] = covs[k, p, q] + error_cov[i, p, q]
-                log_det = _inverse_and_log_det(total_cov, inverses[k], dim)
+        # pass 1: w_k N(y_i | mu_k, S_k + C_i) e^o_ik = prefactor_ki exp(exponent_ki)
+        exponent = np.empty((n_comp, n_objects))
+        terms = np.empty((n_comp, n_objects))
+        for k in range(n_comp):
+            weight = math.exp(log_w[k])
+            for i in range(n_objects):
+                r = residual(values, means, k, i)
+                det, _, projected = closed_form(upper(covs, error_cov, k, i), r)
                 quad = 0.0
                 for p in range(dim):
-                    acc = 0.0
-                    for q in range(dim):
-                        acc += inverses[k, p, q] * residual[q]
-                    projected[k, p] = acc
-                    quad += residual[p] * acc
-                terms[k] = log_w[k] - 0.5 * (dim * LOG_2PI + log_det + quad)
-                if with_offsets:
-                    terms[k] += offsets[i, k]
-                best = max(best, terms[k])
-            norm = 0.0
-            for k in range(n_comp):
-                terms[k] = math.exp(terms[k] - best)
-                norm += terms[k]
-            total += best + math.log(norm)
-            for k in range(n_comp):
-                resp = terms[k] / norm
-                grad_log_w[k] += resp
-                if with_offsets:
-                    grad_offsets[i, k] = resp
+                    quad += r[p] * projected[p]
+                exponent[k, i] = -0.5 * quad
+                terms[k, i] = weight / math.sqrt(det)
+            if with_offsets:
+                for i in range(n_objects):
+                    exponent[k, i] += offsets[i, k]
+        # pass 2: log sum_k, shifted by the largest exponent (its term is >= its
+        # prefactor, so the sum cannot underflow), and the responsibilities
+        best = exponent[0].copy()
+        for k in range(1, n_comp):
+            for i in range(n_objects):
+                best[i] = max(best[i], exponent[k, i])
+        norm = np.zeros(n_objects)
+        for k in range(n_comp):
+            for i in range(n_objects):
+                exponent[k, i] -= best[i]
+            exp_non_positive(exponent[k])
+            for i in range(n_objects):
+                terms[k, i] *= exponent[k, i]
+                norm[i] += terms[k, i]
+        total = -norm_const * n_objects
+        for i in range(n_objects):
+            total += best[i] + math.log(norm[i])
+            norm[i] = 1.0 / norm[i]
+        for k in range(n_comp):  # pass 3: gradient sums, responsibility-weighted
+            g_w = 0.0
+            g_m = np.zeros(dim)
+            g_c = np.zeros(n_pairs)
+            for i in range(n_objects):
+                resp = terms[k, i] * norm[i]
+                r = residual(values, means, k, i)
+                _, inverse, projected = closed_form(upper(covs, error_cov, k, i), r)
+                g_w += resp
                 for p in range(dim):
-                    grad_means[k, p] += resp * projected[k, p]
-                    grad_covs[k, p, p] += 0.5 * resp * (projected[k, p] ** 2
-                                                        - inverses[k, p, p])
-                    for q in range(p + 1, dim):
-                        grad_covs[k, p, q] += resp * (projected[k, p] * projected[k, q]
-                                                      - inverses[k, p, q])
+                    g_m[p] += resp * projected[p]
+                for j in range(n_pairs):
+                    p, q = pairs[j]
+                    g_c[j] += resp * (projected[p] * projected[q] - inverse[j])
+            grad_log_w[k] = g_w
+            grad_covs[k] = 0.0
+            for p in range(dim):
+                grad_means[k, p] = g_m[p]
+            for j in range(n_pairs):
+                p, q = pairs[j]
+                grad_covs[k, p, q] = 0.5 * g_c[j] if p == q else g_c[j]
+            if with_offsets:
+                for i in range(n_objects):
+                    grad_offsets[i, k] = terms[k, i] * norm[i]
         return total
 
     return kernel
@@ -138,14 +238,15 @@ LOGLIKE_WITH_GRADS = {dim: _specialised_loglike(kernel)
 
 
 def _loglike_with_grads(values, error_cov, log_w, offsets, means, covs):
-    return LOGLIKE_WITH_GRADS[values.shape[1]](values, error_cov, log_w, offsets, means, covs)
+    return LOGLIKE_WITH_GRADS[values.shape[0]](values, error_cov, log_w, offsets, means, covs)
 
 
 class MixtureLogLike(Op):
     """Outputs (L, dL/dlog_w, dL/doffsets, dL/dmeans, dL/dcovs); see the module docstring.
 
-    Inputs: values (N, d), error_cov (N, d, d) (data, no gradient), log_w (K,),
-    offsets (N, K) or (0, K), means (K, d), covs (K, d, d). Use :func:`mixture_loglike`.
+    Inputs: values (d, N) and error_cov (d, d, N), objects last so that the kernel reads
+    them contiguously (data, no gradient); log_w (K,), offsets (N, K) or (0, K),
+    means (K, d), covs (K, d, d). Use :func:`mixture_loglike`, which transposes the data.
     """
 
     __props__ = ()
@@ -176,11 +277,11 @@ def mixture_loglike(values, error_cov, log_w, means, covs, offsets=None):
     values (N, d) and error_cov (N, d, d) are data arrays; log_w (K,), means (K, d),
     covs (K, d, d) and the optional per-object offsets (N, K) are PyTensor expressions.
     """
-    values = np.asarray(values, float)
+    values = np.ascontiguousarray(np.asarray(values, float).T)
+    error_cov = np.ascontiguousarray(np.asarray(error_cov, float).transpose(1, 2, 0))
     if offsets is None:
         offsets = pt.zeros((0, log_w.shape[0]))
-    return MixtureLogLike()(values, np.asarray(error_cov, float), log_w, offsets, means,
-                            covs)[0]
+    return MixtureLogLike()(values, error_cov, log_w, offsets, means, covs)[0]
 
 
 # Salts PyTensor's on-disk cache key of compiled graphs (otherwise just the Op's type), so
@@ -190,7 +291,7 @@ _SOURCE_VERSION = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:1
 
 @register_funcify_default_op_cache_key(MixtureLogLike)
 def _numba_mixture_loglike(op, node=None, **kwargs):
-    dim = node.inputs[0].type.shape[1]  # the values are a constant of known shape
+    dim = node.inputs[0].type.shape[0]  # the values are a constant of known shape
     return LOGLIKE_WITH_GRADS[dim], _SOURCE_VERSION * 4 + dim
 
 
@@ -212,6 +313,7 @@ def _jax_mixture_loglike(op, node=None, **kwargs):
     import jax.numpy as jnp
 
     def loglike(values, error_cov, log_w, offsets, means, covs):
+        values, error_cov = values.T, error_cov.transpose(2, 0, 1)  # objects first
         c = covs[None] + error_cov[:, None]  # (N, K, d, d); upper triangle read
         r = [values[:, None, p] - means[None, :, p] for p in range(values.shape[1])]
         if len(r) == 1:

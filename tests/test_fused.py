@@ -152,3 +152,15 @@ def test_jax_samplers_gradient_through_the_op():
     expected = model.compile_fn(outs=dlogp, inputs=model.value_vars)(point)
     for got, want in zip(jax_grads, expected, strict=True):
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-8, atol=1e-10)
+
+
+def test_vectorisable_exp_matches_numpy():
+    from models.fused import exp_non_positive
+
+    x = -np.concatenate([np.geomspace(1e-12, 700.0, 20_000), np.linspace(0, 30, 5_001)])
+    got = x.copy()
+    exp_non_positive(got)
+    np.testing.assert_allclose(got, np.exp(x), rtol=2e-15, atol=0)
+    far = np.array([-708.5, -745.0, -1e6, -np.inf])
+    exp_non_positive(far)
+    assert np.all((far >= 0) & (far < 1e-307))
