@@ -51,7 +51,7 @@ def test_nutpie_log_density_equals_pymc(make_model):
     from workflows.nutpie_sampler import compile_for_nutpie
 
     model = make_model()
-    compiled = compile_for_nutpie(model)
+    compiled, _, start, _ = compile_for_nutpie(model)
     logp = compiled._make_logp_func()
     reference = model.logp_dlogp_function(ravel_inputs=True)
     for seed in range(3):
@@ -60,6 +60,7 @@ def test_nutpie_log_density_equals_pymc(make_model):
         expected_value, expected_grad = reference(x)
         np.testing.assert_allclose(value, expected_value, rtol=1e-10)
         np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-10)
+        assert np.all(np.abs(x - start) <= 1.0)  # jittered around the initial point
 
 
 @pytest.mark.smoke

@@ -137,7 +137,9 @@ def test_jax_backend_on_cpu(tmp_path):
     assert abs(row["mean"] - 3.137) < 3 * 0.074
 
 
-def test_a_bad_map_start_falls_back_to_the_default_initialisation(monkeypatch, capsys):
+@pytest.mark.parametrize("sampler", ["nutpie", "pymc"])
+def test_a_bad_map_start_falls_back_to_the_default_initialisation(monkeypatch, capsys,
+                                                                  sampler):
     import pymc as pm
 
     from workflows import sampling
@@ -147,7 +149,7 @@ def test_a_bad_map_start_falls_back_to_the_default_initialisation(monkeypatch, c
         scale = pm.Uniform("scale", 0, 1)
         pm.Normal("y", 0, scale, observed=np.linspace(-1, 1, 20))
     monkeypatch.setattr(sampling, "map_point", lambda *_: {"scale": 2.0})  # off its support
-    idata = sampling.sample_posterior(model, SamplingOptions(draws=100, tune=100, chains=1),
-                                      start_at_map=True, log_likelihood=False)
+    options = SamplingOptions(draws=100, tune=100, chains=1, sampler=sampler)
+    idata = sampling.sample_posterior(model, options, start_at_map=True, log_likelihood=False)
     assert 0 < float(idata["posterior"]["scale"].mean()) < 1
     assert "starting at the MAP point failed" in capsys.readouterr().err

@@ -14,6 +14,7 @@ Built on two helpers of nutpie's PyMC front end (``_make_functions`` and
 sampling tests exercise them).
 """
 
+import dataclasses
 import sys
 import time
 
@@ -29,25 +30,29 @@ from pymc.initial_point import make_initial_point_fn
 
 from workflows.nogil import nogil_numba_mode, thread_safe
 
+JITTER = 1.0  # starting points: U(-1, 1) on the unconstrained scale, as PyMC jitters
+
 
 def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
-    """nutpie's model object for ``model``: log-density and gradient, the function giving
-    the stored variables of a draw, and jittered starting points (around ``initvals`` if
-    given, as ``pm.sample`` does)."""
-    initial_point = make_initial_point_fn(model=model, overrides=initvals,
-                                          jitter_rvs=set(model.free_RVs),
-                                          return_transformed=True)
+    """nutpie's model object for ``model`` (log-density and gradient, the function giving
+    the stored variables of a draw, starting points jittered around the model's initial
+    point or ``initvals``), the log-density function of the flat unconstrained vector it
+    uses, returning (value, gradient), and the unjittered starting points: the one used
+    and the model's own (they differ when ``initvals`` are given)."""
+    def unjittered(overrides):
+        return make_initial_point_fn(model=model, overrides=overrides, jitter_rvs=set(),
+                                     return_transformed=True)
+
+    initial_point = unjittered(initvals)
     n_dim, _, logp_fn, expand_fn, flat_initial_point, shape_info, transformed = _make_functions(
         model, mode=nogil_numba_mode(), compute_grad=True, join_expanded=False,
         pymc_initial_point_fn=initial_point, var_names=var_names)
     names, _, shapes = shape_info
     logp_and_grad, expand = thread_safe(logp_fn), thread_safe(expand_fn)
 
-    def make_logp_fn():
-        def logp(x):
-            value, grad = logp_and_grad(x)
-            return float(value), grad
-        return logp
+    def logp(x):
+        value, grad = logp_and_grad(x)
+        return float(value), grad
 
     def make_expand_fn(seed1, seed2, chain):
         def expand_draw(x):
@@ -55,12 +60,23 @@ def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
                     for name, value, shape in zip(names, expand(x), shapes, strict=True)}
         return expand_draw
 
+    start = flat_initial_point(0)
+    own_start = start if initvals is None else np.concatenate(
+        [np.ravel(unjittered(None)(0)[model.rvs_to_values[rv].name]) for rv in model.free_RVs])
     dims, coords = _prepare_dims_and_coords(model, shape_info, transformed)
-    return from_pyfunc(
-        ndim=n_dim, make_logp_fn=make_logp_fn, make_expand_fn=make_expand_fn,
-        make_initial_point_fn=flat_initial_point,
+    compiled = from_pyfunc(
+        ndim=n_dim, make_logp_fn=lambda: logp, make_expand_fn=make_expand_fn,
+        make_initial_point_fn=jittered_around(start),
         expanded_dtypes=[np.dtype("float64")] * len(names), expanded_shapes=shapes,
         expanded_names=names, dims=dims, coords=coords, reparameterized_names=transformed)
+    return compiled, logp, start, own_start
+
+
+def jittered_around(center: np.ndarray):
+    """nutpie's starting-point function: ``center`` plus seeded U(-1, 1) jitter."""
+    def initial_point(seed):
+        return center + np.random.default_rng(seed).uniform(-JITTER, JITTER, center.shape)
+    return initial_point
 
 
 def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int,
@@ -68,19 +84,38 @@ def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores:
                   var_names=None, initvals=None, progressbar: bool = False) -> xr.DataTree:
     """nutpie's NUTS on ``model``; the result has PyMC's groups (posterior, sample_stats,
     observed and constant data) and ``sampling_time`` (s) in the posterior's attributes.
-    No finite starting point raises :class:`pymc.exceptions.SamplingError`, as PyMC does."""
-    compiled = compile_for_nutpie(model, var_names=var_names, initvals=initvals)
+
+    Chains start jittered around ``initvals`` ({variable: value}, such as the MAP point)
+    if given; if none can start there (a MAP on a parameter's boundary), around the model's
+    initial point, with a message, without compiling again. No finite starting point at
+    all raises :class:`pymc.exceptions.SamplingError`, as PyMC does.
+    """
+    centered, _, _, own_start = compile_for_nutpie(model, var_names=var_names,
+                                                   initvals=initvals)
+    settings = dict(draws=draws, tune=max(tune, 1), chains=chains, cores=cores, seed=seed,
+                    save_warmup=False, progress_bar=progressbar,
+                    target_accept=target_accept, adaptation=mass_matrix)
     print(f"NUTS: nutpie, {chains} chains x ({tune} tuning + {draws} draws), "
           f"{cores} at a time, {mass_matrix} mass matrix", file=sys.stderr, flush=True)
-    start = time.time()
+    began = time.time()
     try:
-        idata = nutpie_sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
-                              cores=cores, seed=seed, save_warmup=False,
-                              progress_bar=progressbar, target_accept=target_accept,
-                              adaptation=mass_matrix)
+        idata = _sample(centered, settings)
+    except SamplingError as error:
+        if initvals is None:
+            raise
+        print(f"starting at the MAP point failed ({error}); using the model's initial "
+              "point instead", file=sys.stderr)
+        began = time.time()
+        idata = _sample(dataclasses.replace(
+            centered, _make_initial_points=jittered_around(own_start)), settings)
+    patch_nutpie_idata(idata, model, sampling_time=time.time() - began)
+    return idata
+
+
+def _sample(compiled, settings: dict) -> xr.DataTree:
+    try:
+        return nutpie_sample(compiled, **settings)
     except RuntimeError as error:
         if "initialization points failed" in str(error):
             raise SamplingError(f"nutpie: {str(error).splitlines()[0]}") from error
         raise
-    patch_nutpie_idata(idata, model, sampling_time=time.time() - start)
-    return idata

@@ -81,15 +81,31 @@ def sample_posterior(
 
         register_jax()
 
-    def run_nuts(initvals=None):
-        if options.sampler == "nutpie":
-            from workflows.nutpie_sampler import sample_nutpie
+    if options.sampler == "nutpie":
+        from workflows.nutpie_sampler import sample_nutpie
 
-            return sample_nutpie(model, draws=options.draws, tune=options.tune,
-                                 chains=options.chains, cores=options.cores, seed=options.seed,
-                                 target_accept=options.target_accept,
-                                 mass_matrix=options.mass_matrix, var_names=var_names,
-                                 initvals=initvals, progressbar=show_progress())
+        map_start = time.perf_counter()
+        point = map_point(model, options.seed) if start_at_map else None
+        map_seconds = round(time.perf_counter() - map_start, 3)
+        idata = sample_nutpie(model, draws=options.draws, tune=options.tune,
+                              chains=options.chains, cores=options.cores, seed=options.seed,
+                              target_accept=options.target_accept,
+                              mass_matrix=options.mass_matrix, var_names=var_names,
+                              initvals=point, progressbar=show_progress())
+        if start_at_map:
+            idata.attrs["map_seconds"] = map_seconds
+    else:
+        idata = _sample_with_pymc(model, options, var_names, start_at_map)
+    idata.attrs.update(sampler=options.sampler, tune=options.tune,
+                       mass_matrix=options.mass_matrix if options.sampler == "nutpie" else "diag")
+    if log_likelihood:
+        pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    return idata
+
+
+def _sample_with_pymc(model, options: SamplingOptions, var_names, start_at_map: bool):
+    """``pm.sample`` with PyMC's own NUTS or its JAX samplers; see :func:`sample_posterior`."""
+    def run_nuts(initvals=None):
         return pm.sample(
             draws=options.draws,
             tune=options.tune,
@@ -106,24 +122,19 @@ def sample_posterior(
         )
 
     if not start_at_map:
+        return run_nuts()
+    map_start = time.perf_counter()
+    point = map_point(model, options.seed)
+    map_seconds = round(time.perf_counter() - map_start, 3)
+    try:
+        idata = run_nuts(initvals=point)
+    except (SamplingError, ParallelSamplingError) as error:
+        # A MAP on a parameter's boundary (a dispersion at its bound, say) has no finite
+        # log-density on the sampler's unconstrained scale.
+        print(f"starting at the MAP point failed ({str(error).splitlines()[0]}); "
+              "using PyMC's default initialisation instead", file=sys.stderr)
         idata = run_nuts()
-    else:
-        map_start = time.perf_counter()
-        point = map_point(model, options.seed)
-        map_seconds = round(time.perf_counter() - map_start, 3)
-        try:
-            idata = run_nuts(initvals=point)
-        except (SamplingError, ParallelSamplingError) as error:
-            # A MAP on a parameter's boundary (a dispersion at its bound, say) has no finite
-            # log-density on the sampler's unconstrained scale.
-            print(f"starting at the MAP point failed ({str(error).splitlines()[0]}); "
-                  "using PyMC's default initialisation instead", file=sys.stderr)
-            idata = run_nuts()
-        idata.attrs["map_seconds"] = map_seconds
-    idata.attrs.update(sampler=options.sampler, tune=options.tune,
-                       mass_matrix=options.mass_matrix if options.sampler == "nutpie" else "diag")
-    if log_likelihood:
-        pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    idata.attrs["map_seconds"] = map_seconds
     return idata
 
 
