@@ -138,7 +138,8 @@ def _specialised_kernel(dim: int):
     LLVM vectorises it (SIMD exp, log and arithmetic): pass 1 the per-component log terms,
     pass 2 the logsumexp over components and the responsibilities, pass 3 the gradient
     sums, recomputing the cheap closed-form inverses rather than storing them.
-    Returns L and fills the ``grad_*`` arrays. Inputs as :class:`MixtureLogLike`.
+    Returns the kernel (L, filling the ``grad_*`` arrays; inputs as
+    :class:`MixtureLogLike`) and the per-object membership function (passes 1 and 2 only).
     """
     pairs = _upper_pairs(dim)
     n_pairs = len(pairs)
@@ -148,16 +149,16 @@ def _specialised_kernel(dim: int):
     upper = (_upper_1d, _upper_2d, _upper_3d)[dim - 1]
     residual = (_residual_1d, _residual_2d, _residual_3d)[dim - 1]
 
-    @numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-    def kernel(values, error_cov, log_w, offsets, means, covs,
-               grad_log_w, grad_offsets, grad_means, grad_covs):
+    @numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+    def mixture_terms(values, error_cov, log_w, offsets, means, covs):
+        """Passes 1 and 2: terms[k, i] = w_k N(y_i | mu_k, S_k + C_i) e^(o_ik - best_i),
+        best_i and norm_i = sum_k terms[k, i], so that
+        log sum_k w_k N_ik e^o_ik = best_i + log(norm_i) - (d / 2) log(2 pi)."""
         n_objects = values.shape[1]
         n_comp = means.shape[0]
-        with_offsets = offsets.shape[0] > 0
-        # pass 1: w_k N(y_i | mu_k, S_k + C_i) e^o_ik = prefactor_ki exp(exponent_ki)
         exponent = np.empty((n_comp, n_objects))
         terms = np.empty((n_comp, n_objects))
-        for k in range(n_comp):
+        for k in range(n_comp):  # pass 1: prefactor_ki exp(exponent_ki)
             weight = math.exp(log_w[k])
             for i in range(n_objects):
                 r = residual(values, means, k, i)
@@ -167,11 +168,11 @@ def _specialised_kernel(dim: int):
                     quad += r[p] * projected[p]
                 exponent[k, i] = -0.5 * quad
                 terms[k, i] = weight / math.sqrt(det)
-            if with_offsets:
+            if offsets.shape[0] > 0:
                 for i in range(n_objects):
                     exponent[k, i] += offsets[i, k]
-        # pass 2: log sum_k, shifted by the largest exponent (its term is >= its
-        # prefactor, so the sum cannot underflow), and the responsibilities
+        # pass 2: shifted by the largest exponent (its term is >= its prefactor, so the
+        # sum cannot underflow)
         best = exponent[0].copy()
         for k in range(1, n_comp):
             for i in range(n_objects):
@@ -184,6 +185,25 @@ def _specialised_kernel(dim: int):
             for i in range(n_objects):
                 terms[k, i] *= exponent[k, i]
                 norm[i] += terms[k, i]
+        return terms, best, norm
+
+    @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+    def membership(values, error_cov, log_w, offsets, means, covs, component,
+                   responsibility, loglike):
+        """Per object: the responsibility of ``component`` and log sum_k w_k N_ik e^o_ik,
+        written into the two (N,) arrays."""
+        terms, best, norm = mixture_terms(values, error_cov, log_w, offsets, means, covs)
+        for i in range(values.shape[1]):
+            responsibility[i] = terms[component, i] / norm[i]
+            loglike[i] = best[i] + math.log(norm[i]) - norm_const
+
+    @numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+    def kernel(values, error_cov, log_w, offsets, means, covs,
+               grad_log_w, grad_offsets, grad_means, grad_covs):
+        n_objects = values.shape[1]
+        n_comp = means.shape[0]
+        with_offsets = offsets.shape[0] > 0
+        terms, best, norm = mixture_terms(values, error_cov, log_w, offsets, means, covs)
         total = -norm_const * n_objects
         for i in range(n_objects):
             total += best[i] + math.log(norm[i])
@@ -214,10 +234,11 @@ def _specialised_kernel(dim: int):
                     grad_offsets[i, k] = terms[k, i] * norm[i]
         return total
 
-    return kernel
+    return kernel, membership
 
 
-KERNEL_1D, KERNEL_2D, KERNEL_3D = (_specialised_kernel(dim) for dim in (1, 2, 3))
+KERNELS = {dim: _specialised_kernel(dim) for dim in (1, 2, 3)}
+MEMBERSHIP = {dim: kernels[1] for dim, kernels in KERNELS.items()}
 
 
 def _specialised_loglike(kernel):
@@ -233,8 +254,18 @@ def _specialised_loglike(kernel):
     return loglike_with_grads
 
 
-LOGLIKE_WITH_GRADS = {dim: _specialised_loglike(kernel)
-                      for dim, kernel in ((1, KERNEL_1D), (2, KERNEL_2D), (3, KERNEL_3D))}
+LOGLIKE_WITH_GRADS = {dim: _specialised_loglike(kernels[0]) for dim, kernels in KERNELS.items()}
+
+
+def fused_likelihood_node(output):
+    """The :class:`MixtureLogLike` application that ``output`` (a model's likelihood term)
+    is computed from, or None."""
+    from pytensor.graph.traversal import ancestors
+
+    for variable in ancestors([output]):
+        if variable.owner is not None and isinstance(variable.owner.op, MixtureLogLike):
+            return variable.owner
+    return None
 
 
 def _loglike_with_grads(values, error_cov, log_w, offsets, means, covs):

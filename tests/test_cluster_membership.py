@@ -1,6 +1,8 @@
 """Per-draw membership from a cluster model matches a brute-force computation."""
 
 import numpy as np
+import pymc as pm
+import pytest
 import xarray as xr
 from scipy.stats import norm
 
@@ -36,3 +38,24 @@ def test_mixture_draws_match_brute_force(rng):
             np.testing.assert_allclose(probability[c, d], cluster / (cluster + field), rtol=1e-5,
                                        atol=1e-30)
             np.testing.assert_allclose(log_likelihood[c, d], np.log(cluster + field), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["pm2d", "joint"])
+def test_fused_membership_equals_the_reference_graph(rng, name):
+    """The fused kernel's membership pass gives the model graph's responsibilities and
+    pointwise log-likelihood (``fused=False``, logsumexp of ``w`` and ``log_component``)."""
+    from data.clusters import cluster_reference
+
+    model = CLUSTER_MODELS[name].from_table(
+        make_field(seed=7, n_cluster=20, n_field=40),
+        {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}, n_field=2,
+        center=cluster_reference("NGC6819").center)
+    prior = pm.draw(model.free_RVs, draws=3, random_seed=3)  # valid parameter values
+    posterior = xr.Dataset({
+        rv.name: (("chain", "draw", *[f"{rv.name}_{axis}" for axis in range(draws.ndim - 1)]),
+                  draws[None])
+        for rv, draws in zip(model.free_RVs, prior, strict=True)})
+    fused = mixture_draws(model, posterior)
+    reference = mixture_draws(model, posterior, fused=False)
+    for got, expected in zip(fused, reference, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-30)

@@ -82,24 +82,20 @@ def membership_from_posterior(
 
 
 def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=None,
-                  threads: int | None = None):
+                  threads: int | None = None, fused: bool = True):
     """Per-draw membership of ``component`` and pointwise log-likelihood of every object.
 
-    One compiled, GIL-free function (:mod:`workflows.nogil`) maps a draw's parameters to
-    the responsibility of ``component`` and log sum_k w_k p_k for every object, from the
-    model's ``w`` and ``log_component`` (object x component) with logsumexp inside the
-    graph; ``threads`` (default: the CPUs available) evaluate the draws in parallel, so
-    the large per-object array is never stored for all draws at once. Returns two float32
-    arrays of shape (chain, draw, object).
+    Per draw, a compiled, GIL-free function (:mod:`workflows.nogil`) gives the
+    responsibility of ``component`` and log sum_k w_k p_k for every object; ``threads``
+    (default: the CPUs available) evaluate the draws in parallel, so the large per-object
+    array is never stored for all draws at once. Models whose likelihood is the fused Op
+    (:mod:`models.fused`) use its vectorised membership pass on the Op's own inputs;
+    the others (and ``fused=False``, the reference) the model's ``w`` and
+    ``log_component`` (object x component) with logsumexp inside the graph.
+    Returns two float32 arrays of shape (chain, draw, object).
     """
-    import pytensor.tensor as pt
-
-    from workflows.nogil import compile_nogil
-
     index = list(model.coords["component"]).index(component)
-    log_joint = pt.log(model["w"])[None, :] + model["log_component"]
-    total = pt.logsumexp(log_joint, axis=-1)
-    evaluate = compile_nogil(model.free_RVs, [pt.exp(log_joint[:, index] - total), total])
+    evaluate = (fused and _fused_membership(model, index)) or _graph_membership(model, index)
     names = [rv.name for rv in model.free_RVs]
     values = [posterior[name].values for name in names]
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
@@ -110,7 +106,7 @@ def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=
     def one_draw(chain_draw):
         chain, draw = chain_draw
         probability[chain, draw], log_likelihood[chain, draw] = evaluate(
-            *(value[chain, draw] for value in values))
+            *(value[chain, draw, ...] for value in values))  # scalars as 0-d arrays
 
     with ThreadPoolExecutor(threads or available_cores()) as pool:
         for chain in range(n_chains):
@@ -118,3 +114,36 @@ def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=
             if say:
                 say(f"membership: chain {chain + 1}/{n_chains} done")
     return probability, log_likelihood
+
+
+def _graph_membership(model, index: int):
+    import pytensor.tensor as pt
+
+    from workflows.nogil import compile_nogil
+
+    log_joint = pt.log(model["w"])[None, :] + model["log_component"]
+    total = pt.logsumexp(log_joint, axis=-1)
+    return compile_nogil(model.free_RVs, [pt.exp(log_joint[:, index] - total), total])
+
+
+def _fused_membership(model, index: int):
+    """Membership through the fused Op's vectorised kernel, or None if the model has no
+    fused likelihood: a small compiled function gives the Op's parameter inputs (log
+    weights, offsets, means, covariances) of a draw."""
+    from models.fused import MEMBERSHIP, fused_likelihood_node
+    from workflows.nogil import compile_nogil
+
+    likelihood = model.named_vars.get("mixture_loglike")
+    node = None if likelihood is None else fused_likelihood_node(likelihood)
+    if node is None:
+        return None
+    values, error_cov = (np.asarray(data.data) for data in node.inputs[:2])
+    parameters = compile_nogil(model.free_RVs, node.inputs[2:])
+    kernel = MEMBERSHIP[values.shape[0]]
+
+    def evaluate(*draw):
+        responsibility, loglike = np.empty(values.shape[1]), np.empty(values.shape[1])
+        kernel(values, error_cov, *parameters(*draw), index, responsibility, loglike)
+        return responsibility, loglike
+
+    return evaluate
