@@ -37,8 +37,8 @@ def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
     """nutpie's model object for ``model`` (log-density and gradient, the function giving
     the stored variables of a draw, starting points jittered around the model's initial
     point or ``initvals``), the log-density function of the flat unconstrained vector it
-    uses, returning (value, gradient), and the unjittered starting points: the one used
-    and the model's own (they differ when ``initvals`` are given)."""
+    uses, returning (value, gradient), the unjittered starting point used, and a function
+    giving the model's own (they differ when ``initvals`` are given)."""
     def unjittered(overrides):
         return make_initial_point_fn(model=model, overrides=overrides, jitter_rvs=set(),
                                      return_transformed=True)
@@ -61,8 +61,10 @@ def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
         return expand_draw
 
     start = flat_initial_point(0)
-    own_start = start if initvals is None else np.concatenate(
-        [np.ravel(unjittered(None)(0)[model.rvs_to_values[rv].name]) for rv in model.free_RVs])
+    def own_start():
+        point = unjittered(None)(0)
+        return np.concatenate([np.ravel(point[model.rvs_to_values[rv].name])
+                               for rv in model.free_RVs])
     dims, coords = _prepare_dims_and_coords(model, shape_info, transformed)
     compiled = from_pyfunc(
         ndim=n_dim, make_logp_fn=lambda: logp, make_expand_fn=make_expand_fn,
@@ -107,7 +109,7 @@ def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores:
               "point instead", file=sys.stderr)
         began = time.time()
         idata = _sample(dataclasses.replace(
-            centered, _make_initial_points=jittered_around(own_start)), settings)
+            centered, _make_initial_points=jittered_around(own_start())), settings)
     patch_nutpie_idata(idata, model, sampling_time=time.time() - began)
     return idata
 
