@@ -9,12 +9,13 @@ Workloads
     W1  the outlier-line workflow end to end, with cold PyTensor and Numba caches and warm;
     W2  pm2d on the default simulated NGC 6819 field (K = 2), 4 chains x 1000 draws:
         starmix's default workflow (sampler "auto": nutpie, 300 tuning steps, low-rank mass
-        matrix; cold caches, then warm as a researcher rerunning it has), a hand-written
-        NumPyro model (``benchmarks/peers.py``), starmix's model through PyMC's samplers one by
-        one (``nuts_sampler=`` pymc, nutpie, numpyro) and the reference notebook's style
-        (``pm.Mixture`` of ``pm.MvNormal``, PyMC's default sampler, shorter chains under a
-        time budget); posterior means must agree within 3 MCSE. Tuning: each sampler's
-        default (``--tune`` to override): 300 for nutpie, 1000 for the others;
+        matrix; cold caches, then warm as a researcher rerunning it has), starmix's sampling
+        alone (model, MAP start, default sampler: the peers' share of the work), a
+        hand-written NumPyro model (``benchmarks/peers.py``), starmix's model through PyMC's
+        samplers one by one (``nuts_sampler=`` pymc, nutpie, numpyro) and the reference
+        notebook's style (``pm.Mixture`` of ``pm.MvNormal``, PyMC's default sampler, shorter
+        chains under a time budget); posterior means must agree within 3 MCSE. Tuning: each
+        sampler's default (``--tune`` to override): 300 for nutpie, 1000 for the others;
     W3  the joint model on the same field;
     W4  pm2d log-density-plus-gradient time against the number of stars; ``W4-200k-run``
         (not in the default set; ``make bench-large``, about 10 minutes) samples pm2d on a
@@ -122,10 +123,12 @@ def job_starmix_workflow(args, started: float) -> dict:
 
 
 def job_pymc_sampler(args, started: float) -> dict:
-    """W2 with starmix's pm2d model run through another NUTS (``nuts_sampler=``)."""
+    """W2 with starmix's pm2d model from the MAP start, sampling only: through starmix's
+    default route (``sampler="auto"``, the same work as the NumPyro peer), or through
+    ``pm.sample(nuts_sampler=...)`` (PyMC's own NUTS, nutpie and numpyro one by one)."""
     from models.cluster_pm2d import cluster_pm2d
     from workflows.config import SamplingOptions
-    from workflows.sampling import sample_posterior
+    from workflows.sampling import _sample_with_pymc, resolve_sampler, sample_posterior
 
     imported = time.perf_counter()
     from fields import pm_arrays
@@ -135,9 +138,14 @@ def job_pymc_sampler(args, started: float) -> dict:
     model = cluster_pm2d(values, cov, cluster_guess=[guess["pmra"], guess["pmdec"]])
     built = time.perf_counter()
     keep = [rv.name for rv in model.free_RVs]
-    idata = sample_posterior(model, SamplingOptions(draws=args.draws, tune=args.tune,
-                                                    sampler=args.sampler),
-                             var_names=keep, log_likelihood=False, start_at_map=True)
+    options = SamplingOptions(draws=args.draws, tune=args.tune, sampler=args.sampler)
+    if args.sampler == "auto":
+        idata = sample_posterior(model, options, var_names=keep, log_likelihood=False,
+                                 start_at_map=True)
+    else:
+        options = resolve_sampler(options, model)
+        idata = _sample_with_pymc(model, options, keep, start_at_map=True)
+        idata.attrs.update(sampler=options.sampler, tune=options.tune)
     sampled = time.perf_counter()
     total = sampled - started
     stats = idata["sample_stats"]
@@ -291,6 +299,7 @@ JOBS = {
     "W1-warm": (job_starmix_workflow, {"model": "outlier-line"}),
     "W2-starmix-cold": (job_starmix_workflow, {"model": "pm2d", "cold": True}),
     "W2-starmix": (job_starmix_workflow, {"model": "pm2d"}),
+    "W2-starmix-sampling": (job_pymc_sampler, {"sampler": "auto"}),
     "W2-numpyro-peer": (job_numpyro_peer, {}),
     "W2-pymc-default-nuts": (job_pymc_sampler, {"sampler": "pymc"}),
     "W2-pymc-via-nutpie": (job_pymc_sampler, {"sampler": "nutpie"}),
@@ -418,7 +427,7 @@ def targets(results: list[dict]) -> list[str]:
     """The issue's bars, each with the measured ratio or time of this run."""
     by_job = {r["job"]: r for r in results if "total" in r}
     lines = []
-    for starmix in ("W2-starmix", "W2-starmix-cold"):
+    for starmix in ("W2-starmix", "W2-starmix-cold", "W2-starmix-sampling"):
         for peer, bar in (("W2-numpyro-peer", 3), ("W2-reference-style", 20)):
             if starmix in by_job and peer in by_job:
                 ratio = by_job[starmix]["ess_per_s_total"] / by_job[peer]["ess_per_s_total"]
