@@ -128,7 +128,12 @@ def job_pymc_sampler(args, started: float) -> dict:
     ``pm.sample(nuts_sampler=...)`` (PyMC's own NUTS, nutpie and numpyro one by one)."""
     from models.cluster_pm2d import cluster_pm2d
     from workflows.config import SamplingOptions
-    from workflows.sampling import _sample_with_pymc, resolve_sampler, sample_posterior
+    from workflows.sampling import (
+        _sample_with_pymc,
+        map_point,
+        resolve_sampler,
+        sample_posterior,
+    )
 
     imported = time.perf_counter()
     from fields import pm_arrays
@@ -144,7 +149,7 @@ def job_pymc_sampler(args, started: float) -> dict:
                                  start_at_map=True)
     else:
         options = resolve_sampler(options, model)
-        idata = _sample_with_pymc(model, options, keep, start_at_map=True)
+        idata = _sample_with_pymc(model, options, keep, map_point(model, options.seed))
         idata.attrs.update(sampler=options.sampler, tune=options.tune)
     sampled = time.perf_counter()
     total = sampled - started

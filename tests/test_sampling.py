@@ -49,7 +49,7 @@ def test_nutpie_log_density_equals_pymc():
 
     data = make_line_data()
     model = outlier_line(data.x, data.y, data.y_err)
-    compiled, _, start, _ = compile_for_nutpie(model)
+    compiled, start, _ = compile_for_nutpie(model)
     logp = compiled._make_logp_func()
     reference = model.logp_dlogp_function(ravel_inputs=True)
     for seed in range(3):

@@ -46,8 +46,8 @@ def add_core_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cores", type=int, help="parallel chains (default: the CPUs available)")
     group.add_argument("--seed", type=int, help="random seed for every random step (default 42)")
     group.add_argument("--sampler", choices=SAMPLERS,
-                       help="NUTS implementation (default auto: nutpie for 1000 or more objects, "
-                            "else pymc; numpyro/blackjax need JAX)")
+                       help="NUTS implementation (default auto: nutpie when installed, else "
+                            "pymc; numpyro/blackjax need JAX)")
     group.add_argument("--mass-matrix", choices=MASS_MATRICES,
                        help="nutpie's mass matrix: low_rank (default; learns the leading "
                             "posterior correlations) or diag")

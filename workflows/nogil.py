@@ -52,9 +52,9 @@ def thread_safe(function) -> Callable:
     return call
 
 
-def compile_nogil(inputs: Sequence, outputs: Sequence, model=None) -> Callable:
-    """``outputs`` as a thread-safe, GIL-free function of ``inputs`` (PyMC's compile, so
-    random variables are seeded as in ``model.compile_fn``); returns a tuple of arrays."""
+def compile_nogil(inputs: Sequence, outputs: Sequence) -> Callable:
+    """``outputs`` as a thread-safe, GIL-free function of ``inputs`` (compiled as PyMC
+    compiles, like ``model.compile_fn``); returns a tuple of arrays."""
     function = compile_pymc(list(inputs), list(outputs), mode=nogil_numba_mode(),
                             on_unused_input="ignore")
     return thread_safe(function)

@@ -36,9 +36,8 @@ JITTER = 1.0  # starting points: U(-1, 1) on the unconstrained scale, as PyMC ji
 def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
     """nutpie's model object for ``model`` (log-density and gradient, the function giving
     the stored variables of a draw, starting points jittered around the model's initial
-    point or ``initvals``), the log-density function of the flat unconstrained vector it
-    uses, returning (value, gradient), the unjittered starting point used, and a function
-    giving the model's own (they differ when ``initvals`` are given)."""
+    point or ``initvals``), the unjittered starting point used (flat, unconstrained), and
+    a function giving the model's own (they differ when ``initvals`` are given)."""
     def unjittered(overrides):
         return make_initial_point_fn(model=model, overrides=overrides, jitter_rvs=set(),
                                      return_transformed=True)
@@ -61,6 +60,7 @@ def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
         return expand_draw
 
     start = flat_initial_point(0)
+
     def own_start():
         point = unjittered(None)(0)
         return np.concatenate([np.ravel(point[model.rvs_to_values[rv].name])
@@ -71,7 +71,7 @@ def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
         make_initial_point_fn=jittered_around(start),
         expanded_dtypes=[np.dtype("float64")] * len(names), expanded_shapes=shapes,
         expanded_names=names, dims=dims, coords=coords, reparameterized_names=transformed)
-    return compiled, logp, start, own_start
+    return compiled, start, own_start
 
 
 def jittered_around(center: np.ndarray):
@@ -92,8 +92,8 @@ def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores:
     initial point, with a message, without compiling again. No finite starting point at
     all raises :class:`pymc.exceptions.SamplingError`, as PyMC does.
     """
-    centered, _, _, own_start = compile_for_nutpie(model, var_names=var_names,
-                                                   initvals=initvals)
+    centered, _, own_start = compile_for_nutpie(model, var_names=var_names,
+                                                initvals=initvals)
     settings = dict(draws=draws, tune=max(tune, 1), chains=chains, cores=cores, seed=seed,
                     save_warmup=False, progress_bar=progressbar,
                     target_accept=target_accept, adaptation=mass_matrix)

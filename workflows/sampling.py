@@ -81,21 +81,21 @@ def sample_posterior(
 
         register_jax()
 
+    map_start = time.perf_counter()
+    point = map_point(model, options.seed) if start_at_map else None
+    map_seconds = round(time.perf_counter() - map_start, 3)
     if options.sampler == "nutpie":
         from workflows.nutpie_sampler import sample_nutpie
 
-        map_start = time.perf_counter()
-        point = map_point(model, options.seed) if start_at_map else None
-        map_seconds = round(time.perf_counter() - map_start, 3)
         idata = sample_nutpie(model, draws=options.draws, tune=options.tune,
                               chains=options.chains, cores=options.cores, seed=options.seed,
                               target_accept=options.target_accept,
                               mass_matrix=options.mass_matrix, var_names=var_names,
                               initvals=point, progressbar=show_progress())
-        if start_at_map:
-            idata.attrs["map_seconds"] = map_seconds
     else:
-        idata = _sample_with_pymc(model, options, var_names, start_at_map)
+        idata = _sample_with_pymc(model, options, var_names, point)
+    if start_at_map:
+        idata.attrs["map_seconds"] = map_seconds
     idata.attrs.update(sampler=options.sampler, tune=options.tune,
                        mass_matrix=options.mass_matrix if options.sampler == "nutpie" else "diag")
     if log_likelihood:
@@ -103,8 +103,9 @@ def sample_posterior(
     return idata
 
 
-def _sample_with_pymc(model, options: SamplingOptions, var_names, start_at_map: bool):
-    """``pm.sample`` with PyMC's own NUTS or its JAX samplers; see :func:`sample_posterior`."""
+def _sample_with_pymc(model, options: SamplingOptions, var_names, initvals=None):
+    """``pm.sample`` with PyMC's own NUTS or its JAX samplers, from ``initvals`` if given
+    (falling back to PyMC's default initialisation); see :func:`sample_posterior`."""
     def run_nuts(initvals=None):
         return pm.sample(
             draws=options.draws,
@@ -121,21 +122,16 @@ def _sample_with_pymc(model, options: SamplingOptions, var_names, start_at_map: 
             **({"init": "adapt_diag"} if initvals and options.sampler == "pymc" else {}),
         )
 
-    if not start_at_map:
+    if initvals is None:
         return run_nuts()
-    map_start = time.perf_counter()
-    point = map_point(model, options.seed)
-    map_seconds = round(time.perf_counter() - map_start, 3)
     try:
-        idata = run_nuts(initvals=point)
+        return run_nuts(initvals=initvals)
     except (SamplingError, ParallelSamplingError) as error:
         # A MAP on a parameter's boundary (a dispersion at its bound, say) has no finite
         # log-density on the sampler's unconstrained scale.
         print(f"starting at the MAP point failed ({str(error).splitlines()[0]}); "
               "using PyMC's default initialisation instead", file=sys.stderr)
-        idata = run_nuts()
-    idata.attrs["map_seconds"] = map_seconds
-    return idata
+        return run_nuts()
 
 
 def sampler_used(idata: xr.DataTree) -> dict:
