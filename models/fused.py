@@ -26,6 +26,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytensor.tensor as pt
+from numba.core.caching import FunctionCache
 from pytensor.gradient import grad_undefined
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
@@ -125,6 +126,31 @@ def exp_non_positive(x):
     scale = bits.view(np.float64)
     for i in range(x.shape[0]):
         x[i] *= scale[i]
+
+
+class _SpecialisedCache(FunctionCache):
+    """Numba's on-disk cache for a function made by a factory, keyed by the factory's
+    argument instead of the function's captured values.
+
+    Numba keys a closure's cache entries by its captured values, pickled; a captured
+    Numba function pickles with an id that is new in every process, so each run missed
+    the cache and compiled the kernels again (4-5 s each). The source file's time stamp
+    still invalidates the entries when this module changes.
+    """
+
+    def __init__(self, py_func, specialisation: str):
+        super().__init__(py_func)
+        self._specialisation = specialisation
+
+    def _index_key(self, sig, codegen):
+        code = hashlib.sha256(self._py_func.__code__.co_code).hexdigest()
+        return sig, codegen.magic_tuple(), (code, self._specialisation)
+
+
+def _cached_per_dim(dispatcher, dim: int):
+    """``dispatcher`` with Numba's on-disk cache keyed by ``dim`` (:class:`_SpecialisedCache`)."""
+    dispatcher._cache = _SpecialisedCache(dispatcher.py_func, f"dim={dim}")
+    return dispatcher
 
 
 def _upper_pairs(dim: int) -> tuple:
@@ -234,16 +260,18 @@ def _specialised_kernel(dim: int):
                     grad_offsets[i, k] = terms[k, i] * norm[i]
         return total
 
-    return kernel, membership
+    return _cached_per_dim(kernel, dim), _cached_per_dim(membership, dim)
 
 
 KERNELS = {dim: _specialised_kernel(dim) for dim in (1, 2, 3)}
 MEMBERSHIP = {dim: kernels[1] for dim, kernels in KERNELS.items()}
 
 
-def _specialised_loglike(kernel):
-    """L and its gradients as new arrays, through ``kernel`` (one dimension only, so that
-    a compiled model contains, and Numba compiles, just the kernel it uses)."""
+def _specialised_loglike(dim: int):
+    """L and its gradients as new arrays, through the kernel for ``dim`` (one dimension
+    only, so that a compiled model contains, and Numba compiles, just the kernel it uses)."""
+    kernel = KERNELS[dim][0]
+
     @numba.njit(cache=True)
     def loglike_with_grads(values, error_cov, log_w, offsets, means, covs):
         grads = (np.empty_like(log_w), np.empty_like(offsets), np.empty_like(means),
@@ -251,10 +279,10 @@ def _specialised_loglike(kernel):
         total = kernel(values, error_cov, log_w, offsets, means, covs, *grads)
         return np.asarray(total), grads[0], grads[1], grads[2], grads[3]
 
-    return loglike_with_grads
+    return _cached_per_dim(loglike_with_grads, dim)
 
 
-LOGLIKE_WITH_GRADS = {dim: _specialised_loglike(kernels[0]) for dim, kernels in KERNELS.items()}
+LOGLIKE_WITH_GRADS = {dim: _specialised_loglike(dim) for dim in KERNELS}
 
 
 def fused_likelihood_node(output):
