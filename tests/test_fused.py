@@ -164,3 +164,35 @@ def test_vectorisable_exp_matches_numpy():
     far = np.array([-708.5, -745.0, -1e6, -np.inf])
     exp_non_positive(far)
     assert np.all((far >= 0) & (far < 1e-307))
+
+
+CACHE_PROBE = """
+import numpy as np
+from models.fused import LOGLIKE_WITH_GRADS, MEMBERSHIP
+values, error_cov = np.zeros((2, 3)), np.tile(np.eye(2)[:, :, None], (1, 1, 3))
+log_w, means, covs = np.log([0.5, 0.5]), np.zeros((2, 2)), np.tile(np.eye(2), (2, 1, 1))
+LOGLIKE_WITH_GRADS[2](values, error_cov, log_w, np.zeros((0, 2)), means, covs)
+MEMBERSHIP[2](values, error_cov, log_w, np.zeros((0, 2)), means, covs, 0, np.empty(3),
+              np.empty(3))
+print(sum(f.stats.cache_hits[s] for f in (LOGLIKE_WITH_GRADS[2], MEMBERSHIP[2])
+          for s in f.stats.cache_hits), end="")
+"""
+
+
+def test_kernels_load_from_numbas_disk_cache_in_a_new_process(tmp_path):
+    """A second process loads both kernels from Numba's on-disk cache instead of compiling
+    them again (the cache key must not depend on anything that changes between processes)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    root = Path(__file__).resolve().parents[1]
+
+    def cache_hits():
+        return subprocess.run([sys.executable, "-c", CACHE_PROBE], cwd=root, env=env,
+                              capture_output=True, text=True, check=True).stdout
+
+    assert cache_hits() == "0"  # an empty cache: compiled and stored
+    assert cache_hits() == "2"  # both loaded
