@@ -49,16 +49,51 @@ def test_nutpie_log_density_equals_pymc():
 
     data = make_line_data()
     model = outlier_line(data.x, data.y, data.y_err)
-    compiled, start, _ = compile_for_nutpie(model)
-    logp = compiled._make_logp_func()
+    compiled = compile_for_nutpie(model)
+    logp = compiled.model._make_logp_func()
     reference = model.logp_dlogp_function(ravel_inputs=True)
     for seed in range(3):
-        x = compiled._make_initial_points(seed)
+        x = compiled.model._make_initial_points(seed)
         value, grad = logp(x)
         expected_value, expected_grad = reference(x)
         np.testing.assert_allclose(value, expected_value, rtol=1e-10)
         np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-10)
-        assert np.all(np.abs(x - start) <= 1.0)  # jittered around the initial point
+        assert np.all(np.abs(x - compiled.start) <= 1.0)  # jittered around the initial point
+
+
+@pytest.mark.filterwarnings("ignore:`find_MAP` will return")
+@pytest.mark.parametrize("name", ["outlier_line", "pm2d"])
+def test_nutpie_map_is_pymcs_map(name):
+    """The MAP found on nutpie's compiled log-density (Jacobian removed) is the point
+    ``pm.find_MAP`` finds, and the Jacobian term is PyMC's (with minus without)."""
+    pytest.importorskip("nutpie")
+    import pymc as pm
+
+    from workflows.nutpie_sampler import compile_for_nutpie, log_jacobian, map_estimate
+
+    if name == "pm2d":
+        model = pm2d_model(400)
+    else:
+        data = make_line_data()
+        model = outlier_line(data.x, data.y, data.y_err)
+    compiled = compile_for_nutpie(model)
+
+    def flat(point):
+        return np.concatenate([np.ravel(point[model.rvs_to_values[rv].name])
+                               for rv in model.free_RVs])
+
+    with_jacobian, without = (model.compile_logp(jacobian=flag) for flag in (True, False))
+    jacobian = log_jacobian(model, compiled.shapes)
+    names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    for seed in range(3):
+        x = compiled.model._make_initial_points(seed)
+        pieces = np.split(x, np.cumsum([int(np.prod(shape)) for shape in compiled.shapes])[:-1])
+        point = {name: piece.reshape(shape) for name, piece, shape in
+                 zip(names, pieces, compiled.shapes, strict=True)}
+        np.testing.assert_allclose(float(jacobian(x)[0]), with_jacobian(point) - without(point),
+                                   rtol=1e-9, atol=1e-9)
+    found = pm.find_MAP(model=model, progressbar=False, jitter=False)
+    np.testing.assert_allclose(map_estimate(model, compiled), flat(found), atol=2e-3)
 
 
 @pytest.mark.smoke

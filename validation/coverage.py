@@ -32,8 +32,9 @@ def fit_field(table, model_name: str, sampling: SamplingOptions):
     inputs = ClusterInput(model=model_name)
     center, _ = resolve_center(inputs.cluster, inputs.center)
     stars, _ = prepare_stars(table, inputs, center, sampling.seed, _silent)
-    model = build_cluster_model(stars, inputs, initial_guess(stars, center), center, n_field=2)
-    idata, probability = fit(model, sampling, None)
+    model, check_start = build_cluster_model(stars, inputs, initial_guess(stars, center), center,
+                                             n_field=2)
+    idata, probability = fit(model, sampling, None, check_start)
     return stars, idata, probability
 
 

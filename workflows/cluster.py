@@ -8,6 +8,7 @@ log-likelihood per draw -> convergence gate (with collapse checks) -> tables -> 
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import arviz as az
@@ -145,25 +146,27 @@ def initial_guess(table: Table, center) -> dict:
     return guess
 
 
-def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int) -> pm.Model:
-    """Step 4: the chosen model from its module's ``from_table`` adapter, checked to give
-    every star a finite likelihood at its starting point."""
+def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int):
+    """Step 4: the chosen model from its module's ``from_table`` adapter, and its
+    starting-point check (:func:`workflows.sampling.check_starting_point` on the model's
+    input columns; the sampler runs it when the log-density at the start is not finite)."""
     spec = CLUSTER_MODELS[inputs.model]
     model = spec.from_table(
         table, guess, n_field=n_field, center=center, radius_arcmin=inputs.radius_arcmin,
         parallax_field=inputs.parallax_field, parallax_offset=inputs.parallax_offset)
-    check_starting_point(model, {name: np.asarray(table[name]) for name in spec.REQUIRED_COLUMNS
-                                 if name != "source_id"})
-    return model
+    columns = {name: np.asarray(table[name]) for name in spec.REQUIRED_COLUMNS
+               if name != "source_id"}
+    return model, partial(check_starting_point, model, columns)
 
 
-def fit(model: pm.Model, sampling: SamplingOptions, say) -> tuple[xr.DataTree, np.ndarray]:
+def fit(model: pm.Model, sampling: SamplingOptions, say,
+        check_start=None) -> tuple[xr.DataTree, np.ndarray]:
     """Steps 5-6: NUTS from the MAP point (the per-star ``log_component`` is not stored),
     then per-draw membership and the pointwise ``log_likelihood`` group for LOO."""
     keep = [rv.name for rv in model.free_RVs] + [
         var.name for var in model.deterministics if var.name != "log_component"]
     idata = sample_posterior(model, sampling, var_names=keep, log_likelihood=False,
-                             start_at_map=True)
+                             start_at_map=True, check_start=check_start)
     start = time.perf_counter()
     probability, log_likelihood = mixture_draws(model, idata["posterior"].to_dataset(), say=say)
     idata.attrs["membership_draws_seconds"] = round(time.perf_counter() - start, 3)
@@ -181,8 +184,8 @@ def choose_field_components(table, inputs, guess, center, sampling, run: Run):
     fits, loo = {}, {}
     for n_field in AUTO_FIELD_COMPONENTS:
         run.say(f"field components: fitting K = {n_field}")
-        model = build_cluster_model(table, inputs, guess, center, n_field)
-        idata, probability = fit(model, sampling, run.say)
+        model, check_start = build_cluster_model(table, inputs, guess, center, n_field)
+        idata, probability = fit(model, sampling, run.say, check_start)
         fits[n_field] = (model, idata, probability)
         loo[f"K={n_field}"] = idata
     comparison = az.compare(loo)
@@ -340,8 +343,8 @@ def run_cluster(
                 table, inputs, guess, center, sampling, run)
         else:
             n_field = 2 if inputs.field_components == "auto" else int(inputs.field_components)
-            model = build_cluster_model(table, inputs, guess, center, n_field)
-            idata, probability = fit(model, sampling, run.say)
+            model, check_start = build_cluster_model(table, inputs, guess, center, n_field)
+            idata, probability = fit(model, sampling, run.say, check_start)
     per_draw = probability.reshape(-1, probability.shape[-1])
     with ThreadPoolExecutor(1) as background:  # NumPy's percentiles release the GIL
         spread = background.submit(summarise, "cluster", per_draw)

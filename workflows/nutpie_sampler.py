@@ -17,33 +17,45 @@ sampling tests exercise them).
 import dataclasses
 import sys
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 import xarray as xr
 from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
-from nutpie.compiled_pyfunc import from_pyfunc
+from nutpie.compiled_pyfunc import PyFuncModel, from_pyfunc
 from nutpie.sample import sample as nutpie_sample
 from pymc.backends.arviz import patch_nutpie_idata
 from pymc.exceptions import SamplingError
 from pymc.initial_point import make_initial_point_fn
+from pytensor.graph.replace import clone_replace
+from scipy.optimize import minimize
 
-from workflows.nogil import nogil_numba_mode, thread_safe
+from workflows.nogil import compile_nogil, nogil_numba_mode, thread_safe
 
 JITTER = 1.0  # starting points: U(-1, 1) on the unconstrained scale, as PyMC jitters
 
 
-def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
-    """nutpie's model object for ``model`` (log-density and gradient, the function giving
-    the stored variables of a draw, starting points jittered around the model's initial
-    point or ``initvals``), the unjittered starting point used (flat, unconstrained), and
-    a function giving the model's own (they differ when ``initvals`` are given)."""
-    def unjittered(overrides):
-        return make_initial_point_fn(model=model, overrides=overrides, jitter_rvs=set(),
-                                     return_transformed=True)
+class CompiledForNutpie(NamedTuple):
+    """What :func:`compile_for_nutpie` gives: nutpie's model object (log-density and
+    gradient, the function giving the stored variables of a draw, starting points jittered
+    around ``start``), the model's initial point ``start`` (flat, unconstrained), the
+    log-density-and-gradient function ``logp`` (thread-safe, of a flat unconstrained point)
+    and the ``shapes`` of the free variables' unconstrained values, in their flat order."""
 
-    initial_point = unjittered(initvals)
-    n_dim, _, logp_fn, expand_fn, flat_initial_point, shape_info, transformed = _make_functions(
+    model: PyFuncModel
+    start: np.ndarray
+    logp: Callable
+    shapes: list[tuple[int, ...]]
+
+
+def compile_for_nutpie(model: pm.Model, var_names=None) -> CompiledForNutpie:
+    """Compile ``model``'s log-density and gradient for nutpie (see :class:`CompiledForNutpie`)."""
+    initial_point = make_initial_point_fn(model=model, jitter_rvs=set(),
+                                          return_transformed=True)
+    n_dim, _, logp_fn, expand_fn, _, shape_info, transformed = _make_functions(
         model, mode=nogil_numba_mode(), compute_grad=True, join_expanded=False,
         pymc_initial_point_fn=initial_point, var_names=var_names)
     names, _, shapes = shape_info
@@ -59,19 +71,17 @@ def compile_for_nutpie(model: pm.Model, var_names=None, initvals=None):
                     for name, value, shape in zip(names, expand(x), shapes, strict=True)}
         return expand_draw
 
-    start = flat_initial_point(0)
-
-    def own_start():
-        point = unjittered(None)(0)
-        return np.concatenate([np.ravel(point[model.rvs_to_values[rv].name])
-                               for rv in model.free_RVs])
+    point = initial_point(0)
+    start = np.concatenate([np.ravel(point[model.rvs_to_values[rv].name])
+                            for rv in model.free_RVs])
     dims, coords = _prepare_dims_and_coords(model, shape_info, transformed)
     compiled = from_pyfunc(
         ndim=n_dim, make_logp_fn=lambda: logp, make_expand_fn=make_expand_fn,
         make_initial_point_fn=jittered_around(start),
         expanded_dtypes=[np.dtype("float64")] * len(names), expanded_shapes=shapes,
         expanded_names=names, dims=dims, coords=coords, reparameterized_names=transformed)
-    return compiled, start, own_start
+    value_shapes = [np.shape(point[model.rvs_to_values[rv].name]) for rv in model.free_RVs]
+    return CompiledForNutpie(compiled, start, logp, value_shapes)
 
 
 def jittered_around(center: np.ndarray):
@@ -81,19 +91,70 @@ def jittered_around(center: np.ndarray):
     return initial_point
 
 
+def map_estimate(model: pm.Model, compiled: CompiledForNutpie) -> np.ndarray:
+    """The MAP point on the unconstrained scale (flat, nutpie's layout), searched from the
+    model's initial point.
+
+    Maximises what ``pm.find_MAP`` maximises, the log-density without the transforms'
+    Jacobian, with the same optimiser (L-BFGS-B), but through the log-density already
+    compiled for nutpie minus a small compiled Jacobian term (:func:`log_jacobian`), so
+    that the large likelihood graph is compiled once per run instead of twice.
+    """
+    jacobian = log_jacobian(model, compiled.shapes)
+
+    def negative_objective(x):
+        value, grad = compiled.logp(x)
+        log_jac, log_jac_grad = jacobian(x)
+        return -(value - float(log_jac)), -(grad - log_jac_grad)
+
+    return minimize(negative_objective, compiled.start, jac=True, method="L-BFGS-B").x
+
+
+def log_jacobian(model: pm.Model, shapes: list[tuple[int, ...]]):
+    """log|det J| of the model's transforms, and its gradient, as a function of the flat
+    unconstrained point (free variables in order, each flattened, as nutpie joins them).
+
+    Only the transforms' own terms are compiled, not the log-density: a small graph.
+    """
+    flat = pt.dvector("unconstrained")
+    terms = [pt.sum(transform.log_jac_det(model.rvs_to_values[rv], *rv.owner.inputs))
+             for rv in model.free_RVs
+             if (transform := model.rvs_to_transforms.get(rv)) is not None]
+    (log_jac,) = model.replace_rvs_by_values([pt.sum(pt.stack(terms)) if terms
+                                              else pt.constant(0.0)])
+    replacements, offset = {}, 0
+    for rv, shape in zip(model.free_RVs, shapes, strict=True):
+        length = int(np.prod(shape))
+        replacements[model.rvs_to_values[rv]] = flat[offset:offset + length].reshape(shape)
+        offset += length
+    log_jac = clone_replace(log_jac, replacements)
+    return compile_nogil([flat], [log_jac, pt.grad(log_jac, flat)])
+
+
 def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int,
                   seed: int, target_accept: float, mass_matrix: str = "low_rank",
-                  var_names=None, initvals=None, progressbar: bool = False) -> xr.DataTree:
+                  var_names=None, start_at_map: bool = False, check_start=None,
+                  progressbar: bool = False) -> xr.DataTree:
     """nutpie's NUTS on ``model``; the result has PyMC's groups (posterior, sample_stats,
-    observed and constant data) and ``sampling_time`` (s) in the posterior's attributes.
+    observed and constant data), ``sampling_time`` (s) in the posterior's attributes and,
+    with ``start_at_map``, ``map_seconds`` in its own.
 
-    Chains start jittered around ``initvals`` ({variable: value}, such as the MAP point)
-    if given; if none can start there (a MAP on a parameter's boundary), around the model's
-    initial point, with a message, without compiling again. No finite starting point at
-    all raises :class:`pymc.exceptions.SamplingError`, as PyMC does.
+    ``check_start`` (no arguments) runs if the log-density at the model's initial point is
+    not finite; it should raise an error that says which input is to blame. With
+    ``start_at_map``, chains start jittered around the MAP point (:func:`map_estimate`);
+    if none can start there (a MAP on a parameter's boundary), around the model's initial
+    point, with a message, without compiling again. No finite starting point at all
+    raises :class:`pymc.exceptions.SamplingError`, as PyMC does.
     """
-    centered, _, own_start = compile_for_nutpie(model, var_names=var_names,
-                                                initvals=initvals)
+    compiled = compile_for_nutpie(model, var_names=var_names)
+    if check_start is not None and not np.isfinite(compiled.logp(compiled.start)[0]):
+        check_start()
+    nutpie_model, map_seconds = compiled.model, None
+    if start_at_map:
+        began = time.perf_counter()
+        nutpie_model = dataclasses.replace(
+            nutpie_model, _make_initial_points=jittered_around(map_estimate(model, compiled)))
+        map_seconds = round(time.perf_counter() - began, 3)
     settings = dict(draws=draws, tune=max(tune, 1), chains=chains, cores=cores, seed=seed,
                     save_warmup=False, progress_bar=progressbar,
                     target_accept=target_accept, adaptation=mass_matrix)
@@ -101,16 +162,17 @@ def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores:
           f"{cores} at a time, {mass_matrix} mass matrix", file=sys.stderr, flush=True)
     began = time.time()
     try:
-        idata = _sample(centered, settings)
+        idata = _sample(nutpie_model, settings)
     except SamplingError as error:
-        if initvals is None:
+        if not start_at_map:
             raise
         print(f"starting at the MAP point failed ({error}); using the model's initial "
               "point instead", file=sys.stderr)
         began = time.time()
-        idata = _sample(dataclasses.replace(
-            centered, _make_initial_points=jittered_around(own_start())), settings)
+        idata = _sample(compiled.model, settings)
     patch_nutpie_idata(idata, model, sampling_time=time.time() - began)
+    if map_seconds is not None:
+        idata.attrs["map_seconds"] = map_seconds
     return idata
 
 

@@ -3,7 +3,9 @@
 Every step is a function of its own; :func:`run_outlier_line` calls them in order.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -52,17 +54,17 @@ def load_line_data(inputs: LineInput) -> LineData:
                            inputs.xycorr)
 
 
-def build_line_model(data: LineData, inputs: LineInput) -> pm.Model:
-    """Step 2a: the components form of the outlier-line model (it carries membership),
-    checked to give every point a finite likelihood at its starting point."""
+def build_line_model(data: LineData, inputs: LineInput) -> tuple[pm.Model, Callable[[], None]]:
+    """Step 2a: the components form of the outlier-line model (it carries membership), and
+    its starting-point check (:func:`workflows.sampling.check_starting_point` on the input
+    columns; the sampler runs it when the log-density at the start is not finite)."""
     model = outlier_line(data.x, data.y, data.y_err, x_err=data.x_err, xy_corr=data.xy_corr,
                          intrinsic_scatter=inputs.intrinsic_scatter)
     columns = {inputs.x: data.x, inputs.y: data.y, inputs.yerr: data.y_err}
     columns.update({name: values for name, values in ((inputs.xerr, data.x_err),
                                                       (inputs.xycorr, data.xy_corr))
                     if name is not None and values is not None})
-    check_starting_point(model, columns)
-    return model
+    return model, partial(check_starting_point, model, columns)
 
 
 def line_parameters(inputs: LineInput) -> list[str]:
@@ -126,9 +128,9 @@ def run_outlier_line(
         data = load_line_data(inputs)
         run.say(f"{len(data)} points from {data.source}")
     with run.step("build model"):
-        model = build_line_model(data, inputs)
+        model, check_start = build_line_model(data, inputs)
     with run.step("sample"):
-        idata = sample_posterior(model, sampling)
+        idata = sample_posterior(model, sampling, check_start=check_start)
     var_names = line_parameters(inputs)
     with run.step("convergence gate"):
         report: GateReport = convergence_gate(idata, var_names, gate)

@@ -5,7 +5,7 @@ import importlib.util
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pymc as pm
@@ -62,13 +62,19 @@ def sample_posterior(
     var_names=None,
     log_likelihood: bool = True,
     start_at_map: bool = False,
+    check_start: Callable[[], None] | None = None,
 ) -> xr.DataTree:
     """Run NUTS; with ``log_likelihood`` add PyMC's pointwise ``log_likelihood`` group.
 
     ``var_names`` limits what the trace stores (large per-star deterministics stay out).
-    ``start_at_map`` starts every chain at the (seeded) MAP point (PyMC's NUTS exactly
-    there; nutpie jittered around it by U(-1, 1) on the unconstrained scale, its own
-    default), so that chains of a model with distant secondary modes explore the main one.
+    ``start_at_map`` starts every chain at the MAP point (PyMC's NUTS exactly there;
+    nutpie jittered around it by U(-1, 1) on the unconstrained scale, its own default), so
+    that chains of a model with distant secondary modes explore the main one; the time it
+    took is the result's attribute ``map_seconds``. ``check_start`` (no arguments, such as
+    :func:`check_starting_point` with the model's input columns) should raise an error
+    naming the input to blame when the log-density at the model's starting point is not
+    finite: nutpie calls it only then (its compiled log-density tells), PyMC's samplers
+    always, before sampling.
 
     The same ``options.seed`` gives the same draws for the same model and sampler.
     ``numpyro``/``blackjax`` run through JAX (CPU is fine) and need the ``jax`` extra.
@@ -80,10 +86,6 @@ def sample_posterior(
         from models.fused import register_jax
 
         register_jax()
-
-    map_start = time.perf_counter()
-    point = map_point(model, options.seed) if start_at_map else None
-    map_seconds = round(time.perf_counter() - map_start, 3)
     if options.sampler == "nutpie":
         from workflows.nutpie_sampler import sample_nutpie
 
@@ -91,11 +93,17 @@ def sample_posterior(
                               chains=options.chains, cores=options.cores, seed=options.seed,
                               target_accept=options.target_accept,
                               mass_matrix=options.mass_matrix, var_names=var_names,
-                              initvals=point, progressbar=show_progress())
+                              start_at_map=start_at_map, check_start=check_start,
+                              progressbar=show_progress())
     else:
+        if check_start is not None:
+            check_start()
+        began = time.perf_counter()
+        point = map_point(model, options.seed) if start_at_map else None
+        map_seconds = round(time.perf_counter() - began, 3)
         idata = _sample_with_pymc(model, options, var_names, point)
-    if start_at_map:
-        idata.attrs["map_seconds"] = map_seconds
+        if start_at_map:
+            idata.attrs["map_seconds"] = map_seconds
     idata.attrs.update(sampler=options.sampler, tune=options.tune,
                        mass_matrix=options.mass_matrix if options.sampler == "nutpie" else "diag")
     if log_likelihood:
