@@ -196,11 +196,14 @@ def job_numpyro_peer(args, started: float) -> dict:
                 progress_bar=False)
     built = time.perf_counter()
     key = jax.random.PRNGKey(42)
+    # JAX dispatches asynchronously: without blocking, warmup() and run() return before
+    # the chains have run, and the clock would stop early.
     mcmc.warmup(key, collect_warmup=False)
+    jax.block_until_ready(mcmc.post_warmup_state)
     warmed = time.perf_counter()
     mcmc.run(mcmc.post_warmup_state.rng_key, extra_fields=("num_steps",))
+    samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
     drawn = time.perf_counter()
-    samples = mcmc.get_samples(group_by_chain=True)
     posterior = xr.Dataset({name: (("chain", "draw", *[f"{name}_{i}" for i in
                                                          range(np.ndim(value) - 2)]),
                                    np.asarray(value))
@@ -365,7 +368,7 @@ def main(argv=None) -> int:
                         help="draws and tuning steps of the reference-style peer (slow)")
     parser.add_argument("--reference-budget", type=int, default=300,
                         help="seconds after which the reference-style peer is stopped")
-    parser.add_argument("--job-budget", type=int, default=600,
+    parser.add_argument("--job-budget", type=int, default=900,
                         help="seconds after which any other job is stopped and reported")
     parser.add_argument("--sizes", nargs="+", type=int, default=list(W4_SIZES))
     parser.add_argument("--large-stars", type=int, default=W4_SIZES[-1],
