@@ -1,5 +1,10 @@
 """The fused mixture log-likelihood against the reference PyTensor graph, on every backend."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -182,11 +187,6 @@ print(sum(f.stats.cache_hits[s] for f in (LOGLIKE_WITH_GRADS[2], MEMBERSHIP[2])
 def test_kernels_load_from_numbas_disk_cache_in_a_new_process(tmp_path):
     """A second process loads both kernels from Numba's on-disk cache instead of compiling
     them again (the cache key must not depend on anything that changes between processes)."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     root = Path(__file__).resolve().parents[1]
 

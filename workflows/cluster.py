@@ -346,44 +346,43 @@ def run_cluster(
             model, check_start = build_cluster_model(table, inputs, guess, center, n_field)
             idata, probability = fit(model, sampling, run.say, check_start)
     per_draw = probability.reshape(-1, probability.shape[-1])
-    with ThreadPoolExecutor(1) as background:  # NumPy's percentiles release the GIL
-        spread = background.submit(summarise, "cluster", per_draw)
-        with run.step("convergence gate"):
-            report = cluster_gate(idata, model, gate)
-        spec = CLUSTER_MODELS[inputs.model]
-        with run.step("membership and summaries"):
-            probability_mean = per_draw.mean(axis=0)
-            summary = summary_table(idata, [rv.name for rv in model.free_RVs] + [
-                name for name in ("cluster_distance",) if name in idata["posterior"]])
-            estimates = cluster_estimates(summary, table, probability_mean, sampling.seed)
-            details = {"data": provenance, "selection": selection,
-                       "center": {"ra": center.ra.deg, "dec": center.dec.deg,
-                                  "origin": center_origin},
-                       "initial_guess": guess, "field_components": n_field,
-                       "cluster_estimates": estimates}
-            truth = truth_of(table)
-            if truth:
-                quality, reliability = membership_quality(probability_mean, table["is_member"])
-                details["recovery"] = {"parameters": parameter_bias(summary, truth),
-                                       "membership": quality}
-                run.keep("reliability", write_table(run.out_dir / "reliability.ecsv",
-                                                    reliability))
-                run.keep("recovery", write_json(run.out_dir / "recovery.json",
-                                                details["recovery"]))
-        with run.step("save results"):
-            run.keep("posterior", write_posterior(run.out_dir / "posterior.nc", idata))
-            run.keep("summary", write_table(run.out_dir / "summary.ecsv", summary))
-            if comparison is not None:
-                run.keep("field_components", write_table(
-                    run.out_dir / "field_components_loo.ecsv", comparison))
-            if inputs.model == "joint":
-                kinematics = phase_space(idata, center, inputs, sampling.seed)
-                run.keep("kinematics", write_table(run.out_dir / "kinematics.ecsv", kinematics))
-                details["kinematics"] = {row["quantity"]: [row["mean"], row["sd"], row["unit"]]
-                                         for row in kinematics}
-            membership = spread.result()
-            run.keep("membership", write_table(run.out_dir / "membership.ecsv",
-                                               membership_table(table, membership)))
+    background = ThreadPoolExecutor(1)  # NumPy's percentiles release the GIL
+    spread = background.submit(summarise, "cluster", per_draw)
+    background.shutdown(wait=False)  # its one task still runs; spread.result() waits
+    with run.step("convergence gate"):
+        report = cluster_gate(idata, model, gate)
+    spec = CLUSTER_MODELS[inputs.model]
+    with run.step("membership and summaries"):
+        probability_mean = per_draw.mean(axis=0)
+        summary = summary_table(idata, [rv.name for rv in model.free_RVs] + [
+            name for name in ("cluster_distance",) if name in idata["posterior"]])
+        estimates = cluster_estimates(summary, table, probability_mean, sampling.seed)
+        details = {"data": provenance, "selection": selection,
+                   "center": {"ra": center.ra.deg, "dec": center.dec.deg,
+                              "origin": center_origin},
+                   "initial_guess": guess, "field_components": n_field,
+                   "cluster_estimates": estimates}
+        truth = truth_of(table)
+        if truth:
+            quality, reliability = membership_quality(probability_mean, table["is_member"])
+            details["recovery"] = {"parameters": parameter_bias(summary, truth),
+                                   "membership": quality}
+            run.keep("reliability", write_table(run.out_dir / "reliability.ecsv", reliability))
+            run.keep("recovery", write_json(run.out_dir / "recovery.json", details["recovery"]))
+    with run.step("save results"):
+        run.keep("posterior", write_posterior(run.out_dir / "posterior.nc", idata))
+        run.keep("summary", write_table(run.out_dir / "summary.ecsv", summary))
+        if comparison is not None:
+            run.keep("field_components", write_table(run.out_dir / "field_components_loo.ecsv",
+                                                     comparison))
+        if inputs.model == "joint":
+            kinematics = phase_space(idata, center, inputs, sampling.seed)
+            run.keep("kinematics", write_table(run.out_dir / "kinematics.ecsv", kinematics))
+            details["kinematics"] = {row["quantity"]: [row["mean"], row["sd"], row["unit"]]
+                                     for row in kinematics}
+        membership = spread.result()
+        run.keep("membership", write_table(run.out_dir / "membership.ecsv",
+                                           membership_table(table, membership)))
     if figures:
         with run.step("figures"):
             draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth)

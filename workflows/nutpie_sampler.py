@@ -72,16 +72,15 @@ def compile_for_nutpie(model: pm.Model, var_names=None) -> CompiledForNutpie:
         return expand_draw
 
     point = initial_point(0)
-    start = np.concatenate([np.ravel(point[model.rvs_to_values[rv].name])
-                            for rv in model.free_RVs])
+    values = [point[model.rvs_to_values[rv].name] for rv in model.free_RVs]
+    start = np.concatenate([np.ravel(value) for value in values])
     dims, coords = _prepare_dims_and_coords(model, shape_info, transformed)
     compiled = from_pyfunc(
         ndim=n_dim, make_logp_fn=lambda: logp, make_expand_fn=make_expand_fn,
         make_initial_point_fn=jittered_around(start),
         expanded_dtypes=[np.dtype("float64")] * len(names), expanded_shapes=shapes,
         expanded_names=names, dims=dims, coords=coords, reparameterized_names=transformed)
-    value_shapes = [np.shape(point[model.rvs_to_values[rv].name]) for rv in model.free_RVs]
-    return CompiledForNutpie(compiled, start, logp, value_shapes)
+    return CompiledForNutpie(compiled, start, logp, [np.shape(value) for value in values])
 
 
 def jittered_around(center: np.ndarray):
