@@ -34,6 +34,7 @@ from models.field import (
     mixture_weights,
     robust_scale,
 )
+from models.fused import data_tensor
 
 REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "parallax_error", "pmra",
                     "pmra_error", "pmdec", "pmdec_error", "pmra_pmdec_corr",
@@ -74,7 +75,8 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
         offset = pm.Normal("cluster_offset", 0.0, radius / 5, dims="sky")
         scale = pm.LogNormal("plummer_radius", np.log(radius / 3), 1.0)
 
-        r2 = ((sky - offset) ** 2).sum(axis=1)
+        sky_data = data_tensor(sky.T, "sky_offsets")  # (2, N): see data_tensor
+        r2 = ((sky_data - offset[:, None]) ** 2).sum(axis=0)
         norm = pt.log(np.pi * scale**2) + pt.log(radius**2 / (radius**2 + scale**2))
         cluster_sky = -2 * pt.log1p(r2 / scale**2) - norm
         field_sky = -np.log(np.pi * radius**2)

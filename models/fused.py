@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 from numba.core.caching import FunctionCache
 from pytensor.gradient import grad_undefined
@@ -330,14 +331,32 @@ class MixtureLogLike(Op):
                 *(upstream * grad for grad in outputs[1:])]
 
 
+def data_tensor(array: np.ndarray, name: str):
+    """``array`` (objects on the last axis) as a shared variable, not a graph constant.
+
+    PyTensor's Numba backend embeds a constant array in the compiled code, and Numba's
+    on-disk cache cannot keep a function holding one over 1 MB: a 50,000-star pm2d model
+    (or a 14,000-star joint model) recompiled on every run, 30-40 s each. As a shared
+    variable the data are an input of the compiled function instead. The object axis is
+    left unknown so that the compiled code does not depend on the number of objects.
+    """
+    array = np.ascontiguousarray(array, float)
+    return pytensor.shared(array, name=name, shape=(*array.shape[:-1], None))
+
+
+def data_value(variable) -> np.ndarray:
+    """The array held by a :func:`data_tensor` (or a graph constant)."""
+    return variable.get_value(borrow=True) if hasattr(variable, "get_value") else variable.data
+
+
 def mixture_loglike(values, error_cov, log_w, means, covs, offsets=None):
     """The summed mixture log-likelihood L as a PyTensor scalar, through the fused Op.
 
     values (N, d) and error_cov (N, d, d) are data arrays; log_w (K,), means (K, d),
     covs (K, d, d) and the optional per-object offsets (N, K) are PyTensor expressions.
     """
-    values = np.ascontiguousarray(np.asarray(values, float).T)
-    error_cov = np.ascontiguousarray(np.asarray(error_cov, float).transpose(1, 2, 0))
+    values = data_tensor(np.asarray(values, float).T, "mixture_values")
+    error_cov = data_tensor(np.asarray(error_cov, float).transpose(1, 2, 0), "mixture_error_cov")
     if offsets is None:
         offsets = pt.zeros((0, log_w.shape[0]))
     return MixtureLogLike()(values, error_cov, log_w, offsets, means, covs)[0]

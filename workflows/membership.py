@@ -130,14 +130,14 @@ def _fused_membership(model, index: int):
     """Membership through the fused Op's vectorised kernel, or None if the model has no
     fused likelihood: a small compiled function gives the Op's parameter inputs (log
     weights, offsets, means, covariances) of a draw."""
-    from models.fused import MEMBERSHIP, fused_likelihood_node
+    from models.fused import MEMBERSHIP, data_value, fused_likelihood_node
     from workflows.nogil import compile_nogil
 
     likelihood = model.named_vars.get("mixture_loglike")
     node = None if likelihood is None else fused_likelihood_node(likelihood)
     if node is None:
         return None
-    values, error_cov = (np.asarray(data.data) for data in node.inputs[:2])
+    values, error_cov = (data_value(data) for data in node.inputs[:2])
     parameters = compile_nogil(model.free_RVs, node.inputs[2:])
     kernel = MEMBERSHIP[values.shape[0]]
 
