@@ -34,7 +34,7 @@ from models.field import (
     mixture_weights,
     robust_scale,
 )
-from models.fused import data_tensor
+from models.shared import data_tensor, prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "parallax_error", "pmra",
                     "pmra_error", "pmdec", "pmdec_error", "pmra_pmdec_corr",
@@ -64,22 +64,23 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
     coords = {"star": np.arange(len(sky)) if star_ids is None else np.asarray(star_ids),
               "component": names, "field_component": names[1:], "astrometry": AXES,
               "astrometry_": AXES, "sky": ["xi", "eta"], "proper_motion": AXES[:2]}
-    guess = np.asarray(cluster_guess, float)
     scales = [robust_scale(astrometry[:, j]) for j in range(3)]
     with pm.Model(coords=coords) as model:
+        guess = prior_constant(cluster_guess, "cluster_prior_center")
+        radius = prior_constant(radius, "selection_radius")
         mixture_weights()
         pm_mean = pm.Normal("cluster_pm", guess[:2], 1.0, dims="proper_motion")
         plx = pm.TruncatedNormal("cluster_parallax", guess[2], 0.3, lower=0.01)
         pm.Deterministic("cluster_distance", 1 / plx)
         pm_dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
         offset = pm.Normal("cluster_offset", 0.0, radius / 5, dims="sky")
-        scale = pm.LogNormal("plummer_radius", np.log(radius / 3), 1.0)
+        scale = pm.LogNormal("plummer_radius", pt.log(radius / 3), 1.0)
 
-        sky_data = data_tensor(sky.T, "sky_offsets")  # (2, N): see data_tensor
+        sky_data = data_tensor(sky.T, "sky_offsets")  # (2, N)
         r2 = ((sky_data - offset[:, None]) ** 2).sum(axis=0)
         norm = pt.log(np.pi * scale**2) + pt.log(radius**2 / (radius**2 + scale**2))
         cluster_sky = -2 * pt.log1p(r2 / scale**2) - norm
-        field_sky = -np.log(np.pi * radius**2)
+        field_sky = -pt.log(np.pi * radius**2)
 
         cluster_mean = pt.concatenate([pm_mean, plx[None]])[None, :]
         cluster_cov = pt.diag(pt.stack([pm_dispersion**2, pm_dispersion**2,
@@ -90,7 +91,7 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
                                    ("field_component", "astrometry", "astrometry_"),
                                    min_width=FIELD_MIN_PM_WIDTH)
         sky_density = pt.concatenate(
-            [cluster_sky[:, None], pt.full((len(sky), n_field), field_sky)], axis=1)
+            [cluster_sky[:, None], pt.full((sky_data.shape[1], n_field), field_sky)], axis=1)
         add_gaussian_mixture_likelihood(astrometry, astrometry_cov,
                                         pt.concatenate([cluster_mean, f_means]),
                                         pt.concatenate([cluster_cov, f_covs]),

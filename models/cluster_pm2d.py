@@ -22,6 +22,7 @@ from models.field import (
     mixture_weights,
     robust_scale,
 )
+from models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error", "pmdec", "pmdec_error",
                     "pmra_pmdec_corr")
@@ -53,7 +54,8 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
               if field_scale is None else field_scale)
     with pm.Model(coords=coords) as model:
         mixture_weights()
-        mean = pm.Normal("cluster_pm", np.asarray(cluster_guess, float), 1.0, dims="astrometry")
+        mean = pm.Normal("cluster_pm", prior_constant(cluster_guess, "cluster_pm_prior_center"),
+                         1.0, dims="astrometry")
         dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
         f_means = field_means("field_mean", centers, 2 * np.asarray(scales),
                               ("field_component", "astrometry"))

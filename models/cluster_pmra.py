@@ -25,6 +25,7 @@ from models.field import (
     mixture_weights,
     robust_scale,
 )
+from models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error")
 CLUSTER_PARAMETERS = ("cluster_pmra", "cluster_pmra_dispersion", "w")
@@ -47,7 +48,8 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
     scale = robust_scale(pmra) if field_scale is None else field_scale
     with pm.Model(coords=coords) as model:
         mixture_weights()
-        mean = pm.Normal("cluster_pmra", cluster_guess, 1.0)
+        mean = pm.Normal("cluster_pmra", prior_constant(cluster_guess, "cluster_pmra_prior_center"),
+                         1.0)
         dispersion = pm.Uniform("cluster_pmra_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
         f_means = field_means("field_mean", [center], [2 * scale],
                               ("field_component", "astrometry"))

@@ -25,6 +25,7 @@ import pytensor.tensor as pt
 
 from models.fused import mixture_loglike
 from models.likelihoods import mixture_logp, mvnormal_logpdf, normal_logpdf
+from models.shared import prior_constant
 
 MAX_FIELD_COMPONENTS = 5
 FIELD_MIN_PM_WIDTH = 0.5  # mas/yr
@@ -45,8 +46,9 @@ def mixture_weights():
 def field_means(name: str, centers, scales, dims: tuple[str, str]):
     """(K, d) field means with independent normal priors around ``centers`` (sd ``scales``)."""
     n_field = len(pm.modelcontext(None).coords[dims[0]])
-    centers, scales = np.asarray(centers, float), np.asarray(scales, float)
-    return pm.Normal(name, np.tile(centers, (n_field, 1)), np.tile(scales, (n_field, 1)),
+    centers = prior_constant(centers, f"{name}_prior_center")
+    scales = prior_constant(scales, f"{name}_prior_scale")
+    return pm.Normal(name, pt.tile(centers, (n_field, 1)), pt.tile(scales, (n_field, 1)),
                      dims=dims)
 
 
@@ -60,23 +62,23 @@ def field_covariances(name: str, scales, dims: tuple[str, str, str], min_width: 
     """
     n_field = len(pm.modelcontext(None).coords[dims[0]])
     d = len(scales)
-    scales = np.asarray(scales, float)
     first_kwargs = {}
     if n_field > 1:
         first_kwargs = {"transform": pm.distributions.transforms.ordered,
                         "initval": np.log(scales[0]) + np.linspace(-1, 1, n_field)}
-    log_width = pm.Normal(f"{name}_log_width", np.log(scales[0]), 1.0, dims=dims[0],
+    scales = prior_constant(scales, f"{name}_prior_scale")
+    log_width = pm.Normal(f"{name}_log_width", pt.log(scales[0]), 1.0, dims=dims[0],
                           **first_kwargs)
     diag = (min_width + pt.exp(log_width))[:, None]
     if d > 1:
-        others = pm.LogNormal(f"{name}_chol_diag", np.log(scales[1:]), 1.0,
+        others = pm.LogNormal(f"{name}_chol_diag", pt.log(scales[1:]), 1.0,
                               shape=(n_field, d - 1))
         diag = pt.concatenate([diag, others], axis=1)
     chol = pt.zeros((n_field, d, d))
     chol = pt.set_subtensor(chol[:, np.arange(d), np.arange(d)], diag)
     rows, cols = np.tril_indices(d, -1)
     if len(rows):
-        below = pm.Normal(f"{name}_chol_offdiag", 0.0, np.sqrt(scales[rows] * scales[cols]),
+        below = pm.Normal(f"{name}_chol_offdiag", 0.0, pt.sqrt(scales[rows] * scales[cols]),
                           shape=(n_field, len(rows)))
         chol = pt.set_subtensor(chol[:, rows, cols], below)
     return pm.Deterministic(name, chol @ chol.transpose(0, 2, 1), dims=dims)

@@ -25,13 +25,14 @@ from pathlib import Path
 
 import numba
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 from numba.core.caching import FunctionCache
 from pytensor.gradient import grad_undefined
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+
+from models.shared import data_tensor
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -329,24 +330,6 @@ class MixtureLogLike(Op):
         return [grad_undefined(self, 0, inputs[0], "data: no gradient"),
                 grad_undefined(self, 1, inputs[1], "data: no gradient"),
                 *(upstream * grad for grad in outputs[1:])]
-
-
-def data_tensor(array: np.ndarray, name: str):
-    """``array`` (objects on the last axis) as a shared variable, not a graph constant.
-
-    PyTensor's Numba backend embeds a constant array in the compiled code, and Numba's
-    on-disk cache cannot keep a function holding one over 1 MB: a 50,000-star pm2d model
-    (or a 14,000-star joint model) recompiled on every run, 30-40 s each. As a shared
-    variable the data are an input of the compiled function instead. The object axis is
-    left unknown so that the compiled code does not depend on the number of objects.
-    """
-    array = np.ascontiguousarray(array, float)
-    return pytensor.shared(array, name=name, shape=(*array.shape[:-1], None))
-
-
-def data_value(variable) -> np.ndarray:
-    """The array held by a :func:`data_tensor` (or a graph constant)."""
-    return variable.get_value(borrow=True) if hasattr(variable, "get_value") else variable.data
 
 
 def mixture_loglike(values, error_cov, log_w, means, covs, offsets=None):

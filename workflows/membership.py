@@ -130,7 +130,8 @@ def _fused_membership(model, index: int):
     """Membership through the fused Op's vectorised kernel, or None if the model has no
     fused likelihood: a small compiled function gives the Op's parameter inputs (log
     weights, offsets, means, covariances) of a draw."""
-    from models.fused import MEMBERSHIP, data_value, fused_likelihood_node
+    from models.fused import MEMBERSHIP, fused_likelihood_node
+    from models.shared import data_value
     from workflows.nogil import compile_nogil
 
     likelihood = model.named_vars.get("mixture_loglike")
