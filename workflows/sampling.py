@@ -82,10 +82,6 @@ def sample_posterior(
     result's attributes ``sampler`` and ``tune``.
     """
     options = resolve_sampler(options, model)
-    if options.sampler in JAX_SAMPLERS:
-        from models.fused import register_jax
-
-        register_jax()
     if options.sampler == "nutpie":
         from workflows.nutpie_sampler import sample_nutpie
 
@@ -114,6 +110,11 @@ def sample_posterior(
 def _sample_with_pymc(model, options: SamplingOptions, var_names, initvals=None):
     """``pm.sample`` with PyMC's own NUTS or its JAX samplers, from ``initvals`` if given
     (falling back to PyMC's default initialisation); see :func:`sample_posterior`."""
+    if options.sampler in JAX_SAMPLERS:
+        from models.fused import register_jax
+
+        register_jax()
+
     def run_nuts(initvals=None):
         return pm.sample(
             draws=options.draws,
