@@ -20,11 +20,6 @@ def data_tensor(array: np.ndarray, name: str):
     return pytensor.shared(array, name=name, shape=(*array.shape[:-1], None))
 
 
-def data_value(variable) -> np.ndarray:
-    """The array held by a :func:`data_tensor` (or a graph constant)."""
-    return variable.get_value(borrow=True) if hasattr(variable, "get_value") else variable.data
-
-
 def prior_constant(value, name: str):
     """A data-derived prior parameter (a median, a robust width, a selection radius; any
     units) as a shared variable of fixed shape."""

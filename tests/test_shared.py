@@ -7,7 +7,7 @@ from numba.core.event import install_recorder
 
 from data.clusters import cluster_reference
 from models import CLUSTER_MODELS
-from models.shared import data_tensor, data_value, prior_constant
+from models.shared import data_tensor, prior_constant
 from tests.conftest import make_field
 from workflows.nutpie_sampler import compile_for_nutpie
 
@@ -44,8 +44,8 @@ def test_data_tensor_keeps_the_object_axis_open():
     values = np.arange(6.0).reshape(3, 2).T  # not C-contiguous: data_tensor copies it
     shared = data_tensor(values, "stars")
     assert shared.type.shape == (2, None)
-    np.testing.assert_array_equal(data_value(shared), values)
-    assert data_value(shared).flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(shared.get_value(borrow=True), values)
+    assert shared.get_value(borrow=True).flags["C_CONTIGUOUS"]
 
 
 def test_prior_constant_has_a_fixed_shape():

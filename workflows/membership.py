@@ -131,14 +131,13 @@ def _fused_membership(model, index: int):
     fused likelihood: a small compiled function gives the Op's parameter inputs (log
     weights, offsets, means, covariances) of a draw."""
     from models.fused import MEMBERSHIP, fused_likelihood_node
-    from models.shared import data_value
     from workflows.nogil import compile_nogil
 
     likelihood = model.named_vars.get("mixture_loglike")
     node = None if likelihood is None else fused_likelihood_node(likelihood)
     if node is None:
         return None
-    values, error_cov = (data_value(data) for data in node.inputs[:2])
+    values, error_cov = (data.get_value(borrow=True) for data in node.inputs[:2])  # data_tensor
     parameters = compile_nogil(model.free_RVs, node.inputs[2:])
     kernel = MEMBERSHIP[values.shape[0]]
 
