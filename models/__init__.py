@@ -1,17 +1,37 @@
 """Declarative PyMC mixture models. Each builder takes data arrays and returns a ``pm.Model``.
 
 Cluster models (each module declares ``REQUIRED_COLUMNS``, ``CLUSTER_PARAMETERS`` and a
-``from_table`` adapter) are listed in ``CLUSTER_MODELS``.
+``from_table`` adapter) are listed in ``CLUSTER_MODELS``, which imports a module on first
+use: they load compiled kernels (Numba) that the outlier line does not need.
 """
 
-from models import cluster_joint, cluster_parallax, cluster_pm2d, cluster_pmra
+import importlib
+from collections.abc import Iterator, Mapping
+from types import ModuleType
+
 from models.outlier_line import LINE_COMPONENTS, LINE_PARAMETERS, outlier_line
 
-CLUSTER_MODELS = {
-    "pmra": cluster_pmra,
-    "parallax": cluster_parallax,
-    "pm2d": cluster_pm2d,
-    "joint": cluster_joint,
-}
+
+class ClusterModels(Mapping):
+    """Cluster model modules by name (``pmra``, ``parallax``, ``pm2d``, ``joint``)."""
+
+    _modules = {
+        "pmra": "models.cluster_pmra",
+        "parallax": "models.cluster_parallax",
+        "pm2d": "models.cluster_pm2d",
+        "joint": "models.cluster_joint",
+    }
+
+    def __getitem__(self, name: str) -> ModuleType:
+        return importlib.import_module(self._modules[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+
+CLUSTER_MODELS = ClusterModels()
 
 __all__ = ["CLUSTER_MODELS", "LINE_COMPONENTS", "LINE_PARAMETERS", "outlier_line"]

@@ -1,6 +1,9 @@
 """End-to-end runs of ``starmix run outlier-line`` with short chains."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,3 +161,24 @@ def test_a_bad_map_start_falls_back_to_the_default_initialisation(monkeypatch, c
     idata = sampling.sample_posterior(model, options, start_at_map=True, log_likelihood=False)
     assert 0 < float(idata["posterior"]["scale"].mean()) < 1
     assert "starting at the MAP point failed" in capsys.readouterr().err
+
+
+def test_the_outlier_line_loads_no_cluster_kernels_coordinates_or_jax():
+    """Its command imports what it runs: the cluster models' Numba kernels, astropy's
+    coordinates and JAX (which matplotlib would load through arviz_base's lazy
+    placeholder) cost seconds per run and are not used."""
+    script = (
+        "import sys\n"
+        "from workflows.cli import build_parser, workflow_runner\n"
+        "build_parser()\n"
+        "workflow_runner('outlier-line')\n"
+        "import matplotlib.pyplot as plt\n"
+        "figure, axes = plt.subplots()\n"
+        "axes.plot([1.0, 2.0])\n"
+        "figure.canvas.draw()\n"
+        "heavy = ('jax', 'numpyro', 'models.fused', 'astropy.coordinates', 'workflows.cluster')\n"
+        "print([name for name in heavy if name in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).parents[1])
+    assert done.stdout.strip() == "[]"

@@ -1,5 +1,9 @@
 """Figures shared by the workflows (matplotlib, written to files; no screen needed)."""
 
+import importlib
+import sys
+import types
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -7,6 +11,35 @@ matplotlib.use("Agg")
 import arviz as az  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
+
+
+class _ImportOnUse(types.ModuleType):
+    """Stands for a module that is imported, for real, when first used."""
+
+    def __getattr__(self, name: str):
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+def _defer_arviz_jax() -> None:
+    """Keep JAX unimported until something uses it (saves ~1.4 s per command).
+
+    ``arviz_base.io_numpyro`` puts lazy placeholders for ``jax`` and ``numpyro`` in
+    ``sys.modules`` (lazy_loader), and matplotlib checks every plotted array against
+    ``sys.modules.get("jax").Array``, which loads the placeholder: all of JAX, in a run
+    that never uses it. Unloaded placeholders leave ``sys.modules``; arviz_base's
+    references import the real module on first use instead.
+    """
+    io_numpyro = sys.modules.get("arviz_base.io_numpyro")
+    for name in ("jax", "numpyro"):
+        placeholder = sys.modules.get(name)
+        if type(placeholder).__name__ != "_LazyModule":  # absent, or already imported
+            continue
+        del sys.modules[name]
+        if io_numpyro is not None and vars(io_numpyro).get(name) is placeholder:
+            setattr(io_numpyro, name, _ImportOnUse(name))
+
+
+_defer_arviz_jax()
 
 
 def corner_plot(idata: xr.DataTree, var_names, coords=None, truths=None, title=None):
