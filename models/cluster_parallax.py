@@ -28,6 +28,7 @@ import pytensor.tensor as pt
 
 from models.field import add_mixture_likelihood, component_names, mixture_weights
 from models.likelihoods import convolved_logpdf, normal_logpdf
+from models.shared import data_tensor, prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error")
 CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_distance", "w")
@@ -45,7 +46,7 @@ def exponential_density_log_parallax_pdf(x, length_scale):
 def beta_log_parallax_pdf(x, alpha, beta, x_max):
     """log p(x) for x / x_max ~ Beta(alpha, beta), clipped just inside (0, x_max)."""
     u = pt.clip(x / x_max, 1e-6, 1 - 1e-6)
-    return pm.logp(pm.Beta.dist(alpha, beta), u) - np.log(x_max)
+    return pm.logp(pm.Beta.dist(alpha, beta), u) - pt.log(x_max)
 
 
 def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
@@ -60,7 +61,9 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
               "component": component_names(1)}
     with pm.Model(coords=coords) as model:
         mixture_weights()
-        cluster_plx = pm.TruncatedNormal("cluster_parallax", cluster_guess, 0.3, lower=0.01)
+        cluster_plx = pm.TruncatedNormal(
+            "cluster_parallax", prior_constant(cluster_guess, "cluster_parallax_prior_center"),
+            0.3, lower=0.01)
         pm.Deterministic("cluster_distance", 1 / cluster_plx)
         delta = pm.Normal("parallax_offset", -0.02, 0.02) if offset else 0.0
         if field == "exponential":
@@ -71,13 +74,17 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
         else:
             alpha = pm.LogNormal("field_beta_alpha", np.log(2.0), 1.0)
             beta = pm.LogNormal("field_beta_beta", np.log(5.0), 1.0)
-            x_max = float(max(3.0, 1.2 * np.percentile(parallax, 99.5)))
+            x_max = prior_constant(max(3.0, 1.2 * np.percentile(parallax, 99.5)),
+                                   "field_beta_x_max")
 
             def log_density(x):
                 return beta_log_parallax_pdf(x, alpha, beta, x_max)
 
-        cluster = normal_logpdf(parallax, cluster_plx + delta, depth**2 + parallax_error**2)
-        field_logp = convolved_logpdf(log_density, parallax - delta, parallax_error,
+        # Inputs of the compiled function, not constants in it (models/shared.py).
+        observed = data_tensor(parallax, "parallax_data")
+        error = data_tensor(parallax_error, "parallax_error_data")
+        cluster = normal_logpdf(observed, cluster_plx + delta, depth**2 + error**2)
+        field_logp = convolved_logpdf(log_density, observed - delta, error,
                                       SMALLEST_PARALLAX, n_nodes)
         add_mixture_likelihood(pt.stack([cluster, field_logp], axis=1))
     return model

@@ -2,6 +2,9 @@
 with PyMC's NUTS on a cluster posterior."""
 
 import importlib.util
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +122,16 @@ def test_nutpie_is_deterministic_and_agrees_with_pymc():
         # Posterior means of two correct samplers: within 0.3 posterior sd (MCSE ~0.04 sd).
         assert np.all(np.abs((a.mean(("chain", "draw")) - b.mean(("chain", "draw"))).values)
                       < 0.3 * spread), name
+
+
+def test_jax_samplers_get_one_cpu_device_per_chain():
+    """PyMC's JAX samplers map chains over devices; with JAX's one CPU device NumPyro
+    would draw 4 chains one after another on one core."""
+    pytest.importorskip("jax")
+    script = ("import jax\n"
+              "from workflows.sampling import jax_devices_for_chains\n"
+              "jax_devices_for_chains(4)\n"
+              "print(len(jax.devices('cpu')))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).parents[1])
+    assert done.stdout.strip() == "4"

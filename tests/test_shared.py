@@ -25,7 +25,7 @@ def compiled_logp_at_start(model) -> float:
     return compiled.logp(compiled.start)[0]
 
 
-@pytest.mark.parametrize("name", ["pmra", "pm2d", "joint"])
+@pytest.mark.parametrize("name", ["pmra", "parallax", "pm2d", "joint"])
 def test_a_model_on_new_data_compiles_nothing_new(name):
     """A field with other stars, and another number of them, is new data, not a new
     function: Numba compiles nothing for its log-density (before, every new field was a
