@@ -345,11 +345,14 @@ def job_warm_up(args, started: float) -> dict:
     """Untimed: the warm jobs' own code with short chains (20 + 20 steps, W4 at 1,000
     stars), to fill PyTensor's and Numba's on-disk caches first. On a fresh machine the
     first run of each compiles for minutes, which would otherwise be timed as a warm run."""
+    seconds = {}
     for name in args.warm:
         job, settings = JOBS[name]
         short = {**vars(args), **settings, "draws": 20, "tune": 20, "sizes": [1_000]}
-        job(argparse.Namespace(**short), time.perf_counter())
-    return {"total": time.perf_counter() - started, "phases": {}, "warmed": args.warm,
+        began = time.perf_counter()
+        job(argparse.Namespace(**short), began)
+        seconds[name] = round(time.perf_counter() - began, 1)
+    return {"total": time.perf_counter() - started, "phases": {}, "seconds": seconds,
             "status": "untimed (not compared)"}
 
 
@@ -373,7 +376,8 @@ JOBS = {
 # Not by default: W4-200k-run (`make bench-large`) and W2-starmix-cold (3.5 min on the
 # 2.4 GHz host; W2-starmix-new-field is the case a researcher meets, a new field on warm
 # caches; W1-cold reports a cold start).
-DEFAULT_JOBS = [name for name in JOBS if name not in ("W4-200k-run", "W2-starmix-cold")]
+DEFAULT_JOBS = [name for name in JOBS
+                if name not in ("warm-up", "W4-200k-run", "W2-starmix-cold")]
 # Jobs whose compiled functions PyTensor and Numba keep on disk: the warm-up runs them first.
 # (W2-starmix-new-field compiles what W2-starmix does; nutpie's route through pm.sample and
 # JAX's jit keep nothing between processes.)
@@ -460,7 +464,8 @@ def estimate_reference_style(results: list[dict]) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=sorted(JOBS), default=DEFAULT_JOBS,
+    parser.add_argument("--only", nargs="+", choices=sorted(set(JOBS) - {"warm-up"}),
+                        default=DEFAULT_JOBS,
                         help="jobs to run (default: all but W4-200k-run and W2-starmix-cold)")
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=None,
