@@ -14,7 +14,7 @@ Workloads
         empty caches), starmix's sampling alone (model, MAP start, default sampler: the
         peers' share of the work), a hand-written NumPyro model (``benchmarks/peers.py``),
         starmix's model through PyMC's samplers one by one (``nuts_sampler=`` pymc, nutpie,
-        and numpyro at 4 x (250 + 250), ``--pymc-numpyro-draws``), whose posterior means must
+        and numpyro at 4 x (200 + 200), ``--pymc-numpyro-draws``), whose posterior means must
         agree with starmix's within 3 MCSE; and the reference notebook's style
         (``pm.Mixture`` of ``pm.MvNormal``), whose log-density is checked equal to starmix's
         and whose run (about an hour) is estimated from its measured gradient time and
@@ -380,9 +380,10 @@ DEFAULT_JOBS = [name for name in JOBS
                 if name not in ("warm-up", "W4-200k-run", "W2-starmix-cold")]
 # Jobs whose compiled functions PyTensor and Numba keep on disk: the warm-up runs them first.
 # (W2-starmix-new-field compiles what W2-starmix does; nutpie's route through pm.sample and
-# JAX's jit keep nothing between processes.)
+# JAX's jit keep nothing between processes; the reference style's compile, 9-40 s, is
+# nothing next to its estimated hour.)
 CACHED_BY_A_SHORT_RUN = ("W1-warm", "W2-starmix", "W2-starmix-sampling", "W2-pymc-default-nuts",
-                         "W2-reference-style", "W3-starmix", "W4-gradient", "W4-200k-run")
+                         "W3-starmix", "W4-gradient", "W4-200k-run")
 
 
 # --- the parent: run each job in a child, collect, compare, print -------------------------
@@ -470,7 +471,7 @@ def main(argv=None) -> int:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=None,
                         help="tuning steps (default: each sampler's own, 300 nutpie, else 1000)")
-    parser.add_argument("--pymc-numpyro-draws", type=int, default=250,
+    parser.add_argument("--pymc-numpyro-draws", type=int, default=200,
                         help="tuning steps and draws per chain of W2-pymc-via-numpyro (it runs "
                              "NumPyro's NUTS like W2-numpyro-peer, which takes 8.5 min at full "
                              "length on the 2.4 GHz host; the default keeps `make bench` under "

@@ -69,19 +69,22 @@ def field_covariances(name: str, scales, dims: tuple[str, str, str], min_width: 
     scales = prior_constant(scales, f"{name}_prior_scale")
     log_width = pm.Normal(f"{name}_log_width", pt.log(scales[0]), 1.0, dims=dims[0],
                           **first_kwargs)
-    diag = (min_width + pt.exp(log_width))[:, None]
+    chol = {(0, 0): min_width + pt.exp(log_width)}  # entries of L, each (K,); zeros absent
     if d > 1:
         others = pm.LogNormal(f"{name}_chol_diag", pt.log(scales[1:]), 1.0,
                               shape=(n_field, d - 1))
-        diag = pt.concatenate([diag, others], axis=1)
-    chol = pt.zeros((n_field, d, d))
-    chol = pt.set_subtensor(chol[:, np.arange(d), np.arange(d)], diag)
+        chol.update({(i, i): others[:, i - 1] for i in range(1, d)})
     rows, cols = np.tril_indices(d, -1)
     if len(rows):
         below = pm.Normal(f"{name}_chol_offdiag", 0.0, pt.sqrt(scales[rows] * scales[cols]),
                           shape=(n_field, len(rows)))
-        chol = pt.set_subtensor(chol[:, rows, cols], below)
-    return pm.Deterministic(name, chol @ chol.transpose(0, 2, 1), dims=dims)
+        chol.update({(i, j): below[:, n] for n, (i, j) in enumerate(zip(rows, cols, strict=True))})
+    # L Lᵀ entry by entry: elementwise products of (K,) vectors instead of a batched matrix
+    # product and index assignments, whose Numba code takes ~35 s to compile on a new
+    # machine (pm2d), for (K, 2, 2) matrices.
+    cov = [sum(chol[i, k] * chol[j, k] for k in range(min(i, j) + 1))
+           for i in range(d) for j in range(d)]
+    return pm.Deterministic(name, pt.stack(cov, axis=-1).reshape((n_field, d, d)), dims=dims)
 
 
 def gaussian_log_densities(values, error_cov, means, covs):
