@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,6 +252,7 @@ def job_reference_style(args, started: float) -> dict:
     ratio (:func:`estimate_reference_style`).
     """
     import numpy as np
+    from floor import seconds_per_call
     from peers import PriorConstants, reference_style_pm2d
 
     from models.cluster_pm2d import cluster_pm2d
@@ -272,28 +274,22 @@ def job_reference_style(args, started: float) -> dict:
     rng = np.random.default_rng(42)
     start = np.concatenate([np.ravel(v) for v in own.initial_point().values()])
     points = [start + rng.uniform(-0.3, 0.3, start.shape) for _ in range(3)]
-    differences = [evaluate(x)[0] - own_evaluate(x)[0] for x in points]
+    own_values = [own_evaluate(x)[0] for x in points]
+    differences = [evaluate(x)[0] - value for x, value in zip(points, own_values, strict=True)]
     return {"phases": {"import": imported - started, "build": built - imported,
                        "compile": compiled - built},
-            "seconds_per_gradient": _seconds_per_call(evaluate, points[0], repeats=10),
-            "own_seconds_per_gradient": _seconds_per_call(own_evaluate, points[0], repeats=300),
+            "seconds_per_gradient": seconds_per_call(lambda: evaluate(points[0]), 10),
+            "own_seconds_per_gradient": seconds_per_call(lambda: own_evaluate(points[0]), 300),
             "logp_difference_spread": float(np.ptp(differences)),
-            "logp_scale": float(abs(own_evaluate(points[0])[0])),
+            "logp_scale": float(abs(own_values[0])),
             "status": "timed per gradient (the estimate needs W2-pymc-default-nuts)"}
-
-
-def _seconds_per_call(function, point, repeats: int) -> float:
-    function(point)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        function(point)
-    return (time.perf_counter() - start) / repeats
 
 
 def job_gradient_scaling(args, started: float) -> dict:
     """W4: seconds per log-density-plus-gradient evaluation of pm2d against N stars."""
     import numpy as np
     from fields import pm_arrays, scaled_field
+    from floor import seconds_per_call
 
     from models.cluster_pm2d import cluster_pm2d
 
@@ -304,12 +300,7 @@ def job_gradient_scaling(args, started: float) -> dict:
         evaluate = model.logp_dlogp_function(ravel_inputs=True)
         evaluate.set_extra_values({})
         point = np.concatenate([np.ravel(v) for v in model.initial_point().values()])
-        evaluate(point)
-        repeats = max(5, int(2e6 // n_stars))
-        start = time.perf_counter()
-        for _ in range(repeats):
-            evaluate(point)
-        seconds = (time.perf_counter() - start) / repeats
+        seconds = seconds_per_call(partial(evaluate, point), max(5, int(2e6 // n_stars)))
         rows.append({"n_stars": n_stars, "seconds_per_eval": seconds,
                      "ns_per_star": seconds / n_stars * 1e9})
     return {"rows": rows, "total": time.perf_counter() - started, "phases": {}}
@@ -473,9 +464,8 @@ def main(argv=None) -> int:
                         help="tuning steps (default: each sampler's own, 300 nutpie, else 1000)")
     parser.add_argument("--pymc-numpyro-draws", type=int, default=200,
                         help="tuning steps and draws per chain of W2-pymc-via-numpyro (it runs "
-                             "NumPyro's NUTS like W2-numpyro-peer, which takes 8.5 min at full "
-                             "length on the 2.4 GHz host; the default keeps `make bench` under "
-                             "30 min)")
+                             "NumPyro's NUTS like W2-numpyro-peer, which takes 7.5 min at full "
+                             "length on the 2.4 GHz host; 200 takes 4.5 min there)")
     parser.add_argument("--pymc-numpyro-budget", type=int, default=600,
                         help="seconds after which W2-pymc-via-numpyro is stopped")
     parser.add_argument("--job-budget", type=int, default=900,
