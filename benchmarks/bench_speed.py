@@ -26,7 +26,9 @@ Workloads
         200,000-star field at full length.
 
 An untimed warm-up (short runs of the same code) first fills PyTensor's and Numba's caches,
-so that "warm" means warm on a fresh machine too.
+so that "warm" means warm on a fresh machine too. Its groups of jobs (jobs that compile the
+same model share a group) run side by side, one per core: compiling is single-threaded.
+W1-warm is the second run on the caches W1-cold filled, so W1 needs no warm-up.
 
 Phases: import; build (data, model, compile, MAP start); tuning; drawing; post (membership
 draws, gate, tables, figures). PyMC reports one wall time for tuning plus drawing; it is
@@ -369,23 +371,37 @@ JOBS = {
 # caches; W1-cold reports a cold start).
 DEFAULT_JOBS = [name for name in JOBS
                 if name not in ("warm-up", "W4-200k-run", "W2-starmix-cold")]
-# Jobs whose compiled functions PyTensor and Numba keep on disk: the warm-up runs them first.
+# Jobs whose compiled functions PyTensor and Numba keep on disk: the warm-up runs them first,
+# in groups that compile the same model (one child process each, run side by side).
 # (W2-starmix-new-field compiles what W2-starmix does; nutpie's route through pm.sample and
 # JAX's jit keep nothing between processes; the reference style's compile, 9-40 s, is
 # nothing next to its estimated hour.)
-CACHED_BY_A_SHORT_RUN = ("W1-warm", "W2-starmix", "W2-starmix-sampling", "W2-pymc-default-nuts",
-                         "W3-starmix", "W4-gradient", "W4-200k-run")
+WARM_UP_GROUPS = (("W2-starmix", "W2-starmix-sampling", "W2-pymc-default-nuts", "W4-gradient",
+                   "W4-200k-run"),
+                  ("W3-starmix", "W1-warm"))
+# A warm job that runs on the caches its cold twin filled in the same bench (no warm-up).
+WARM_AFTER_COLD = {"W1-warm": "W1-cold"}
 
 
 # --- the parent: run each job in a child, collect, compare, print -------------------------
 
-def run_child(name: str, args) -> dict:
+def run_child(name: str, args, caches: dict[str, dict]) -> dict:
+    """Run job ``name`` in a child process and return its result. ``caches`` maps a cold
+    job to the cache environment it filled (for its warm twin, :data:`WARM_AFTER_COLD`)."""
+    return finish_child(*start_child(name, args, caches), args)
+
+
+def start_child(name: str, args, caches: dict[str, dict], warm: tuple[str, ...] = ()):
     settings = JOBS[name][1]
     env = dict(os.environ, CI="true")
     if settings.get("cold"):  # empty PyTensor and Numba caches: everything compiles
         # base_compiledir, not compiledir: PyTensor keeps its Numba cache beside the latter
-        env["PYTENSOR_FLAGS"] = f"base_compiledir={tempfile.mkdtemp(prefix='pytensor-cold-')}"
-        env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="numba-cold-")
+        caches[name] = {
+            "PYTENSOR_FLAGS": f"base_compiledir={tempfile.mkdtemp(prefix='pytensor-cold-')}",
+            "NUMBA_CACHE_DIR": tempfile.mkdtemp(prefix="numba-cold-")}
+        env.update(caches[name])
+    elif WARM_AFTER_COLD.get(name) in caches:
+        env.update(caches[WARM_AFTER_COLD[name]])
     draws, tune = ((args.pymc_numpyro_draws, args.pymc_numpyro_draws)
                    if name == "W2-pymc-via-numpyro" else (args.draws, args.tune))
     # A field no run has seen (caches warm for the model, not for these data): a new cut.
@@ -395,14 +411,17 @@ def run_child(name: str, args) -> dict:
     command = [sys.executable, __file__, "--child", name, "--child-out", str(out),
                "--draws", str(draws), *(["--tune", str(tune)] if tune is not None else []),
                "--sizes", *map(str, args.sizes), "--large-stars", str(args.large_stars), *seed,
-               *(["--warm", *warm_list(args.only)] if name == "warm-up" else [])]
-    print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
+               *(["--warm", *warm] if warm else [])]
+    print(f"[bench] {name} {' '.join(warm)}...", file=sys.stderr, flush=True)
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
+    return name, process, out, time.perf_counter()
+
+
+def finish_child(name: str, process: subprocess.Popen, out: Path, start: float, args) -> dict:
     timeout = args.pymc_numpyro_budget if name == "W2-pymc-via-numpyro" else args.job_budget
     try:
-        _, stderr = process.communicate(timeout=timeout)
+        _, stderr = process.communicate(timeout=max(1.0, start + timeout - time.perf_counter()))
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
@@ -417,9 +436,33 @@ def run_child(name: str, args) -> dict:
     return {"job": name, "wall": wall, **result}
 
 
-def warm_list(jobs: list[str]) -> list[str]:
-    """The jobs among ``jobs`` that the untimed warm-up runs first."""
-    return [name for name in jobs if name in CACHED_BY_A_SHORT_RUN]
+def warm_up(jobs: list[str], args, caches: dict[str, dict]) -> dict | None:
+    """The untimed warm-up: each group's jobs among ``jobs`` in one child, groups side by
+    side (compiling is single-threaded, so two groups on two cores take the longer one's
+    time). Returns one result row, or None if no job needs warming."""
+    groups = [group for group in warm_groups(jobs) if group]
+    if not groups:
+        return None
+    started = time.perf_counter()
+    children = [start_child("warm-up", args, caches, warm=group) for group in groups]
+    rows = [finish_child(*child, args) for child in children]
+    failed = [row["status"] for row in rows if "total" not in row]
+    seconds = {job: s for row in rows for job, s in row.get("seconds", {}).items()}
+    return {"job": "warm-up", "wall": time.perf_counter() - started,
+            "total": time.perf_counter() - started, "phases": {}, "seconds": seconds,
+            "peak_mib": max(row.get("peak_mib", 0) for row in rows),
+            "status": "; ".join(failed) or "untimed (not compared)"}
+
+
+def warm_groups(jobs: list[str]) -> list[tuple[str, ...]]:
+    """The jobs among ``jobs`` that the warm-up runs, by group; a warm job whose cold twin
+    runs before it in ``jobs`` is left out (the twin fills its caches)."""
+    def needs_warming(name):
+        twin = WARM_AFTER_COLD.get(name)
+        return not (twin in jobs and jobs.index(twin) < jobs.index(name))
+
+    return [tuple(name for name in group if name in jobs and needs_warming(name))
+            for group in WARM_UP_GROUPS]
 
 
 def estimate_reference_style(results: list[dict]) -> None:
@@ -488,8 +531,9 @@ def main(argv=None) -> int:
         result["peak_mib"] = _own_peak_mib()
         Path(args.child_out).write_text(json.dumps(result))
         return 0
-    jobs = (["warm-up"] if warm_list(args.only) else []) + args.only
-    results = [run_child(name, args) for name in jobs]
+    caches: dict[str, dict] = {}
+    results = [row for row in [warm_up(args.only, args, caches)] if row is not None]
+    results += [run_child(name, args, caches) for name in args.only]
     estimate_reference_style(results)
     report = {"machine": machine(), "results": results, "agreement": agreement(results),
               "targets": targets(results)}

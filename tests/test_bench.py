@@ -1,0 +1,26 @@
+"""The benchmark's job planning (benchmarks/bench_speed.py): which jobs the warm-up runs."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from bench_speed import DEFAULT_JOBS, WARM_UP_GROUPS, warm_groups  # noqa: E402
+
+
+def test_the_default_warm_up_leaves_w1_to_its_cold_run_and_splits_the_models():
+    groups = warm_groups(DEFAULT_JOBS)
+    warmed = [name for group in groups for name in group]
+    assert "W1-warm" not in warmed  # W1-cold runs first and fills W1-warm's caches
+    assert {"W2-starmix", "W2-pymc-default-nuts", "W3-starmix", "W4-gradient"} <= set(warmed)
+    assert "W3-starmix" not in groups[0] and "W2-starmix" not in groups[1]
+
+
+def test_a_warm_job_without_its_cold_run_first_is_warmed():
+    assert warm_groups(["W1-warm"]) == [(), ("W1-warm",)]
+    assert warm_groups(["W1-warm", "W1-cold"])[1] == ("W1-warm",)
+
+
+def test_warm_up_groups_hold_only_jobs_asked_for():
+    assert warm_groups(["W2-numpyro-peer"]) == [(), ()]
+    assert len(warm_groups(DEFAULT_JOBS)) == len(WARM_UP_GROUPS)
