@@ -14,7 +14,8 @@ Workloads
         empty caches), starmix's sampling alone (model, MAP start, default sampler: the
         peers' share of the work), a hand-written NumPyro model (``benchmarks/peers.py``),
         starmix's model through PyMC's samplers one by one (``nuts_sampler=`` pymc, nutpie,
-        and numpyro at 4 x (200 + 200), ``--pymc-numpyro-draws``), whose posterior means must
+        and numpyro at 2 chains x (200 + 200), one per core, ``--pymc-numpyro-draws`` and
+        ``--pymc-numpyro-chains``), whose posterior means must
         agree with starmix's within 3 MCSE; and the reference notebook's style
         (``pm.Mixture`` of ``pm.MvNormal``), whose log-density is checked equal to starmix's
         and whose run (about an hour) is estimated from its measured gradient time and
@@ -156,7 +157,8 @@ def job_pymc_sampler(args, started: float) -> dict:
     model = cluster_pm2d(values, cov, cluster_guess=[guess["pmra"], guess["pmdec"]])
     built = time.perf_counter()
     keep = [rv.name for rv in model.free_RVs]
-    options = SamplingOptions(draws=args.draws, tune=args.tune, sampler=args.sampler)
+    options = SamplingOptions(draws=args.draws, tune=args.tune, sampler=args.sampler,
+                              chains=args.chains)
     if args.sampler == "auto":
         idata = sample_posterior(model, options, var_names=keep, log_likelihood=False,
                                  start_at_map=True)
@@ -268,14 +270,15 @@ def job_reference_style(args, started: float) -> dict:
         values, [guess["pmra"], guess["pmdec"]]))
     own = cluster_pm2d(values, cov, cluster_guess=[guess["pmra"], guess["pmdec"]])
     built = time.perf_counter()
-    evaluate = reference.logp_dlogp_function(ravel_inputs=True)
-    evaluate.set_extra_values({})
-    compiled = time.perf_counter()
-    own_evaluate = own.logp_dlogp_function(ravel_inputs=True)
-    own_evaluate.set_extra_values({})
     rng = np.random.default_rng(42)
     start = np.concatenate([np.ravel(v) for v in own.initial_point().values()])
     points = [start + rng.uniform(-0.3, 0.3, start.shape) for _ in range(3)]
+    evaluate = reference.logp_dlogp_function(ravel_inputs=True)
+    evaluate.set_extra_values({})
+    evaluate(points[0])  # Numba compiles at the first call
+    compiled = time.perf_counter()
+    own_evaluate = own.logp_dlogp_function(ravel_inputs=True)
+    own_evaluate.set_extra_values({})
     own_values = [own_evaluate(x)[0] for x in points]
     differences = [evaluate(x)[0] - value for x, value in zip(points, own_values, strict=True)]
     return {"phases": {"import": imported - started, "build": built - imported,
@@ -374,11 +377,10 @@ DEFAULT_JOBS = [name for name in JOBS
 # Jobs whose compiled functions PyTensor and Numba keep on disk: the warm-up runs them first,
 # in groups that compile the same model (one child process each, run side by side).
 # (W2-starmix-new-field compiles what W2-starmix does; nutpie's route through pm.sample and
-# JAX's jit keep nothing between processes; the reference style's compile, 9-40 s, is
-# nothing next to its estimated hour.)
+# JAX's jit keep nothing between processes.)
 WARM_UP_GROUPS = (("W2-starmix", "W2-starmix-sampling", "W2-pymc-default-nuts", "W4-gradient",
                    "W4-200k-run"),
-                  ("W3-starmix", "W1-warm"))
+                  ("W3-starmix", "W2-reference-style", "W1-warm"))
 # A warm job that runs on the caches its cold twin filled in the same bench (no warm-up).
 WARM_AFTER_COLD = {"W1-warm": "W1-cold"}
 
@@ -402,14 +404,16 @@ def start_child(name: str, args, caches: dict[str, dict], warm: tuple[str, ...] 
         env.update(caches[name])
     elif WARM_AFTER_COLD.get(name) in caches:
         env.update(caches[WARM_AFTER_COLD[name]])
-    draws, tune = ((args.pymc_numpyro_draws, args.pymc_numpyro_draws)
-                   if name == "W2-pymc-via-numpyro" else (args.draws, args.tune))
+    draws, tune, chains = ((args.pymc_numpyro_draws, args.pymc_numpyro_draws,
+                            args.pymc_numpyro_chains)
+                           if name == "W2-pymc-via-numpyro" else (args.draws, args.tune, 4))
     # A field no run has seen (caches warm for the model, not for these data): a new cut.
     seed = [] if not settings.get("new_field") else ["--sim-seed", str(time.time_ns() % 2**31)]
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = Path(handle.name)
     command = [sys.executable, __file__, "--child", name, "--child-out", str(out),
                "--draws", str(draws), *(["--tune", str(tune)] if tune is not None else []),
+               "--chains", str(chains),
                "--sizes", *map(str, args.sizes), "--large-stars", str(args.large_stars), *seed,
                *(["--warm", *warm] if warm else [])]
     print(f"[bench] {name} {' '.join(warm)}...", file=sys.stderr, flush=True)
@@ -507,8 +511,10 @@ def main(argv=None) -> int:
                         help="tuning steps (default: each sampler's own, 300 nutpie, else 1000)")
     parser.add_argument("--pymc-numpyro-draws", type=int, default=200,
                         help="tuning steps and draws per chain of W2-pymc-via-numpyro (it runs "
-                             "NumPyro's NUTS like W2-numpyro-peer, which takes 7.5 min at full "
-                             "length on the 2.4 GHz host; 200 takes 4.5 min there)")
+                             "NumPyro's NUTS like W2-numpyro-peer, which takes 7.5-8.5 min at "
+                             "full length on the 2.4 GHz host; 4 x 200 takes 4.5-5 min there)")
+    parser.add_argument("--pymc-numpyro-chains", type=int, default=2,
+                        help="chains of W2-pymc-via-numpyro (default 2, one per core)")
     parser.add_argument("--pymc-numpyro-budget", type=int, default=600,
                         help="seconds after which W2-pymc-via-numpyro is stopped")
     parser.add_argument("--job-budget", type=int, default=900,
@@ -518,6 +524,7 @@ def main(argv=None) -> int:
                         help="stars in the W4-200k-run field")
     parser.add_argument("--json", default="results/bench_speed.json")
     parser.add_argument("--sim-seed", type=int, default=42, help=argparse.SUPPRESS)
+    parser.add_argument("--chains", type=int, default=4, help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     parser.add_argument("--warm", nargs="*", default=[], help=argparse.SUPPRESS)
