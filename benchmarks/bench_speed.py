@@ -27,8 +27,9 @@ Workloads
         200,000-star field at full length.
 
 An untimed warm-up (short runs of the same code) first fills PyTensor's and Numba's caches,
-so that "warm" means warm on a fresh machine too. Its groups of jobs (jobs that compile the
-same model share a group) run side by side, one per core: compiling is single-threaded.
+so that "warm" means warm on a fresh machine too. Its two groups of jobs (the pm2d jobs,
+which share compiled functions, in one) run side by side, one per core: compiling is
+single-threaded.
 W1-warm is the second run on the caches W1-cold filled, so W1 needs no warm-up.
 
 Phases: import; build (data, model, compile, MAP start); tuning; drawing; post (membership
@@ -375,7 +376,10 @@ JOBS = {
 DEFAULT_JOBS = [name for name in JOBS
                 if name not in ("warm-up", "W4-200k-run", "W2-starmix-cold")]
 # Jobs whose compiled functions PyTensor and Numba keep on disk: the warm-up runs them first,
-# in groups that compile the same model (one child process each, run side by side).
+# in two groups run side by side (one child process each). The pm2d jobs share compiled
+# functions and stay in one group, so no function is compiled twice at once; the other
+# group is about as long (W3 and the reference style, about 160 s and 130 s on a new
+# 2.4 GHz machine, against about 240 s for the pm2d group).
 # (W2-starmix-new-field compiles what W2-starmix does; nutpie's route through pm.sample and
 # JAX's jit keep nothing between processes.)
 WARM_UP_GROUPS = (("W2-starmix", "W2-starmix-sampling", "W2-pymc-default-nuts", "W4-gradient",
@@ -442,8 +446,9 @@ def finish_child(name: str, process: subprocess.Popen, out: Path, start: float, 
 
 def warm_up(jobs: list[str], args, caches: dict[str, dict]) -> dict | None:
     """The untimed warm-up: each group's jobs among ``jobs`` in one child, groups side by
-    side (compiling is single-threaded, so two groups on two cores take the longer one's
-    time). Returns one result row, or None if no job needs warming."""
+    side (compiling is single-threaded, so two groups on two cores take about the longer
+    one's time; more, as they share the machine). Returns one result row, or None if no job
+    needs warming."""
     groups = [group for group in warm_groups(jobs) if group]
     if not groups:
         return None
@@ -513,7 +518,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pymc-numpyro-draws", type=int, default=200,
                         help="tuning steps and draws per chain of W2-pymc-via-numpyro (it runs "
                              "NumPyro's NUTS like W2-numpyro-peer, which takes 7.5-8.5 min at "
-                             "full length on the 2.4 GHz host; 4 x 200 takes 4.5-5 min there)")
+                             "full length on the 2.4 GHz host; 2 chains x (200 + 200) take "
+                             "about 3 min there)")
     parser.add_argument("--pymc-numpyro-chains", type=int, default=2,
                         help="chains of W2-pymc-via-numpyro (default 2, one per core)")
     parser.add_argument("--pymc-numpyro-budget", type=int, default=600,
