@@ -410,7 +410,8 @@ def start_child(name: str, args, caches: dict[str, dict], warm: tuple[str, ...] 
         env.update(caches[WARM_AFTER_COLD[name]])
     draws, tune, chains = ((args.pymc_numpyro_draws, args.pymc_numpyro_draws,
                             args.pymc_numpyro_chains)
-                           if name == "W2-pymc-via-numpyro" else (args.draws, args.tune, 4))
+                           if name == "W2-pymc-via-numpyro"
+                           else (args.draws, args.tune, args.chains))
     # A field no run has seen (caches warm for the model, not for these data): a new cut.
     seed = [] if not settings.get("new_field") else ["--sim-seed", str(time.time_ns() % 2**31)]
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
@@ -546,8 +547,9 @@ def main(argv=None) -> int:
         Path(args.child_out).write_text(json.dumps(result))
         return 0
     caches: dict[str, dict] = {}
-    results = [row for row in [warm_up(args.only, args, caches)] if row is not None]
-    results += [run_child(name, args, caches) for name in args.only]
+    warmed = warm_up(args.only, args, caches)
+    results = ([warmed] if warmed else []) + [run_child(name, args, caches)
+                                              for name in args.only]
     estimate_reference_style(results)
     report = {"machine": machine(), "results": results, "agreement": agreement(results),
               "targets": targets(results)}

@@ -120,13 +120,19 @@ def main(argv=None) -> int:
     model = cluster_pm2d(values, cov, cluster_guess=[-2.9, -3.9])
     point = model.initial_point()
 
-    # The same parameters, evaluated by PyTensor (Python linker: nothing to compile).
+    # The same parameters, and the inputs of starmix's fused Op, evaluated by PyTensor in one
+    # function (Python linker: nothing to compile).
+    from models.fused import LOGLIKE_WITH_GRADS, fused_likelihood_node
+
     outs = model.replace_rvs_by_values([model[name] for name in (
         "w", "cluster_pm", "cluster_pm_dispersion", "field_mean", "field_cov",
         "mixture_loglike")])
-    parameters = model.compile_fn(outs=outs, inputs=model.value_vars, mode="FAST_COMPILE",
-                                  on_unused_input="ignore")(point)
-    weights, cluster_pm, dispersion, field_mean, field_cov, pytensor_loglike = parameters
+    op_inputs = fused_likelihood_node(model.logp()).inputs
+    evaluated = model.compile_fn(outs=[*outs, *op_inputs], inputs=model.value_vars,
+                                 mode="FAST_COMPILE", on_unused_input="ignore")(point)
+    weights, cluster_pm, dispersion, field_mean, field_cov, pytensor_loglike = evaluated[:6]
+    kernel_inputs = [np.ascontiguousarray(x) for x in evaluated[6:]]
+    kernel = LOGLIKE_WITH_GRADS[kernel_inputs[0].shape[0]]  # the Op's Numba kernel
     means = np.vstack([cluster_pm[None], field_mean])
     covs = np.vstack([[[dispersion**2, 0.0, dispersion**2]],
                       np.stack([field_cov[:, 0, 0], field_cov[:, 0, 1], field_cov[:, 1, 1]],
@@ -143,7 +149,7 @@ def main(argv=None) -> int:
     flat = np.concatenate([np.ravel(v) for v in point.values()])
     floor_s, starmix_s, kernel_s = best_seconds_per_call(
         [lambda: fused_logp_grad(values, error_cov, np.log(weights), means, covs, *grads),
-         lambda: evaluate(flat), fused_op_kernel(model, point)], repeats)
+         lambda: evaluate(flat), lambda: kernel(*kernel_inputs)], repeats)
 
     n_comp = len(weights)
     per_star = {"fused floor": floor_s / args.stars * 1e9,
@@ -180,19 +186,6 @@ def main(argv=None) -> int:
                                 n=max(20, repeats // 4), point=point, backend="c")
         summarize_ops(profile, args.op_profile)
     return 0
-
-
-def fused_op_kernel(model, point):
-    """A call of the Numba kernel of ``model``'s fused Op on its inputs at ``point``, as the
-    compiled log-density makes it (inputs evaluated once, with the Python linker)."""
-    from models.fused import LOGLIKE_WITH_GRADS, fused_likelihood_node
-
-    node = fused_likelihood_node(model.logp())
-    inputs = model.compile_fn(outs=node.inputs, inputs=model.value_vars, mode="FAST_COMPILE",
-                              on_unused_input="ignore")(point)
-    inputs = [np.ascontiguousarray(x) for x in inputs]
-    kernel = LOGLIKE_WITH_GRADS[inputs[0].shape[0]]
-    return lambda: kernel(*inputs)
 
 
 def reference_graph_logp_dlogp(model, point):
