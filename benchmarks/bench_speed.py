@@ -80,11 +80,11 @@ def default_field():
     from data.clusters import resolve_center
     from workflows.cluster import ClusterInput, initial_guess, prepare_stars
 
-    inputs = ClusterInput(model="pm2d")
+    inputs = ClusterInput(model="pm2d", cluster="NGC6819")
     center, _ = resolve_center(inputs.cluster, inputs.center)
     stars, _ = prepare_stars(simulate_cluster_field("ngc6819", seed=42), inputs, center, 42,
                              lambda _message: None)
-    return stars, initial_guess(stars, center)
+    return stars, initial_guess(stars)
 
 
 def split_sampling(idata, seconds_sampling: float, chains_in_parallel: int) -> dict:

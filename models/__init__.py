@@ -13,12 +13,13 @@ from models.outlier_line import LINE_COMPONENTS, LINE_PARAMETERS, outlier_line
 
 
 class ClusterModels(Mapping):
-    """Cluster model modules by name (``pmra``, ``parallax``, ``pm2d``, ``joint``)."""
+    """Cluster model modules by name (``pmra``, ``parallax``, ``pm2d``, ``pmplx``, ``joint``)."""
 
     _modules = {
         "pmra": "models.cluster_pmra",
         "parallax": "models.cluster_parallax",
         "pm2d": "models.cluster_pm2d",
+        "pmplx": "models.cluster_pmplx",
         "joint": "models.cluster_joint",
     }
 

@@ -41,6 +41,8 @@ REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "parallax_error", "pmr
                     "parallax_pmra_corr", "parallax_pmdec_corr")
 CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_pm", "cluster_pm_dispersion",
                       "cluster_offset", "plummer_radius", "w")
+# what the cluster prior centre holds, in order
+PRIOR_CENTER_AXES = ("pmra", "pmdec", "parallax")
 AXES = ["pmra", "pmdec", "parallax"]
 FROM_ARCHIVE_ORDER = [1, 2, 0]  # (parallax, pmra, pmdec) covariance -> AXES order
 

@@ -32,6 +32,8 @@ from models.shared import data_tensor, prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error")
 CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_distance", "w")
+# what the cluster prior centre holds, in order
+PRIOR_CENTER_AXES = ("parallax",)
 CLUSTER_PARALLAX_DEPTH = 0.005  # mas
 FIELDS = ("exponential", "beta")
 SMALLEST_PARALLAX = 1e-3  # mas; true parallaxes below this have negligible field density

@@ -27,6 +27,8 @@ from models.shared import prior_constant
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error", "pmdec", "pmdec_error",
                     "pmra_pmdec_corr")
 CLUSTER_PARAMETERS = ("cluster_pm", "cluster_pm_dispersion", "w")
+# what the cluster prior centre holds, in order
+PRIOR_CENTER_AXES = ("pmra", "pmdec")
 PM_AXES = ["pmra", "pmdec"]
 
 
@@ -38,41 +40,47 @@ def pm_covariance(pmra_error, pmdec_error, pmra_pmdec_corr) -> np.ndarray:
 
 
 def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids=None,
-                 field_center=None, field_scale=None):
+                 field_center=None, field_scale=None, cluster: bool = True):
     """Build the 2D mixture. pm_values (N, 2) mas/yr; pm_cov (N, 2, 2); cluster_guess (2,).
 
     ``field_center`` and ``field_scale`` ((2,), mas/yr) set the field priors; by default the
-    median and robust width of each coordinate.
+    median and robust width of each coordinate. ``cluster=False`` builds the field-only
+    alternative of the detection step (same field priors, no cluster component).
     """
     pm_values, pm_cov = np.asarray(pm_values, float), np.asarray(pm_cov, float)
-    names = component_names(n_field)
+    names = component_names(n_field, cluster=cluster)
     coords = {"star": np.arange(len(pm_values)) if star_ids is None else np.asarray(star_ids),
-              "component": names, "field_component": names[1:], "astrometry": PM_AXES,
-              "astrometry_": PM_AXES}
+              "component": names, "field_component": [n for n in names if n != "cluster"],
+              "astrometry": PM_AXES, "astrometry_": PM_AXES}
     centers = np.median(pm_values, axis=0) if field_center is None else field_center
     scales = ([robust_scale(pm_values[:, 0]), robust_scale(pm_values[:, 1])]
               if field_scale is None else field_scale)
     with pm.Model(coords=coords) as model:
         mixture_weights()
-        mean = pm.Normal("cluster_pm", prior_constant(cluster_guess, "cluster_pm_prior_center"),
-                         1.0, dims="astrometry")
-        dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
+        if cluster:
+            mean = pm.Normal("cluster_pm",
+                             prior_constant(cluster_guess, "cluster_pm_prior_center"), 1.0,
+                             dims="astrometry")
+            dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
         f_means = field_means("field_mean", centers, 2 * np.asarray(scales),
                               ("field_component", "astrometry"))
         f_covs = field_covariances("field_cov", scales,
                                    ("field_component", "astrometry", "astrometry_"),
                                    min_width=FIELD_MIN_PM_WIDTH)
-        means = pt.concatenate([mean[None, :], f_means])
-        covs = pt.concatenate([(dispersion**2 * pt.eye(2))[None], f_covs])
+        means, covs = f_means, f_covs
+        if cluster:
+            means = pt.concatenate([mean[None, :], f_means])
+            covs = pt.concatenate([(dispersion**2 * pt.eye(2))[None], f_covs])
         add_gaussian_mixture_likelihood(pm_values, pm_cov, means, covs)
     return model
 
 
-def from_table(table, cluster_guess: dict, n_field: int = 2, **_):
+def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True, **_):
     values = np.stack([np.asarray(table["pmra"], float), np.asarray(table["pmdec"], float)], -1)
     cov = pm_covariance(np.asarray(table["pmra_error"], float),
                         np.asarray(table["pmdec_error"], float),
                         np.asarray(table["pmra_pmdec_corr"], float))
     return cluster_pm2d(values, cov, cluster_guess=[cluster_guess["pmra"],
                                                     cluster_guess["pmdec"]],
-                        n_field=n_field, star_ids=np.asarray(table["source_id"]))
+                        n_field=n_field, star_ids=np.asarray(table["source_id"]),
+                        cluster=cluster)

@@ -29,6 +29,8 @@ from models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error")
 CLUSTER_PARAMETERS = ("cluster_pmra", "cluster_pmra_dispersion", "w")
+# what the cluster prior centre holds, in order
+PRIOR_CENTER_AXES = ("pmra",)
 
 
 def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, star_ids=None,

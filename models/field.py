@@ -29,12 +29,20 @@ from models.shared import prior_constant
 
 MAX_FIELD_COMPONENTS = 5
 FIELD_MIN_PM_WIDTH = 0.5  # mas/yr
+# Uniform priors of the cluster models' dispersions, (lower, upper): a posterior pinned at
+# the upper bound means the "cluster" is a field feature (see workflows.detection).
+CLUSTER_BOUNDS = {
+    "cluster_pm_dispersion": (0.0, FIELD_MIN_PM_WIDTH),
+    "cluster_pmra_dispersion": (0.0, FIELD_MIN_PM_WIDTH),
+    "cluster_parallax_dispersion": (0.0, 0.2),
+}
 
 
-def component_names(n_field: int) -> list[str]:
+def component_names(n_field: int, cluster: bool = True) -> list[str]:
+    """``[cluster, field_1, ..., field_K]`` (without ``cluster`` for a field-only model)."""
     if not 1 <= n_field <= MAX_FIELD_COMPONENTS:
         raise ValueError(f"field components must be 1..{MAX_FIELD_COMPONENTS}, got {n_field}")
-    return ["cluster", *(f"field_{k + 1}" for k in range(n_field))]
+    return ["cluster"] * cluster + [f"field_{k + 1}" for k in range(n_field)]
 
 
 def mixture_weights():

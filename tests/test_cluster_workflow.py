@@ -16,8 +16,9 @@ pytestmark = pytest.mark.smoke
 SMALL_FIELD = ["--n-cluster", "150", "--n-field", "250"]
 # Shorter than SHORT_ARGS: the smoke runs check the plumbing, the slow tests the statistics.
 # (300 draws: at 200 the joint model's tail ESS of a field weight sat at the threshold.)
+# Detection (field-only fits) has its own tests in tests/test_detection.py.
 CLUSTER_ARGS = [*SHORT_ARGS, "--draws", "300", "--tune", "200", "--ess-bulk-min", "50",
-                "--ess-tail-min", "50"]
+                "--ess-tail-min", "50", "--no-detection"]
 
 
 def run_cluster(model, out, *extra):
@@ -25,7 +26,7 @@ def run_cluster(model, out, *extra):
                  "--out", str(out), *extra])
 
 
-@pytest.fixture(scope="module", params=["pmra", "parallax", "pm2d", "joint"])
+@pytest.fixture(scope="module", params=["pmra", "parallax", "pm2d", "pmplx", "joint"])
 def model_run(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param)
     code = run_cluster(request.param, out)
@@ -128,9 +129,7 @@ def test_collapsed_or_swallowing_cluster_is_reported(rng, w_cluster, words):
 
 def test_initial_guess_finds_the_cluster():
     table = make_field(n_cluster=300, n_field=700)
-    from data.clusters import cluster_reference
-
-    guess = initial_guess(table, cluster_reference("NGC6819").center)
+    guess = initial_guess(table)
     assert guess["pmra"] == pytest.approx(-2.916, abs=0.25)
     assert guess["pmdec"] == pytest.approx(-3.856, abs=0.25)
     assert guess["parallax"] == pytest.approx(0.356, abs=0.1)

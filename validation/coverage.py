@@ -29,10 +29,10 @@ def _silent(_message: str) -> None:
 
 def fit_field(table, model_name: str, sampling: SamplingOptions):
     """Fit one simulated field with one cluster model, as ``starmix run ngc6819`` does."""
-    inputs = ClusterInput(model=model_name)
+    inputs = ClusterInput(model=model_name, cluster="NGC6819")
     center, _ = resolve_center(inputs.cluster, inputs.center)
     stars, _ = prepare_stars(table, inputs, center, sampling.seed, _silent)
-    model, check_start = build_cluster_model(stars, inputs, initial_guess(stars, center), center,
+    model, check_start = build_cluster_model(stars, inputs, initial_guess(stars), center,
                                              n_field=2)
     idata, probability = fit(model, sampling, None, check_start)
     return stars, idata, probability

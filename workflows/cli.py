@@ -1,7 +1,9 @@
 """The ``starmix`` command: ``starmix run WORKFLOW [options]`` and ``starmix reproduce``.
 
 Exit codes: 0 success; 1 bad input or options (a one-line message, nothing written);
-2 the convergence gate failed (results kept, marked failed); 130 interrupted by Ctrl-C
+2 the convergence gate failed (results kept, marked failed); 3 no cluster found (the
+detection step preferred a field-only model; results kept, marked ``no_cluster``);
+130 interrupted by Ctrl-C
 (SIGINT), 143 by SIGTERM (no partial files; see :mod:`workflows.interrupt`).
 """
 
@@ -31,7 +33,9 @@ from workflows.run import EXIT_ERROR
 # compiled kernels and astropy's coordinates cost seconds that the outlier line and
 # `starmix --help` need not pay.
 
-WORKFLOW_DEFAULT_OUT = {"outlier-line": "results/outlier-line", "ngc6819": "results/ngc6819"}
+WORKFLOW_DEFAULT_OUT = {"outlier-line": "results/outlier-line", "cluster": "results/cluster",
+                        "ngc6819": "results/ngc6819"}
+CLUSTER_WORKFLOWS = ("cluster", "ngc6819")  # ngc6819: the old name, an alias
 
 
 def add_core_options(parser: argparse.ArgumentParser) -> None:
@@ -65,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="starmix",
         description="Bayesian mixture-model workflows for astronomy.",
-        epilog="Workflows: outlier-line (straight line with outliers), ngc6819 (cluster "
-               "membership: --model pmra, parallax, pm2d or joint). "
+        epilog="Workflows: outlier-line (straight line with outliers), cluster (cluster "
+               "membership: --model pmra, parallax, pm2d, pmplx or joint; 'ngc6819' is an "
+               "alias). "
                "See 'starmix run WORKFLOW --help'.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -92,20 +97,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_core_options(line)
 
     cluster = workflows.add_parser(
-        "ngc6819",
-        help="cluster-vs-field membership (NGC 6819 by default; any cluster with --data)",
-        description="Fit a cluster-vs-field mixture to Gaia astrometry and give each star's "
-                    "membership probability. Without --data, runs on the simulated NGC 6819 "
-                    "field (see 'starmix simulate').",
+        "cluster", aliases=["ngc6819"],
+        help="cluster-vs-field membership (any cluster with --data; without it the "
+             "simulated NGC 6819 field)",
+        description="Fit a cluster-vs-field mixture to Gaia astrometry, decide whether the "
+                    "stars hold a cluster at all (PSIS-LOO against field-only models; exit "
+                    "code 3 when they do not) and give each star's membership probability. "
+                    "Without --data, runs on the simulated NGC 6819 field (see "
+                    "'starmix simulate').",
     )
     cluster.add_argument("--model", choices=sorted(CLUSTER_MODELS),
-                         help="pmra, parallax, pm2d (default) or joint")
+                         help="pmra, parallax, pm2d (default), pmplx (proper motion and "
+                              "parallax, no positions needed) or joint")
     source = cluster.add_argument_group("data (default: the simulated NGC 6819 field)")
     source.add_argument("--data", help="Gaia table: FITS(.gz), CSV, ECSV or VOTable")
     source.add_argument("--columns", help="renames, e.g. 'Plx=parallax,pmRA=pmra' "
                                           "(VizieR names are mapped automatically)")
-    source.add_argument("--cluster", help="cluster name for centre and published values "
-                                          "(default NGC6819)")
+    source.add_argument("--cluster", help="cluster name: its published values start the fit "
+                                          "and are compared in the figures (without a name "
+                                          "the fit starts from the field's proper-motion "
+                                          "overdensities; default for the simulated field: "
+                                          "NGC6819)")
+    source.add_argument("--catalogue", help="cluster catalogue (VizieR TSV such as "
+                                            "Cantat-Gaudin+2020's table 1, or CSV/FITS) to "
+                                            "look --cluster up in before the built-in list")
     source.add_argument("--center", nargs=2, type=float, metavar=("RA", "DEC"),
                         help="cluster centre in degrees (overrides --cluster's)")
     source.add_argument("--assign-errors", action="store_true", default=None,
@@ -132,7 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fit a global parallax offset (parallax model)")
     shape.add_argument("--radial-velocity", nargs=2, type=float, metavar=("MEAN", "SD"),
                        help="radial-velocity prior in km/s for the joint model's 3D motion "
-                            "(default NGC 6819: 2.45 1.0)")
+                            "(default: the named cluster's, NGC 6819: 2.45 1.0; else a broad "
+                            "generic prior)")
+    shape.add_argument("--no-detection", dest="detection", action="store_false", default=None,
+                       help="skip the detection step (field-only models and PSIS-LOO)")
     add_core_options(cluster)
 
     simulate = commands.add_parser(
@@ -195,7 +213,7 @@ def run_workflow(args: argparse.Namespace) -> int:
     defaults = dataclass_defaults(SamplingOptions, GateThresholds, inputs_class)
     defaults.update(out=WORKFLOW_DEFAULT_OUT[args.workflow], figures=True)
     options = resolve_options(args, defaults)
-    if args.workflow == "ngc6819" and args.out is None and "out" not in read_config_file(
+    if args.workflow in CLUSTER_WORKFLOWS and args.out is None and "out" not in read_config_file(
             args.config):
         options["out"] = f"{options['out']}-{options['model']}"
     result = runner(
@@ -208,7 +226,10 @@ def run_workflow(args: argparse.Namespace) -> int:
     print(f"results: {Path(result.out_dir).resolve()}")
     if options["figures"]:
         print(f"figures: {(Path(result.out_dir) / 'figures').resolve()}")
-    if result.status != "passed":
+    if result.status == "no_cluster":
+        print("NO CLUSTER FOUND: the stars are explained as well without a cluster; the "
+              "results are kept and marked no_cluster in run_record.json", file=sys.stderr)
+    elif result.status != "passed":
         print("the run did NOT converge; its results are kept and marked failed in "
               "run_record.json", file=sys.stderr)
     return result.exit_code

@@ -1,10 +1,14 @@
-"""Cluster membership workflow (``starmix run ngc6819 --model ...``).
+"""Cluster membership workflow (``starmix run cluster --model ...``; ``ngc6819`` is an alias).
 
 Steps, each a function: load (or simulate) the Gaia table -> validate for the model ->
-quality cuts -> initial guess -> build model -> NUTS -> membership and pointwise
-log-likelihood per draw -> convergence gate (with collapse checks) -> tables -> figures.
+quality cuts -> starting candidates (published values, or ranked overdensities:
+:mod:`workflows.identification`) -> build model -> MAP from each candidate, NUTS from the
+best -> membership and pointwise log-likelihood per draw -> convergence gate (with collapse
+and prior-bound checks) -> detection against field-only models
+(:mod:`workflows.detection`) -> tables -> figures.
 """
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,19 +23,27 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from data.cluster_field import simulate_cluster_field
-from data.clusters import HUNT_REFFERT_2023, cluster_reference, normalise_name, resolve_center
+from data.clusters import HUNT_REFFERT_2023, normalise_name, resolve_center
 from data.gaia import (
     QualityCuts,
     apply_quality_cuts,
     assign_dr3_errors,
-    core_mask,
     load_gaia,
     validate_gaia,
 )
 from models import CLUSTER_MODELS
+from models.field import CLUSTER_BOUNDS
 from workflows import cluster_plots, plots
 from workflows.config import GateThresholds, SamplingOptions, as_record
+from workflows.detection import Detection, detect, pinned_at_bounds, pointwise_loo
 from workflows.diagnostics import GateReport, convergence_gate
+from workflows.identification import (
+    Candidate,
+    candidate_overdensities,
+    published_candidate,
+    published_reference,
+    start_values,
+)
 from workflows.kinematics import (
     DEFAULT_RADIAL_VELOCITY,
     GENERIC_RADIAL_VELOCITY,
@@ -47,15 +59,22 @@ from workflows.summary import summary_table
 
 CLUSTER_WEIGHT_RANGE = (0.001, 0.95)
 AUTO_FIELD_COMPONENTS = (1, 2, 3)
+DETECTION_DRAWS = 500  # draws per chain of each field-only alternative (PSIS-LOO only)
 
 
 @dataclass(frozen=True)
 class ClusterInput:
-    """What to fit and on which stars. ``data=None`` simulates the NGC 6819 field."""
+    """What to fit and on which stars. ``data=None`` simulates the NGC 6819 field.
+
+    ``cluster`` names the cluster (its published values start the fit and are compared in
+    the figures; looked up in ``catalogue``, then the built-in list); without a name the
+    fit starts from the field's most significant proper-motion overdensities.
+    ``detection`` compares the fit with field-only models (PSIS-LOO)."""
 
     model: str = "pm2d"
     data: str | None = None
-    cluster: str = "NGC6819"
+    cluster: str | None = None
+    catalogue: str | None = None
     center: tuple[float, float] | None = None
     columns: str | None = None
     drop_invalid: bool = False
@@ -69,6 +88,7 @@ class ClusterInput:
     parallax_field: str = "exponential"
     parallax_offset: bool = False
     radial_velocity: tuple[float, float] | None = None
+    detection: bool = True
     sim_seed: int = 42
     n_cluster: int | None = None
     n_field: int | None = None
@@ -125,50 +145,74 @@ def prepare_stars(table: Table, inputs: ClusterInput, center, seed: int, say):
     return table, record
 
 
-def initial_guess(table: Table, center) -> dict:
-    """Prior centres for the cluster: the densest 0.25 mas/yr cell of proper motion (among
-    stars within 5' of the centre when positions exist) and the median parallax near it."""
-    near = core_mask(table, center) if {"ra", "dec"} <= set(table.colnames) else slice(None)
-    pmra, pmdec = np.asarray(table["pmra"])[near], np.asarray(table["pmdec"])[near]
-    lo = np.percentile(np.stack([pmra, pmdec]), 1, axis=1)
-    hi = np.percentile(np.stack([pmra, pmdec]), 99, axis=1)
-    n_bins = np.ceil((hi - lo) / 0.25).astype(int).clip(1, 400)
-    counts, x_edges, y_edges = np.histogram2d(pmra, pmdec, bins=n_bins,
-                                              range=list(zip(lo, hi, strict=True)))
-    i, j = np.unravel_index(np.argmax(counts), counts.shape)
-    guess = {"pmra": float((x_edges[i] + x_edges[i + 1]) / 2),
-             "pmdec": float((y_edges[j] + y_edges[j + 1]) / 2)}
-    if "parallax" in table.colnames:
-        close = np.hypot(np.asarray(table["pmra"]) - guess["pmra"],
-                         np.asarray(table["pmdec"]) - guess["pmdec"]) < 0.5
-        guess["parallax"] = float(np.clip(np.median(np.asarray(table["parallax"])[close]),
-                                          0.05, None))
-    return guess
+def starting_candidates(table: Table, inputs: "ClusterInput") -> list[Candidate]:
+    """Step 3b: where the MAP search starts. The named cluster's published values when
+    there are any (``--catalogue``, then the built-in list), else the field's most
+    significant proper-motion overdensities (:mod:`workflows.identification`)."""
+    reference = published_reference(inputs.cluster, inputs.catalogue)
+    if reference is not None:
+        return [published_candidate(reference, table)]
+    return candidate_overdensities(table)
 
 
-def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int):
+def initial_guess(table: Table) -> dict:
+    """The start of a run that names no cluster: the field's most significant proper-motion
+    overdensity (pmra, pmdec in mas/yr; parallax in mas when the table has it)."""
+    return candidate_overdensities(table, n=1)[0].guess()
+
+
+def prior_center_setter(model: pm.Model, candidates: list[Candidate], model_name: str):
+    """A ``before_start(j)`` for the sampler: puts candidate j's values into the model's
+    cluster prior centre (a shared variable), so that each MAP search is made under the
+    prior centred on its own candidate."""
+    from pytensor.graph.traversal import ancestors
+
+    axes = CLUSTER_MODELS[model_name].PRIOR_CENTER_AXES
+    shared = [var for var in ancestors(model.free_RVs)
+              if getattr(var, "name", None) and var.name.startswith("cluster")
+              and var.name.endswith("prior_center") and hasattr(var, "set_value")]
+    if not shared or len(candidates) < 2:
+        return None
+    target = shared[0]
+    shape = target.get_value().shape
+
+    def before_start(j):
+        guess = candidates[j].guess()
+        target.set_value(np.reshape([guess[name] for name in axes], shape).astype(float))
+    return before_start
+
+
+def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int,
+                        cluster: bool = True):
     """Step 4: the chosen model from its module's ``from_table`` adapter, and its
     starting-point check (:func:`workflows.sampling.check_starting_point` on the model's
-    input columns; the sampler runs it when the log-density at the start is not finite)."""
+    input columns; the sampler runs it when the log-density at the start is not finite).
+    ``cluster=False``: the field-only alternative of the detection step."""
     spec = CLUSTER_MODELS[inputs.model]
+    extra = {} if cluster else {"cluster": False}
     model = spec.from_table(
         table, guess, n_field=n_field, center=center, radius_arcmin=inputs.radius_arcmin,
-        parallax_field=inputs.parallax_field, parallax_offset=inputs.parallax_offset)
+        parallax_field=inputs.parallax_field, parallax_offset=inputs.parallax_offset, **extra)
+    if not cluster:
+        return model, None
     columns = {name: np.asarray(table[name]) for name in spec.REQUIRED_COLUMNS
                if name != "source_id"}
     return model, partial(check_starting_point, model, columns)
 
 
-def fit(model: pm.Model, sampling: SamplingOptions, say,
-        check_start=None) -> tuple[xr.DataTree, np.ndarray]:
-    """Steps 5-6: NUTS from the MAP point (the per-star ``log_component`` is not stored),
-    then per-draw membership and the pointwise ``log_likelihood`` group for LOO."""
+def fit(model: pm.Model, sampling: SamplingOptions, say, check_start=None, starts=None,
+        before_start=None, component: str = "cluster") -> tuple[xr.DataTree, np.ndarray]:
+    """Steps 5-6: NUTS from the best MAP point of ``starts`` (the per-star
+    ``log_component`` is not stored), then per-draw membership of ``component`` and the
+    pointwise ``log_likelihood`` group for LOO."""
     keep = [rv.name for rv in model.free_RVs] + [
         var.name for var in model.deterministics if var.name != "log_component"]
     idata = sample_posterior(model, sampling, var_names=keep, log_likelihood=False,
-                             start_at_map=True, check_start=check_start)
+                             start_at_map=True, check_start=check_start, starts=starts,
+                             before_start=before_start)
     start = time.perf_counter()
-    probability, log_likelihood = mixture_draws(model, idata["posterior"].to_dataset(), say=say)
+    probability, log_likelihood = mixture_draws(model, idata["posterior"].to_dataset(),
+                                                component=component, say=say)
     idata.attrs["membership_draws_seconds"] = round(time.perf_counter() - start, 3)
     stars = model.coords["star"]
     idata["log_likelihood"] = xr.DataTree(xr.Dataset(
@@ -178,14 +222,17 @@ def fit(model: pm.Model, sampling: SamplingOptions, say,
     return idata, probability
 
 
-def choose_field_components(table, inputs, guess, center, sampling, run: Run):
+def choose_field_components(table, inputs, guess, center, sampling, run: Run, starts=None,
+                            candidates=None):
     """``--field-components auto``: fit K = 1, 2, 3 field components and keep the one LOO
     ranks first. Returns (K, its model, posterior, per-draw membership, comparison)."""
     fits, loo = {}, {}
     for n_field in AUTO_FIELD_COMPONENTS:
         run.say(f"field components: fitting K = {n_field}")
         model, check_start = build_cluster_model(table, inputs, guess, center, n_field)
-        idata, probability = fit(model, sampling, run.say, check_start)
+        idata, probability = fit(
+            model, sampling, run.say, check_start, *start_arguments(
+                model, inputs.model, candidates, table, len(model.coords["component"])))
         fits[n_field] = (model, idata, probability)
         loo[f"K={n_field}"] = idata
     comparison = az.compare(loo)
@@ -195,10 +242,77 @@ def choose_field_components(table, inputs, guess, center, sampling, run: Run):
     return best, *fits[best], table_out
 
 
+def start_arguments(model, model_name: str, candidates, table, n_components: int):
+    """(starts, before_start) for :func:`fit` from the starting candidates."""
+    if not candidates:
+        return None, None
+    starts = [start_values(candidate, n_components, len(table)) for candidate in candidates]
+    names = {rv.name for rv in model.free_RVs}
+    starts = [{key: value for key, value in start.items() if key in names} for start in starts]
+    return starts, prior_center_setter(model, candidates, model_name)
+
+
+def field_only_fits(table, inputs, guess, center, n_field: int, sampling: SamplingOptions,
+                    run: Run) -> dict[int, np.ndarray]:
+    """Step 7a: pointwise log-likelihoods (chain, draw, star) of the field-only models with
+    K and K + 1 field Gaussians (by K), each sampled with at most ``DETECTION_DRAWS`` draws."""
+    from models.field import MAX_FIELD_COMPONENTS
+
+    short = dataclasses.replace(sampling, draws=min(sampling.draws, DETECTION_DRAWS))
+    found = {}
+    for k in sorted({n_field, min(n_field + 1, MAX_FIELD_COMPONENTS)}):
+        run.say(f"detection: fitting the field-only model with K = {k}")
+        model, _ = build_cluster_model(table, inputs, guess, center, k, cluster=False)
+        idata, _ = fit(model, short, run.say, component="field_1")
+        found[k] = idata["log_likelihood"]["stars"].values
+    return found
+
+
+def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sampling, run):
+    """Step 7: the cluster fit against field-only fits (:mod:`workflows.detection`).
+
+    ``fitted`` is (model, posterior, membership per draw) of the cluster model with K field
+    Gaussians. The field-only models with K and K + 1 say how many Gaussians the field
+    needs without a cluster (K*, the better by PSIS-LOO); the cluster model with K* is
+    compared with the field-only model with K*, like with like, so that the difference
+    measures the cluster and not the field's flexibility. When K* = K + 1 the cluster model
+    with K + 1 is fitted too, at full length, and becomes the run's result if PSIS-LOO
+    prefers it to K. Returns (K of the result, its fit, the detection).
+    """
+    alternatives = field_only_fits(table, inputs, guess, center, n_field, sampling, run)
+    field_elpd = {k: loo_total(value) for k, value in alternatives.items()}
+    k_star = max(field_elpd, key=field_elpd.get)
+    cluster_fits = {n_field: fitted}
+    if k_star != n_field:
+        run.say(f"detection: without a cluster the field needs K = {k_star}; fitting the "
+                f"cluster model with K = {k_star} too")
+        model, check_start = build_cluster_model(table, inputs, guess, center, k_star)
+        idata, probability = fit(model, sampling, run.say, check_start, *start_arguments(
+            model, inputs.model, candidates, table, len(model.coords["component"])))
+        cluster_fits[k_star] = (model, idata, probability)
+    cluster_elpd = {k: loo_total(fit_[1]["log_likelihood"]["stars"].values)
+                    for k, fit_ in cluster_fits.items()}
+    best_k = max(cluster_elpd, key=cluster_elpd.get)
+    if best_k != n_field:
+        run.say(f"detection: PSIS-LOO prefers K = {best_k} field components for the cluster "
+                "model; its fit is the result")
+    detection = detect(cluster_fits[k_star][1]["log_likelihood"]["stars"].values,
+                       alternatives[k_star], k_star)
+    detection.elpd = {**{f"cluster + field, K={k}": v for k, v in cluster_elpd.items()},
+                      **{f"field only, K={k}": v for k, v in field_elpd.items()}}
+    return best_k, cluster_fits[best_k], detection
+
+
+def loo_total(log_likelihood: np.ndarray) -> float:
+    return float(pointwise_loo(log_likelihood).sum())
+
+
 def cluster_gate(idata, model, thresholds: GateThresholds) -> GateReport:
-    """The convergence gate on every free parameter, plus plain-words collapse checks."""
+    """The convergence gate on every free parameter, plus plain-words collapse checks and
+    cluster dispersions pinned at their prior bounds."""
     names = [rv.name for rv in model.free_RVs]
     report = convergence_gate(idata, names, thresholds)
+    report.failures.extend(pinned_at_bounds(idata["posterior"], CLUSTER_BOUNDS))
     w_cluster = float(idata["posterior"]["w"].sel(component="cluster").mean())
     low, high = CLUSTER_WEIGHT_RANGE
     if w_cluster < low:
@@ -212,6 +326,11 @@ def cluster_gate(idata, model, thresholds: GateThresholds) -> GateReport:
 
 
 PARALLAX_SYSTEMATIC = 0.0103  # mas, Gaia (E)DR3 angular-covariance floor (Maiz Apellaniz+2021)
+# Systematic floors of a cluster mean from Gaia (E)DR3, which no number of members averages
+# away: proper motion 0.026 mas/yr (Vasiliev & Baumgardt 2021, MNRAS 505, 5978; small-scale
+# systematics), parallax 0.0103 mas (Maiz Apellaniz et al. 2021). Reported beside each
+# statistical sd; the published-comparison figure uses both in quadrature.
+SYSTEMATIC_FLOOR = {"pmra": 0.026, "pmdec": 0.026, "parallax": PARALLAX_SYSTEMATIC}
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -277,14 +396,16 @@ def phase_space(idata, center, inputs: ClusterInput, seed: int) -> Table:
     centres = SkyCoord(lon=offset[:, 0] / 60, lat=offset[:, 1] / 60, unit="deg",
                        frame=frame).icrs
     pm_draws = posterior["cluster_pm"].values.reshape(-1, 2)
+    name = normalise_name(inputs.cluster) if inputs.cluster else None
     rv_mean, rv_sd = inputs.radial_velocity or DEFAULT_RADIAL_VELOCITY.get(
-        normalise_name(inputs.cluster), GENERIC_RADIAL_VELOCITY)
+        name, GENERIC_RADIAL_VELOCITY)
     return cluster_phase_space(centres.ra.deg, centres.dec.deg,
                                posterior["cluster_parallax"].values.ravel(), pm_draws[:, 0],
                                pm_draws[:, 1], rv_mean, rv_sd, seed)
 
 
-def draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth):
+def draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth,
+                         reference=None):
     spec = CLUSTER_MODELS[inputs.model]
     p = membership.mean
     figures = {"pgm": cluster_pgm(inputs.model)}
@@ -303,16 +424,40 @@ def draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth
             table, p, estimates.get("parallax", (None,))[0])
     if {"bp_rp", "phot_g_mean_mag"} <= set(table.colnames):
         figures["cmd"] = cluster_plots.colour_magnitude(table, p)
-    references = [ref for ref in (cluster_reference(inputs.cluster),
-                                  HUNT_REFFERT_2023.get(normalise_name(inputs.cluster)))
-                  if ref is not None]
+    name = normalise_name(inputs.cluster) if inputs.cluster else None
+    references = [ref for ref in (reference, HUNT_REFFERT_2023.get(name)) if ref is not None]
     if references:
-        shown = {("parallax" if k == "parallax_members" else k): v for k, v in estimates.items()}
+        # statistical and systematic errors combined (the members' parallax has its floor)
+        shown = {"parallax" if k == "parallax_members" else k:
+                 (mean, sd if k == "parallax_members" else float(np.hypot(sd,
+                                                                          SYSTEMATIC_FLOOR[k])))
+                 for k, (mean, sd) in estimates.items()}
         figures["published"] = cluster_plots.published_comparison(shown, references)
     for label, figure in figures.items():
         name = f"{inputs.model}_{label}.png"
         run.keep(f"figure_{label}", save_figure(run.out_dir / "figures" / name, figure))
         plots.close(figure)
+
+
+def resolve_cluster_center(inputs: ClusterInput, reference):
+    """(centre or None, where it came from): ``--center``, else the published centre, else
+    astropy's name resolver; None when the run names no cluster and gives no centre (only
+    the joint model and ``--radius`` need one)."""
+    if inputs.center is not None or (reference is None and inputs.cluster is not None):
+        return resolve_center(inputs.cluster, inputs.center)
+    if reference is not None:
+        return reference.center, f"published ({reference.source})"
+    if inputs.model == "joint" or inputs.radius_arcmin is not None:
+        raise ValueError(f"{'--model joint' if inputs.model == 'joint' else '--radius'} "
+                         "needs the cluster centre: give --cluster NAME or --center RA DEC")
+    return None, "none (no --cluster or --center)"
+
+
+def run_status(report: GateReport, detection: Detection | None) -> str:
+    """``no_cluster`` when detection finds none, else ``passed`` or ``failed`` by the gate."""
+    if detection is not None and not detection.found:
+        return "no_cluster"
+    return "passed" if report.passed else "failed"
 
 
 def run_cluster(
@@ -323,28 +468,48 @@ def run_cluster(
     figures: bool = True,
     quiet: bool = False,
 ) -> RunResult:
-    """Run the whole cluster workflow; returns the result even when the gate fails."""
+    """Run the whole cluster workflow; returns the result even when the gate fails or no
+    cluster is found (status ``failed`` or ``no_cluster``, results kept)."""
     if inputs.model not in CLUSTER_MODELS:
         raise ValueError(f"--model must be one of {sorted(CLUSTER_MODELS)}, got {inputs.model!r}")
-    run = Run(f"ngc6819 {inputs.model}", out_dir, as_record(inputs, sampling, gate), quiet=quiet)
+    if inputs.data is None and inputs.cluster is None:
+        inputs = dataclasses.replace(inputs, cluster="NGC6819")  # the simulated field's
+    reference = published_reference(inputs.cluster, inputs.catalogue)
+    center, center_origin = resolve_cluster_center(inputs, reference)
+    label = normalise_name(inputs.cluster) if inputs.cluster else "cluster"
+    run = Run(f"{label} {inputs.model}", out_dir, as_record(inputs, sampling, gate),
+              quiet=quiet)
     with run.step("load data"):
         table, provenance = load_cluster_table(inputs)
-        center, center_origin = resolve_center(inputs.cluster, inputs.center)
         run.say(f"{len(table)} stars from {provenance['source']}")
     with run.step("validate and cut"):
         table, selection = prepare_stars(table, inputs, center, sampling.seed, run.say)
-        guess = initial_guess(table, center)
-        run.say(f"{len(table)} stars to fit; initial guess {guess}")
+        candidates = starting_candidates(table, inputs)
+        guess = candidates[0].guess()
+        if "parallax" in CLUSTER_MODELS[inputs.model].PRIOR_CENTER_AXES:
+            guess.setdefault("parallax", float(np.median(np.asarray(table["parallax"]))))
+        run.say(f"{len(table)} stars to fit; {len(candidates)} starting candidate(s): "
+                + "; ".join(f"pm ({c.pmra:.2f}, {c.pmdec:.2f}) mas/yr from {c.origin}"
+                            for c in candidates))
     auto = inputs.field_components == "auto" and inputs.model != "parallax"
     comparison = None
     with run.step("sample"):
         if auto:
             n_field, model, idata, probability, comparison = choose_field_components(
-                table, inputs, guess, center, sampling, run)
+                table, inputs, guess, center, sampling, run, candidates=candidates)
         else:
             n_field = 2 if inputs.field_components == "auto" else int(inputs.field_components)
             model, check_start = build_cluster_model(table, inputs, guess, center, n_field)
-            idata, probability = fit(model, sampling, run.say, check_start)
+            starts, before_start = start_arguments(model, inputs.model, candidates, table,
+                                                   len(model.coords["component"]))
+            idata, probability = fit(model, sampling, run.say, check_start, starts,
+                                     before_start)
+    detection = None
+    if inputs.detection and inputs.model != "parallax":
+        with run.step("detection"):
+            n_field, (model, idata, probability), detection = detection_step(
+                table, inputs, guess, center, candidates, n_field, (model, idata, probability),
+                sampling, run)
     per_draw = probability.reshape(-1, probability.shape[-1])
     background = ThreadPoolExecutor(1)  # NumPy's percentiles release the GIL
     spread = background.submit(summarise, "cluster", per_draw)
@@ -358,10 +523,15 @@ def run_cluster(
             name for name in ("cluster_distance",) if name in idata["posterior"]])
         estimates = cluster_estimates(summary, table, probability_mean, sampling.seed)
         details = {"data": provenance, "selection": selection,
-                   "center": {"ra": center.ra.deg, "dec": center.dec.deg,
-                              "origin": center_origin},
+                   "center": None if center is None else {
+                       "ra": center.ra.deg, "dec": center.dec.deg, "origin": center_origin},
+                   "published": None if reference is None else vars(reference),
+                   "starting_candidates": [c.record() for c in candidates],
+                   "map_log_posteriors": idata.attrs.get("map_log_posteriors"),
                    "initial_guess": guess, "field_components": n_field,
-                   "cluster_estimates": estimates}
+                   "cluster_estimates": estimates,
+                   "systematic_floor": SYSTEMATIC_FLOOR,
+                   "detection": None if detection is None else detection.record()}
         truth = truth_of(table)
         if truth:
             quality, reliability = membership_quality(probability_mean, table["is_member"])
@@ -385,10 +555,13 @@ def run_cluster(
                                            membership_table(table, membership)))
     if figures:
         with run.step("figures"):
-            draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth)
-    status = "passed" if report.passed else "failed"
+            draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth,
+                                 reference)
+    status = run_status(report, detection)
     result = run.finish(status, **details, convergence=report.as_record(),
                         cluster_parameters=list(spec.CLUSTER_PARAMETERS),
                         sampler_used=sampler_used(idata))
     print(report.text())
+    if detection is not None:
+        print(detection.text())
     return result

@@ -36,6 +36,10 @@ from scipy.optimize import minimize
 from workflows.nogil import compile_nogil, nogil_numba_mode, thread_safe
 
 JITTER = 1.0  # starting points: U(-1, 1) on the unconstrained scale, as PyMC jitters
+# Around a MAP point the chains start within U(-0.1, 0.1): a jitter of 1 on the
+# unconstrained scale moves a cluster's mean proper motion by up to 1 mas/yr, several times
+# a cluster's width, and sent chains into other modes on real fields.
+MAP_JITTER = 0.1
 
 
 class CompiledForNutpie(NamedTuple):
@@ -83,21 +87,42 @@ def compile_for_nutpie(model: pm.Model, var_names=None) -> CompiledForNutpie:
     return CompiledForNutpie(compiled, start, logp, [np.shape(value) for value in values])
 
 
-def jittered_around(center: np.ndarray):
-    """nutpie's starting-point function: ``center`` plus seeded U(-1, 1) jitter."""
+def jittered_around(center: np.ndarray, jitter: float = JITTER):
+    """nutpie's starting-point function: ``center`` plus seeded U(-jitter, jitter)."""
     def initial_point(seed):
-        return center + np.random.default_rng(seed).uniform(-JITTER, JITTER, center.shape)
+        return center + np.random.default_rng(seed).uniform(-jitter, jitter, center.shape)
     return initial_point
 
 
-def map_estimate(model: pm.Model, compiled: CompiledForNutpie) -> np.ndarray:
-    """The MAP point on the unconstrained scale (flat, nutpie's layout), searched from the
-    model's initial point.
+def flat_point(model: pm.Model, compiled: CompiledForNutpie, values: dict) -> np.ndarray:
+    """``compiled.start`` with the free variables named in ``values`` (constrained values,
+    e.g. ``{"cluster_pm": [-2.3, -1.0], "w": [...]}``) put on the unconstrained scale."""
+    point, offset = compiled.start.copy(), 0
+    for rv, shape in zip(model.free_RVs, compiled.shapes, strict=True):
+        length = int(np.prod(shape))
+        if rv.name in values:
+            value = pt.as_tensor(np.asarray(values[rv.name], float))
+            transform = model.rvs_to_transforms.get(rv)
+            if transform is not None:
+                value = transform.forward(value, *rv.owner.inputs)
+            point[offset:offset + length] = np.ravel(value.eval())
+        offset += length
+    return point
 
-    Maximises what ``pm.find_MAP`` maximises, the log-density without the transforms'
-    Jacobian, with the same optimiser (L-BFGS-B), but through the log-density already
-    compiled for nutpie minus a small compiled Jacobian term (:func:`log_jacobian`), so
-    that the large likelihood graph is compiled once per run instead of twice.
+
+def map_estimate(model: pm.Model, compiled: CompiledForNutpie, starts=None,
+                 before_start=None) -> tuple[np.ndarray, list[float]]:
+    """The MAP point on the unconstrained scale (flat, nutpie's layout) and the log
+    posterior (without Jacobian) reached from each start.
+
+    Searched from the model's initial point, or from each of ``starts`` (dicts of
+    constrained values, see :func:`flat_point`), keeping the highest. ``before_start(j)``
+    runs before start j is searched and again for the winner (the workflow sets the
+    cluster's prior centre of candidate j there). Maximises what ``pm.find_MAP``
+    maximises, the log-density without the transforms' Jacobian, with the same optimiser
+    (L-BFGS-B), but through the log-density already compiled for nutpie minus a small
+    compiled Jacobian term (:func:`log_jacobian`), so that the large likelihood graph is
+    compiled once per run instead of twice.
     """
     jacobian = log_jacobian(model, compiled.shapes)
 
@@ -106,7 +131,19 @@ def map_estimate(model: pm.Model, compiled: CompiledForNutpie) -> np.ndarray:
         log_jac, log_jac_grad = jacobian(x)
         return -(value - float(log_jac)), -(grad - log_jac_grad)
 
-    return minimize(negative_objective, compiled.start, jac=True, method="L-BFGS-B").x
+    points = [compiled.start] if not starts else [flat_point(model, compiled, start)
+                                                   for start in starts]
+    found, values = [], []
+    for j, point in enumerate(points):
+        if before_start is not None:
+            before_start(j)
+        result = minimize(negative_objective, point, jac=True, method="L-BFGS-B")
+        found.append(result.x)
+        values.append(float(-result.fun) if np.isfinite(result.fun) else -np.inf)
+    best = int(np.argmax(values))
+    if before_start is not None and best != len(points) - 1:
+        before_start(best)
+    return found[best], values
 
 
 def log_jacobian(model: pm.Model, shapes: list[tuple[int, ...]]):
@@ -133,7 +170,7 @@ def log_jacobian(model: pm.Model, shapes: list[tuple[int, ...]]):
 def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores: int,
                   seed: int, target_accept: float, mass_matrix: str = "low_rank",
                   var_names=None, start_at_map: bool = False, check_start=None,
-                  progressbar: bool = False) -> xr.DataTree:
+                  progressbar: bool = False, starts=None, before_start=None) -> xr.DataTree:
     """nutpie's NUTS on ``model``; the result has PyMC's groups (posterior, sample_stats,
     observed and constant data), ``sampling_time`` (s) in the posterior's attributes and,
     with ``start_at_map``, ``map_seconds`` in its own.
@@ -148,11 +185,12 @@ def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores:
     compiled = compile_for_nutpie(model, var_names=var_names)
     if check_start is not None and not np.isfinite(compiled.logp(compiled.start)[0]):
         check_start()
-    nutpie_model, map_seconds = compiled.model, None
+    nutpie_model, map_seconds, map_values = compiled.model, None, None
     if start_at_map:
         began = time.perf_counter()
+        best, map_values = map_estimate(model, compiled, starts, before_start)
         nutpie_model = dataclasses.replace(
-            nutpie_model, _make_initial_points=jittered_around(map_estimate(model, compiled)))
+            nutpie_model, _make_initial_points=jittered_around(best, MAP_JITTER))
         map_seconds = round(time.perf_counter() - began, 3)
     settings = dict(draws=draws, tune=max(tune, 1), chains=chains, cores=cores, seed=seed,
                     save_warmup=False, progress_bar=progressbar,
@@ -172,6 +210,7 @@ def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores:
     patch_nutpie_idata(idata, model, sampling_time=time.time() - began)
     if map_seconds is not None:
         idata.attrs["map_seconds"] = map_seconds
+        idata.attrs["map_log_posteriors"] = [round(value, 3) for value in map_values]
     return idata
 
 

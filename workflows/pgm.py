@@ -37,6 +37,7 @@ CLUSTER_PGM_PARAMETERS = {
     "pmra": (r"$\mu_{\alpha,c}, s_c$", r"$a_i$", r"$\sigma_{\alpha,i}$"),
     "parallax": (r"$\varpi_c, s_\varpi$", r"$\varpi_i$", r"$\sigma_{\varpi,i}$"),
     "pm2d": (r"$\vec\mu_c, s_c$", r"$\vec\mu_i$", r"$C_i$"),
+    "pmplx": (r"$\vec\mu_c, \varpi_c, s_c, s_\varpi$", r"$\varpi_i, \vec\mu_i$", r"$C_i$"),
     "joint": (r"$\varpi_c, \vec\mu_c, \vec\xi_c, a$", r"$\vec\xi_i, \varpi_i, \vec\mu_i$",
               r"$C_i$"),
 }

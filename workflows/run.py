@@ -13,7 +13,8 @@ from workflows.interrupt import RunInterrupted
 from workflows.results import write_json
 
 PACKAGES = ("starmix", "pymc", "pytensor", "arviz", "numpy", "scipy", "astropy", "xarray")
-EXIT_OK, EXIT_ERROR, EXIT_NOT_CONVERGED = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_NOT_CONVERGED, EXIT_NO_CLUSTER = 0, 1, 2, 3
+EXIT_CODES = {"passed": EXIT_OK, "failed": EXIT_NOT_CONVERGED, "no_cluster": EXIT_NO_CLUSTER}
 
 
 @dataclass
@@ -27,7 +28,7 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_OK if self.status == "passed" else EXIT_NOT_CONVERGED
+        return EXIT_CODES.get(self.status, EXIT_NOT_CONVERGED)
 
 
 class Run:

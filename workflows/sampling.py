@@ -63,6 +63,8 @@ def sample_posterior(
     log_likelihood: bool = True,
     start_at_map: bool = False,
     check_start: Callable[[], None] | None = None,
+    starts=None,
+    before_start: Callable[[int], None] | None = None,
 ) -> xr.DataTree:
     """Run NUTS; with ``log_likelihood`` add PyMC's pointwise ``log_likelihood`` group.
 
@@ -75,6 +77,10 @@ def sample_posterior(
     naming the input to blame when the log-density at the model's starting point is not
     finite: nutpie calls it only then (its compiled log-density tells), PyMC's samplers
     always, before sampling.
+
+    ``starts`` (with ``start_at_map``): dicts of constrained starting values of some free
+    variables; the MAP is searched from each and the highest kept (``before_start(j)``
+    runs before start j, and again for the winner).
 
     The same ``options.seed`` gives the same draws for the same model and sampler.
     ``numpyro``/``blackjax`` run through JAX (CPU is fine) and need the ``jax`` extra.
@@ -90,12 +96,14 @@ def sample_posterior(
                               target_accept=options.target_accept,
                               mass_matrix=options.mass_matrix, var_names=var_names,
                               start_at_map=start_at_map, check_start=check_start,
-                              progressbar=show_progress())
+                              progressbar=show_progress(), starts=starts,
+                              before_start=before_start)
     else:
         if check_start is not None:
             check_start()
         began = time.perf_counter()
-        point = map_point(model, options.seed) if start_at_map else None
+        point = (best_map_point(model, options.seed, starts, before_start) if start_at_map
+                 else None)
         map_seconds = round(time.perf_counter() - began, 3)
         idata = _sample_with_pymc(model, options, var_names, point)
         if start_at_map:
@@ -167,11 +175,38 @@ def sampler_used(idata: xr.DataTree) -> dict:
     return {key: idata.attrs.get(key) for key in ("sampler", "tune", "mass_matrix")}
 
 
-def map_point(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
-    """The seeded MAP estimate of every free variable (no jitter)."""
+def map_point(model: pm.Model, seed: int, start=None) -> dict[str, np.ndarray]:
+    """The seeded MAP estimate of every free variable (no jitter), searched from ``start``
+    (constrained values of some free variables) or the model's initial point."""
     found = pm.find_MAP(model=model, random_seed=seed, progressbar=False, jitter=False,
-                        return_inferencedata=True)["posterior"]
+                        return_inferencedata=True, start=start)["posterior"]
     return {rv.name: found[rv.name].values[0, 0] for rv in model.free_RVs}
+
+
+def best_map_point(model: pm.Model, seed: int, starts=None, before_start=None):
+    """:func:`map_point` from each of ``starts``, the one of highest log posterior."""
+    if not starts:
+        return map_point(model, seed)
+    logp = model.compile_logp(jacobian=False)
+    points, values = [], []
+    for j, start in enumerate(starts):
+        if before_start is not None:
+            before_start(j)
+        point = map_point(model, seed, start)
+        transformed = model.initial_point()
+        for rv in model.free_RVs:
+            value_var = model.rvs_to_values[rv]
+            transform = model.rvs_to_transforms.get(rv)
+            value = point[rv.name]
+            if transform is not None:
+                value = transform.forward(value, *rv.owner.inputs).eval()
+            transformed[value_var.name] = value
+        points.append(point)
+        values.append(float(logp(transformed)))
+    best = int(np.argmax(values))
+    if before_start is not None:
+        before_start(best)
+    return points[best]
 
 
 def check_starting_point(model: pm.Model, columns: Mapping[str, np.ndarray]) -> None:

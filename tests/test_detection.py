@@ -1,0 +1,120 @@
+"""Detection and identification: find the named cluster when the field's own peak is
+denser, and say "no cluster" on a field without one (exit code 3, results kept)."""
+
+import json
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from tests.conftest import SHORT_ARGS
+from workflows.cli import main
+from workflows.detection import FOUND, NOT_FOUND, detect, pinned_at_bounds
+from workflows.identification import candidate_overdensities
+
+pytestmark = pytest.mark.smoke
+ARGS = [*SHORT_ARGS, "--draws", "300", "--tune", "300", "--ess-bulk-min", "50",
+        "--ess-tail-min", "50", "--no-figures"]
+CLUSTER_PM = (-3.0, -4.5)  # mas/yr
+CLUSTER_PARALLAX = 0.6  # mas
+
+
+def peaked_field(seed=3, n_cluster=80, n_field=2500) -> Table:
+    """No positions; a dense, broad field peak at (0, 0) mas/yr (sd 1.0) holding most
+    stars, and a sparse cluster whose errors (0.3 mas/yr) make it less dense than the
+    peak: the densest proper-motion cell is the field's."""
+    rng = np.random.default_rng(seed)
+    n = n_cluster + n_field
+    member = np.zeros(n, bool)
+    member[:n_cluster] = True
+    pm_error = np.where(member, 0.3, rng.uniform(0.1, 0.6, n))
+    true_pm = np.where(member[:, None], CLUSTER_PM + rng.normal(0, 0.05, (n, 2)),
+                       rng.normal(0, 1.0, (n, 2)) * np.where(rng.random(n) < 0.7, 1, 4)[:, None])
+    true_plx = np.where(member, CLUSTER_PARALLAX, rng.gamma(2.0, 0.4, n))
+    parallax_error = np.full(n, 0.1)
+    table = Table({
+        "source_id": np.arange(n) + 1,
+        "pmra": true_pm[:, 0] + rng.normal(0, pm_error), "pmra_error": pm_error,
+        "pmdec": true_pm[:, 1] + rng.normal(0, pm_error), "pmdec_error": pm_error,
+        "pmra_pmdec_corr": np.zeros(n),
+        "parallax": true_plx + rng.normal(0, parallax_error), "parallax_error": parallax_error,
+        "parallax_pmra_corr": np.zeros(n), "parallax_pmdec_corr": np.zeros(n),
+        "phot_g_mean_mag": rng.uniform(12, 19, n), "is_member": member,
+    })
+    return table
+
+
+def test_densest_cell_is_the_field_peak_not_the_cluster():
+    table = peaked_field()
+    best = candidate_overdensities(table, n=1)[0]
+    counts, xe, ye = np.histogram2d(table["pmra"], table["pmdec"], bins=60)
+    i, j = np.unravel_index(np.argmax(counts), counts.shape)
+    assert np.hypot((xe[i] + xe[i + 1]) / 2, (ye[j] + ye[j + 1]) / 2) < 1.0  # field peak
+    assert best.excess > 0
+    assert len(candidate_overdensities(table)) >= 1
+
+
+@pytest.fixture(scope="module")
+def named_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("named")
+    path = folder / "field.ecsv"
+    table = peaked_field()
+    table.write(path)
+    catalogue = folder / "catalogue.csv"
+    Table({"Name": ["Test_1"], "ra": [10.0], "dec": [20.0], "pmra": [CLUSTER_PM[0]],
+           "pmdec": [CLUSTER_PM[1]], "parallax": [CLUSTER_PARALLAX]}).write(catalogue)
+    out = folder / "out"
+    code = main(["run", "cluster", "--model", "pmplx", "--data", str(path), "--cluster",
+                 "TEST 1", "--catalogue", str(catalogue), "--out", str(out), *ARGS])
+    return code, out, table
+
+
+def test_named_cluster_is_found_beside_a_denser_field_peak(named_run):
+    code, out, table = named_run
+    record = json.loads((out / "run_record.json").read_text())
+    assert record["detection"]["verdict"] == FOUND
+    assert record["detection"]["delta_elpd"] > 150  # measured 240 ± 35 nats
+    assert code == 0, record["convergence"]["failures"]
+    estimates = record["cluster_estimates"]
+    assert estimates["pmra"][0] == pytest.approx(CLUSTER_PM[0], abs=0.15)
+    assert estimates["pmdec"][0] == pytest.approx(CLUSTER_PM[1], abs=0.15)
+    assert estimates["parallax"][0] == pytest.approx(CLUSTER_PARALLAX, abs=0.05)
+    assert record["starting_candidates"][0]["origin"].startswith("published")
+    membership = Table.read(out / "membership.ecsv")
+    p = np.asarray(membership["p_cluster"])
+    member = np.asarray(membership["is_member"])
+    assert (p[member] > 0.5).mean() > 0.8  # recall
+    assert (p[~member] > 0.5).sum() < 0.2 * member.sum()  # contamination
+
+
+def test_empty_field_is_reported_as_no_cluster(tmp_path):
+    out = tmp_path / "empty"
+    code = main(["run", "cluster", "--model", "pm2d", "--n-cluster", "0", "--n-field", "1500",
+                 "--out", str(out), *ARGS])
+    record = json.loads((out / "run_record.json").read_text())
+    assert code == 3
+    assert record["status"] == "no_cluster"
+    assert record["detection"]["verdict"] == NOT_FOUND
+    assert record["detection"]["reasons"]
+    assert (out / "membership.ecsv").is_file() and (out / "posterior.nc").is_file()
+
+
+def test_detect_prefers_the_model_that_predicts_better():
+    rng = np.random.default_rng(0)
+    base = rng.normal(-1.0, 0.01, (2, 50, 400))
+    better = base + 0.2  # every star predicted better by the cluster model
+    assert detect(better, base, 2).verdict == FOUND
+    assert detect(base, better, 2).verdict == NOT_FOUND
+    same = detect(base, base + rng.normal(0, 1e-3, base.shape), 2)
+    assert same.verdict == NOT_FOUND and abs(same.delta_elpd) < 1
+
+
+def test_a_dispersion_at_its_prior_bound_is_named():
+    import xarray as xr
+
+    posterior = xr.Dataset({"cluster_pm_dispersion": (("chain", "draw"),
+                                                      np.full((2, 10), 0.499))})
+    reasons = pinned_at_bounds(posterior, {"cluster_pm_dispersion": (0.0, 0.5)})
+    assert len(reasons) == 1 and "cluster_pm_dispersion" in reasons[0] and "0.5" in reasons[0]
+    posterior["cluster_pm_dispersion"][:] = 0.1
+    assert pinned_at_bounds(posterior, {"cluster_pm_dispersion": (0.0, 0.5)}) == []

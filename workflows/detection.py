@@ -1,0 +1,103 @@
+"""Does the field hold a cluster at all? PSIS-LOO against field-only alternatives.
+
+The cluster model (a narrow cluster plus K field Gaussians) is compared with the same
+model without its cluster. The workflow first fits field-only models with K and K + 1
+Gaussians (the extra one as broad as any field component may be, at least 0.5 mas/yr in
+pmra: a broad field lump that the cluster component would otherwise be bent to fit is
+then explained as field) and takes the better, K*; the cluster model with K* field
+Gaussians is then compared with the field-only model with K*, like with like. The
+criterion is the difference in expected log pointwise predictive density (PSIS-LOO,
+``arviz.loo``), Δ = elpd(cluster) − elpd(field only), and its standard error from the
+pointwise differences. A cluster is found when Δ > ``Z_MIN`` standard errors and
+Δ > ``DELTA_MIN`` nats; otherwise the verdict is "no cluster found".
+
+A cluster parameter pinned at its prior bound is a second, separate verdict
+(:func:`pinned_at_bounds`): the cluster's proper-motion dispersion near its 0.5 mas/yr
+limit means the "cluster" is a field feature as broad as the field's own components.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+Z_MIN = 4.0
+DELTA_MIN = 10.0  # nats
+FOUND, NOT_FOUND = "cluster found", "no cluster found"
+PINNED_FRACTION = 0.95  # posterior median above this fraction of a bound's range
+
+
+@dataclass
+class Detection:
+    """The verdict and the numbers behind it (a JSON-ready :meth:`record`)."""
+
+    verdict: str
+    delta_elpd: float
+    se: float
+    elpd: dict[str, float]
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return self.verdict == FOUND
+
+    def record(self) -> dict:
+        return {"verdict": self.verdict, "criterion": "PSIS-LOO elpd difference",
+                "delta_elpd": round(self.delta_elpd, 3), "se": round(self.se, 3),
+                "z_min": Z_MIN, "delta_min": DELTA_MIN,
+                "elpd": {name: round(value, 3) for name, value in self.elpd.items()},
+                "reasons": self.reasons}
+
+    def text(self) -> str:
+        lines = [f"detection: {self.verdict.upper()} (PSIS-LOO: cluster model ahead of the "
+                 f"best field-only model by {self.delta_elpd:.1f} ± {self.se:.1f} nats)"]
+        lines += [f"  - {reason}" for reason in self.reasons]
+        return "\n".join(lines)
+
+
+def pointwise_loo(log_likelihood: np.ndarray) -> np.ndarray:
+    """Pointwise PSIS-LOO elpd of (chain, draw, object) log-likelihoods (ArviZ)."""
+    import arviz as az
+
+    tree = xr.DataTree.from_dict({
+        "posterior": xr.Dataset({"dummy": (("chain", "draw"), np.zeros(log_likelihood.shape[:2]))}),
+        "log_likelihood": xr.Dataset({"stars": (("chain", "draw", "star"),
+                                                np.asarray(log_likelihood, float))}),
+    })
+    with warnings.catch_warnings():  # high Pareto k is reported by the elpd's se, not here
+        warnings.simplefilter("ignore", UserWarning)
+        result = az.loo(tree, pointwise=True)
+    return np.asarray(result.elpd_i, float).ravel()
+
+
+def detect(cluster_loglike: np.ndarray, field_loglike: np.ndarray, n_field: int) -> Detection:
+    """The verdict from pointwise log-likelihoods (chain, draw, star) of the cluster model
+    and of the field-only model, both with ``n_field`` field Gaussians."""
+    cluster, field_only = pointwise_loo(cluster_loglike), pointwise_loo(field_loglike)
+    difference = cluster - field_only
+    delta = float(difference.sum())
+    se = float(np.sqrt(len(difference)) * difference.std())
+    found = delta > Z_MIN * se and delta > DELTA_MIN
+    reasons = [] if found else [
+        f"a field-only model (K = {n_field}) explains the stars as well as the cluster model "
+        f"with the same field does: Δelpd = {delta:.1f} ± {se:.1f} nats (a cluster needs "
+        f"more than {Z_MIN:g} standard errors and {DELTA_MIN:g} nats)"]
+    elpd = {f"cluster + field, K={n_field}": float(cluster.sum()),
+            f"field only, K={n_field}": float(field_only.sum())}
+    return Detection(FOUND if found else NOT_FOUND, delta, se, elpd, reasons)
+
+
+def pinned_at_bounds(posterior: xr.Dataset, bounds: dict[str, tuple[float, float]]) -> list[str]:
+    """Readable reasons for every cluster parameter whose posterior median lies within 5%
+    of its prior's upper bound (``bounds``: name -> (lower, upper))."""
+    reasons = []
+    for name, (lower, upper) in bounds.items():
+        if name not in posterior:
+            continue
+        median = float(posterior[name].median())
+        if median > lower + PINNED_FRACTION * (upper - lower):
+            reasons.append(f"{name} is pinned at its prior bound: median {median:.3g} against "
+                           f"the upper limit {upper:g}; the fitted component is as broad as "
+                           "the model allows, so it is not a cluster")
+    return reasons
