@@ -14,7 +14,7 @@ PYTHON_CANDIDATES := $(PYTHON) python3.12 python3.13 python3 \
 BASE_PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell \
 	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $(p))))
 
-.PHONY: run test smoke lint reproduce validate bench bench-large clean venv
+.PHONY: run test smoke lint reproduce validate bench bench-large bench-membership clean venv
 
 venv: $(STAMP)
 
@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 		$(BASE_PYTHON) -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,jax,zeropoint]'
+	$(PY) -m pip install --quiet -e '.[test,jax,zeropoint,bench]'
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -54,6 +54,11 @@ bench: $(STAMP)
 bench-large: $(STAMP)
 	$(PY) benchmarks/bench_speed.py --only W4-200k-run --job-budget 1800 \
 		--json results/bench_large.json
+
+# starmix against scikit-learn's GaussianMixture and HDBSCAN on simulated and real fields
+# (about an hour on 2 cores; BENCH_ARGS="--cases m67 ngc188" for the real fields only).
+bench-membership: $(STAMP)
+	$(PY) benchmarks/bench_membership.py $(BENCH_ARGS)
 
 reproduce: $(STAMP)
 	$(VENV)/bin/starmix reproduce

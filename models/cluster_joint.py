@@ -54,55 +54,56 @@ def tangent_plane(ra, dec, center: SkyCoord) -> np.ndarray:
 
 
 def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_guess,
-                  n_field: int = 2, star_ids=None):
+                  n_field: int = 2, star_ids=None, cluster: bool = True):
     """Build the joint model.
 
     sky (N, 2) arcmin offsets from the selection centre; radius (arcmin) of the selection
     disc; astrometry (N, 3) as (pmra, pmdec, parallax) in mas/yr, mas/yr, mas;
     astrometry_cov (N, 3, 3) in the same order; cluster_guess (3,) in the same order.
+    ``cluster=False``: the field-only alternative of the detection step (uniform on the
+    sky, the same field priors).
     """
     sky, astrometry = np.asarray(sky, float), np.asarray(astrometry, float)
-    names = component_names(n_field)
+    names = component_names(n_field, cluster=cluster)
     coords = {"star": np.arange(len(sky)) if star_ids is None else np.asarray(star_ids),
-              "component": names, "field_component": names[1:], "astrometry": AXES,
-              "astrometry_": AXES, "sky": ["xi", "eta"], "proper_motion": AXES[:2]}
+              "component": names, "field_component": [n for n in names if n != "cluster"],
+              "astrometry": AXES, "astrometry_": AXES, "sky": ["xi", "eta"],
+              "proper_motion": AXES[:2]}
     scales = [robust_scale(astrometry[:, j]) for j in range(3)]
     with pm.Model(coords=coords) as model:
         guess = prior_constant(cluster_guess, "cluster_prior_center")
         radius = prior_constant(radius, "selection_radius")
         mixture_weights()
-        pm_mean = pm.Normal("cluster_pm", guess[:2], 1.0, dims="proper_motion")
-        plx = pm.TruncatedNormal("cluster_parallax", guess[2], 0.3, lower=0.01)
-        pm.Deterministic("cluster_distance", 1 / plx)
-        pm_dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
-        offset = pm.Normal("cluster_offset", 0.0, radius / 5, dims="sky")
-        scale = pm.LogNormal("plummer_radius", pt.log(radius / 3), 1.0)
-
         sky_data = data_tensor(sky.T, "sky_offsets")  # (2, N)
-        r2 = ((sky_data - offset[:, None]) ** 2).sum(axis=0)
-        norm = pt.log(np.pi * scale**2) + pt.log(radius**2 / (radius**2 + scale**2))
-        cluster_sky = -2 * pt.log1p(r2 / scale**2) - norm
         field_sky = -pt.log(np.pi * radius**2)
-
-        cluster_mean = pt.concatenate([pm_mean, plx[None]])[None, :]
-        cluster_cov = pt.diag(pt.stack([pm_dispersion**2, pm_dispersion**2,
-                                        CLUSTER_PARALLAX_DEPTH**2]))[None]
-        f_means = field_means("field_mean", np.median(astrometry, axis=0),
-                              2 * np.asarray(scales), ("field_component", "astrometry"))
-        f_covs = field_covariances("field_cov", scales,
-                                   ("field_component", "astrometry", "astrometry_"),
-                                   min_width=FIELD_MIN_PM_WIDTH)
-        sky_density = pt.concatenate(
-            [cluster_sky[:, None], pt.full((sky_data.shape[1], n_field), field_sky)], axis=1)
-        add_gaussian_mixture_likelihood(astrometry, astrometry_cov,
-                                        pt.concatenate([cluster_mean, f_means]),
-                                        pt.concatenate([cluster_cov, f_covs]),
-                                        offsets=sky_density)
+        means, covs, sky_columns = [], [], []
+        if cluster:
+            pm_mean = pm.Normal("cluster_pm", guess[:2], 1.0, dims="proper_motion")
+            plx = pm.TruncatedNormal("cluster_parallax", guess[2], 0.3, lower=0.01)
+            pm.Deterministic("cluster_distance", 1 / plx)
+            pm_dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
+            offset = pm.Normal("cluster_offset", 0.0, radius / 5, dims="sky")
+            scale = pm.LogNormal("plummer_radius", pt.log(radius / 3), 1.0)
+            r2 = ((sky_data - offset[:, None]) ** 2).sum(axis=0)
+            norm = pt.log(np.pi * scale**2) + pt.log(radius**2 / (radius**2 + scale**2))
+            sky_columns.append((-2 * pt.log1p(r2 / scale**2) - norm)[:, None])
+            means.append(pt.concatenate([pm_mean, plx[None]])[None, :])
+            covs.append(pt.diag(pt.stack([pm_dispersion**2, pm_dispersion**2,
+                                          CLUSTER_PARALLAX_DEPTH**2]))[None])
+        means.append(field_means("field_mean", np.median(astrometry, axis=0),
+                                 2 * np.asarray(scales), ("field_component", "astrometry")))
+        covs.append(field_covariances("field_cov", scales,
+                                      ("field_component", "astrometry", "astrometry_"),
+                                      min_width=FIELD_MIN_PM_WIDTH))
+        sky_columns.append(pt.full((sky_data.shape[1], n_field), field_sky))
+        add_gaussian_mixture_likelihood(astrometry, astrometry_cov, pt.concatenate(means),
+                                        pt.concatenate(covs),
+                                        offsets=pt.concatenate(sky_columns, axis=1))
     return model
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = None,
-               radius_arcmin: float | None = None, **_):
+               radius_arcmin: float | None = None, cluster: bool = True, **_):
     from data.cluster_field import astrometric_covariance
 
     sky = tangent_plane(np.asarray(table["ra"], float), np.asarray(table["dec"], float), center)
@@ -111,4 +112,5 @@ def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = 
     cov = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
     return cluster_joint(sky, astrometry, cov, radius=radius,
                          cluster_guess=[cluster_guess[name] for name in AXES],
-                         n_field=n_field, star_ids=np.asarray(table["source_id"]))
+                         n_field=n_field, star_ids=np.asarray(table["source_id"]),
+                         cluster=cluster)

@@ -34,37 +34,44 @@ PRIOR_CENTER_AXES = ("pmra",)
 
 
 def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, star_ids=None,
-                 field_center: float | None = None, field_scale: float | None = None):
+                 field_center: float | None = None, field_scale: float | None = None,
+                 cluster: bool = True):
     """Build the 1D pmra mixture. ``cluster_guess``: prior centre of the cluster (mas/yr).
 
     ``field_center`` and ``field_scale`` (mas/yr) set the field priors; by default the
     median and robust width of the data (fixed values give a data-independent prior, as
-    simulation-based calibration needs).
+    simulation-based calibration needs). ``cluster=False``: the field-only alternative
+    of the detection step.
     """
     pmra, pmra_error = np.asarray(pmra, float), np.asarray(pmra_error, float)
-    names = component_names(n_field)
+    names = component_names(n_field, cluster=cluster)
     coords = {"star": np.arange(len(pmra)) if star_ids is None else np.asarray(star_ids),
-              "component": names, "field_component": names[1:], "astrometry": ["pmra"],
+              "component": names, "field_component": [n for n in names if n != "cluster"],
+              "astrometry": ["pmra"],
               "astrometry_": ["pmra"]}
     center = float(np.median(pmra)) if field_center is None else field_center
     scale = robust_scale(pmra) if field_scale is None else field_scale
     with pm.Model(coords=coords) as model:
         mixture_weights()
-        mean = pm.Normal("cluster_pmra", prior_constant(cluster_guess, "cluster_pmra_prior_center"),
-                         1.0)
-        dispersion = pm.Uniform("cluster_pmra_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
+        if cluster:
+            mean = pm.Normal("cluster_pmra",
+                             prior_constant(cluster_guess, "cluster_pmra_prior_center"), 1.0)
+            dispersion = pm.Uniform("cluster_pmra_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
         f_means = field_means("field_mean", [center], [2 * scale],
                               ("field_component", "astrometry"))
         f_covs = field_covariances("field_cov", [scale],
                                    ("field_component", "astrometry", "astrometry_"),
                                    min_width=FIELD_MIN_PM_WIDTH)
-        means = pt.concatenate([mean[None, None], f_means])
-        covs = pt.concatenate([(dispersion**2)[None, None, None], f_covs])
+        means, covs = f_means, f_covs
+        if cluster:
+            means = pt.concatenate([mean[None, None], f_means])
+            covs = pt.concatenate([(dispersion**2)[None, None, None], f_covs])
         add_gaussian_mixture_likelihood(pmra[:, None], (pmra_error**2)[:, None, None], means,
                                         covs)
     return model
 
 
-def from_table(table, cluster_guess: dict, n_field: int = 2, **_):
+def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True, **_):
     return cluster_pmra(table["pmra"], table["pmra_error"], cluster_guess=cluster_guess["pmra"],
-                        n_field=n_field, star_ids=np.asarray(table["source_id"]))
+                        n_field=n_field, star_ids=np.asarray(table["source_id"]),
+                        cluster=cluster)

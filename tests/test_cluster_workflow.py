@@ -66,7 +66,7 @@ def test_recovery_is_reported_and_sane(model_run):
     recovery = json.loads((out / "recovery.json").read_text())
     for name, entry in recovery["parameters"].items():
         assert abs(entry["bias_in_sd"]) < 4, (name, entry)
-    floor = {"parallax": 0.6, "pmra": 0.9, "pm2d": 0.95, "joint": 0.97}[model]
+    floor = {"parallax": 0.6, "pmra": 0.9, "pm2d": 0.95, "pmplx": 0.97, "joint": 0.97}[model]
     assert recovery["membership"]["roc_auc"] > floor
 
 

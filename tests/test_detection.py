@@ -118,3 +118,46 @@ def test_a_dispersion_at_its_prior_bound_is_named():
     assert len(reasons) == 1 and "cluster_pm_dispersion" in reasons[0] and "0.5" in reasons[0]
     posterior["cluster_pm_dispersion"][:] = 0.1
     assert pinned_at_bounds(posterior, {"cluster_pm_dispersion": (0.0, 0.5)}) == []
+
+
+@pytest.mark.parametrize("model_name", ["pmra", "pm2d", "pmplx", "joint"])
+def test_field_only_models_have_no_cluster(model_name):
+    from data.clusters import cluster_reference
+    from models import CLUSTER_MODELS
+    from tests.conftest import make_field
+
+    table = make_field(n_cluster=20, n_field=80)
+    guess = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
+    model = CLUSTER_MODELS[model_name].from_table(
+        table, guess, n_field=2, center=cluster_reference("NGC6819").center, cluster=False)
+    assert list(model.coords["component"]) == ["field_1", "field_2"]
+    assert not [rv.name for rv in model.free_RVs if rv.name.startswith("cluster")]
+    assert np.isfinite(model.compile_logp()(model.initial_point()))
+
+
+def test_pmplx_likelihood_matches_scipy():
+    """The pmplx mixture against an independent sum of SciPy 3D normal densities."""
+    from scipy.stats import multivariate_normal
+
+    from models.cluster_pmplx import cluster_pmplx
+
+    rng = np.random.default_rng(4)
+    n = 30
+    values = rng.normal([-3, -4, 0.5], [1, 1, 0.3], (n, 3))
+    errors = rng.uniform(0.05, 0.3, (n, 3))
+    cov = np.einsum("ni,ij,nj->nij", errors, np.eye(3), errors)
+    cov[:, 0, 2] = cov[:, 2, 0] = 0.3 * errors[:, 0] * errors[:, 2]
+    model = cluster_pmplx(values, cov, cluster_guess=[-3, -4, 0.5], n_field=1)
+    point = model.initial_point()
+    f = model.compile_fn([model["w"], model["cluster_pm"], model["cluster_parallax"],
+                          model["cluster_pm_dispersion"], model["cluster_parallax_dispersion"],
+                          model["field_mean"], model["field_cov"],
+                          model.potentials[0]], inputs=model.value_vars,
+                         on_unused_input="ignore")
+    w, pm_c, plx_c, s_pm, s_plx, f_mean, f_cov, loglike = f(point)
+    mean_c = np.array([*pm_c, plx_c])
+    s_c = np.diag([s_pm**2, s_pm**2, s_plx**2])
+    expected = sum(np.log(w[0] * multivariate_normal(mean_c, s_c + cov[i]).pdf(values[i])
+                          + w[1] * multivariate_normal(f_mean[0], f_cov[0] + cov[i]).pdf(values[i]))
+                   for i in range(n))
+    assert float(loglike) == pytest.approx(expected, rel=1e-9)

@@ -1,0 +1,224 @@
+"""Membership benchmark: starmix against the tools astronomers use, on the same stars.
+
+``make bench-membership`` (or ``python benchmarks/bench_membership.py [--cases ...]``).
+
+Methods, each given its own users' usual setup:
+
+* starmix: ``pmplx`` (proper motion + parallax, no positions) and ``pm2d``, from the
+  named cluster's published values, 4 chains x 1000 draws, detection on;
+* scikit-learn ``GaussianMixture`` (EM) in the same coordinates as pmplx (pmra, pmdec,
+  parallax), K = 1..10 by BIC, the cluster the component whose mean is nearest the
+  published values; P = its responsibility;
+* scikit-learn ``HDBSCAN`` as Hunt & Reffert (2021, 2023) use it: (pmra, pmdec, parallax)
+  each scaled to unit robust width, ``min_cluster_size=10``, ``eom`` and ``leaf``
+  selection; the cluster is the label whose members' median lies nearest the published
+  values; P = HDBSCAN's membership strength for that label (0 elsewhere);
+* ASteCA's fastMP when the ``asteca`` package is installed and the field has positions.
+
+Cases: simulated NGC 6819-like fields with truth (cluster richness 50, 200, 1000 and 6000
+at two field densities, and a field with no cluster), and the real M67 and NGC 188 fields
+of ``../shared/data`` scored against the Cantat-Gaudin et al. (2018) members (matched as
+:mod:`data.members` describes; the match rate is printed). Real-field scores use G < 18,
+where the published lists stop: recall is of members with PMemb >= 0.7, contamination
+counts stars at P > 0.5 that are not in the list at all.
+
+Printed per case and method: recall and contamination at P > 0.5 and P > 0.7, Brier
+score, ROC AUC, the largest reliability-curve gap (simulated cases), the recovered mean
+proper motion and parallax (P-weighted over P > 0.5), the verdict, and wall time.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHARED = ROOT.parent / "shared" / "data"
+NGC6819 = (-2.916, -3.856, 0.356)
+REAL = {"m67": ("m67_gaiadr3_field.csv.gz", "m67_members_cg18.csv", "M67"),
+        "ngc188": ("ngc188_gaiadr3_field.csv.gz", "ngc188_members_cg18.csv", "NGC188")}
+SIMULATED = {f"sim-{n}-{density}": (n, n_field) for n in (50, 200, 1000, 6000)
+             for density, n_field in (("sparse", 10830), ("dense", 32490))}
+SIMULATED["sim-empty"] = (0, 10830)
+
+
+def coordinates(table) -> np.ndarray:
+    return np.stack([np.asarray(table[name], float) for name in ("pmra", "pmdec", "parallax")],
+                    axis=-1)
+
+
+def gmm_membership(table, published, seed=0) -> tuple[np.ndarray, str]:
+    from sklearn.mixture import GaussianMixture
+
+    values = coordinates(table)
+    best = None
+    for k in range(1, 11):
+        model = GaussianMixture(k, random_state=seed).fit(values)
+        bic = model.bic(values)
+        if best is None or bic < best[0]:
+            best = (bic, k, model)
+    _, k, model = best
+    index = int(np.argmin(np.linalg.norm(model.means_ - np.asarray(published), axis=1)))
+    return model.predict_proba(values)[:, index], f"K={k}"
+
+
+def hdbscan_membership(table, published, selection: str) -> tuple[np.ndarray, str]:
+    from sklearn.cluster import HDBSCAN
+
+    values = coordinates(table)
+    centre = np.median(values, axis=0)
+    scale = 1.4826 * np.median(np.abs(values - centre), axis=0)
+    scaled = (values - centre) / scale
+    result = HDBSCAN(min_cluster_size=10, cluster_selection_method=selection).fit(scaled)
+    labels = result.labels_
+    found = [label for label in set(labels) if label >= 0]
+    if not found:
+        return np.zeros(len(values)), "no clusters"
+    target = (np.asarray(published) - centre) / scale
+    medians = {label: np.median(scaled[labels == label], axis=0) for label in found}
+    best = min(found, key=lambda label: np.linalg.norm(medians[label] - target))
+    return np.where(labels == best, result.probabilities_, 0.0), f"{len(found)} clusters"
+
+
+def starmix_membership(table_path, model, cluster, extra, seed=42):
+    from workflows.cli import main
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out"
+        code = main(["run", "cluster", "--model", model, "--data", str(table_path),
+                     "--cluster", cluster, "--out", str(out), "--no-figures",
+                     "--seed", str(seed), *extra])
+        if not (out / "membership.ecsv").is_file():
+            return None, f"exit {code}"
+        membership = Table.read(out / "membership.ecsv")
+        record = json.loads((out / "run_record.json").read_text())
+    verdict = (record.get("detection") or {}).get("verdict", "-")
+    return np.asarray(membership["p_cluster"], float), f"exit {code}, {verdict}"
+
+
+def scores(p, truth, listed, table, bright) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    p = np.asarray(p, float)
+    row = {}
+    for threshold in (0.5, 0.7):
+        chosen = (p > threshold) & bright
+        row[f"recall@{threshold}"] = (float((chosen & truth).sum() / max(truth[bright].sum(), 1))
+                                      if truth[bright].any() else float("nan"))
+        row[f"contam@{threshold}"] = f"{int((chosen & ~listed).sum())}/{int(chosen.sum())}"
+    row["brier"] = float(np.mean((p[bright] - listed[bright]) ** 2))
+    both = listed[bright].any() and (~listed[bright]).any()
+    row["auc"] = float(roc_auc_score(listed[bright], p[bright])) if both else float("nan")
+    selected = p > 0.5
+    if selected.any():
+        weights = p[selected]
+        row["mean (pmra, pmdec, plx)"] = tuple(
+            round(float(np.average(coordinates(table)[selected, j], weights=weights)), 3)
+            for j in range(3))
+    return row
+
+
+def reliability_gap(p, truth, bins=10) -> float:
+    edges = np.linspace(0, 1, bins + 1)
+    gaps = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = (p >= lo) & (p < hi) if hi < 1 else (p >= lo)
+        if inside.sum() >= 20:
+            gaps.append(abs(p[inside].mean() - truth[inside].mean()))
+    return float(max(gaps)) if gaps else float("nan")
+
+
+def run_case(name: str, methods: list[str], folder: Path) -> list[dict]:
+    from data.cluster_field import simulate_cluster_field, write_cluster_field
+    from data.gaia import assign_dr3_errors, load_gaia
+    from data.members import load_member_list, match_members
+
+    if name in REAL:
+        field_file, members_file, cluster = REAL[name]
+        if not (SHARED / field_file).is_file():
+            print(f"{name}: skipped, {SHARED / field_file} is absent")
+            return []
+        table = assign_dr3_errors(load_gaia(SHARED / field_file).data)
+        finite = np.isfinite(coordinates(table)).all(axis=1)
+        table = table[finite]
+        table["source_id"] = np.arange(len(table)) + 1
+        match = match_members(table, load_member_list(SHARED / members_file))
+        truth, listed = match.labels(len(table), 0.7), match.labels(len(table), 0.0)
+        bright = np.asarray(table["phot_g_mean_mag"]) < 18
+        from data.clusters import cluster_reference
+
+        ref = cluster_reference(cluster)
+        published = (ref.pmra, ref.pmdec, ref.parallax)
+        path = folder / f"{name}.ecsv"
+        Table(table, meta={}).write(path, overwrite=True)
+        print(f"{name}: {len(table)} stars, CG18 match rate {match.rate:.3f} "
+              f"({int(listed.sum())} listed, {int(truth.sum())} with PMemb >= 0.7)")
+        extra = []  # errors were assigned above (pygaia's DR3 model), as --assign-errors does
+    else:
+        n_cluster, n_field = SIMULATED[name]
+        table = simulate_cluster_field("ngc6819", seed=11, n_cluster=n_cluster, n_field=n_field)
+        path = folder / f"{name}.fits"
+        write_cluster_field(table, path)
+        truth = listed = np.asarray(table["is_member"], bool)
+        bright = np.ones(len(table), bool)
+        published, cluster, extra = NGC6819, "NGC6819", []
+        print(f"{name}: {len(table)} stars, {n_cluster} members")
+    rows = []
+    for method in methods:
+        began = time.perf_counter()
+        if method.startswith("starmix-"):
+            p, note = starmix_membership(path, method.split("-", 1)[1], cluster, extra)
+        elif method == "gmm":
+            p, note = gmm_membership(table, published)
+        elif method.startswith("hdbscan-"):
+            p, note = hdbscan_membership(table, published, method.split("-", 1)[1])
+        else:
+            raise ValueError(method)
+        seconds = time.perf_counter() - began
+        row = {"case": name, "method": method, "note": note, "seconds": round(seconds, 1)}
+        if p is not None:
+            row.update(scores(p, truth, listed, table, bright))
+            if name not in REAL:
+                row["reliability_gap"] = reliability_gap(p, truth)
+        rows.append(row)
+        print("  " + json.dumps(row, default=str), flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="+", default=[*SIMULATED, *REAL],
+                        help="cases to run (default: all)")
+    parser.add_argument("--methods", nargs="+",
+                        default=["starmix-pmplx", "starmix-pm2d", "gmm", "hdbscan-eom",
+                                 "hdbscan-leaf"])
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for case in args.cases:
+            rows.extend(run_case(case, args.methods, Path(folder)))
+    columns = ["case", "method", "recall@0.5", "contam@0.5", "recall@0.7", "contam@0.7",
+               "brier", "auc", "reliability_gap", "mean (pmra, pmdec, plx)", "note", "seconds"]
+    print("\n| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column, "")
+            cells.append(f"{value:.4g}" if isinstance(value, float) else str(value))
+        print("| " + " | ".join(cells) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
