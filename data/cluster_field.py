@@ -42,6 +42,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
+from data.footprint import footprint_meta
 from data.validation import DataValidationError
 
 KAPPA = 4.740470463533348  # km/s per (mas/yr * kpc)
@@ -128,6 +129,7 @@ def simulate_cluster_field(preset: str = "ngc6819", seed: int = 0, **overrides) 
                        "TRUEPMDE": params.cluster_pmdec,
                        "COMMENT": ["starmix simulated Gaia DR3-like field; see "
                                    "data/cluster_field.py"]})
+    table.meta.update(footprint_meta(center, params.radius_arcmin))
     table.meta.update({f"HIERARCH {key}": _fits_value(v) for key, v in asdict(params).items()})
     return table
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 
+from data.footprint import footprint_meta
 from data.gaia import ARCHIVE_COLUMNS
 
 GAIA_ARCHIVE_HOST = ("gea.esac.esa.int", 443)
@@ -51,6 +52,7 @@ def fetch_gaia_cone(center: SkyCoord, radius: u.Quantity, out: str | Path, tap=N
     job = tap.launch_job_async(cone_query(center, radius))
     table = job.get_results()
     table.meta["QUERY"] = "gaiadr3.gaia_source cone"
+    table.meta.update(footprint_meta(center, radius.to_value(u.arcmin)))
     with atomic_path(out) as temporary:
         table.write(temporary, format="fits", overwrite=True)
     return Path(out)

@@ -1,7 +1,8 @@
 """Joint cluster model: sky position, parallax and proper motion together.
 
-Stars are placed on the tangent plane of the selection centre: (ξ, η) in arcmin, inside a
-disc of radius R (the selection radius). For star i with astrometry a_i = (ϖ, pmra, pmdec)
+Stars are placed on the tangent plane of the footprint's centre: (ξ, η) in arcmin, inside
+a disc of radius R (the footprint, the cone the data were selected from:
+:mod:`data.footprint`). For star i with astrometry a_i = (ϖ, pmra, pmdec)
 and its full 3x3 error covariance C_i (errors and the three correlations):
 
 * cluster:  sky ~ Plummer(centre (ξ0, η0), scale a), surface density
@@ -54,14 +55,16 @@ def tangent_plane(ra, dec, center: SkyCoord) -> np.ndarray:
 
 
 def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_guess,
-                  n_field: int = 2, star_ids=None, cluster: bool = True):
+                  n_field: int = 2, star_ids=None, cluster: bool = True,
+                  offset_guess=(0.0, 0.0)):
     """Build the joint model.
 
     sky (N, 2) arcmin offsets from the selection centre; radius (arcmin) of the selection
     disc; astrometry (N, 3) as (pmra, pmdec, parallax) in mas/yr, mas/yr, mas;
     astrometry_cov (N, 3, 3) in the same order; cluster_guess (3,) in the same order.
     ``cluster=False``: the field-only alternative of the detection step (uniform on the
-    sky, the same field priors).
+    sky, the same field priors). ``offset_guess`` (ξ, η) in arcmin: the prior centre of the
+    cluster's centre on the plane (the published centre's offset, when known).
     """
     sky, astrometry = np.asarray(sky, float), np.asarray(astrometry, float)
     names = component_names(n_field, cluster=cluster)
@@ -82,7 +85,9 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
             plx = pm.TruncatedNormal("cluster_parallax", guess[2], 0.3, lower=0.01)
             pm.Deterministic("cluster_distance", 1 / plx)
             pm_dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
-            offset = pm.Normal("cluster_offset", 0.0, radius / 5, dims="sky")
+            offset = pm.Normal("cluster_offset",
+                               prior_constant(offset_guess, "cluster_offset_prior_center"),
+                               radius / 5, dims="sky")
             scale = pm.LogNormal("plummer_radius", pt.log(radius / 3), 1.0)
             r2 = ((sky_data - offset[:, None]) ** 2).sum(axis=0)
             norm = pt.log(np.pi * scale**2) + pt.log(radius**2 / (radius**2 + scale**2))
@@ -103,14 +108,22 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = None,
-               radius_arcmin: float | None = None, cluster: bool = True, **_):
+               footprint=None, cluster: bool = True, **_):
+    """The joint model of a Gaia table: ``footprint`` (:class:`data.footprint.Footprint`,
+    the data's cone; estimated from the stars if None) sets the plane and the field's sky
+    density, ``center`` (the cluster's published or given centre, if any) the prior centre
+    of the cluster's position."""
     from data.cluster_field import astrometric_covariance
+    from data.footprint import estimated_footprint
 
-    sky = tangent_plane(np.asarray(table["ra"], float), np.asarray(table["dec"], float), center)
-    radius = radius_arcmin or float(np.ceil(np.hypot(sky[:, 0], sky[:, 1]).max()))
+    footprint = footprint or estimated_footprint(table)
+    plane = footprint.center
+    sky = tangent_plane(np.asarray(table["ra"], float), np.asarray(table["dec"], float), plane)
+    offset_guess = (0.0, 0.0) if center is None else tuple(
+        tangent_plane(np.array([center.ra.deg]), np.array([center.dec.deg]), plane)[0])
     astrometry = np.stack([np.asarray(table[name], float) for name in AXES], axis=-1)
     cov = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
-    return cluster_joint(sky, astrometry, cov, radius=radius,
+    return cluster_joint(sky, astrometry, cov, radius=footprint.radius_arcmin,
                          cluster_guess=[cluster_guess[name] for name in AXES],
                          n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                         cluster=cluster)
+                         cluster=cluster, offset_guess=offset_guess)

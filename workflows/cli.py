@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     cuts.add_argument("--parallax-over-error-min", type=float, help="off by default")
     cuts.add_argument("--radius", type=float, dest="radius_arcmin",
                       help="keep stars within this many arcmin of the centre (off by default)")
+    source.add_argument("--footprint", nargs=3, type=float,
+                        metavar=("RA", "DEC", "RADIUS"),
+                        help="the cone the data were selected from (degrees, arcmin), for the "
+                             "joint model's field density (default: recorded by simulate and "
+                             "fetch-gaia, else estimated from the stars)")
     cuts.add_argument("--max-stars", type=int,
                       help="fit a seeded random subsample of this many stars (quick looks)")
     shape = cluster.add_argument_group("model options")

@@ -24,6 +24,7 @@ from astropy.table import Table
 
 from data.cluster_field import simulate_cluster_field
 from data.clusters import HUNT_REFFERT_2023, normalise_name, resolve_center
+from data.footprint import Footprint, table_footprint
 from data.gaia import (
     QualityCuts,
     apply_quality_cuts,
@@ -83,6 +84,7 @@ class ClusterInput:
     g_max: float | None = 20.0
     parallax_over_error_min: float | None = None
     radius_arcmin: float | None = None
+    footprint: tuple[float, float, float] | None = None
     max_stars: int | None = None
     field_components: str = "2"
     parallax_field: str = "exponential"
@@ -182,6 +184,13 @@ def prior_center_setter(model: pm.Model, candidates: list[Candidate], model_name
     return before_start
 
 
+def footprint_for(table, inputs: ClusterInput, center) -> Footprint | None:
+    """The data's sky footprint (:mod:`data.footprint`) for the joint model, else None."""
+    if inputs.model != "joint":
+        return None
+    return table_footprint(table, inputs.footprint, center, inputs.radius_arcmin)
+
+
 def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int,
                         cluster: bool = True):
     """Step 4: the chosen model from its module's ``from_table`` adapter, and its
@@ -191,8 +200,9 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
     spec = CLUSTER_MODELS[inputs.model]
     extra = {} if cluster else {"cluster": False}
     model = spec.from_table(
-        table, guess, n_field=n_field, center=center, radius_arcmin=inputs.radius_arcmin,
-        parallax_field=inputs.parallax_field, parallax_offset=inputs.parallax_offset, **extra)
+        table, guess, n_field=n_field, center=center,
+        footprint=footprint_for(table, inputs, center), parallax_field=inputs.parallax_field,
+        parallax_offset=inputs.parallax_offset, **extra)
     if not cluster:
         return model, None
     columns = {name: np.asarray(table[name]) for name in spec.REQUIRED_COLUMNS
@@ -388,11 +398,12 @@ def truth_of(table: Table) -> dict:
             "cluster_pmra": meta["TRUEPMRA"], "cluster_parallax": meta["TRUEPLX"]}
 
 
-def phase_space(idata, center, inputs: ClusterInput, seed: int) -> Table:
-    """Joint model only: the cluster centre, distance and motion per draw, in Cartesian."""
+def phase_space(idata, plane_center, inputs: ClusterInput, seed: int) -> Table:
+    """Joint model only: the cluster centre, distance and motion per draw, in Cartesian.
+    ``plane_center``: the centre of the model's tangent plane (the footprint's)."""
     posterior = idata["posterior"]
     offset = posterior["cluster_offset"].values.reshape(-1, 2)
-    frame = center.skyoffset_frame()
+    frame = plane_center.skyoffset_frame()
     centres = SkyCoord(lon=offset[:, 0] / 60, lat=offset[:, 1] / 60, unit="deg",
                        frame=frame).icrs
     pm_draws = posterior["cluster_pm"].values.reshape(-1, 2)
@@ -437,6 +448,22 @@ def draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth
         name = f"{inputs.model}_{label}.png"
         run.keep(f"figure_{label}", save_figure(run.out_dir / "figures" / name, figure))
         plots.close(figure)
+
+
+def check_inside(table: Table, footprint: Footprint) -> None:
+    """Every star must lie inside the footprint (1% tolerance), or the field's sky density
+    is wrong: an error names the option and counts the stars outside."""
+    import astropy.units as u
+
+    from data.gaia import separation
+
+    outside = separation(table, footprint.center) > footprint.radius_arcmin * 1.01 * u.arcmin
+    if outside.any():
+        raise ValueError(
+            f"--footprint: {int(outside.sum())} of {len(table)} stars lie outside the "
+            f"footprint ({footprint.radius_arcmin:g} arcmin around ({footprint.ra:.4f}, "
+            f"{footprint.dec:.4f}), {footprint.origin}); give the cone the data were "
+            "selected from")
 
 
 def resolve_cluster_center(inputs: ClusterInput, reference):
@@ -484,6 +511,11 @@ def run_cluster(
         run.say(f"{len(table)} stars from {provenance['source']}")
     with run.step("validate and cut"):
         table, selection = prepare_stars(table, inputs, center, sampling.seed, run.say)
+        footprint = footprint_for(table, inputs, center)
+        if footprint is not None:
+            check_inside(table, footprint)
+            run.say(f"footprint: {footprint.radius_arcmin:g} arcmin around "
+                    f"({footprint.ra:.4f}, {footprint.dec:.4f}), {footprint.origin}")
         candidates = starting_candidates(table, inputs)
         guess = candidates[0].guess()
         if "parallax" in CLUSTER_MODELS[inputs.model].PRIOR_CENTER_AXES:
@@ -526,6 +558,7 @@ def run_cluster(
                    "center": None if center is None else {
                        "ra": center.ra.deg, "dec": center.dec.deg, "origin": center_origin},
                    "published": None if reference is None else vars(reference),
+                   "footprint": None if footprint is None else footprint.record(),
                    "starting_candidates": [c.record() for c in candidates],
                    "map_log_posteriors": idata.attrs.get("map_log_posteriors"),
                    "initial_guess": guess, "field_components": n_field,
@@ -546,7 +579,7 @@ def run_cluster(
             run.keep("field_components", write_table(run.out_dir / "field_components_loo.ecsv",
                                                      comparison))
         if inputs.model == "joint":
-            kinematics = phase_space(idata, center, inputs, sampling.seed)
+            kinematics = phase_space(idata, footprint.center, inputs, sampling.seed)
             run.keep("kinematics", write_table(run.out_dir / "kinematics.ecsv", kinematics))
             details["kinematics"] = {row["quantity"]: [row["mean"], row["sd"], row["unit"]]
                                      for row in kinematics}
