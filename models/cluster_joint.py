@@ -56,6 +56,7 @@ def tangent_plane(ra, dec, center: SkyCoord) -> np.ndarray:
 
 def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_guess,
                   n_field: int = 2, star_ids=None, cluster: bool = True,
+                  magnitudes=None,
                   offset_guess=(0.0, 0.0)):
     """Build the joint model.
 
@@ -76,7 +77,7 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
     with pm.Model(coords=coords) as model:
         guess = prior_constant(cluster_guess, "cluster_prior_center")
         radius = prior_constant(radius, "selection_radius")
-        mixture_weights()
+        mixture_weights(magnitudes)
         sky_data = data_tensor(sky.T, "sky_offsets")  # (2, N)
         field_sky = -pt.log(np.pi * radius**2)
         means, covs, sky_columns = [], [], []
@@ -108,7 +109,8 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = None,
-               footprint=None, cluster: bool = True, **_):
+               footprint=None, cluster: bool = True,
+               magnitude_prior: bool = False, **_):
     """The joint model of a Gaia table: ``footprint`` (:class:`data.footprint.Footprint`,
     the data's cone; estimated from the stars if None) sets the plane and the field's sky
     density, ``center`` (the cluster's published or given centre, if any) the prior centre
@@ -116,6 +118,8 @@ def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = 
     from data.cluster_field import astrometric_covariance
     from data.footprint import estimated_footprint
 
+    magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
+                  else None)
     footprint = footprint or estimated_footprint(table)
     plane = footprint.center
     sky = tangent_plane(np.asarray(table["ra"], float), np.asarray(table["dec"], float), plane)
@@ -126,4 +130,4 @@ def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = 
     return cluster_joint(sky, astrometry, cov, radius=footprint.radius_arcmin,
                          cluster_guess=[cluster_guess[name] for name in AXES],
                          n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                         cluster=cluster, offset_guess=offset_guess)
+                         cluster=cluster, magnitudes=magnitudes, offset_guess=offset_guess)

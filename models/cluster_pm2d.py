@@ -40,7 +40,8 @@ def pm_covariance(pmra_error, pmdec_error, pmra_pmdec_corr) -> np.ndarray:
 
 
 def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids=None,
-                 field_center=None, field_scale=None, cluster: bool = True):
+                 field_center=None, field_scale=None, cluster: bool = True,
+                 magnitudes=None):
     """Build the 2D mixture. pm_values (N, 2) mas/yr; pm_cov (N, 2, 2); cluster_guess (2,).
 
     ``field_center`` and ``field_scale`` ((2,), mas/yr) set the field priors; by default the
@@ -56,7 +57,7 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
     scales = ([robust_scale(pm_values[:, 0]), robust_scale(pm_values[:, 1])]
               if field_scale is None else field_scale)
     with pm.Model(coords=coords) as model:
-        mixture_weights()
+        mixture_weights(magnitudes)
         if cluster:
             mean = pm.Normal("cluster_pm",
                              prior_constant(cluster_guess, "cluster_pm_prior_center"), 1.0,
@@ -75,7 +76,10 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
     return model
 
 
-def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True, **_):
+def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
+               magnitude_prior: bool = False, **_):
+    magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
+                  else None)
     values = np.stack([np.asarray(table["pmra"], float), np.asarray(table["pmdec"], float)], -1)
     cov = pm_covariance(np.asarray(table["pmra_error"], float),
                         np.asarray(table["pmdec_error"], float),
@@ -83,4 +87,4 @@ def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = Tru
     return cluster_pm2d(values, cov, cluster_guess=[cluster_guess["pmra"],
                                                     cluster_guess["pmdec"]],
                         n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                        cluster=cluster)
+                        cluster=cluster, magnitudes=magnitudes)

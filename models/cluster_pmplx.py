@@ -47,7 +47,8 @@ MAX_PARALLAX_DISPERSION = CLUSTER_BOUNDS["cluster_parallax_dispersion"][1]  # ma
 
 
 def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2,
-                  star_ids=None, cluster: bool = True):
+                  star_ids=None, cluster: bool = True,
+                  magnitudes=None):
     """Build the 3D mixture. astrometry (N, 3) as (pmra, pmdec, parallax) in mas/yr, mas/yr,
     mas; astrometry_cov (N, 3, 3) in the same order; cluster_guess (3,) in the same order."""
     astrometry = np.asarray(astrometry, float)
@@ -59,7 +60,7 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
               "astrometry_": AXES, "proper_motion": AXES[:2]}
     scales = [robust_scale(astrometry[:, j]) for j in range(3)]
     with pm.Model(coords=coords) as model:
-        mixture_weights()
+        mixture_weights(magnitudes)
         means, covs = [], []
         if cluster:
             guess = prior_constant(cluster_guess, "cluster_prior_center")
@@ -91,8 +92,11 @@ def table_arrays(table) -> tuple[np.ndarray, np.ndarray]:
     return astrometry, cov
 
 
-def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True, **_):
+def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
+               magnitude_prior: bool = False, **_):
+    magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
+                  else None)
     astrometry, cov = table_arrays(table)
     return cluster_pmplx(astrometry, cov, cluster_guess=[cluster_guess[name] for name in AXES],
                          n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                         cluster=cluster)
+                         cluster=cluster, magnitudes=magnitudes)

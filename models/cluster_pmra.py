@@ -35,7 +35,8 @@ PRIOR_CENTER_AXES = ("pmra",)
 
 def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, star_ids=None,
                  field_center: float | None = None, field_scale: float | None = None,
-                 cluster: bool = True):
+                 cluster: bool = True,
+                 magnitudes=None):
     """Build the 1D pmra mixture. ``cluster_guess``: prior centre of the cluster (mas/yr).
 
     ``field_center`` and ``field_scale`` (mas/yr) set the field priors; by default the
@@ -52,7 +53,7 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
     center = float(np.median(pmra)) if field_center is None else field_center
     scale = robust_scale(pmra) if field_scale is None else field_scale
     with pm.Model(coords=coords) as model:
-        mixture_weights()
+        mixture_weights(magnitudes)
         if cluster:
             mean = pm.Normal("cluster_pmra",
                              prior_constant(cluster_guess, "cluster_pmra_prior_center"), 1.0)
@@ -71,7 +72,10 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
     return model
 
 
-def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True, **_):
+def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
+               magnitude_prior: bool = False, **_):
+    magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
+                  else None)
     return cluster_pmra(table["pmra"], table["pmra_error"], cluster_guess=cluster_guess["pmra"],
                         n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                        cluster=cluster)
+                        cluster=cluster, magnitudes=magnitudes)

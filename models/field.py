@@ -25,7 +25,7 @@ import pytensor.tensor as pt
 
 from models.fused import mixture_loglike
 from models.likelihoods import mixture_logp, mvnormal_logpdf, normal_logpdf
-from models.shared import prior_constant
+from models.shared import data_tensor, prior_constant
 
 MAX_FIELD_COMPONENTS = 5
 FIELD_MIN_PM_WIDTH = 0.5  # mas/yr
@@ -45,10 +45,37 @@ def component_names(n_field: int, cluster: bool = True) -> list[str]:
     return ["cluster"] * cluster + [f"field_{k + 1}" for k in range(n_field)]
 
 
-def mixture_weights():
-    """Dirichlet(1, ..., 1) weights over the model's ``component`` dim."""
-    n_components = len(pm.modelcontext(None).coords["component"])
-    return pm.Dirichlet("w", np.ones(n_components), dims="component")
+def mixture_weights(magnitudes=None):
+    """The mixture weights over the model's ``component`` dim.
+
+    Without ``magnitudes``: ``w ~ Dirichlet(1, ..., 1)``, the same for every star.
+
+    With ``magnitudes`` (G per star, mag; a model with a cluster): the cluster's weight
+    depends on magnitude, f(G) = logistic(a + b (G - G_ref)), G_ref the median G, with
+    ``cluster_logit`` a ~ N(-2, 2) and ``cluster_logit_slope`` b ~ N(0, 1) per mag; field
+    component k has weight (1 - f(G)) v_k, ``field_weights`` v ~ Dirichlet(1, ..., 1). A
+    cluster's luminosity function is flatter than the field's, so at faint magnitudes,
+    where field stars multiply, the prior odds of membership fall instead of staying at
+    the field-wide average. The per-star log weights (star x component) are the
+    deterministic ``log_weight``; ``w`` is their average over stars, so the collapse
+    checks and summaries read the same.
+    """
+    model = pm.modelcontext(None)
+    names = list(model.coords["component"])
+    if magnitudes is None or "cluster" not in names:
+        return pm.Dirichlet("w", np.ones(len(names)), dims="component")
+    magnitudes = np.asarray(magnitudes, float)
+    offsets = data_tensor(magnitudes - np.median(magnitudes), "magnitude_offsets")
+    logit = pm.Normal("cluster_logit", -2.0, 2.0) + pm.Normal(
+        "cluster_logit_slope", 0.0, 1.0) * offsets
+    field = pm.Dirichlet("field_weights", np.ones(len(names) - 1), dims="field_component")
+    log_cluster, log_rest = -pt.softplus(-logit), -pt.softplus(logit)
+    pm.Deterministic("log_weight", pt.concatenate(
+        [log_cluster[:, None], log_rest[:, None] + pt.log(field)[None, :]], axis=1),
+        dims=("star", "component"))
+    fraction = pt.sigmoid(logit).mean()
+    return pm.Deterministic("w", pt.concatenate([fraction[None], (1 - fraction) * field]),
+                            dims="component")
 
 
 def field_means(name: str, centers, scales, dims: tuple[str, str]):
@@ -115,10 +142,17 @@ def add_mixture_likelihood(log_component, loglike=None):
     the trace (17,000 stars x components x draws is too large); the workflows recompute
     it per draw for membership and the pointwise log-likelihood."""
     pm.Deterministic("log_component", log_component, dims=("star", "component"))
-    log_w = pt.log(pm.modelcontext(None)["w"])
     if loglike is None:
-        loglike = mixture_logp(log_w, log_component).sum()
+        loglike = mixture_logp(log_weights(pm.modelcontext(None)), log_component).sum()
     pm.Potential("mixture_loglike", loglike)
+
+
+def log_weights(model: pm.Model):
+    """The model's log mixture weights: (component,), or (star, component) when they depend
+    on each star's magnitude (:func:`mixture_weights`)."""
+    if "log_weight" in model.named_vars:
+        return model["log_weight"]
+    return pt.log(model["w"])
 
 
 def add_gaussian_mixture_likelihood(values, error_cov, means, covs, offsets=None):
@@ -129,10 +163,15 @@ def add_gaussian_mixture_likelihood(values, error_cov, means, covs, offsets=None
     sampler's likelihood and gradient come from the fused Op (:mod:`models.fused`, about
     twice as fast); ``log_component`` stays the reference graph, tested equal to it.
     """
+    model = pm.modelcontext(None)
     log_component = gaussian_log_densities(values, error_cov, means, covs)
     if offsets is not None:
         log_component = log_component + offsets
-    log_w = pt.log(pm.modelcontext(None)["w"])
+    if "log_weight" in model.named_vars:  # per-star weights (magnitude-dependent)
+        log_w = pt.zeros(len(model.coords["component"]))
+        offsets = model["log_weight"] if offsets is None else offsets + model["log_weight"]
+    else:
+        log_w = pt.log(model["w"])
     add_mixture_likelihood(log_component, mixture_loglike(values, error_cov, log_w, means,
                                                           covs, offsets=offsets))
 

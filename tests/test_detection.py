@@ -149,11 +149,11 @@ def test_pmplx_likelihood_matches_scipy():
     cov[:, 0, 2] = cov[:, 2, 0] = 0.3 * errors[:, 0] * errors[:, 2]
     model = cluster_pmplx(values, cov, cluster_guess=[-3, -4, 0.5], n_field=1)
     point = model.initial_point()
-    f = model.compile_fn([model["w"], model["cluster_pm"], model["cluster_parallax"],
-                          model["cluster_pm_dispersion"], model["cluster_parallax_dispersion"],
-                          model["field_mean"], model["field_cov"],
-                          model.potentials[0]], inputs=model.value_vars,
-                         on_unused_input="ignore")
+    f = model.compile_fn(model.replace_rvs_by_values([
+        model["w"], model["cluster_pm"], model["cluster_parallax"],
+        model["cluster_pm_dispersion"], model["cluster_parallax_dispersion"],
+        model["field_mean"], model["field_cov"], model.potentials[0]]),
+        inputs=model.value_vars, on_unused_input="ignore")
     w, pm_c, plx_c, s_pm, s_plx, f_mean, f_cov, loglike = f(point)
     mean_c = np.array([*pm_c, plx_c])
     s_c = np.diag([s_pm**2, s_pm**2, s_plx**2])
@@ -161,3 +161,46 @@ def test_pmplx_likelihood_matches_scipy():
                           + w[1] * multivariate_normal(f_mean[0], f_cov[0] + cov[i]).pdf(values[i]))
                    for i in range(n))
     assert float(loglike) == pytest.approx(expected, rel=1e-9)
+
+
+def test_magnitude_dependent_weights_enter_the_likelihood():
+    """pm2d with per-star cluster weights logistic in G, against SciPy: the likelihood is
+    sum_i log(f_i N_c + (1 - f_i) sum_k v_k N_k)."""
+    from scipy.special import expit
+    from scipy.stats import multivariate_normal
+
+    from models.cluster_pm2d import cluster_pm2d
+    from workflows.membership import mixture_draws
+
+    rng = np.random.default_rng(5)
+    n = 40
+    values = rng.normal([-3, -4], 1.5, (n, 2))
+    cov = np.einsum("ni,ij->nij", rng.uniform(0.05, 0.4, (n, 2)) ** 2, np.eye(2))
+    g = rng.uniform(12, 20, n)
+    model = cluster_pm2d(values, cov, cluster_guess=[-3, -4], n_field=2, magnitudes=g)
+    point = model.initial_point()
+    point["cluster_logit_slope"] = np.array(-0.4)
+    names = ["cluster_logit", "cluster_logit_slope", "field_weights", "cluster_pm",
+             "cluster_pm_dispersion", "field_mean", "field_cov"]
+    f = model.compile_fn(model.replace_rvs_by_values(
+        [model[name] for name in names] + [model.potentials[0]]),
+        inputs=model.value_vars, on_unused_input="ignore")
+    a, b, v, mu, s, f_mean, f_cov, loglike = f(point)
+    frac = expit(a + b * (g - np.median(g)))
+    dens = np.array([[multivariate_normal(mu, s**2 * np.eye(2) + cov[i]).pdf(values[i])]
+                     + [multivariate_normal(f_mean[k], f_cov[k] + cov[i]).pdf(values[i])
+                        for k in range(2)] for i in range(n)])
+    mixture = frac * dens[:, 0] + (1 - frac) * (dens[:, 1:] @ v)
+    assert float(loglike) == pytest.approx(np.log(mixture).sum(), rel=1e-9)
+    import xarray as xr
+
+    posterior = xr.Dataset({rv.name: (("chain", "draw", *[f"d{j}_{rv.name}" for j in range(
+        np.ndim(value))]), np.asarray(value)[None, None])
+        for rv, value in zip(model.free_RVs, model.compile_fn(
+            model.replace_rvs_by_values(model.free_RVs), inputs=model.value_vars,
+            on_unused_input="ignore")(point), strict=True)})
+    fused, _ = mixture_draws(model, posterior, threads=1)
+    graph, _ = mixture_draws(model, posterior, threads=1, fused=False)
+    expected = frac * dens[:, 0] / mixture
+    assert fused[0, 0] == pytest.approx(expected, rel=1e-5)
+    assert graph[0, 0] == pytest.approx(expected, rel=1e-5)

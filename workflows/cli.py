@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="radial-velocity prior in km/s for the joint model's 3D motion "
                             "(default: the named cluster's, NGC 6819: 2.45 1.0; else a broad "
                             "generic prior)")
+    shape.add_argument("--magnitude-prior", action="store_true", default=None,
+                       help="let the cluster's weight depend on G (logistic in G): fewer "
+                            "faint field stars taken for members; needs phot_g_mean_mag")
     shape.add_argument("--no-detection", dest="detection", action="store_false", default=None,
                        help="skip the detection step (field-only models and PSIS-LOO)")
     add_core_options(cluster)

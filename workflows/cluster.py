@@ -91,6 +91,7 @@ class ClusterInput:
     parallax_offset: bool = False
     radial_velocity: tuple[float, float] | None = None
     detection: bool = True
+    magnitude_prior: bool = False
     sim_seed: int = 42
     n_cluster: int | None = None
     n_field: int | None = None
@@ -130,7 +131,8 @@ def prepare_stars(table: Table, inputs: ClusterInput, center, seed: int, say):
     spec = CLUSTER_MODELS[inputs.model]
     cuts = QualityCuts(inputs.ruwe_max, inputs.g_max, inputs.parallax_over_error_min,
                        inputs.radius_arcmin)
-    table, dropped = validate_gaia(table, spec.REQUIRED_COLUMNS, inputs.drop_invalid)
+    required = (*spec.REQUIRED_COLUMNS, *(("phot_g_mean_mag",) if inputs.magnitude_prior else ()))
+    table, dropped = validate_gaia(table, required, inputs.drop_invalid)
     table, cut_record = apply_quality_cuts(table, cuts, center)
     for reason, count in dropped.items():
         say(f"dropped (--drop-invalid) {count} rows: {reason}")
@@ -202,7 +204,7 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
     model = spec.from_table(
         table, guess, n_field=n_field, center=center,
         footprint=footprint_for(table, inputs, center), parallax_field=inputs.parallax_field,
-        parallax_offset=inputs.parallax_offset, **extra)
+        parallax_offset=inputs.parallax_offset, magnitude_prior=inputs.magnitude_prior, **extra)
     if not cluster:
         return model, None
     columns = {name: np.asarray(table[name]) for name in spec.REQUIRED_COLUMNS
@@ -216,7 +218,8 @@ def fit(model: pm.Model, sampling: SamplingOptions, say, check_start=None, start
     ``log_component`` is not stored), then per-draw membership of ``component`` and the
     pointwise ``log_likelihood`` group for LOO."""
     keep = [rv.name for rv in model.free_RVs] + [
-        var.name for var in model.deterministics if var.name != "log_component"]
+        var.name for var in model.deterministics
+        if var.name not in ("log_component", "log_weight")]  # star x component: not stored
     idata = sample_posterior(model, sampling, var_names=keep, log_likelihood=False,
                              start_at_map=True, check_start=check_start, starts=starts,
                              before_start=before_start)
@@ -499,6 +502,9 @@ def run_cluster(
     cluster is found (status ``failed`` or ``no_cluster``, results kept)."""
     if inputs.model not in CLUSTER_MODELS:
         raise ValueError(f"--model must be one of {sorted(CLUSTER_MODELS)}, got {inputs.model!r}")
+    if inputs.magnitude_prior and inputs.model == "parallax":
+        raise ValueError("--magnitude-prior is for the Gaussian-field models (pmra, pm2d, "
+                         "pmplx, joint), not --model parallax")
     if inputs.data is None and inputs.cluster is None:
         inputs = dataclasses.replace(inputs, cluster="NGC6819")  # the simulated field's
     reference = published_reference(inputs.cluster, inputs.catalogue)

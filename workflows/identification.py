@@ -105,13 +105,15 @@ def candidate_overdensities(table: Table, n: int = N_CANDIDATES) -> list[Candida
 
 def start_values(candidate: Candidate, n_components: int, n_stars: int) -> dict:
     """Constrained starting values for the MAP search from ``candidate``: the cluster's
-    mean at the candidate, its weight at the candidate's excess fraction (0.002 to 0.5),
-    the field weights equal."""
+    mean at the candidate, its weight at the candidate's excess fraction (0.002 to 0.5;
+    ``cluster_logit`` its log-odds for magnitude-dependent weights), the field weights
+    equal. Models take the entries that are their free variables."""
     fraction = float(np.clip(candidate.excess / max(n_stars, 1), 0.002, 0.5))
     weights = np.full(n_components, (1 - fraction) / (n_components - 1))
     weights[0] = fraction
     values = {"cluster_pm": [candidate.pmra, candidate.pmdec], "cluster_pmra": candidate.pmra,
-              "w": weights}
+              "w": weights, "cluster_logit": float(np.log(fraction / (1 - fraction))),
+              "field_weights": np.full(n_components - 1, 1 / (n_components - 1))}
     if candidate.parallax is not None:
         values["cluster_parallax"] = max(candidate.parallax, 0.02)
     return values

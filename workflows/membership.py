@@ -119,9 +119,10 @@ def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=
 def _graph_membership(model, index: int):
     import pytensor.tensor as pt
 
+    from models.field import log_weights
     from workflows.nogil import compile_nogil
 
-    log_joint = pt.log(model["w"])[None, :] + model["log_component"]
+    log_joint = log_weights(model) + model["log_component"]
     total = pt.logsumexp(log_joint, axis=-1)
     return compile_nogil(model.free_RVs, [pt.exp(log_joint[:, index] - total), total])
 

@@ -217,11 +217,13 @@ def check_starting_point(model: pm.Model, columns: Mapping[str, np.ndarray]) -> 
     inside the sampler. ``columns`` are the model's input columns, one value per row; the
     error names the column whose values in the bad rows are most extreme.
     """
-    outs = model.replace_rvs_by_values([model["w"], model["log_component"]])
+    from models.field import log_weights
+
+    outs = model.replace_rvs_by_values([log_weights(model), model["log_component"]])
     evaluate = model.compile_fn(outs=outs, inputs=model.value_vars, on_unused_input="ignore")
-    weights, log_component = evaluate(model.initial_point())
+    log_w, log_component = evaluate(model.initial_point())
     with np.errstate(all="ignore"):
-        bad = ~np.isfinite(logsumexp(np.log(weights) + log_component, axis=-1))
+        bad = ~np.isfinite(logsumexp(log_w + log_component, axis=-1))
     if not bad.any():
         return
     raise DataValidationError(
