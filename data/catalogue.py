@@ -16,7 +16,6 @@ import numpy as np
 from astropy.table import Table
 
 from data.clusters import ClusterReference, normalise_name
-from data.validation import DataValidationError
 
 COLUMN_NAMES = {
     "name": ("Cluster", "Name", "name", "cluster"),
@@ -33,7 +32,7 @@ def read_vizier_tsv(path: Path) -> Table:
     lines = [line.rstrip("\n") for line in path.read_text().splitlines()
              if line.strip() and not line.startswith("#")]
     if len(lines) < 3:
-        raise DataValidationError(str(path), "is not a VizieR TSV table (no header rows)", 0, 0)
+        raise ValueError(f"--catalogue {path}: not a VizieR TSV table (no header rows)")
     header = [name.strip() for name in lines[0].split("\t")]
     rows = [line.split("\t") for line in lines[1:]]
     rows = [row for row in rows if not set("".join(row).strip()) <= set("- ")]  # dashes
@@ -41,8 +40,8 @@ def read_vizier_tsv(path: Path) -> Table:
         rows = rows[1:]  # units row
     bad = [n for n, row in enumerate(rows) if len(row) != len(header)]
     if bad:
-        raise DataValidationError(str(path), f"rows do not have the {len(header)} columns of "
-                                  "the header", len(bad), len(rows))
+        raise ValueError(f"--catalogue {path}: {len(bad)} of {len(rows)} rows do not have "
+                         f"the {len(header)} columns of the header")
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in header]
     table = Table()
     for name, values in zip(header, columns, strict=True):
@@ -72,15 +71,13 @@ def read_catalogue(path: str | Path) -> dict[str, ClusterReference]:
         table = (read_vizier_tsv(path) if path.suffix.lower() in (".tsv", ".tab")
                  else Table.read(path))
     except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise DataValidationError(str(path), f"could not be read as a catalogue ({err})",
-                                  0, 0) from None
+        raise ValueError(f"--catalogue {path}: could not be read as a table ({err})") from None
     found = {}
     for key, candidates in COLUMN_NAMES.items():
         match = next((name for name in candidates if name in table.colnames), None)
         if match is None:
-            raise DataValidationError(
-                f"{path}: {key}", f"is missing: none of the columns {list(candidates)} is "
-                f"present (columns: {table.colnames})", 0, len(table))
+            raise ValueError(f"--catalogue {path}: no {key} column (looked for "
+                             f"{list(candidates)}; the file has {table.colnames})")
         found[key] = match
     references = {}
     for row in table:
@@ -90,6 +87,6 @@ def read_catalogue(path: str | Path) -> dict[str, ClusterReference]:
         name = str(row[found["name"]]).strip()
         references[normalise_name(name)] = ClusterReference(name, *values, source=str(path))
     if not references:
-        raise DataValidationError(str(path), "has no cluster with a finite centre, proper "
-                                  "motion and parallax", len(table), len(table))
+        raise ValueError(f"--catalogue {path}: none of its {len(table)} rows has a finite "
+                         "centre, proper motion and parallax")
     return references

@@ -204,3 +204,29 @@ def test_magnitude_dependent_weights_enter_the_likelihood():
     expected = frac * dens[:, 0] / mixture
     assert fused[0, 0] == pytest.approx(expected, rel=1e-5)
     assert graph[0, 0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_catalogue_file_errors_name_the_file(tmp_path):
+    from data.catalogue import read_catalogue
+
+    bad = tmp_path / "bad.csv"
+    Table({"Name": ["A"], "ra": [1.0]}).write(bad)
+    with pytest.raises(ValueError, match=r"--catalogue .*bad.csv: no dec column"):
+        read_catalogue(bad)
+    with pytest.raises(FileNotFoundError, match="--catalogue"):
+        read_catalogue(tmp_path / "absent.tsv")
+    garbage = tmp_path / "garbage.tsv"
+    garbage.write_text("# only a comment\n")
+    with pytest.raises(ValueError, match="not a VizieR TSV"):
+        read_catalogue(garbage)
+
+
+def test_cg20_catalogue_reads_as_it_is():
+    from data.catalogue import read_catalogue
+    from tests.conftest import shared_file
+
+    catalogue = read_catalogue(shared_file("cg20_cluster_parameters.tsv"))
+    assert len(catalogue) > 1900
+    ngc188 = catalogue["NGC188"]
+    assert (ngc188.pmra, ngc188.pmdec, ngc188.parallax) == (-2.307, -0.96, 0.507)
+    assert catalogue["NGC2682"].ra == pytest.approx(132.846)

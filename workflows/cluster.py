@@ -505,6 +505,8 @@ def run_cluster(
     if inputs.magnitude_prior and inputs.model == "parallax":
         raise ValueError("--magnitude-prior is for the Gaussian-field models (pmra, pm2d, "
                          "pmplx, joint), not --model parallax")
+    if inputs.footprint is not None and inputs.model != "joint":
+        raise ValueError("--footprint is for --model joint (the only model with a sky term)")
     if inputs.data is None and inputs.cluster is None:
         inputs = dataclasses.replace(inputs, cluster="NGC6819")  # the simulated field's
     reference = published_reference(inputs.cluster, inputs.catalogue)
