@@ -91,8 +91,11 @@ def test_pm2d_model(table):
 
 
 def test_joint_model(table):
+    from data.footprint import Footprint
+
+    cone = Footprint(CENTER.ra.deg, CENTER.dec.deg, 20.0, "the test's")
     model = CLUSTER_MODELS["joint"].from_table(table, GUESS, n_field=2, center=CENTER,
-                                               radius_arcmin=20.0)
+                                               footprint=cone)
     values = {"w": W3, "cluster_pm": np.array([-2.9, -3.8]), "cluster_parallax": 0.35,
               "cluster_pm_dispersion": 0.1,
               "cluster_offset": np.array([0.5, -0.3]), "plummer_radius": 6.0,
