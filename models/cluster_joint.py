@@ -42,7 +42,8 @@ REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "parallax_error", "pmr
                     "parallax_pmra_corr", "parallax_pmdec_corr")
 CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_pm", "cluster_pm_dispersion",
                       "cluster_offset", "plummer_radius", "w")
-# what the cluster prior centre holds, in order
+# the shared variable holding the cluster's prior centre, and what it holds, in order
+PRIOR_CENTER_NAME = "cluster_prior_center"
 PRIOR_CENTER_AXES = ("pmra", "pmdec", "parallax")
 AXES = ["pmra", "pmdec", "parallax"]
 FROM_ARCHIVE_ORDER = [1, 2, 0]  # (parallax, pmra, pmdec) covariance -> AXES order
@@ -75,7 +76,7 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
               "proper_motion": AXES[:2]}
     scales = [robust_scale(astrometry[:, j]) for j in range(3)]
     with pm.Model(coords=coords) as model:
-        guess = prior_constant(cluster_guess, "cluster_prior_center")
+        guess = prior_constant(cluster_guess, PRIOR_CENTER_NAME)
         radius = prior_constant(radius, "selection_radius")
         mixture_weights(magnitudes)
         sky_data = data_tensor(sky.T, "sky_offsets")  # (2, N)

@@ -32,7 +32,8 @@ from models.shared import data_tensor, prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error")
 CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_distance", "w")
-# what the cluster prior centre holds, in order
+# the shared variable holding the cluster's prior centre, and what it holds, in order
+PRIOR_CENTER_NAME = "cluster_parallax_prior_center"
 PRIOR_CENTER_AXES = ("parallax",)
 CLUSTER_PARALLAX_DEPTH = 0.005  # mas
 FIELDS = ("exponential", "beta")
@@ -64,7 +65,7 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
     with pm.Model(coords=coords) as model:
         mixture_weights()
         cluster_plx = pm.TruncatedNormal(
-            "cluster_parallax", prior_constant(cluster_guess, "cluster_parallax_prior_center"),
+            "cluster_parallax", prior_constant(cluster_guess, PRIOR_CENTER_NAME),
             0.3, lower=0.01)
         pm.Deterministic("cluster_distance", 1 / cluster_plx)
         delta = pm.Normal("parallax_offset", -0.02, 0.02) if offset else 0.0

@@ -27,7 +27,8 @@ from models.shared import prior_constant
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error", "pmdec", "pmdec_error",
                     "pmra_pmdec_corr")
 CLUSTER_PARAMETERS = ("cluster_pm", "cluster_pm_dispersion", "w")
-# what the cluster prior centre holds, in order
+# the shared variable holding the cluster's prior centre, and what it holds, in order
+PRIOR_CENTER_NAME = "cluster_pm_prior_center"
 PRIOR_CENTER_AXES = ("pmra", "pmdec")
 PM_AXES = ["pmra", "pmdec"]
 
@@ -60,7 +61,7 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
         mixture_weights(magnitudes)
         if cluster:
             mean = pm.Normal("cluster_pm",
-                             prior_constant(cluster_guess, "cluster_pm_prior_center"), 1.0,
+                             prior_constant(cluster_guess, PRIOR_CENTER_NAME), 1.0,
                              dims="astrometry")
             dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
         f_means = field_means("field_mean", centers, 2 * np.asarray(scales),

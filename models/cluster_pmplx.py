@@ -39,7 +39,8 @@ REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error", "pmra", "pmra_err
                     "parallax_pmdec_corr")
 CLUSTER_PARAMETERS = ("cluster_pm", "cluster_pm_dispersion", "cluster_parallax",
                       "cluster_parallax_dispersion", "w")
-# what the cluster prior centre holds, in order
+# the shared variable holding the cluster's prior centre, and what it holds, in order
+PRIOR_CENTER_NAME = "cluster_prior_center"
 PRIOR_CENTER_AXES = ("pmra", "pmdec", "parallax")
 AXES = ["pmra", "pmdec", "parallax"]
 FROM_ARCHIVE_ORDER = [1, 2, 0]  # (parallax, pmra, pmdec) covariance -> AXES order
@@ -63,7 +64,7 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
         mixture_weights(magnitudes)
         means, covs = [], []
         if cluster:
-            guess = prior_constant(cluster_guess, "cluster_prior_center")
+            guess = prior_constant(cluster_guess, PRIOR_CENTER_NAME)
             pm_mean = pm.Normal("cluster_pm", guess[:2], 1.0, dims="proper_motion")
             plx = pm.TruncatedNormal("cluster_parallax", guess[2], 0.3, lower=0.01)
             pm.Deterministic("cluster_distance", 1 / plx)

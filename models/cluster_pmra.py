@@ -29,7 +29,8 @@ from models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error")
 CLUSTER_PARAMETERS = ("cluster_pmra", "cluster_pmra_dispersion", "w")
-# what the cluster prior centre holds, in order
+# the shared variable holding the cluster's prior centre, and what it holds, in order
+PRIOR_CENTER_NAME = "cluster_pmra_prior_center"
 PRIOR_CENTER_AXES = ("pmra",)
 
 
@@ -56,7 +57,7 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
         mixture_weights(magnitudes)
         if cluster:
             mean = pm.Normal("cluster_pmra",
-                             prior_constant(cluster_guess, "cluster_pmra_prior_center"), 1.0)
+                             prior_constant(cluster_guess, PRIOR_CENTER_NAME), 1.0)
             dispersion = pm.Uniform("cluster_pmra_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
         f_means = field_means("field_mean", [center], [2 * scale],
                               ("field_component", "astrometry"))

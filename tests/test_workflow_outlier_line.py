@@ -154,7 +154,8 @@ def test_a_bad_map_start_falls_back_to_the_default_initialisation(monkeypatch, c
     if sampler == "nutpie":  # nutpie's MAP is on the unconstrained scale
         from workflows import nutpie_sampler
 
-        monkeypatch.setattr(nutpie_sampler, "map_estimate", lambda *_: np.array([np.nan]))
+        monkeypatch.setattr(nutpie_sampler, "map_estimate",
+                            lambda *_: (np.array([np.nan]), [float("nan")]))
     else:
         monkeypatch.setattr(sampling, "map_point", lambda *_: {"scale": 2.0})  # off support
     options = SamplingOptions(draws=100, tune=100, chains=1, sampler=sampler)

@@ -171,10 +171,11 @@ def prior_center_setter(model: pm.Model, candidates: list[Candidate], model_name
     prior centred on its own candidate."""
     from pytensor.graph.traversal import ancestors
 
-    axes = CLUSTER_MODELS[model_name].PRIOR_CENTER_AXES
+    spec = CLUSTER_MODELS[model_name]
+    axes = spec.PRIOR_CENTER_AXES
     shared = [var for var in ancestors(model.free_RVs)
-              if getattr(var, "name", None) and var.name.startswith("cluster")
-              and var.name.endswith("prior_center") and hasattr(var, "set_value")]
+              if getattr(var, "name", None) == spec.PRIOR_CENTER_NAME
+              and hasattr(var, "set_value")]
     if not shared or len(candidates) < 2:
         return None
     target = shared[0]
