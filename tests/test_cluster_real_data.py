@@ -46,3 +46,32 @@ def test_edr3_cone_runs_with_its_real_correlations(tmp_path, model):
     assert (table["pmra_pmdec_corr"] != 0).mean() > 0.99
     record = json.loads((tmp_path / "run_record.json").read_text())
     assert record["center"]["origin"] == "given by --center"
+
+
+def test_m67_pmplx_finds_the_cg18_members(tmp_path):
+    """pmplx on the real M67 field (G < 18, a seeded 8,000-star subsample, errors assigned
+    from G), detection on, scored against Cantat-Gaudin+2018's members matched by
+    astrometry and G (data/members.py)."""
+    import numpy as np
+
+    from data.members import load_member_list, match_members
+
+    path = shared_file("m67_gaiadr3_field.csv.gz")
+    code = main(["run", "cluster", "--model", "pmplx", "--data", str(path), "--cluster", "M67",
+                 "--assign-errors", "--drop-invalid", "--g-max", "18", "--max-stars", "8000",
+                 *SHORT_ARGS, "--out", str(tmp_path), "--no-figures"])
+    record = json.loads((tmp_path / "run_record.json").read_text())
+    assert code == 0, record["convergence"]["failures"]
+    assert record["detection"]["verdict"] == "cluster found"
+    estimates = record["cluster_estimates"]
+    assert estimates["pmra"][0] == pytest.approx(-10.986, abs=0.05)
+    assert estimates["pmdec"][0] == pytest.approx(-2.964, abs=0.07)  # DR3 vs CG20's DR2
+    assert estimates["parallax"][0] == pytest.approx(1.135, abs=0.03)
+    membership = Table.read(tmp_path / "membership.ecsv")
+    match = match_members(membership, load_member_list(shared_file("m67_members_cg18.csv")))
+    members = match.labels(len(membership), 0.7)
+    listed = match.labels(len(membership), 0.0)
+    p = np.asarray(membership["p_cluster"])
+    assert members.sum() > 250  # measured 317 of 598 in the subsample
+    assert ((p > 0.5) & members).sum() / members.sum() > 0.9  # measured 0.950
+    assert ((p > 0.5) & ~listed).sum() < 0.1 * (p > 0.5).sum()  # measured 16 of 444
