@@ -230,3 +230,11 @@ def test_cg20_catalogue_reads_as_it_is():
     ngc188 = catalogue["NGC188"]
     assert (ngc188.pmra, ngc188.pmdec, ngc188.parallax) == (-2.307, -0.96, 0.507)
     assert catalogue["NGC2682"].ra == pytest.approx(132.846)
+
+
+def test_an_unknown_cluster_name_is_an_error_not_a_silent_guess(tmp_path, capsys):
+    code = main(["run", "cluster", "--model", "pm2d", "--cluster", "NOT A CLUSTER",
+                 "--n-cluster", "10", "--n-field", "50", "--out", str(tmp_path / "o")])
+    assert code == 1
+    assert "--cluster 'NOT A CLUSTER': no published values" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

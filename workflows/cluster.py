@@ -474,6 +474,13 @@ def resolve_cluster_center(inputs: ClusterInput, reference):
     """(centre or None, where it came from): ``--center``, else the published centre, else
     astropy's name resolver; None when the run names no cluster and gives no centre (only
     the joint model and ``--radius`` need one)."""
+    needs_center = inputs.model == "joint" or inputs.radius_arcmin is not None
+    if reference is None and inputs.cluster is not None and not needs_center:
+        raise ValueError(
+            f"--cluster {inputs.cluster!r}: no published values for it (not in "
+            f"{'--catalogue ' + inputs.catalogue if inputs.catalogue else 'a --catalogue file'}"
+            " nor the built-in list: NGC6819, NGC2682/M67, NGC188); give a catalogue that "
+            "holds it, or leave --cluster out to start from the field's overdensities")
     if inputs.center is not None or (reference is None and inputs.cluster is not None):
         return resolve_center(inputs.cluster, inputs.center)
     if reference is not None:
