@@ -232,6 +232,16 @@ def test_cg20_catalogue_reads_as_it_is():
     assert catalogue["NGC2682"].ra == pytest.approx(132.846)
 
 
+def test_options_without_their_partner_are_errors(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["run", "cluster", "--catalogue", "x.tsv", "--out", str(out)]) == 1
+    assert "--catalogue is read for the cluster --cluster NAME names" in capsys.readouterr().err
+    assert main(["run", "cluster", "--model", "pm2d", "--footprint", "1", "2", "3",
+                 "--out", str(out)]) == 1
+    assert "--footprint is for --model joint" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_an_unknown_cluster_name_is_an_error_not_a_silent_guess(tmp_path, capsys):
     code = main(["run", "cluster", "--model", "pm2d", "--cluster", "NOT A CLUSTER",
                  "--n-cluster", "10", "--n-field", "50", "--out", str(tmp_path / "o")])

@@ -513,6 +513,9 @@ def run_cluster(
     if inputs.magnitude_prior and inputs.model == "parallax":
         raise ValueError("--magnitude-prior is for the Gaussian-field models (pmra, pm2d, "
                          "pmplx, joint), not --model parallax")
+    if inputs.catalogue is not None and inputs.cluster is None:
+        raise ValueError("--catalogue is read for the cluster --cluster NAME names: give the "
+                         "name too")
     if inputs.footprint is not None and inputs.model != "joint":
         raise ValueError("--footprint is for --model joint (the only model with a sky term)")
     if inputs.data is None and inputs.cluster is None:
