@@ -93,15 +93,26 @@ def starmix_membership(table_path, model, cluster, extra, seed=42):
 
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "out"
+        # every method sees the same stars: starmix's own quality cuts are off here
         code = main(["run", "cluster", "--model", model, "--data", str(table_path),
                      "--cluster", cluster, "--out", str(out), "--no-figures",
-                     "--seed", str(seed), *extra])
+                     "--ruwe-max", "1e9", "--g-max", "99", "--seed", str(seed), *extra])
         if not (out / "membership.ecsv").is_file():
             return None, f"exit {code}"
         membership = Table.read(out / "membership.ecsv")
         record = json.loads((out / "run_record.json").read_text())
     verdict = (record.get("detection") or {}).get("verdict", "-")
-    return np.asarray(membership["p_cluster"], float), f"exit {code}, {verdict}"
+    return membership, f"exit {code}, {verdict}"
+
+
+def aligned(membership: Table, table: Table) -> np.ndarray:
+    """starmix's P per row of ``table`` (by source_id; a row it did not fit gets 0)."""
+    where = {int(source): i for i, source in enumerate(np.asarray(table["source_id"]))}
+    p = np.zeros(len(table))
+    for source, value in zip(np.asarray(membership["source_id"]),
+                             np.asarray(membership["p_cluster"], float), strict=True):
+        p[where[int(source)]] = value
+    return p
 
 
 def scores(p, truth, listed, table, bright) -> dict:
@@ -176,7 +187,9 @@ def run_case(name: str, methods: list[str], folder: Path) -> list[dict]:
     for method in methods:
         began = time.perf_counter()
         if method.startswith("starmix-"):
-            p, note = starmix_membership(path, method.split("-", 1)[1], cluster, extra)
+            membership, note = starmix_membership(path, method.split("-", 1)[1], cluster,
+                                                  extra)
+            p = None if membership is None else aligned(membership, table)
         elif method == "gmm":
             p, note = gmm_membership(table, published)
         elif method.startswith("hdbscan-"):
