@@ -24,3 +24,27 @@ def test_a_warm_job_without_its_cold_run_first_is_warmed():
 def test_warm_up_groups_hold_only_jobs_asked_for():
     assert warm_groups(["W2-numpyro-peer"]) == [(), ()]
     assert len(warm_groups(DEFAULT_JOBS)) == len(WARM_UP_GROUPS)
+
+
+def test_membership_peers_find_an_obvious_cluster():
+    """bench-membership's peers on a field with a tight, rich cluster: each must put its
+    members at P > 0.5 (a peer scored on the wrong component would not)."""
+    import numpy as np
+    from astropy.table import Table
+    from bench_membership import aligned, gmm_membership, hdbscan_membership
+
+    rng = np.random.default_rng(0)
+    member = np.arange(2300) < 300
+    values = np.where(member[:, None], rng.normal([-3, -4, 0.5], [0.05, 0.05, 0.02],
+                                                  (2300, 3)),
+                      rng.normal([0, 0, 1.0], [4, 4, 0.6], (2300, 3)))
+    table = Table({"source_id": np.arange(2300) + 10, "pmra": values[:, 0],
+                   "pmdec": values[:, 1], "parallax": values[:, 2]})
+    # HDBSCAN's P is a membership strength, not a probability: members are P > 0
+    for (p, _), cut in ((gmm_membership(table, (-3, -4, 0.5)), 0.5),
+                        (hdbscan_membership(table, (-3, -4, 0.5), "eom"), 0.0)):
+        assert (p[member] > cut).mean() > 0.95
+        assert (p[~member] > cut).mean() < 0.02
+    shuffled = table[::-1]
+    shuffled["p_cluster"] = member[::-1].astype(float)
+    assert np.array_equal(aligned(shuffled, table), member.astype(float))
