@@ -109,6 +109,15 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
     return model
 
 
+def table_arrays(table) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) astrometry in AXES order and its (N, 3, 3) error covariance from a Gaia table."""
+    from data.cluster_field import astrometric_covariance
+
+    astrometry = np.stack([np.asarray(table[name], float) for name in AXES], axis=-1)
+    cov = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
+    return astrometry, cov
+
+
 def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = None,
                footprint=None, cluster: bool = True,
                magnitude_prior: bool = False, **_):
@@ -116,7 +125,6 @@ def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = 
     the data's cone; estimated from the stars if None) sets the plane and the field's sky
     density, ``center`` (the cluster's published or given centre, if any) the prior centre
     of the cluster's position."""
-    from data.cluster_field import astrometric_covariance
     from data.footprint import estimated_footprint
 
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
@@ -126,8 +134,7 @@ def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = 
     sky = tangent_plane(np.asarray(table["ra"], float), np.asarray(table["dec"], float), plane)
     offset_guess = (0.0, 0.0) if center is None else tuple(
         tangent_plane(np.array([center.ra.deg]), np.array([center.dec.deg]), plane)[0])
-    astrometry = np.stack([np.asarray(table[name], float) for name in AXES], axis=-1)
-    cov = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
+    astrometry, cov = table_arrays(table)
     return cluster_joint(sky, astrometry, cov, radius=footprint.radius_arcmin,
                          cluster_guess=[cluster_guess[name] for name in AXES],
                          n_field=n_field, star_ids=np.asarray(table["source_id"]),

@@ -22,6 +22,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from models.cluster_joint import AXES, table_arrays
 from models.field import (
     CLUSTER_BOUNDS,
     FIELD_MIN_PM_WIDTH,
@@ -42,8 +43,6 @@ CLUSTER_PARAMETERS = ("cluster_pm", "cluster_pm_dispersion", "cluster_parallax",
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_prior_center"
 PRIOR_CENTER_AXES = ("pmra", "pmdec", "parallax")
-AXES = ["pmra", "pmdec", "parallax"]
-FROM_ARCHIVE_ORDER = [1, 2, 0]  # (parallax, pmra, pmdec) covariance -> AXES order
 MAX_PARALLAX_DISPERSION = CLUSTER_BOUNDS["cluster_parallax_dispersion"][1]  # mas
 
 
@@ -82,15 +81,6 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
         add_gaussian_mixture_likelihood(astrometry, astrometry_cov, pt.concatenate(means),
                                         pt.concatenate(covs))
     return model
-
-
-def table_arrays(table) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 3) astrometry in AXES order and its (N, 3, 3) error covariance from a Gaia table."""
-    from data.cluster_field import astrometric_covariance
-
-    astrometry = np.stack([np.asarray(table[name], float) for name in AXES], axis=-1)
-    cov = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
-    return astrometry, cov
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,

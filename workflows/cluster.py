@@ -149,11 +149,10 @@ def prepare_stars(table: Table, inputs: ClusterInput, center, seed: int, say):
     return table, record
 
 
-def starting_candidates(table: Table, inputs: "ClusterInput") -> list[Candidate]:
-    """Step 3b: where the MAP search starts. The named cluster's published values when
-    there are any (``--catalogue``, then the built-in list), else the field's most
-    significant proper-motion overdensities (:mod:`workflows.identification`)."""
-    reference = published_reference(inputs.cluster, inputs.catalogue)
+def starting_candidates(table: Table, reference) -> list[Candidate]:
+    """Step 3b: where the MAP search starts. The named cluster's published values
+    (``reference``, from :func:`published_reference`) when there are any, else the field's
+    most significant proper-motion overdensities (:mod:`workflows.identification`)."""
     if reference is not None:
         return [published_candidate(reference, table)]
     return candidate_overdensities(table)
@@ -535,7 +534,7 @@ def run_cluster(
             check_inside(table, footprint)
             run.say(f"footprint: {footprint.radius_arcmin:g} arcmin around "
                     f"({footprint.ra:.4f}, {footprint.dec:.4f}), {footprint.origin}")
-        candidates = starting_candidates(table, inputs)
+        candidates = starting_candidates(table, reference)
         guess = candidates[0].guess()
         if "parallax" in CLUSTER_MODELS[inputs.model].PRIOR_CENTER_AXES:
             guess.setdefault("parallax", float(np.median(np.asarray(table["parallax"]))))
