@@ -17,11 +17,13 @@ from pyia import GaiaData
 from pyia.data import gaia_unit_map
 
 from data.validation import (
+    NOT_NUMBERS,
     DataValidationError,
     as_float_column,
     bad_row_masks,
     duplicate_mask,
     raise_first,
+    read_table,
     require_columns,
 )
 
@@ -47,9 +49,7 @@ def load_gaia(path: str | Path, columns: dict[str, str] | None = None) -> GaiaDa
     attached where the file has none, and ``table.meta["renamed"]`` lists every rename.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Gaia table not found: {path}")
-    table = _read_any(path)
+    table = read_table(path, "Gaia table")
     renames = {**{k: v for k, v in VIZIER_NAMES.items() if k in table.colnames}, **(columns or {})}
     for old, new in renames.items():
         require_columns(table.colnames, [old])
@@ -67,36 +67,43 @@ def load_gaia(path: str | Path, columns: dict[str, str] | None = None) -> GaiaDa
     return GaiaData(table)
 
 
-def _read_any(path: Path) -> Table:
-    suffixes = "".join(path.suffixes).lower()
-    if suffixes.endswith((".csv", ".csv.gz")):
-        return Table.read(path, format="ascii.csv")
-    if suffixes.endswith((".fits", ".fits.gz", ".fit")):
-        return Table.read(path, unit_parse_strict="silent")
-    return Table.read(path)
-
-
 def validate_gaia(table: Table, required, drop_invalid: bool = False):
     """Check ``required`` columns; return (table, {reason: rows dropped}).
 
-    Checks: an empty table; missing columns; non-finite values; ``*_error`` <= 0;
-    ``*_corr`` outside [-1, 1]; repeated ``source_id``. Without ``drop_invalid`` the first
-    problem raises :class:`DataValidationError`; with it, bad rows are removed and counted
-    per reason (a row bad for two reasons counts under both; ``"total"`` is the union).
+    Checks: an empty table; missing columns; text in a number column; non-finite values;
+    ``*_error`` <= 0; ``*_corr`` outside [-1, 1]; blank (masked) or repeated
+    ``source_id``. Without ``drop_invalid`` the first problem raises
+    :class:`DataValidationError`; with it, bad rows are removed and counted per reason (a
+    row bad for two reasons counts under both; ``"total"`` is the union).
     """
     if len(table) == 0:
         raise DataValidationError(", ".join(required) or "<none>", "have no rows: empty table",
                                   0, 0)
     require_columns(table.colnames, list(required))
-    numeric = {name: as_float_column(name, table[name]) for name in required
-               if name != "source_id"}
-    masks = bad_row_masks(
-        numeric,
-        positive=[name for name in numeric if name.endswith("_error")],
-        correlations=[name for name in numeric if name.endswith("_corr")],
-    )
+    numeric, text = {}, {}
+    for name in required:
+        if name == "source_id":
+            continue
+        if drop_invalid:
+            numeric[name], not_numbers = as_float_column(name, table[name], lenient=True)
+            if not_numbers.any():
+                text[(name, NOT_NUMBERS)] = not_numbers
+        else:
+            numeric[name] = as_float_column(name, table[name])
+    masks = dict(text)
+    for (name, reason), mask in bad_row_masks(
+            numeric, positive=[name for name in numeric if name.endswith("_error")],
+            correlations=[name for name in numeric if name.endswith("_corr")]).items():
+        masks[(name, reason)] = mask & ~text[(name, NOT_NUMBERS)] if (
+            name, NOT_NUMBERS) in text else mask  # text counts once, as "not numbers"
+    masks = {key: mask for key, mask in masks.items() if mask.any()}
     if "source_id" in table.colnames:
-        repeated = duplicate_mask(np.asarray(table["source_id"]))
+        blank = np.ma.getmaskarray(table["source_id"])
+        if blank.any():
+            masks[("source_id", "are blank (masked): every star needs its id")] = blank
+        ids = np.ma.getdata(table["source_id"])
+        repeated = np.zeros(len(table), dtype=bool)
+        repeated[~blank] = duplicate_mask(np.asarray(ids)[~blank])
         if repeated.any():
             masks[("source_id", "repeat an earlier source_id")] = repeated
     if not drop_invalid:
@@ -112,7 +119,10 @@ def validate_gaia(table: Table, required, drop_invalid: bool = False):
                                   int(bad.sum()), len(table))
     if bad.any():
         dropped["total"] = int(bad.sum())
-    return table[~bad], dropped
+    table = table[~bad]
+    for name in text:  # a text column whose bad cells are gone becomes a number column
+        table[name[0]] = numeric[name[0]][~bad]
+    return table, dropped
 
 
 @dataclass(frozen=True)
@@ -146,16 +156,36 @@ def apply_quality_cuts(table: Table, cuts: QualityCuts, center: SkyCoord | None 
         if column not in table.colnames:
             record["not_applied"].append(f"{cut}: no {column!r} column")
             continue
-        passed = passes(table, value)
-        record["removed"][cut] = int((keep & ~passed).sum())
-        keep &= passed
+        with np.errstate(invalid="ignore"):
+            passed = passes(table, value)
+        keep = _cut(keep, passed, cut, value, record)
     if cuts.radius_arcmin is not None:
         if center is None:
-            raise ValueError("a radius cut needs the cluster centre")
+            raise ValueError("--radius needs the cluster centre: give --cluster NAME or "
+                             "--center RA DEC")
+        missing = [name for name in ("ra", "dec") if name not in table.colnames]
+        if missing:
+            raise DataValidationError(missing[0], "is missing, and --radius cuts on the sky "
+                                      "position: leave --radius out for a table without "
+                                      "positions", 0, 0)
         inside = separation(table, center) <= cuts.radius_arcmin * u.arcmin
-        record["removed"]["radius_arcmin"] = int((keep & ~inside).sum())
-        keep &= inside
+        keep = _cut(keep, inside, "radius_arcmin", cuts.radius_arcmin, record)
     return table[keep], record
+
+
+CUT_OPTIONS = {"ruwe_max": "--ruwe-max", "g_max": "--g-max",
+               "parallax_over_error_min": "--parallax-over-error-min",
+               "radius_arcmin": "--radius"}
+
+
+def _cut(keep: np.ndarray, passed: np.ndarray, cut: str, value, record: dict) -> np.ndarray:
+    """Apply one cut and record the rows it removed; no star left is an error naming it."""
+    after = keep & passed
+    record["removed"][cut] = int((keep & ~passed).sum())
+    if keep.any() and not after.any():
+        raise ValueError(f"quality cut {CUT_OPTIONS[cut]} {value:g} leaves no star to fit "
+                         f"({int(keep.sum())} before it, 0 after); loosen it or turn it off")
+    return after
 
 
 def separation(table: Table, center: SkyCoord) -> Angle:

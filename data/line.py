@@ -9,9 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from astropy.table import Table
 
-from data.validation import DataValidationError, as_float_column, require_columns, validate_columns
+from data.validation import (
+    NOT_NUMBERS,
+    DataValidationError,
+    as_float_column,
+    bad_row_masks,
+    read_table,
+    require_columns,
+    validate_columns,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class LineData:
     truth: dict = field(default_factory=dict)
     is_outlier: np.ndarray | None = None
     source: str = "simulated"
+    dropped: dict = field(default_factory=dict)
 
     def __post_init__(self):
         columns = {"x": self.x, "y": self.y, "y_err": self.y_err}
@@ -81,21 +89,45 @@ def load_line_table(
     y_err: str = "y_err",
     x_err: str | None = None,
     xy_corr: str | None = None,
+    drop_invalid: bool = False,
 ) -> LineData:
-    """Read points from a CSV, ECSV or FITS table with the given column names."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}")
-    table = Table.read(path, format="ascii.csv" if path.suffix == ".csv" else None)
+    """Read points from a CSV (also gzipped), ECSV, FITS or VOTable file with the given
+    column names. ``drop_invalid`` removes rows with text, NaN or inf, errors <= 0 or
+    |correlation| > 1, and counts them per reason in ``LineData.dropped``."""
+    table = read_table(path, "data file")
     wanted = {"x": x, "y": y, "y_err": y_err, "x_err": x_err, "xy_corr": xy_corr}
     wanted = {role: column for role, column in wanted.items() if column is not None}
     require_columns(table.colnames, list(wanted.values()))
-    values = {}
+    values, masks = {}, {}
     for role, column in wanted.items():
-        values[role] = as_float_column(column, table[column])
+        if drop_invalid:
+            values[role], text = as_float_column(column, table[column], lenient=True)
+            masks[(column, NOT_NUMBERS)] = text
+        else:
+            values[role] = as_float_column(column, table[column])
+    dropped = {}
+    if drop_invalid and len(table):
+        by_column = {wanted[role]: array for role, array in values.items()}
+        masks.update(bad_row_masks(by_column, positive=[c for r, c in wanted.items()
+                                                        if r in ("y_err", "x_err")],
+                                   correlations=[wanted.get("xy_corr")]))
+        bad = np.zeros(len(table), dtype=bool)
+        for (column, reason), mask in masks.items():
+            if reason != NOT_NUMBERS and (column, NOT_NUMBERS) in masks:
+                mask = mask & ~masks[(column, NOT_NUMBERS)]  # text counts once
+            if mask.any():
+                dropped[f"{column}: {reason}"] = int(mask.sum())
+                bad |= mask
+        if bad.all():
+            raise DataValidationError(", ".join(wanted.values()),
+                                      "are invalid: nothing left to fit", int(bad.sum()),
+                                      len(table))
+        if bad.any():
+            dropped["total"] = int(bad.sum())
+        values = {role: array[~bad] for role, array in values.items()}
     try:
-        return LineData(**values, source=str(path))
+        return LineData(**values, source=str(path), dropped=dropped)
     except DataValidationError as err:
         # Report the user's own column name, not the internal role.
-        raise DataValidationError(wanted[err.column], err.reason, err.n_bad, err.n_total) from None
-
+        raise DataValidationError(wanted.get(err.column, err.column), err.reason, err.n_bad,
+                                  err.n_total) from None

@@ -5,7 +5,10 @@ Every check raises :class:`DataValidationError`, whose message is written for a 
 ``n_bad`` attributes let callers count or drop bad rows instead.
 """
 
+import gzip
+import zlib
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +25,50 @@ class DataValidationError(ValueError):
         super().__init__(f"column {column!r}: {rows}{reason}")
 
 
+class DataFileError(ValueError):
+    """A file that cannot be read as a table: the message names the file and why."""
+
+
+TABLE_FORMATS = "CSV (.csv, .csv.gz), ECSV, FITS (.fits, .fits.gz, .fit) or VOTable (.vot, .xml)"
+
+
+def read_table(path: str | Path, what: str = "data file"):
+    """Read a table file into an astropy ``Table``; the format follows the suffix.
+
+    Any failure (missing file, truncated gzip, random bytes, a format astropy cannot
+    guess) is a :class:`DataFileError` (or ``FileNotFoundError``) naming the file."""
+    from astropy.table import Table
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    if suffixes.endswith((".csv", ".csv.gz")):
+        reader = {"format": "ascii.csv"}
+    elif suffixes.endswith((".fits", ".fits.gz", ".fit", ".fit.gz", ".fz")):
+        reader = {"format": "fits", "unit_parse_strict": "silent"}
+    elif suffixes.endswith(".ecsv") or suffixes.endswith(".ecsv.gz"):
+        reader = {"format": "ascii.ecsv"}
+    elif suffixes.endswith((".vot", ".xml", ".votable")):
+        reader = {"format": "votable"}
+    else:
+        reader = {}
+    try:
+        table = Table.read(path, **reader)
+    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError,
+            UnicodeDecodeError, gzip.BadGzipFile, zlib.error) as err:
+        kind = reader.get("format", "a table (format guessed from the contents)")
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise DataFileError(f"{what} {path}: cannot be read as {kind}: {reason}. starmix "
+                            f"reads {TABLE_FORMATS}") from None
+    except Exception as err:  # astropy raises its own classes for some corrupt files
+        raise DataFileError(f"{what} {path}: cannot be read as a table "
+                            f"({type(err).__name__}: {str(err)[:200]})") from None
+    if len(table.colnames) == 0:
+        raise DataFileError(f"{what} {path}: the file holds no columns")
+    return table
+
+
 def require_columns(available: Sequence[str], required: Sequence[str]) -> None:
     """Fail on the first required column that is absent from ``available``."""
     missing = [name for name in required if name not in available]
@@ -34,21 +81,30 @@ def require_columns(available: Sequence[str], required: Sequence[str]) -> None:
         )
 
 
-def as_float_column(name: str, values) -> np.ndarray:
+NOT_NUMBERS = "are not numbers"
+
+
+def as_float_column(name: str, values, lenient: bool = False):
     """Return ``values`` as a 1-D float array; masked (blank) cells become NaN.
 
-    Fails clearly on text or a wrong shape.
+    Fails clearly on text or a wrong shape. With ``lenient``, returns (array, mask of the
+    cells that are text, not numbers) with those cells NaN, so that they can be dropped
+    and counted as "are not numbers" rather than as "not finite".
     """
     try:
         array = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan)
+        text = np.zeros(len(array), dtype=bool) if np.ndim(array) else None
     except (TypeError, ValueError):
-        not_numbers = [value for value in values if not _is_number(value)]
-        example = f" (e.g. '{not_numbers[0]}')" if not_numbers else ""
-        raise DataValidationError(name, f"are not numbers{example}", len(not_numbers),
-                                  len(values)) from None
+        text = np.array([not _is_number(value) for value in values], dtype=bool)
+        if not lenient:
+            example = f" (e.g. '{np.asarray(values)[text][0]}')" if text.any() else ""
+            raise DataValidationError(name, f"{NOT_NUMBERS}{example}", int(text.sum()),
+                                      len(values)) from None
+        array = np.array([np.nan if bad or value is np.ma.masked else float(value)
+                          for value, bad in zip(values, text, strict=True)], dtype=float)
     if array.ndim != 1:
         raise DataValidationError(name, f"must form a 1-D column, got shape {array.shape}", 0, 0)
-    return array
+    return (array, text) if lenient else array
 
 
 def _is_number(value) -> bool:

@@ -28,6 +28,10 @@ from models.likelihoods import mixture_logp, mvnormal_logpdf, normal_logpdf
 from models.shared import data_tensor, prior_constant
 
 MAX_FIELD_COMPONENTS = 5
+# Fewest stars a cluster model is fitted to: a cluster and K field Gaussians in up to six
+# dimensions have tens of parameters, and the detection step's PSIS-LOO needs many more
+# stars than parameters to tell a cluster from a field feature.
+MIN_STARS = 50
 FIELD_MIN_PM_WIDTH = 0.5  # mas/yr
 # Uniform priors of the cluster models' dispersions, (lower, upper): a posterior pinned at
 # the upper bound means the "cluster" is a field feature (see workflows.detection).

@@ -46,6 +46,10 @@ DEFAULT_PRIORS: dict[str, PriorFactory] = {
     "ln_s_int": lambda name: pm.Uniform(name, -5, 3),
 }
 FORMS = ("components", "marginal")
+# Fewest points a fit is run on: the model has five parameters (m, b, s_out and two
+# weights summing to one); with fewer than about two points per parameter the outlier
+# component can take any subset of the points and the posterior is its prior.
+MIN_POINTS = 10
 
 
 def outlier_line(

@@ -1,10 +1,12 @@
 """The ``starmix`` command: ``starmix run WORKFLOW [options]`` and ``starmix reproduce``.
 
-Exit codes: 0 success; 1 bad input or options (a one-line message, nothing written);
-2 the convergence gate failed (results kept, marked failed); 3 no cluster found (the
-detection step preferred a field-only model; results kept, marked ``no_cluster``);
-130 interrupted by Ctrl-C
-(SIGINT), 143 by SIGTERM (no partial files; see :mod:`workflows.interrupt`).
+Exit codes: 0 success; 1 bad input or options, including command-line usage errors (a
+message that names the option, column or file; nothing written); 2 the convergence gate
+failed (results kept, marked failed); 3 no cluster found (the detection step preferred a
+field-only model; results kept, marked ``no_cluster``); 130 interrupted by Ctrl-C (SIGINT),
+143 by SIGTERM (the folder holds this run's record marked ``interrupted`` and the complete
+files written before the signal, never a partial one; see :mod:`workflows.interrupt`).
+The results folder holds one run at a time (:mod:`workflows.outdir`).
 """
 
 import argparse
@@ -22,6 +24,7 @@ from workflows.config import (
     SamplingOptions,
     dataclass_defaults,
     merge_options,
+    option_types,
     pick,
     read_config_file,
 )
@@ -36,6 +39,15 @@ from workflows.run import EXIT_ERROR
 WORKFLOW_DEFAULT_OUT = {"outlier-line": "results/outlier-line", "cluster": "results/cluster",
                         "ngc6819": "results/ngc6819"}
 CLUSTER_WORKFLOWS = ("cluster", "ngc6819")  # ngc6819: the old name, an alias
+
+
+class StarmixParser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 1 (bad options), not argparse's 2 (which starmix
+    uses for a failed convergence gate)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
 def add_core_options(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +78,7 @@ def add_core_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = StarmixParser(
         prog="starmix",
         description="Bayesian mixture-model workflows for astronomy.",
         epilog="Workflows: outlier-line (straight line with outliers), cluster (cluster "
@@ -92,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--yerr", help="column of the 1-sigma y error (default y_err)")
     data.add_argument("--xerr", help="column of the 1-sigma x error (optional)")
     data.add_argument("--xycorr", help="column of the x-y error correlation (optional)")
+    data.add_argument("--drop-invalid", action="store_true", default=None,
+                      help="drop (and count) rows with text, NaN/inf, errors <= 0 or "
+                           "|correlation| > 1 instead of stopping")
     line.add_argument("--intrinsic-scatter", action="store_true", default=None,
                       help="fit an intrinsic scatter about the line")
     add_core_options(line)
@@ -199,10 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_options(args: argparse.Namespace, defaults: dict) -> dict:
+def resolve_options(args: argparse.Namespace, defaults: dict, config: dict) -> dict:
     cli = {key: value for key, value in vars(args).items()
            if key not in {"command", "workflow", "config"}}
-    return merge_options(cli, read_config_file(args.config), defaults)
+    return merge_options(cli, config, defaults)
 
 
 def workflow_runner(workflow: str) -> tuple[type, Callable]:
@@ -220,9 +235,11 @@ def run_workflow(args: argparse.Namespace) -> int:
     inputs_class, runner = workflow_runner(args.workflow)
     defaults = dataclass_defaults(SamplingOptions, GateThresholds, inputs_class)
     defaults.update(out=WORKFLOW_DEFAULT_OUT[args.workflow], figures=True)
-    options = resolve_options(args, defaults)
-    if args.workflow in CLUSTER_WORKFLOWS and args.out is None and "out" not in read_config_file(
-            args.config):
+    schema = {**option_types(SamplingOptions, GateThresholds, inputs_class), "out": str,
+              "figures": bool}
+    config = read_config_file(args.config, schema)
+    options = resolve_options(args, defaults, config)
+    if args.workflow in CLUSTER_WORKFLOWS and args.out is None and "out" not in config:
         options["out"] = f"{options['out']}-{options['model']}"
     result = runner(
         out_dir=options["out"],
@@ -287,14 +304,18 @@ def dispatch(args: argparse.Namespace) -> int:
 def report_interruption(stop: RunInterrupted) -> None:
     where = f" during '{stop.step}'" if stop.step else ""
     print(f"starmix: {stop}{where}; no partial file was left behind", file=sys.stderr)
-    if stop.kept:
-        print("complete files this run wrote (run_record.json marks the run interrupted):",
+    if stop.record is None:
+        print("no results folder was touched; the same command starts the run again",
               file=sys.stderr)
+        return
+    print(f"the run record {stop.record} is marked interrupted", file=sys.stderr)
+    if stop.kept:
+        print("complete files this run wrote before it stopped:", file=sys.stderr)
         for path in stop.kept:
             print(f"  {path}", file=sys.stderr)
     else:
-        print("this run wrote no result files; the same command starts it again",
-              file=sys.stderr)
+        print("this run wrote no result files before it stopped; the same command starts "
+              "it again", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -308,7 +329,9 @@ def main(argv=None) -> int:
     except ConnectionError as err:
         print(f"starmix: error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    except (DataValidationError, FileNotFoundError, ValueError) as err:
+    except (DataValidationError, ValueError, OSError) as err:
+        # bad input, options, files or folders (FileNotFoundError, PermissionError, a full
+        # disk): one line that names the culprit, never a traceback
         print(f"starmix: error: {err}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -32,8 +32,9 @@ from data.gaia import (
     load_gaia,
     validate_gaia,
 )
+from data.validation import DataValidationError
 from models import CLUSTER_MODELS
-from models.field import CLUSTER_BOUNDS
+from models.field import CLUSTER_BOUNDS, MAX_FIELD_COMPONENTS, MIN_STARS
 from workflows import cluster_plots, plots
 from workflows.config import GateThresholds, SamplingOptions, as_record
 from workflows.detection import Detection, detect, pinned_at_bounds, pointwise_loo
@@ -96,6 +97,87 @@ class ClusterInput:
     n_cluster: int | None = None
     n_field: int | None = None
 
+    def __post_init__(self):
+        """Every option is checked here, before any data are read: a bad value, or an
+        option the chosen model or data source does not use, is an error naming it."""
+        if self.model not in CLUSTER_MODELS:
+            raise ValueError(f"--model must be one of {sorted(CLUSTER_MODELS)}, "
+                             f"got {self.model!r}")
+        for option, value, low, inclusive in (
+                ("--ruwe-max", self.ruwe_max, 0, False), ("--g-max", self.g_max, None, None),
+                ("--parallax-over-error-min", self.parallax_over_error_min, None, None),
+                ("--radius", self.radius_arcmin, 0, False),
+                ("--max-stars", self.max_stars, MIN_STARS, True),
+                ("--n-cluster", self.n_cluster, 0, True),
+                ("--n-field", self.n_field, 1, True)):
+            if value is None:
+                continue
+            if not np.isfinite(value):
+                raise ValueError(f"{option} must be a finite number, got {value}")
+            if low is not None and (value < low if inclusive else value <= low):
+                raise ValueError(f"{option} must be {'at least' if inclusive else 'above'} "
+                                 f"{low}, got {value:g}")
+        if self.field_components != "auto":
+            try:
+                k = int(self.field_components)
+            except (TypeError, ValueError):
+                k = None
+            if k is None or not 1 <= k <= MAX_FIELD_COMPONENTS or str(k) != str(
+                    self.field_components).strip():
+                raise ValueError(f"--field-components must be 1 to {MAX_FIELD_COMPONENTS} or "
+                                 f"'auto', got {self.field_components!r}")
+        if self.parallax_field not in ("exponential", "beta"):
+            raise ValueError("--parallax-field must be exponential or beta, got "
+                             f"{self.parallax_field!r}")
+        if self.radial_velocity is not None and not (
+                np.all(np.isfinite(self.radial_velocity)) and self.radial_velocity[1] > 0):
+            raise ValueError("--radial-velocity MEAN SD: SD must be positive (km/s), got "
+                             f"{' '.join(f'{v:g}' for v in self.radial_velocity)}")
+        if self.center is not None and not (np.all(np.isfinite(self.center))
+                                            and -90 <= self.center[1] <= 90):
+            raise ValueError(f"--center RA DEC in degrees, DEC within [-90, 90], got "
+                             f"{' '.join(f'{v:g}' for v in self.center)}")
+        if self.footprint is not None and not (np.all(np.isfinite(self.footprint))
+                                               and self.footprint[2] > 0
+                                               and -90 <= self.footprint[1] <= 90):
+            raise ValueError("--footprint RA DEC RADIUS: degrees, degrees, a positive radius "
+                             f"in arcmin, got {' '.join(f'{v:g}' for v in self.footprint)}")
+        unused = unused_options(self)
+        if unused:
+            raise ValueError("; ".join(f"{option} {why}" for option, why in unused.items())
+                             + ": leave it out")
+
+
+def unused_options(inputs: "ClusterInput") -> dict[str, str]:
+    """Options set away from their defaults that this run would not use: {option: why}."""
+    default = ClusterInput.__dataclass_fields__
+    only_parallax = f"is for --model parallax only (this run: --model {inputs.model})"
+    not_parallax = "is not used by --model parallax"
+    with_data = "is for a --data table (this run uses the simulated field)"
+    simulated = "is for the simulated field (this run reads --data)"
+    rules = {
+        "field_components": ("--field-components", inputs.model != "parallax", not_parallax),
+        "parallax_field": ("--parallax-field", inputs.model == "parallax", only_parallax),
+        "parallax_offset": ("--parallax-offset", inputs.model == "parallax", only_parallax),
+        "magnitude_prior": ("--magnitude-prior", inputs.model != "parallax", not_parallax),
+        "radial_velocity": ("--radial-velocity", inputs.model == "joint",
+                            f"is for --model joint only (this run: --model {inputs.model})"),
+        "footprint": ("--footprint", inputs.model == "joint",
+                      "is for --model joint (the only model with a sky term)"),
+        "detection": ("--no-detection", inputs.model != "parallax",
+                      "is not needed: --model parallax has no detection step"),
+        "catalogue": ("--catalogue", inputs.cluster is not None,
+                      "is read for the cluster --cluster NAME names: give the name too"),
+        "columns": ("--columns", inputs.data is not None, with_data),
+        "assign_errors": ("--assign-errors", inputs.data is not None, with_data),
+        "drop_invalid": ("--drop-invalid", inputs.data is not None, with_data),
+        "sim_seed": ("--sim-seed", inputs.data is None, simulated),
+        "n_cluster": ("--n-cluster", inputs.data is None, simulated),
+        "n_field": ("--n-field", inputs.data is None, simulated),
+    }
+    return {option: why for name, (option, used, why) in rules.items()
+            if not used and getattr(inputs, name) != default[name].default}
+
 
 def parse_columns(text: str | None) -> dict[str, str]:
     """``"Plx=parallax,pmRA=pmra"`` -> {"Plx": "parallax", "pmRA": "pmra"}."""
@@ -146,7 +228,28 @@ def prepare_stars(table: Table, inputs: ClusterInput, center, seed: int, say):
         say(f"random subsample of {inputs.max_stars} of {len(table)} stars (--max-stars)")
         table = table[keep]
     record["n_stars"] = len(table)
+    check_enough_stars(table, spec.REQUIRED_COLUMNS, record)
     return table, record
+
+
+def check_enough_stars(table: Table, columns, record: dict) -> None:
+    """At least ``MIN_STARS`` stars, and spread in every measured column; else an error
+    that gives the counts after each selection step."""
+    if len(table) < MIN_STARS:
+        steps = [f"{count} removed by {reason}" for reason, count in
+                 record["dropped_invalid"].items() if reason == "total"]
+        steps += [f"{count} by {cut}" for cut, count in record["quality_cuts"]["removed"].items()
+                  if count]
+        raise ValueError(
+            f"{len(table)} stars left to fit ({'; '.join(steps) or 'no rows removed'}); a "
+            f"cluster model needs at least {MIN_STARS}: loosen the cuts or give a larger field")
+    for name in columns:
+        if name == "source_id" or name.endswith(("_error", "_corr")):
+            continue
+        values = np.asarray(table[name], float)
+        if np.ptp(values) == 0:
+            raise DataValidationError(name, f"are all identical ({values[0]:g}): a mixture "
+                                      "needs values that differ", len(values), len(values))
 
 
 def starting_candidates(table: Table, reference) -> list[Candidate]:
@@ -209,7 +312,8 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
         return model, None
     columns = {name: np.asarray(table[name]) for name in spec.REQUIRED_COLUMNS
                if name != "source_id"}
-    return model, partial(check_starting_point, model, columns)
+    return model, partial(check_starting_point, model, columns,
+                          [name for name in columns if name.endswith("_error")])
 
 
 def fit(model: pm.Model, sampling: SamplingOptions, say, check_start=None, starts=None,
@@ -507,112 +611,103 @@ def run_cluster(
 ) -> RunResult:
     """Run the whole cluster workflow; returns the result even when the gate fails or no
     cluster is found (status ``failed`` or ``no_cluster``, results kept)."""
-    if inputs.model not in CLUSTER_MODELS:
-        raise ValueError(f"--model must be one of {sorted(CLUSTER_MODELS)}, got {inputs.model!r}")
-    if inputs.magnitude_prior and inputs.model == "parallax":
-        raise ValueError("--magnitude-prior is for the Gaussian-field models (pmra, pm2d, "
-                         "pmplx, joint), not --model parallax")
-    if inputs.catalogue is not None and inputs.cluster is None:
-        raise ValueError("--catalogue is read for the cluster --cluster NAME names: give the "
-                         "name too")
-    if inputs.footprint is not None and inputs.model != "joint":
-        raise ValueError("--footprint is for --model joint (the only model with a sky term)")
     if inputs.data is None and inputs.cluster is None:
         inputs = dataclasses.replace(inputs, cluster="NGC6819")  # the simulated field's
-    reference = published_reference(inputs.cluster, inputs.catalogue)
-    center, center_origin = resolve_cluster_center(inputs, reference)
     label = normalise_name(inputs.cluster) if inputs.cluster else "cluster"
     run = Run(f"{label} {inputs.model}", out_dir, as_record(inputs, sampling, gate),
-              quiet=quiet)
-    with run.step("load data"):
-        table, provenance = load_cluster_table(inputs)
-        run.say(f"{len(table)} stars from {provenance['source']}")
-    with run.step("validate and cut"):
-        table, selection = prepare_stars(table, inputs, center, sampling.seed, run.say)
-        footprint = footprint_for(table, inputs, center)
-        if footprint is not None:
-            check_inside(table, footprint)
-            run.say(f"footprint: {footprint.radius_arcmin:g} arcmin around "
-                    f"({footprint.ra:.4f}, {footprint.dec:.4f}), {footprint.origin}")
-        candidates = starting_candidates(table, reference)
-        guess = candidates[0].guess()
-        if "parallax" in CLUSTER_MODELS[inputs.model].PRIOR_CENTER_AXES:
-            guess.setdefault("parallax", float(np.median(np.asarray(table["parallax"]))))
-        run.say(f"{len(table)} stars to fit; {len(candidates)} starting candidate(s): "
-                + "; ".join(f"pm ({c.pmra:.2f}, {c.pmdec:.2f}) mas/yr from {c.origin}"
-                            for c in candidates))
-    auto = inputs.field_components == "auto" and inputs.model != "parallax"
-    comparison = None
-    with run.step("sample"):
-        if auto:
-            n_field, model, idata, probability, comparison = choose_field_components(
-                table, inputs, guess, center, sampling, run, candidates=candidates)
-        else:
-            n_field = 2 if inputs.field_components == "auto" else int(inputs.field_components)
-            model, check_start = build_cluster_model(table, inputs, guess, center, n_field)
-            starts, before_start = start_arguments(model, inputs.model, candidates, table,
-                                                   len(model.coords["component"]))
-            idata, probability = fit(model, sampling, run.say, check_start, starts,
-                                     before_start)
-    detection = None
-    if inputs.detection and inputs.model != "parallax":
-        with run.step("detection"):
-            n_field, (model, idata, probability), detection = detection_step(
-                table, inputs, guess, center, candidates, n_field, (model, idata, probability),
-                sampling, run)
-    per_draw = probability.reshape(-1, probability.shape[-1])
-    background = ThreadPoolExecutor(1)  # NumPy's percentiles release the GIL
-    spread = background.submit(summarise, "cluster", per_draw)
-    background.shutdown(wait=False)  # its one task still runs; spread.result() waits
-    with run.step("convergence gate"):
-        report = cluster_gate(idata, model, gate)
-    spec = CLUSTER_MODELS[inputs.model]
-    with run.step("membership and summaries"):
-        probability_mean = per_draw.mean(axis=0)
-        summary = summary_table(idata, [rv.name for rv in model.free_RVs] + [
-            name for name in ("cluster_distance",) if name in idata["posterior"]])
-        estimates = cluster_estimates(summary, table, probability_mean, sampling.seed)
-        details = {"data": provenance, "selection": selection,
-                   "center": None if center is None else {
-                       "ra": center.ra.deg, "dec": center.dec.deg, "origin": center_origin},
-                   "published": None if reference is None else vars(reference),
-                   "footprint": None if footprint is None else footprint.record(),
-                   "starting_candidates": [c.record() for c in candidates],
-                   "map_log_posteriors": idata.attrs.get("map_log_posteriors"),
-                   "initial_guess": guess, "field_components": n_field,
-                   "cluster_estimates": estimates,
-                   "systematic_floor": SYSTEMATIC_FLOOR,
-                   "detection": None if detection is None else detection.record()}
-        truth = truth_of(table)
-        if truth:
-            quality, reliability = membership_quality(probability_mean, table["is_member"])
-            details["recovery"] = {"parameters": parameter_bias(summary, truth),
-                                   "membership": quality}
-            run.keep("reliability", write_table(run.out_dir / "reliability.ecsv", reliability))
-            run.keep("recovery", write_json(run.out_dir / "recovery.json", details["recovery"]))
-    with run.step("save results"):
-        run.keep("posterior", write_posterior(run.out_dir / "posterior.nc", idata))
-        run.keep("summary", write_table(run.out_dir / "summary.ecsv", summary))
-        if comparison is not None:
-            run.keep("field_components", write_table(run.out_dir / "field_components_loo.ecsv",
-                                                     comparison))
-        if inputs.model == "joint":
-            kinematics = phase_space(idata, footprint.center, inputs, sampling.seed)
-            run.keep("kinematics", write_table(run.out_dir / "kinematics.ecsv", kinematics))
-            details["kinematics"] = {row["quantity"]: [row["mean"], row["sd"], row["unit"]]
-                                     for row in kinematics}
-        membership = spread.result()
-        run.keep("membership", write_table(run.out_dir / "membership.ecsv",
-                                           membership_table(table, membership)))
-    if figures:
-        with run.step("figures"):
-            draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth,
-                                 reference)
-    status = run_status(report, detection)
-    result = run.finish(status, **details, convergence=report.as_record(),
-                        cluster_parameters=list(spec.CLUSTER_PARAMETERS),
-                        sampler_used=sampler_used(idata))
-    print(report.text())
-    if detection is not None:
-        print(detection.text())
-    return result
+              quiet=quiet)  # checks --out before any work
+    with run:
+        with run.step("load data"):
+            reference = published_reference(inputs.cluster, inputs.catalogue)
+            center, center_origin = resolve_cluster_center(inputs, reference)
+            table, provenance = load_cluster_table(inputs)
+            run.say(f"{len(table)} stars from {provenance['source']}")
+        with run.step("validate and cut"):
+            table, selection = prepare_stars(table, inputs, center, sampling.seed, run.say)
+            footprint = footprint_for(table, inputs, center)
+            if footprint is not None:
+                check_inside(table, footprint)
+                run.say(f"footprint: {footprint.radius_arcmin:g} arcmin around "
+                        f"({footprint.ra:.4f}, {footprint.dec:.4f}), {footprint.origin}")
+            candidates = starting_candidates(table, reference)
+            guess = candidates[0].guess()
+            if "parallax" in CLUSTER_MODELS[inputs.model].PRIOR_CENTER_AXES:
+                guess.setdefault("parallax", float(np.median(np.asarray(table["parallax"]))))
+            run.say(f"{len(table)} stars to fit; {len(candidates)} starting candidate(s): "
+                    + "; ".join(f"pm ({c.pmra:.2f}, {c.pmdec:.2f}) mas/yr from {c.origin}"
+                                for c in candidates))
+        auto = inputs.field_components == "auto" and inputs.model != "parallax"
+        comparison = None
+        with run.step("sample"):
+            if auto:
+                n_field, model, idata, probability, comparison = choose_field_components(
+                    table, inputs, guess, center, sampling, run, candidates=candidates)
+            else:
+                n_field = 2 if inputs.field_components == "auto" else int(inputs.field_components)
+                model, check_start = build_cluster_model(table, inputs, guess, center, n_field)
+                starts, before_start = start_arguments(model, inputs.model, candidates, table,
+                                                       len(model.coords["component"]))
+                idata, probability = fit(model, sampling, run.say, check_start, starts,
+                                         before_start)
+        detection = None
+        if inputs.detection and inputs.model != "parallax":
+            with run.step("detection"):
+                n_field, (model, idata, probability), detection = detection_step(
+                    table, inputs, guess, center, candidates, n_field, (model, idata, probability),
+                    sampling, run)
+        per_draw = probability.reshape(-1, probability.shape[-1])
+        background = ThreadPoolExecutor(1)  # NumPy's percentiles release the GIL
+        spread = background.submit(summarise, "cluster", per_draw)
+        background.shutdown(wait=False)  # its one task still runs; spread.result() waits
+        with run.step("convergence gate"):
+            report = cluster_gate(idata, model, gate)
+        spec = CLUSTER_MODELS[inputs.model]
+        with run.step("membership and summaries"):
+            probability_mean = per_draw.mean(axis=0)
+            summary = summary_table(idata, [rv.name for rv in model.free_RVs] + [
+                name for name in ("cluster_distance",) if name in idata["posterior"]])
+            estimates = cluster_estimates(summary, table, probability_mean, sampling.seed)
+            details = {"data": provenance, "selection": selection,
+                       "center": None if center is None else {
+                           "ra": center.ra.deg, "dec": center.dec.deg, "origin": center_origin},
+                       "published": None if reference is None else vars(reference),
+                       "footprint": None if footprint is None else footprint.record(),
+                       "starting_candidates": [c.record() for c in candidates],
+                       "map_log_posteriors": idata.attrs.get("map_log_posteriors"),
+                       "initial_guess": guess, "field_components": n_field,
+                       "cluster_estimates": estimates,
+                       "systematic_floor": SYSTEMATIC_FLOOR,
+                       "detection": None if detection is None else detection.record()}
+            truth = truth_of(table)
+            if truth:
+                quality, reliability = membership_quality(probability_mean, table["is_member"])
+                details["recovery"] = {"parameters": parameter_bias(summary, truth),
+                                       "membership": quality}
+                run.keep("reliability", write_table(run.out_dir / "reliability.ecsv", reliability))
+                run.keep("recovery", write_json(run.out_dir / "recovery.json", details["recovery"]))
+        with run.step("save results"):
+            run.keep("posterior", write_posterior(run.out_dir / "posterior.nc", idata))
+            run.keep("summary", write_table(run.out_dir / "summary.ecsv", summary))
+            if comparison is not None:
+                run.keep("field_components", write_table(run.out_dir / "field_components_loo.ecsv",
+                                                         comparison))
+            if inputs.model == "joint":
+                kinematics = phase_space(idata, footprint.center, inputs, sampling.seed)
+                run.keep("kinematics", write_table(run.out_dir / "kinematics.ecsv", kinematics))
+                details["kinematics"] = {row["quantity"]: [row["mean"], row["sd"], row["unit"]]
+                                         for row in kinematics}
+            membership = spread.result()
+            run.keep("membership", write_table(run.out_dir / "membership.ecsv",
+                                               membership_table(table, membership)))
+        if figures:
+            with run.step("figures"):
+                draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth,
+                                     reference)
+        status = run_status(report, detection)
+        result = run.finish(status, **details, convergence=report.as_record(),
+                            cluster_parameters=list(spec.CLUSTER_PARAMETERS),
+                            sampler_used=sampler_used(idata))
+        print(report.text())
+        if detection is not None:
+            print(detection.text())
+        return result

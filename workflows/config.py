@@ -1,11 +1,15 @@
 """Options shared by every workflow, read from the command line and an optional TOML file.
 
 Precedence: command-line flag > ``--config`` TOML file > built-in default. TOML keys are the
-long option names with ``-`` or ``_`` (``target_accept = 0.95``).
+long option names with ``-`` or ``_`` (``target_accept = 0.95``). Values are typed by the
+option they set (:func:`typed_options`): ``figures = "no"`` or ``draws = 100.5`` is an
+error that names the file and the key, as is the same key spelt twice.
 """
 
 import os
 import tomllib
+import types
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -40,6 +44,9 @@ class SamplingOptions:
         for name in ("draws", "tune", "chains"):
             if getattr(self, name) is not None and getattr(self, name) < (name != "tune"):
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
+        if self.cores is not None and self.cores < 1:
+            raise ValueError(f"--cores must be at least 1 (chains run in parallel on that many "
+                             f"CPUs; {available_cores()} available), got {self.cores}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"--sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if self.mass_matrix not in MASS_MATRICES:
@@ -58,24 +65,103 @@ class GateThresholds:
     ess_tail_min: float = 400
     divergences_max: int = 0
 
+    def __post_init__(self):
+        if not self.r_hat_max >= 1:
+            raise ValueError(f"--r-hat-max must be at least 1, got {self.r_hat_max}")
+        for name in ("ess_bulk_min", "ess_tail_min", "divergences_max"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 0, got "
+                                 f"{getattr(self, name)}")
 
-def read_config_file(path: str | Path | None) -> dict:
-    """Read a TOML config into a flat dict with ``_`` in key names (empty for None)."""
+
+class ConfigError(ValueError):
+    """A config file that cannot be used: the message names the file and the key."""
+
+
+def read_config_file(path: str | Path | None, schema: dict | None = None) -> dict:
+    """Read a TOML config into a flat dict with ``_`` in key names (empty for None).
+
+    With ``schema`` ({key: type annotation}, see :func:`option_types`), every value is
+    checked against its option's type and unknown keys are an error."""
     if path is None:
         return {}
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    with path.open("rb") as handle:
-        raw = tomllib.load(handle)
-    return {key.replace("-", "_"): value for key, value in raw.items()}
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {path}: not valid TOML: {err}") from None
+    config = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name in config:
+            raise ConfigError(f"config file {path}: {key!r} sets the same option as another "
+                              f"key spelt differently ({name!r}); keep one")
+        config[name] = value
+    if schema is None:
+        return config
+    unknown = sorted(set(config) - set(schema))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown keys {unknown}; known: {sorted(schema)}")
+    return {key: typed_value(value, schema[key], f"config file {path}: key {key!r}")
+            for key, value in config.items()}
+
+
+def option_types(*classes) -> dict:
+    """{field name: its type annotation} of the given dataclasses."""
+    hints = {}
+    for cls in classes:
+        hints.update(typing.get_type_hints(cls))
+    return hints
+
+
+def typed_value(value, annotation, where: str):
+    """``value`` checked against ``annotation`` (bool, int, float, str, a tuple of floats,
+    or one of these or None); ints are accepted for floats, and for the one string option
+    that also takes numbers (``field_components = 3``). Anything else is a
+    :class:`ConfigError` naming ``where``."""
+    options = [a for a in (typing.get_args(annotation)
+                           if isinstance(annotation, types.UnionType)
+                           or typing.get_origin(annotation) is typing.Union else (annotation,))
+               if a is not type(None)]
+    base = options[0]
+    origin = typing.get_origin(base)
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be true or false (TOML booleans, unquoted), "
+                          f"got {value!r}")
+    if base is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be a whole number, got {value!r}")
+    if base is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    if base is str:
+        if isinstance(value, str):
+            return value
+        if "field_components" in where and isinstance(value, int) and not isinstance(
+                value, bool):
+            return str(value)
+        raise ConfigError(f"{where} must be a string (in quotes), got {value!r}")
+    if origin is tuple:
+        items = typing.get_args(base)
+        if (isinstance(value, list) and len(value) == len(items)
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+            return tuple(float(v) for v in value)
+        raise ConfigError(f"{where} must be a list of {len(items)} numbers, got {value!r}")
+    raise ConfigError(f"{where}: cannot check values of type {base}")
 
 
 def merge_options(cli: dict, config: dict, defaults: dict) -> dict:
     """CLI values that are not None win over config values, which win over defaults."""
     unknown = set(config) - set(defaults)
     if unknown:
-        raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(defaults)}")
+        raise ConfigError(f"unknown config keys {sorted(unknown)}; known: {sorted(defaults)}")
     merged = dict(defaults)
     merged.update(config)
     merged.update({key: value for key, value in cli.items() if value is not None})

@@ -14,7 +14,8 @@ import xarray as xr
 from astropy.table import Table
 
 from data.line import LineData, load_line_table, simulate_outlier_line
-from models.outlier_line import LINE_PARAMETERS, outlier_line
+from data.validation import DataValidationError
+from models.outlier_line import LINE_PARAMETERS, MIN_POINTS, outlier_line
 from workflows import line_plots, plots
 from workflows.config import GateThresholds, SamplingOptions, as_record
 from workflows.diagnostics import GateReport, convergence_gate
@@ -44,14 +45,41 @@ class LineInput:
     xerr: str | None = None
     xycorr: str | None = None
     intrinsic_scatter: bool = False
+    drop_invalid: bool = False
+
+    def __post_init__(self):
+        if (self.xycorr is not None) and self.xerr is None:
+            raise ValueError("--xycorr needs --xerr: a correlation between errors needs both")
+        if self.data is None:
+            given = [option for option, value in (("--x", self.x != "x"),
+                                                  ("--y", self.y != "y"),
+                                                  ("--yerr", self.yerr != "y_err"),
+                                                  ("--xerr", self.xerr is not None),
+                                                  ("--xycorr", self.xycorr is not None),
+                                                  ("--drop-invalid", self.drop_invalid))
+                     if value]
+            if given:
+                raise ValueError(f"{', '.join(given)} name columns of --data: give --data "
+                                 "FILE too (without it the built-in reference data are used)")
 
 
 def load_line_data(inputs: LineInput) -> LineData:
-    """Step 1: read and validate the user's table, or simulate the reference data."""
+    """Step 1: read and validate the user's table, or simulate the reference data. Fewer
+    than ``MIN_POINTS`` points, or x values without spread, are an error that says why."""
     if inputs.data is None:
         return simulate_outlier_line()
-    return load_line_table(inputs.data, inputs.x, inputs.y, inputs.yerr, inputs.xerr,
-                           inputs.xycorr)
+    data = load_line_table(inputs.data, inputs.x, inputs.y, inputs.yerr, inputs.xerr,
+                           inputs.xycorr, drop_invalid=inputs.drop_invalid)
+    dropped = f" after --drop-invalid removed {data.dropped['total']}" if data.dropped else ""
+    if len(data) < MIN_POINTS:
+        raise ValueError(
+            f"{inputs.data}: {len(data)} points{dropped}; the outlier line needs at least "
+            f"{MIN_POINTS} (five parameters: with fewer points the outlier component can take "
+            "any subset of them and the fit says nothing)")
+    if np.ptp(data.x) == 0:
+        raise DataValidationError(inputs.x, f"are all identical ({data.x[0]:g}): a line "
+                                  "needs points at more than one x", len(data), len(data))
+    return data
 
 
 def build_line_model(data: LineData, inputs: LineInput) -> tuple[pm.Model, Callable[[], None]]:
@@ -64,7 +92,8 @@ def build_line_model(data: LineData, inputs: LineInput) -> tuple[pm.Model, Calla
     columns.update({name: values for name, values in ((inputs.xerr, data.x_err),
                                                       (inputs.xycorr, data.xy_corr))
                     if name is not None and values is not None})
-    return model, partial(check_starting_point, model, columns)
+    return model, partial(check_starting_point, model, columns,
+                          [name for name in (inputs.yerr, inputs.xerr) if name is not None])
 
 
 def line_parameters(inputs: LineInput) -> list[str]:
@@ -124,27 +153,30 @@ def run_outlier_line(
     Bad input raises :class:`data.DataValidationError` before anything is written.
     """
     run = Run("outlier-line", out_dir, as_record(inputs, sampling, gate), quiet=quiet)
-    with run.step("load data"):
-        data = load_line_data(inputs)
-        run.say(f"{len(data)} points from {data.source}")
-    with run.step("build model"):
-        model, check_start = build_line_model(data, inputs)
-    with run.step("sample"):
-        idata = sample_posterior(model, sampling, check_start=check_start)
-    var_names = line_parameters(inputs)
-    with run.step("convergence gate"):
-        report: GateReport = convergence_gate(idata, var_names, gate)
-    with run.step("membership"):
-        membership = line_membership(idata)
-    with run.step("save results"):
-        save_line_results(run, idata, summary_table(idata, var_names),
-                          membership_table(data, membership))
-    if figures:
-        with run.step("figures"):
-            draw_line_figures(run, data, idata, membership, var_names)
-    status = "passed" if report.passed else "failed"
-    result = run.finish(status, data={"source": data.source, "n_points": len(data),
-                                      "dropped": {}}, convergence=report.as_record(),
-                        sampler_used=sampler_used(idata))
-    print(report.text())
-    return result
+    with run:
+        with run.step("load data"):
+            data = load_line_data(inputs)
+            run.say(f"{len(data)} points from {data.source}")
+            for reason, count in data.dropped.items():
+                run.say(f"dropped (--drop-invalid) {count} rows: {reason}")
+        with run.step("build model"):
+            model, check_start = build_line_model(data, inputs)
+        with run.step("sample"):
+            idata = sample_posterior(model, sampling, check_start=check_start)
+        var_names = line_parameters(inputs)
+        with run.step("convergence gate"):
+            report: GateReport = convergence_gate(idata, var_names, gate)
+        with run.step("membership"):
+            membership = line_membership(idata)
+        with run.step("save results"):
+            save_line_results(run, idata, summary_table(idata, var_names),
+                              membership_table(data, membership))
+        if figures:
+            with run.step("figures"):
+                draw_line_figures(run, data, idata, membership, var_names)
+        status = "passed" if report.passed else "failed"
+        result = run.finish(status, data={"source": data.source, "n_points": len(data),
+                                          "dropped": data.dropped}, convergence=report.as_record(),
+                            sampler_used=sampler_used(idata))
+        print(report.text())
+        return result

@@ -1,6 +1,9 @@
 """Result files, each written atomically: a temporary file in the same folder, then rename.
 
-An interrupted or failed write never leaves a partial file under the final name.
+An interrupted or failed write never leaves a partial file under the final name, and a
+signal that arrives during a write waits until the write is done and the caller has
+recorded the file (:func:`workflows.interrupt.deferred_signals`); it stops the run before
+the next write, or at the end of the step.
 """
 
 import json
@@ -12,6 +15,8 @@ from pathlib import Path
 import xarray as xr
 from astropy.table import Table
 
+from workflows.interrupt import check_signals, deferred_signals
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -19,11 +24,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    check_signals()  # a signal that came during the previous write stops the run here
+    with deferred_signals(raise_after=False):  # the caller records the file first
+        try:
+            yield temporary
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
 
 def write_json(path: str | Path, payload: dict) -> Path:

@@ -1,15 +1,31 @@
-"""Bookkeeping for one workflow run: progress lines, step timings and the run record."""
+"""Bookkeeping for one workflow run: progress lines, step timings, the results folder and
+the run record.
+
+A workflow runs inside ``with Run(...) as run:``. The results folder is checked when the
+:class:`Run` is made (before any data are read) and locked and staged when the block is
+entered (:mod:`workflows.outdir`). :meth:`Run.finish` writes ``run_record.json`` and swaps
+the run's files in; an interruption does the same with status ``interrupted``; any other
+error leaves ``--out`` as it was.
+"""
 
 import platform
+import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from workflows.interrupt import RunInterrupted
+from workflows.interrupt import (
+    RunInterrupted,
+    acknowledge_signal,
+    check_signals,
+    deferred_signals,
+    signal_pending,
+)
+from workflows.outdir import RECORD_NAME, OutputFolder
 from workflows.results import write_json
 
 PACKAGES = ("starmix", "pymc", "pytensor", "arviz", "numpy", "scipy", "astropy", "xarray")
@@ -32,16 +48,36 @@ class RunResult:
 
 
 class Run:
-    """Times named steps, prints progress to stderr and writes ``run_record.json``."""
+    """Times named steps, prints progress to stderr, owns the results folder and writes
+    ``run_record.json``. While the run is going, :attr:`out_dir` is its staging folder."""
 
     def __init__(self, workflow: str, out_dir: str | Path, settings: dict, quiet=False):
         self.workflow = workflow
-        self.out_dir = Path(out_dir)
+        self.folder = OutputFolder(out_dir)  # checks the path; writes nothing
+        self.out_dir = self.folder.final
         self.settings = settings
         self.quiet = quiet
         self.timings: dict[str, float] = {}
         self.files: dict[str, Path] = {}
+        self.result: RunResult | None = None
         self._start = time.perf_counter()
+
+    def __enter__(self) -> "Run":
+        self.out_dir = self.folder.open()
+        return self
+
+    def __exit__(self, kind, error, _traceback) -> bool:
+        if isinstance(error, RunInterrupted):
+            if self.result is None:
+                acknowledge_signal()
+                self._record_interruption(error)
+            error.kept = [str(path) for label, path in self.result.files.items()
+                          if label != "run_record"]
+            error.record = str(self.result.files["run_record"])
+        elif self.result is None:
+            self.folder.abandon()
+            self.out_dir = self.folder.final
+        return False
 
     def say(self, message: str) -> None:
         if not self.quiet:
@@ -49,12 +85,14 @@ class Run:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
+        check_signals()
         self.say(f"{name} ...")
         start = time.perf_counter()
         try:
             yield
+            check_signals()  # a signal whose exception C code swallowed stops the run here
         except RunInterrupted as stop:
-            self._record_interruption(stop, name)
+            stop.step = stop.step or name
             raise
         self.timings[name] = round(time.perf_counter() - start, 3)
         self.say(f"{name} done ({self.timings[name]:.1f} s)")
@@ -63,20 +101,36 @@ class Run:
         self.files[label] = Path(path)
         return Path(path)
 
-    def _record_interruption(self, stop: RunInterrupted, step: str) -> None:
-        """Note where the run stopped; mark the folder only if this run already wrote to it.
-
-        Files from an earlier run in the same folder stay consistent with their own record
-        unless this run replaced some of them; then ``run_record.json`` says "interrupted"
-        and lists the files this run wrote.
-        """
-        stop.step = step
-        stop.kept = [str(path) for path in self.files.values()]
-        if self.files:
-            self.finish("interrupted", interrupted={"signal": stop.signal_name, "step": step})
+    def _record_interruption(self, stop: RunInterrupted) -> None:
+        """Write the record of an interrupted run (status ``interrupted``, the step and the
+        complete files it wrote) and swap the folder in: ``--out`` then holds this run only.
+        A second signal during this clean-up is ignored: the run is stopping anyway."""
+        with suppress(RunInterrupted):
+            self.finish("interrupted", interrupted={"signal": stop.signal_name,
+                                                    "step": stop.step})
 
     def finish(self, status: str, **details) -> RunResult:
-        """Write the run record (always, also for a failed gate) and return the result."""
+        """Write the run record (always, also for a failed gate) and swap the run's folder in
+        for ``--out``; returns the result with the files' final paths. A signal that arrives
+        while the record is written turns the status into ``interrupted`` (and is raised
+        once the folder is in place)."""
+        with deferred_signals():
+            self.keep("run_record", self.out_dir / RECORD_NAME)
+            final = {label: self.folder.final_path(path) for label, path in self.files.items()}
+            record = self._write_record(status, details, final)
+            pending = signal_pending()
+            if pending is not None and status != "interrupted":
+                status = "interrupted"
+                record = self._write_record(status, {**details, "interrupted": {
+                    "signal": signal.Signals(pending).name, "step": "write run record"}},
+                                            final)
+            self.folder.commit()
+            self.out_dir = self.folder.final
+            self.files = final
+            self.result = RunResult(status, self.out_dir, dict(final), record)
+        return self.result
+
+    def _write_record(self, status: str, details: dict, final: dict) -> dict:
         record = {
             "workflow": self.workflow,
             "status": status,
@@ -85,11 +139,10 @@ class Run:
             "timings_s": {**self.timings, "total": round(time.perf_counter() - self._start, 3)},
             "versions": versions(),
             **details,
+            "files": {label: str(path) for label, path in final.items()},
         }
-        self.keep("run_record", self.out_dir / "run_record.json")
-        record["files"] = {label: str(path) for label, path in self.files.items()}
         write_json(self.files["run_record"], record)
-        return RunResult(status, self.out_dir, dict(self.files), record)
+        return record
 
 
 def versions() -> dict[str, str]:

@@ -209,13 +209,16 @@ def best_map_point(model: pm.Model, seed: int, starts=None, before_start=None):
     return points[best]
 
 
-def check_starting_point(model: pm.Model, columns: Mapping[str, np.ndarray]) -> None:
+def check_starting_point(model: pm.Model, columns: Mapping[str, np.ndarray],
+                         error_columns=()) -> None:
     """Fail before sampling when some rows give a non-finite likelihood at the start.
 
-    Values so extreme that floating point overflows (an error of 1e200, say) pass the
-    row checks of :mod:`data.validation` but would stop PyMC with a traceback from deep
-    inside the sampler. ``columns`` are the model's input columns, one value per row; the
-    error names the column whose values in the bad rows are most extreme.
+    Values so extreme that floating point overflows (an error of 1e200 or 1e-300, say) pass
+    the row checks of :mod:`data.validation` but would stop PyMC with a traceback from deep
+    inside the sampler. ``columns`` are the model's input columns, one value per row, and
+    ``error_columns`` those among them that are 1-sigma errors (which overflow when tiny as
+    well as when huge); the error names the column whose values in the bad rows lie
+    furthest from their typical size.
     """
     from models.field import log_weights
 
@@ -226,16 +229,32 @@ def check_starting_point(model: pm.Model, columns: Mapping[str, np.ndarray]) -> 
         bad = ~np.isfinite(logsumexp(log_w + log_component, axis=-1))
     if not bad.any():
         return
+    column, decades = _most_extreme_column(columns, bad, set(error_columns))
+    if decades >= EXTREME_DECADES:
+        raise DataValidationError(
+            column, "give a non-finite likelihood (floating-point overflow: values "
+            f"{decades:.0f} orders of magnitude from the column's typical size)",
+            int(bad.sum()), len(bad))
     raise DataValidationError(
-        _most_extreme_column(columns, bad),
-        "give a non-finite likelihood (floating-point overflow: values too extreme)",
-        int(bad.sum()), len(bad))
+        ", ".join(columns), "give a non-finite likelihood at the starting point, and no "
+        "column holds extreme values", int(bad.sum()), len(bad))
 
 
-def _most_extreme_column(columns: Mapping[str, np.ndarray], bad: np.ndarray) -> str:
-    """The column whose largest |value| in the bad rows is furthest above its typical size."""
-    def excess(values):
-        size = np.abs(np.asarray(values, float))
+EXTREME_DECADES = 20  # orders of magnitude from a column's typical size that count as extreme
+
+
+def _most_extreme_column(columns: Mapping[str, np.ndarray], bad: np.ndarray,
+                         error_columns: set) -> tuple[str, float]:
+    """(column, decades): the column whose values in the bad rows lie the most orders of
+    magnitude from its typical size (its median |value| over the good rows, else 1);
+    above it for values, above or below it for errors."""
+    def excess(name):
+        size = np.abs(np.asarray(columns[name], float))
         typical = np.median(size[~bad]) if (~bad).any() else 1.0
-        return np.log10(size[bad].max() + 1e-300) - np.log10(typical + 1e-300)
-    return max(columns, key=lambda name: excess(columns[name]))
+        with np.errstate(divide="ignore"):
+            log_size = np.log10(np.maximum(size[bad], 1e-320))
+        high = log_size.max() - np.log10(max(typical, 1e-320))
+        low = np.log10(max(typical, 1e-320)) - log_size.min() if name in error_columns else 0
+        return float(max(high, low))
+    best = max(columns, key=excess)
+    return best, excess(best)
