@@ -24,7 +24,8 @@ def test_mixture_draws_match_brute_force(rng):
         "field_cov_log_width": (("chain", "draw", "field_component"),
                                 rng.normal(0.5, 0.2, (chains, draws, 1))),
     })
-    probability, log_likelihood = mixture_draws(model, posterior)
+    result = mixture_draws(model, posterior)
+    probability, log_likelihood = result.probability, result.log_likelihood
     x, e = np.asarray(table["pmra"]), np.asarray(table["pmra_error"])
     for c in range(chains):
         for d in range(draws):
@@ -57,5 +58,34 @@ def test_fused_membership_equals_the_reference_graph(rng, name):
         for rv, draws in zip(model.free_RVs, prior, strict=True)})
     fused = mixture_draws(model, posterior)
     reference = mixture_draws(model, posterior, fused=False)
-    for got, expected in zip(fused, reference, strict=True):
-        np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-30)
+    for name in ("mean", "probability", "log_likelihood"):
+        np.testing.assert_allclose(getattr(fused, name), getattr(reference, name), rtol=2e-5,
+                                   atol=1e-30)
+
+
+def test_streamed_mean_uses_every_draw_and_thinning_keeps_every_kth(monkeypatch, rng):
+    """On a field too large to keep every draw, the mean still averages every draw (the
+    same as the mean of the full per-draw array), and the kept draws are every k-th."""
+    from workflows import membership
+
+    table = make_field(seed=5, n_cluster=10, n_field=20)
+    model = CLUSTER_MODELS["pmra"].from_table(table, {"pmra": -2.9}, n_field=1)
+    chains, draws = 2, 10
+    posterior = xr.Dataset({
+        "w": (("chain", "draw", "component"), rng.dirichlet([2, 3], (chains, draws))),
+        "cluster_pmra": (("chain", "draw"), rng.normal(-2.9, 0.05, (chains, draws))),
+        "cluster_pmra_dispersion": (("chain", "draw"), rng.uniform(0.05, 0.2, (chains, draws))),
+        "field_mean": (("chain", "draw", "field_component", "astrometry"),
+                       rng.normal(-3, 1, (chains, draws, 1, 1))),
+        "field_cov_log_width": (("chain", "draw", "field_component"),
+                                rng.normal(0.5, 0.2, (chains, draws, 1))),
+    })
+    full = mixture_draws(model, posterior, log_likelihood="all")
+    assert full.probability.shape == (chains, draws, 30)
+    monkeypatch.setattr(membership, "KEEP_BUDGET", chains * 30 * 4)  # room for 4 draws
+    thin = mixture_draws(model, posterior)  # auto: too big, thinned
+    np.testing.assert_array_equal(thin.kept, [0, 3, 6, 9])
+    np.testing.assert_allclose(thin.mean, full.probability.mean(axis=(0, 1)), rtol=1e-6)
+    np.testing.assert_array_equal(thin.probability, full.probability[:, [0, 3, 6, 9]])
+    np.testing.assert_array_equal(thin.log_likelihood, full.log_likelihood[:, [0, 3, 6, 9]])
+    assert len(mixture_draws(model, posterior, log_likelihood="all").kept) == draws

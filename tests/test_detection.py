@@ -199,8 +199,8 @@ def test_magnitude_dependent_weights_enter_the_likelihood():
         for rv, value in zip(model.free_RVs, model.compile_fn(
             model.replace_rvs_by_values(model.free_RVs), inputs=model.value_vars,
             on_unused_input="ignore")(point), strict=True)})
-    fused, _ = mixture_draws(model, posterior, threads=1)
-    graph, _ = mixture_draws(model, posterior, threads=1, fused=False)
+    fused = mixture_draws(model, posterior, threads=1).probability
+    graph = mixture_draws(model, posterior, threads=1, fused=False).probability
     expected = frac * dens[:, 0] / mixture
     assert fused[0, 0] == pytest.approx(expected, rel=1e-5)
     assert graph[0, 0] == pytest.approx(expected, rel=1e-5)

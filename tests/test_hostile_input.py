@@ -2,6 +2,8 @@
 good and dropped rows, or fails with a :class:`DataValidationError` naming the column and
 the number of bad rows; never an exception from deep inside astropy, NumPy or PyMC."""
 
+import gzip
+import re
 import tempfile
 from pathlib import Path
 
@@ -175,3 +177,168 @@ def test_overflowing_errors_stop_the_cluster_workflow(tmp_path, capsys):
                  "--out", str(tmp_path / "o")])
     assert code == 1
     assert "column 'pmdec_error': 3 of" in capsys.readouterr().err
+
+
+# --- the numbered cases of the hostile-input audit (issue 17) -----------------------------
+
+def cluster_run(tmp_path, table, *options, name="field.ecsv"):
+    path = tmp_path / name
+    table.write(path, overwrite=True)
+    return main(["run", "cluster", "--data", str(path), "--no-figures", *options,
+                 "--out", str(tmp_path / "o")])
+
+
+@pytest.mark.parametrize(("options", "named"), [
+    (["--g-max", "5"], "quality cut --g-max 5 leaves no star to fit"),
+    (["--ruwe-max", "0.5"], "quality cut --ruwe-max 0.5 leaves no star to fit"),
+    (["--radius", "0.01", "--center", "295.33", "40.19"], "quality cut --radius 0.01"),
+    (["--radius", "0.5", "--center", "10", "-30"], "quality cut --radius 0.5"),
+    (["--g-max", "13"], "cluster model needs at least 50"),
+])
+def test_nothing_left_to_fit_names_the_cut_and_counts(tmp_path, capsys, options, named):
+    assert cluster_run(tmp_path, make_field(n_cluster=100, n_field=200), *options) == 1
+    message = capsys.readouterr().err
+    assert named in message and "Traceback" not in message
+    assert "before it" in message or "stars left to fit" in message
+    assert not (tmp_path / "o").exists()
+
+
+def test_radius_on_a_table_without_positions_names_the_column(tmp_path, capsys):
+    table = make_field(n_cluster=100, n_field=200)
+    table.remove_columns(["ra", "dec"])
+    assert cluster_run(tmp_path, table, "--radius", "5", "--cluster", "NGC6819") == 1
+    assert "column 'ra': is missing, and --radius cuts on the sky position" in (
+        capsys.readouterr().err)
+
+
+def test_unreadable_files_name_the_file(tmp_path, capsys):
+    junk = tmp_path / "junk.fits"
+    junk.write_bytes(np.random.default_rng(3).bytes(5000))
+    truncated = tmp_path / "cut.csv.gz"
+    full = tmp_path / "full.csv"
+    make_field(n_cluster=100, n_field=200).write(full, format="ascii.csv")
+    truncated.write_bytes(gzip.compress(full.read_bytes())[:4000])
+    for path, command in [(junk, "outlier-line"), (junk, "cluster"), (truncated, "cluster"),
+                          (truncated, "outlier-line")]:
+        assert main(["run", command, "--data", str(path), "--out", str(tmp_path / "o")]) == 1
+        message = capsys.readouterr().err
+        assert f"{path}: cannot be read as" in message and "Traceback" not in message
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_gzipped_csv_of_points_loads(tmp_path):
+    path = write_line_csv(tmp_path / "points.csv")
+    zipped = tmp_path / "points.csv.gz"
+    zipped.write_bytes(gzip.compress(path.read_bytes()))
+    assert len(load_line_table(zipped)) == 32
+
+
+@pytest.mark.smoke
+def test_tiny_errors_blame_the_error_column(tmp_path, capsys):
+    path = write_line_csv(tmp_path / "bad.csv", y_err=np.full(32, 1e-300))
+    assert main(["run", "outlier-line", "--data", str(path), "--out", str(tmp_path / "o")]) == 1
+    message = capsys.readouterr().err
+    assert "column 'y_err': 32 of 32 rows give a non-finite likelihood" in message
+
+
+def test_identical_values_and_single_stars_say_so(tmp_path, capsys):
+    table = make_field(n_cluster=100, n_field=200)
+    table["pmra"] = 1.5
+    assert cluster_run(tmp_path, table) == 1
+    assert re.search(r"column 'pmra': (\d+) of \1 rows are all identical \(1.5\)",
+                     capsys.readouterr().err)
+    assert cluster_run(tmp_path, make_field(n_cluster=100, n_field=200)[:1]) == 1
+    message = capsys.readouterr().err
+    assert "1 stars left to fit" in message and "at least 50" in message
+    path = write_line_csv(tmp_path / "flat.csv", x=np.full(32, 2.0))
+    assert main(["run", "outlier-line", "--data", str(path), "--out", str(tmp_path / "o")]) == 1
+    assert "column 'x': 32 of 32 rows are all identical" in capsys.readouterr().err
+
+
+def test_masked_source_ids_are_bad_rows_not_fill_values(tmp_path):
+    table = Table(make_field(n_cluster=100, n_field=200), masked=True)
+    table["source_id"].mask[[3, 8]] = True
+    path = tmp_path / "field.fits"
+    table.write(path)
+    loaded = load_gaia(path).data
+    with pytest.raises(DataValidationError,
+                       match=r"column 'source_id': 2 of 300 rows are blank \(masked\)"):
+        validate_gaia(loaded, PM2D_COLUMNS)
+    kept, dropped = validate_gaia(loaded, PM2D_COLUMNS, drop_invalid=True)
+    assert len(kept) == 298 and dropped["total"] == 2
+    assert 999999 not in set(np.asarray(kept["source_id"]))
+
+
+def test_drop_invalid_drops_text_cells(tmp_path):
+    table = Table({**{name: 0.1 + 0.1 * np.arange(6) for name in NUMERIC},
+                   "source_id": np.arange(6)})
+    table["pmra"] = ["1.0", "fast", "2", "n/a", "3", "4"]
+    kept, dropped = validate_gaia(table, PM2D_COLUMNS, drop_invalid=True)
+    assert len(kept) == 4 and dropped == {"pmra: are not numbers": 2, "total": 2}
+    assert kept["pmra"].dtype.kind == "f"
+
+
+def test_outlier_line_drop_invalid(tmp_path):
+    data = make_line_data()
+    y = data.y.astype(object)
+    y[[1, 4]] = "oops"
+    y_err = data.y_err.copy()
+    y_err[7] = -1
+    path = write_line_csv(tmp_path / "points.csv", y=y, y_err=y_err)
+    with pytest.raises(DataValidationError, match="column 'y': 2 of 32 rows are not numbers"):
+        load_line_table(path)
+    loaded = load_line_table(path, drop_invalid=True)
+    assert len(loaded) == 29
+    assert loaded.dropped == {"y: are not numbers": 2, "y_err: are not positive": 1,
+                              "total": 3}
+
+
+@pytest.mark.parametrize("n_points", [1, 2, 9])
+def test_too_few_points_are_refused(tmp_path, capsys, n_points):
+    data = make_line_data()
+    table = Table({"x": data.x[:n_points], "y": data.y[:n_points],
+                   "y_err": data.y_err[:n_points]})
+    path = tmp_path / "few.csv"
+    table.write(path, format="ascii.csv")
+    assert main(["run", "outlier-line", "--data", str(path), "--out", str(tmp_path / "o")]) == 1
+    assert f"{n_points} points; the outlier line needs at least 10" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_1_not_the_gate_code(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "outlier-line", "--draws", "abc"])
+    assert stop.value.code == 1
+    assert "argument --draws: invalid int value: 'abc'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ('intrinsic-scatter = "false"', "key 'intrinsic_scatter' must be true or false"),
+    ('figures = "no"', "key 'figures' must be true or false"),
+    ('draws = "abc"', "key 'draws' must be a whole number"),
+    ("draws = 100.5", "key 'draws' must be a whole number"),
+    ("target_accept = 0.9\ntarget-accept = 0.8", "'target-accept' sets the same option"),
+    ("draws = [", "not valid TOML"),
+    ("cores = 0", "--cores must be at least 1"),
+])
+def test_config_values_are_typed(tmp_path, capsys, text, named):
+    path = tmp_path / "run.toml"
+    path.write_text(text + "\n")
+    assert main(["run", "outlier-line", "--config", str(path),
+                 "--out", str(tmp_path / "o")]) == 1
+    message = capsys.readouterr().err
+    assert named in message and (f"config file {path}" in message or "--cores" in message)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["simulate", "ngc6819", "--radius", "0", "--out", "f.fits"], "--radius must be positive"),
+    (["simulate", "ngc6819", "--out", "f.txt"], "--out f.txt: simulate writes FITS"),
+    (["simulate", "ngc6819", "--n-cluster", "-5", "--out", "f.fits"], "--n-cluster must be 0"),
+    (["simulate", "nope", "--out", "f.fits"], "unknown preset 'nope'"),
+    (["fetch-gaia", "NGC188", "--radius", "abc", "--out", "f.fits"], "--radius must be a"),
+])
+def test_simulate_and_fetch_options_are_checked(tmp_path, monkeypatch, capsys, argv, named):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 1
+    assert named.replace("must be positive", "must be a positive") in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

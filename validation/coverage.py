@@ -62,7 +62,7 @@ def coverage_task(seed: int, sampling: dict) -> dict:
                                                    QUANTILES).tolist()}
                 for label, key in parameters.items()},
             "divergences": int(idata["sample_stats"]["diverging"].sum()),
-            "p_cluster": np.round(probability.mean(axis=(0, 1)), 5).tolist(),
+            "p_cluster": np.round(probability.mean, 5).tolist(),
             "is_member": np.asarray(stars["is_member"], bool).astype(int).tolist(),
         }
     return result

@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--magnitude-prior", action="store_true", default=None,
                        help="let the cluster's weight depend on G (logistic in G): fewer "
                             "faint field stars taken for members; needs phot_g_mean_mag")
+    shape.add_argument("--log-likelihood", choices=["auto", "all", "thin", "none"],
+                       help="pointwise log-likelihood per draw in posterior.nc: all, thin "
+                            "(every k-th draw, at most 1e8 values), none; default auto: all "
+                            "up to 1e8 values (25,000 stars x 4,000 draws), else thin")
     shape.add_argument("--no-detection", dest="detection", action="store_false", default=None,
                        help="skip the detection step (field-only models and PSIS-LOO)")
     add_core_options(cluster)
@@ -263,6 +267,16 @@ def run_workflow(args: argparse.Namespace) -> int:
 def simulate(args: argparse.Namespace) -> int:
     from data.cluster_field import simulate_cluster_field, write_cluster_field
 
+    if not str(args.out).lower().endswith((".fits", ".fits.gz")):
+        raise ValueError(f"--out {args.out}: simulate writes FITS; give a .fits or .fits.gz name")
+    if args.radius_arcmin is not None and not args.radius_arcmin > 0:
+        raise ValueError(f"--radius must be a positive number of arcmin, got {args.radius_arcmin}")
+    for option in ("n_cluster", "n_field"):
+        if getattr(args, option) is not None and getattr(args, option) < 0:
+            raise ValueError(f"--{option.replace('_', '-')} must be 0 or more, got "
+                             f"{getattr(args, option)}")
+    if not 0 <= args.seed < 2**32:
+        raise ValueError(f"--seed must be a whole number from 0 to 2**32 - 1, got {args.seed}")
     overrides = {key: getattr(args, key) for key in ("n_cluster", "n_field", "radius_arcmin")
                  if getattr(args, key) is not None}
     table = simulate_cluster_field(args.preset, seed=args.seed, **overrides)
@@ -280,8 +294,11 @@ def fetch_gaia(args: argparse.Namespace) -> int:
     from data.fetch import fetch_gaia_cone
 
     center, origin = resolve_center(args.cluster, args.center)
-    radius = u.Quantity(args.radius)
-    if radius.unit.physical_type != "angle" or radius <= 0:
+    try:
+        radius = u.Quantity(args.radius)
+    except (TypeError, ValueError):
+        radius = None
+    if radius is None or radius.unit.physical_type != "angle" or not radius > 0:
         raise ValueError(f"--radius must be a positive angle such as 20arcmin, got {args.radius}")
     print(f"querying the Gaia archive: {radius} around {center.to_string('decimal')} ({origin})")
     path = fetch_gaia_cone(center, radius, args.out)

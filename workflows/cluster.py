@@ -51,7 +51,7 @@ from workflows.kinematics import (
     GENERIC_RADIAL_VELOCITY,
     cluster_phase_space,
 )
-from workflows.membership import mixture_draws, summarise
+from workflows.membership import LOG_LIKELIHOOD_MODES, MixtureDraws, mixture_draws
 from workflows.pgm import cluster_pgm
 from workflows.recovery import membership_quality, parameter_bias
 from workflows.results import save_figure, write_json, write_posterior, write_table
@@ -93,6 +93,7 @@ class ClusterInput:
     radial_velocity: tuple[float, float] | None = None
     detection: bool = True
     magnitude_prior: bool = False
+    log_likelihood: str = "auto"
     sim_seed: int = 42
     n_cluster: int | None = None
     n_field: int | None = None
@@ -109,7 +110,7 @@ class ClusterInput:
                 ("--radius", self.radius_arcmin, 0, False),
                 ("--max-stars", self.max_stars, MIN_STARS, True),
                 ("--n-cluster", self.n_cluster, 0, True),
-                ("--n-field", self.n_field, 1, True)):
+                ("--n-field", self.n_field, 1, True), ("--sim-seed", self.sim_seed, 0, True)):
             if value is None:
                 continue
             if not np.isfinite(value):
@@ -126,6 +127,9 @@ class ClusterInput:
                     self.field_components).strip():
                 raise ValueError(f"--field-components must be 1 to {MAX_FIELD_COMPONENTS} or "
                                  f"'auto', got {self.field_components!r}")
+        if self.log_likelihood not in LOG_LIKELIHOOD_MODES:
+            raise ValueError(f"--log-likelihood must be one of {LOG_LIKELIHOOD_MODES}, got "
+                             f"{self.log_likelihood!r}")
         if self.parallax_field not in ("exponential", "beta"):
             raise ValueError("--parallax-field must be exponential or beta, got "
                              f"{self.parallax_field!r}")
@@ -164,8 +168,6 @@ def unused_options(inputs: "ClusterInput") -> dict[str, str]:
                             f"is for --model joint only (this run: --model {inputs.model})"),
         "footprint": ("--footprint", inputs.model == "joint",
                       "is for --model joint (the only model with a sky term)"),
-        "detection": ("--no-detection", inputs.model != "parallax",
-                      "is not needed: --model parallax has no detection step"),
         "catalogue": ("--catalogue", inputs.cluster is not None,
                       "is read for the cluster --cluster NAME names: give the name too"),
         "columns": ("--columns", inputs.data is not None, with_data),
@@ -317,10 +319,12 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
 
 
 def fit(model: pm.Model, sampling: SamplingOptions, say, check_start=None, starts=None,
-        before_start=None, component: str = "cluster") -> tuple[xr.DataTree, np.ndarray]:
+        before_start=None, component: str = "cluster",
+        log_likelihood: str = "auto") -> tuple[xr.DataTree, MixtureDraws]:
     """Steps 5-6: NUTS from the best MAP point of ``starts`` (the per-star
-    ``log_component`` is not stored), then per-draw membership of ``component`` and the
-    pointwise ``log_likelihood`` group for LOO."""
+    ``log_component`` is not stored), then one streaming pass over the draws for the
+    membership of ``component`` and the pointwise ``log_likelihood`` group for LOO (of the
+    draws :func:`workflows.membership.kept_draws` keeps: all of them on small fields)."""
     keep = [rv.name for rv in model.free_RVs] + [
         var.name for var in model.deterministics
         if var.name not in ("log_component", "log_weight")]  # star x component: not stored
@@ -328,15 +332,16 @@ def fit(model: pm.Model, sampling: SamplingOptions, say, check_start=None, start
                              start_at_map=True, check_start=check_start, starts=starts,
                              before_start=before_start)
     start = time.perf_counter()
-    probability, log_likelihood = mixture_draws(model, idata["posterior"].to_dataset(),
-                                                component=component, say=say)
+    draws = mixture_draws(model, idata["posterior"].to_dataset(), component=component,
+                          say=say, log_likelihood=log_likelihood)
     idata.attrs["membership_draws_seconds"] = round(time.perf_counter() - start, 3)
     stars = model.coords["star"]
     idata["log_likelihood"] = xr.DataTree(xr.Dataset(
-        {"stars": (("chain", "draw", "star"), log_likelihood)},
-        coords={"chain": idata["posterior"]["chain"], "draw": idata["posterior"]["draw"],
+        {"stars": (("chain", "draw", "star"), draws.log_likelihood)},
+        coords={"chain": idata["posterior"]["chain"],
+                "draw": idata["posterior"]["draw"].values[draws.kept],
                 "star": np.asarray(stars)}))
-    return idata, probability
+    return idata, draws
 
 
 def choose_field_components(table, inputs, guess, center, sampling, run: Run, starts=None,
@@ -349,7 +354,8 @@ def choose_field_components(table, inputs, guess, center, sampling, run: Run, st
         model, check_start = build_cluster_model(table, inputs, guess, center, n_field)
         idata, probability = fit(
             model, sampling, run.say, check_start, *start_arguments(
-                model, inputs.model, candidates, table, len(model.coords["component"])))
+                model, inputs.model, candidates, table, len(model.coords["component"])),
+            log_likelihood=inputs.log_likelihood)
         fits[n_field] = (model, idata, probability)
         loo[f"K={n_field}"] = idata
     comparison = az.compare(loo)
@@ -380,7 +386,8 @@ def field_only_fits(table, inputs, guess, center, n_field: int, sampling: Sampli
     for k in sorted({n_field, min(n_field + 1, MAX_FIELD_COMPONENTS)}):
         run.say(f"detection: fitting the field-only model with K = {k}")
         model, _ = build_cluster_model(table, inputs, guess, center, k, cluster=False)
-        idata, _ = fit(model, short, run.say, component="field_1")
+        idata, _ = fit(model, short, run.say, component="field_1",
+                       log_likelihood=inputs.log_likelihood)
         found[k] = idata["log_likelihood"]["stars"].values
     return found
 
@@ -405,7 +412,8 @@ def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sa
                 f"cluster model with K = {k_star} too")
         model, check_start = build_cluster_model(table, inputs, guess, center, k_star)
         idata, probability = fit(model, sampling, run.say, check_start, *start_arguments(
-            model, inputs.model, candidates, table, len(model.coords["component"])))
+            model, inputs.model, candidates, table, len(model.coords["component"])),
+            log_likelihood=inputs.log_likelihood)
         cluster_fits[k_star] = (model, idata, probability)
     cluster_elpd = {k: loo_total(fit_[1]["log_likelihood"]["stars"].values)
                     for k, fit_ in cluster_fits.items()}
@@ -648,22 +656,21 @@ def run_cluster(
                 starts, before_start = start_arguments(model, inputs.model, candidates, table,
                                                        len(model.coords["component"]))
                 idata, probability = fit(model, sampling, run.say, check_start, starts,
-                                         before_start)
+                                         before_start, log_likelihood=inputs.log_likelihood)
         detection = None
         if inputs.detection and inputs.model != "parallax":
             with run.step("detection"):
                 n_field, (model, idata, probability), detection = detection_step(
                     table, inputs, guess, center, candidates, n_field, (model, idata, probability),
                     sampling, run)
-        per_draw = probability.reshape(-1, probability.shape[-1])
         background = ThreadPoolExecutor(1)  # NumPy's percentiles release the GIL
-        spread = background.submit(summarise, "cluster", per_draw)
+        spread = background.submit(probability.membership, "cluster")
         background.shutdown(wait=False)  # its one task still runs; spread.result() waits
         with run.step("convergence gate"):
             report = cluster_gate(idata, model, gate)
         spec = CLUSTER_MODELS[inputs.model]
         with run.step("membership and summaries"):
-            probability_mean = per_draw.mean(axis=0)
+            probability_mean = probability.mean
             summary = summary_table(idata, [rv.name for rv in model.free_RVs] + [
                 name for name in ("cluster_distance",) if name in idata["posterior"]])
             estimates = cluster_estimates(summary, table, probability_mean, sampling.seed)
@@ -686,6 +693,14 @@ def run_cluster(
                 run.keep("reliability", write_table(run.out_dir / "reliability.ecsv", reliability))
                 run.keep("recovery", write_json(run.out_dir / "recovery.json", details["recovery"]))
         with run.step("save results"):
+            details["log_likelihood"] = {
+                "mode": inputs.log_likelihood, "saved": inputs.log_likelihood != "none",
+                "draws_per_chain": int(idata["log_likelihood"].sizes["draw"]),
+                "of_draws_per_chain": int(idata["posterior"].sizes["draw"]),
+                "note": "membership means use every draw; percentiles, PSIS-LOO and the "
+                        "saved log_likelihood group use these draws"}
+            if inputs.log_likelihood == "none":
+                idata = idata.drop_nodes("log_likelihood")
             run.keep("posterior", write_posterior(run.out_dir / "posterior.nc", idata))
             run.keep("summary", write_table(run.out_dir / "summary.ecsv", summary))
             if comparison is not None:

@@ -44,6 +44,8 @@ class SamplingOptions:
         for name in ("draws", "tune", "chains"):
             if getattr(self, name) is not None and getattr(self, name) < (name != "tune"):
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"--seed must be a whole number from 0 to 2**32 - 1, got {self.seed}")
         if self.cores is not None and self.cores < 1:
             raise ValueError(f"--cores must be at least 1 (chains run in parallel on that many "
                              f"CPUs; {available_cores()} available), got {self.cores}")

@@ -3,9 +3,11 @@
 For object i and draw d, the probability of belonging to component k is the responsibility
 ``w_k p_k(y_i) / sum_j w_j p_j(y_i)``, evaluated in log space with logsumexp (the weights
 are part of it). The membership probability is its posterior mean; the 16/50/84
-percentiles across draws describe its spread.
+percentiles across draws describe its spread. On large fields the mean is streamed over
+every draw and the percentiles come from a thinned set of draws (:func:`kept_draws`).
 """
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -81,18 +83,58 @@ def membership_from_posterior(
     return summarise(component, responsibilities(log_w, log_p, index))
 
 
+LOG_LIKELIHOOD_MODES = ("auto", "all", "thin", "none")
+# Per-draw values (draws x objects) kept in memory and written: above this, "auto" thins.
+# 1e8 float32 values are 0.4 GB; 200,000 stars x 4,000 draws would be 3.2 GB per array.
+KEEP_BUDGET = 100_000_000
+
+
+def kept_draws(n_chains: int, n_draws: int, n_objects: int, mode: str = "auto") -> np.ndarray:
+    """Indices of the draws (in each chain) whose per-object values are kept: every draw
+    for ``all``, or for ``auto`` when chains x draws x objects fits ``KEEP_BUDGET``; else
+    every k-th draw, k the smallest that fits (``thin``, ``none``, large ``auto``)."""
+    if mode not in LOG_LIKELIHOOD_MODES:
+        raise ValueError(f"--log-likelihood must be one of {LOG_LIKELIHOOD_MODES}, got {mode!r}")
+    if mode == "all" or (mode == "auto" and n_chains * n_draws * n_objects <= KEEP_BUDGET):
+        return np.arange(n_draws)
+    step = max(1, int(np.ceil(n_chains * n_draws * n_objects / KEEP_BUDGET)))
+    return np.arange(0, n_draws, step)
+
+
+@dataclass
+class MixtureDraws:
+    """What :func:`mixture_draws` gives: the posterior mean membership over every draw
+    (float64, streamed), and the per-draw membership and pointwise log-likelihood
+    (float32, chain x kept draw x object) of the draws in ``kept``."""
+
+    mean: np.ndarray
+    probability: np.ndarray
+    log_likelihood: np.ndarray
+    kept: np.ndarray
+    n_draws: int
+
+    def membership(self, component: str) -> Membership:
+        """Mean over every draw; percentiles over the kept draws."""
+        p16, p50, p84 = np.percentile(
+            self.probability.reshape(-1, self.probability.shape[-1]), PERCENTILES, axis=0)
+        return Membership(component, self.mean, p16, p50, p84)
+
+
 def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=None,
-                  threads: int | None = None, fused: bool = True):
-    """Per-draw membership of ``component`` and pointwise log-likelihood of every object.
+                  threads: int | None = None, fused: bool = True,
+                  log_likelihood: str = "auto") -> MixtureDraws:
+    """Per-draw membership of ``component`` and pointwise log-likelihood of every object,
+    in one streaming pass over the draws.
 
     Per draw, a compiled, GIL-free function (:mod:`workflows.nogil`) gives the
     responsibility of ``component`` and log sum_k w_k p_k for every object; ``threads``
-    (default: the CPUs available) evaluate the draws in parallel, so the large per-object
-    array is never stored for all draws at once. Models whose likelihood is the fused Op
-    (:mod:`models.fused`) use its vectorised membership pass on the Op's own inputs;
-    the others (and ``fused=False``, the reference) the model's ``w`` and
-    ``log_component`` (object x component) with logsumexp inside the graph.
-    Returns two float32 arrays of shape (chain, draw, object).
+    (default: the CPUs available) evaluate the draws in parallel. The mean
+    membership sums every draw; per-draw values are kept only for the draws
+    :func:`kept_draws` picks (``log_likelihood`` mode), so memory stays bounded at any
+    number of stars. Models whose likelihood is the fused Op (:mod:`models.fused`) use
+    its vectorised membership pass on the Op's own inputs; the others (and
+    ``fused=False``, the reference) the model's ``w`` and ``log_component`` (object x
+    component) with logsumexp inside the graph.
     """
     index = list(model.coords["component"]).index(component)
     evaluate = (fused and _fused_membership(model, index)) or _graph_membership(model, index)
@@ -100,20 +142,27 @@ def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=
     values = [posterior[name].values for name in names]
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
     n_objects = len(model.coords["star"])
-    probability = np.empty((n_chains, n_draws, n_objects), np.float32)
-    log_likelihood = np.empty_like(probability)
+    kept = kept_draws(n_chains, n_draws, n_objects, log_likelihood)
+    slot = {int(draw): position for position, draw in enumerate(kept)}
+    probability = np.empty((n_chains, len(kept), n_objects), np.float32)
+    loglike = np.empty_like(probability)
+    total = np.zeros(n_objects)
+    lock = threading.Lock()
 
     def one_draw(chain_draw):
         chain, draw = chain_draw
-        probability[chain, draw], log_likelihood[chain, draw] = evaluate(
-            *(value[chain, draw, ...] for value in values))  # scalars as 0-d arrays
+        p, ll = evaluate(*(value[chain, draw, ...] for value in values))  # 0-d for scalars
+        if draw in slot:
+            probability[chain, slot[draw]], loglike[chain, slot[draw]] = p, ll
+        with lock:
+            total[:] += p
 
     with ThreadPoolExecutor(threads or available_cores()) as pool:
         for chain in range(n_chains):
             list(pool.map(one_draw, [(chain, draw) for draw in range(n_draws)]))
             if say:
                 say(f"membership: chain {chain + 1}/{n_chains} done")
-    return probability, log_likelihood
+    return MixtureDraws(total / (n_chains * n_draws), probability, loglike, kept, n_draws)
 
 
 def _graph_membership(model, index: int):
