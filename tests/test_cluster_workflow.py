@@ -22,7 +22,8 @@ CLUSTER_ARGS = [*SHORT_ARGS, "--draws", "300", "--tune", "200", "--ess-bulk-min"
 
 
 def run_cluster(model, out, *extra):
-    return main(["run", "ngc6819", "--model", model, *CLUSTER_ARGS, *SMALL_FIELD,
+    field = [] if "--data" in extra else SMALL_FIELD  # simulator options need no --data
+    return main(["run", "ngc6819", "--model", model, *CLUSTER_ARGS, *field,
                  "--out", str(out), *extra])
 
 

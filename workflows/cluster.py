@@ -358,11 +358,17 @@ def choose_field_components(table, inputs, guess, center, sampling, run: Run, st
             log_likelihood=inputs.log_likelihood)
         fits[n_field] = (model, idata, probability)
         loo[f"K={n_field}"] = idata
-    comparison = az.compare(loo)
-    best = int(str(comparison.index[0]).split("=")[1])
-    table_out = Table.from_pandas(comparison.reset_index())
+    best, table_out = best_by_loo(loo)
     run.say(f"LOO prefers K = {best} field components")
     return best, *fits[best], table_out
+
+
+def best_by_loo(fits: dict[str, xr.DataTree]) -> tuple[int, Table]:
+    """The K whose fit ("K=2": its posterior with a ``log_likelihood`` group) has the
+    highest PSIS-LOO elpd, and ArviZ's comparison table (best first)."""
+    comparison = az.compare(fits)
+    best = int(str(comparison.index[0]).split("=")[1])
+    return best, Table.from_pandas(comparison.reset_index())
 
 
 def start_arguments(model, model_name: str, candidates, table, n_components: int):

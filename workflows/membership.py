@@ -7,7 +7,6 @@ percentiles across draws describe its spread. On large fields the mean is stream
 every draw and the percentiles come from a thinned set of draws (:func:`kept_draws`).
 """
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -87,6 +86,7 @@ LOG_LIKELIHOOD_MODES = ("auto", "all", "thin", "none")
 # Per-draw values (draws x objects) kept in memory and written: above this, "auto" thins.
 # 1e8 float32 values are 0.4 GB; 200,000 stars x 4,000 draws would be 3.2 GB per array.
 KEEP_BUDGET = 100_000_000
+BATCH = 16  # draws evaluated in parallel, then summed in order into the mean
 
 
 def kept_draws(n_chains: int, n_draws: int, n_objects: int, mode: str = "auto") -> np.ndarray:
@@ -147,19 +147,21 @@ def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=
     probability = np.empty((n_chains, len(kept), n_objects), np.float32)
     loglike = np.empty_like(probability)
     total = np.zeros(n_objects)
-    lock = threading.Lock()
+    batch = np.empty((BATCH, n_objects))  # summed in draw order: the same seed, the same bits
 
-    def one_draw(chain_draw):
-        chain, draw = chain_draw
+    def one_draw(chain_draw_slot):
+        chain, draw, row = chain_draw_slot
         p, ll = evaluate(*(value[chain, draw, ...] for value in values))  # 0-d for scalars
+        batch[row] = p
         if draw in slot:
             probability[chain, slot[draw]], loglike[chain, slot[draw]] = p, ll
-        with lock:
-            total[:] += p
 
     with ThreadPoolExecutor(threads or available_cores()) as pool:
         for chain in range(n_chains):
-            list(pool.map(one_draw, [(chain, draw) for draw in range(n_draws)]))
+            for start in range(0, n_draws, BATCH):
+                rows = range(min(BATCH, n_draws - start))
+                list(pool.map(one_draw, [(chain, start + row, row) for row in rows]))
+                total += batch[:len(rows)].sum(axis=0)
             if say:
                 say(f"membership: chain {chain + 1}/{n_chains} done")
     return MixtureDraws(total / (n_chains * n_draws), probability, loglike, kept, n_draws)
