@@ -37,8 +37,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default="results/bench_large.json")
     args = parser.parse_args(argv)
 
-    from data.cluster_field import write_cluster_field
     from fields import scaled_field
+
+    from data.cluster_field import write_cluster_field
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,39 @@ def test_membership_separates_true_outliers(short_run):
     assert np.all(table["p_line_p16"] <= table["p_line_p84"])
 
 
+def test_membership_table_equals_a_brute_force_average_over_the_saved_draws(short_run):
+    """The written P(line) is the posterior mean over draws of w p_line / (w p_line + (1 - w)
+    p_out), weights included: recomputed here with SciPy from the saved draws. Dropped
+    weights, a missing error term or a mean of the wrong component would all differ."""
+    import xarray as xr
+    from scipy.stats import norm
+
+    _, out = short_run
+    table = Table.read(out / "membership.ecsv")
+    posterior = xr.open_datatree(out / "posterior.nc")["posterior"]
+    m, b = (posterior[name].values.reshape(-1, 1) for name in ("m", "b"))
+    s_out = posterior["s_out"].values.reshape(-1, 1)
+    w_line = posterior["w"].sel(component="line").values.reshape(-1, 1)
+    x, y, e = (np.asarray(table[name])[None] for name in ("x", "y", "y_err"))
+    line = w_line * norm.pdf(y, m * x + b, e)
+    outlier = (1 - w_line) * norm.pdf(y, 0, np.sqrt(e**2 + s_out**2))
+    expected = (line / (line + outlier)).mean(axis=0)
+    np.testing.assert_allclose(table["p_line"], expected, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(table["p_line_p50"],
+                               np.median(line / (line + outlier), axis=0), rtol=1e-6, atol=1e-12)
+
+
+def test_line_parameters_recover_the_truth_with_signed_errors(short_run):
+    """The reference data (m = 3.17, b = -11.9): each posterior mean within 3 sd of the
+    truth, on the right side of zero, and the line weight near the true 24/32."""
+    _, out = short_run
+    rows = {row["parameter"]: row for row in Table.read(out / "summary.ecsv")}
+    for name, truth in (("m", 3.17), ("b", -11.9)):
+        assert abs(rows[name]["mean"] - truth) < 3 * rows[name]["sd"], name
+    assert rows["m"]["mean"] > 2.5 and rows["b"]["mean"] < -8
+    assert 0.6 < rows["w[line]"]["mean"] < 0.9
+
+
 def test_posterior_file_has_log_likelihood_for_loo(short_run):
     import arviz as az
     import xarray as xr

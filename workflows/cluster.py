@@ -61,6 +61,7 @@ from workflows.summary import summary_table
 
 CLUSTER_WEIGHT_RANGE = (0.001, 0.95)
 AUTO_FIELD_COMPONENTS = (1, 2, 3)
+MAX_SIMULATED = 5_000_000  # stars per population of the simulated field
 DETECTION_DRAWS = 500  # draws per chain of each field-only alternative (PSIS-LOO only)
 
 
@@ -113,11 +114,16 @@ class ClusterInput:
                 ("--n-field", self.n_field, 1, True), ("--sim-seed", self.sim_seed, 0, True)):
             if value is None:
                 continue
-            if not np.isfinite(value):
+            if not np.isfinite(float(value)):
                 raise ValueError(f"{option} must be a finite number, got {value}")
             if low is not None and (value < low if inclusive else value <= low):
                 raise ValueError(f"{option} must be {'at least' if inclusive else 'above'} "
                                  f"{low}, got {value:g}")
+        for option, value, high in (("--n-cluster", self.n_cluster, MAX_SIMULATED),
+                                    ("--n-field", self.n_field, MAX_SIMULATED),
+                                    ("--sim-seed", self.sim_seed, 2**32 - 1)):
+            if value is not None and value > high:
+                raise ValueError(f"{option} must be at most {high}, got {value}")
         if self.field_components != "auto":
             try:
                 k = int(self.field_components)
