@@ -32,6 +32,7 @@ import pytensor.tensor as pt
 
 from data.line import LineData
 from models.likelihoods import normal_logpdf, normal_mixture_logp
+from models.shared import data_tensor
 
 LINE_COMPONENTS = ("line", "outlier")
 LINE_PARAMETERS = ("m", "b", "ln_s_out", "w")
@@ -97,6 +98,12 @@ def outlier_line(
         source="arrays",
     )
     coords = {"point": np.arange(len(data)), "component": list(LINE_COMPONENTS)}
+    # the points as shared variables, not constants: one compiled log-density serves every
+    # data set (models/shared.py), so a new file or an SBC replicate compiles nothing new
+    x_data, y_data, y_err_data = (data_tensor(values, name) for values, name in (
+        (data.x, "x_data"), (data.y, "y_data"), (data.y_err, "y_err_data")))
+    x_err_data = None if data.x_err is None else data_tensor(data.x_err, "x_err_data")
+    xy_corr_data = None if data.xy_corr is None else data_tensor(data.xy_corr, "xy_corr_data")
     with pm.Model(coords=coords) as model:
         m = chosen["m"]("m")
         b = chosen["b"]("b")
@@ -106,18 +113,18 @@ def outlier_line(
         if intrinsic_scatter:
             s_int = pm.Deterministic("s_int", pt.exp(chosen["ln_s_int"]("ln_s_int")))
 
-        line_variance = projected_line_variance(m, data.y_err, data.x_err, data.xy_corr, s_int)
-        means = pt.stack([m * data.x + b, pt.zeros(len(data))], axis=-1)
-        variances = pt.stack([line_variance, data.y_err**2 + s_out**2], axis=-1)
+        line_variance = projected_line_variance(m, y_err_data, x_err_data, xy_corr_data, s_int)
+        means = pt.stack([m * x_data + b, pt.zeros_like(x_data)], axis=-1)
+        variances = pt.stack([line_variance, y_err_data**2 + s_out**2], axis=-1)
 
         if form == "marginal":
             pm.NormalMixture(
-                "y", w=w, mu=means, sigma=pt.sqrt(variances), observed=data.y, dims="point"
+                "y", w=w, mu=means, sigma=pt.sqrt(variances), observed=y_data, dims="point"
             )
         else:
             pm.Deterministic(
                 "log_component",
-                normal_logpdf(data.y[:, None], means, variances),
+                normal_logpdf(y_data[:, None], means, variances),
                 dims=("point", "component"),
             )
             pm.CustomDist(
@@ -127,7 +134,7 @@ def outlier_line(
                 variances,
                 logp=normal_mixture_logp,
                 signature="(k),(k),(k)->()",
-                observed=data.y,
+                observed=y_data,
                 dims="point",
             )
     return model
@@ -140,12 +147,11 @@ def projected_line_variance(m, y_err, x_err=None, xy_corr=None, s_int=None):
     with v = (-m, 1) and S each point's 2x2 error covariance; terms are dropped when their
     inputs are None.
     """
-    variance = pt.as_tensor_variable(np.asarray(y_err, float) ** 2)
+    variance = pt.as_tensor_variable(y_err) ** 2
     if x_err is not None:
-        x_err = np.asarray(x_err, float)
-        variance = variance + m**2 * x_err**2
+        variance = variance + m**2 * pt.as_tensor_variable(x_err) ** 2
         if xy_corr is not None:
-            variance = variance - 2 * m * np.asarray(xy_corr, float) * x_err * y_err
+            variance = variance - 2 * m * xy_corr * x_err * y_err
     if s_int is not None:
         variance = variance + s_int**2
     return variance
