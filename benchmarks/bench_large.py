@@ -3,8 +3,9 @@
 ``make bench-large`` simulates an NGC 6819-like field of ``--stars`` stars (default
 200,000; the default member fraction), writes it as FITS, and runs
 ``starmix run cluster --model pm2d`` on it as a user would (4 chains x 1000 draws,
-detection on, figures off) in a child process. It prints the wall time, the child's peak
-resident memory (``ru_maxrss``), the size of ``posterior.nc``, the run's status and the
+detection on, figures off) in a child process, echoing its progress. It prints the wall
+time, the child's peak resident memory (``ru_maxrss``, and per step from ``/proc``), the
+size of ``posterior.nc``, the run's status and the
 log-likelihood thinning it chose, against the targets: peak memory within 4 GiB and a
 posterior file under 1 GB.
 """
@@ -14,7 +15,7 @@ import json
 import resource
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +24,20 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 PEAK_TARGET_MIB = 4096
 POSTERIOR_TARGET_BYTES = 1e9
+
+
+def watch_memory(process: subprocess.Popen, phase: dict) -> None:
+    """Record the child's resident memory per step (from /proc, every 0.2 s)."""
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            rss_kib = next(int(line.split()[1]) for line in status.read_text().splitlines()
+                           if line.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError):
+            break
+        peaks = phase["peaks"]
+        peaks[phase["name"]] = max(peaks.get(phase["name"], 0), rss_kib / 1024)
+        time.sleep(0.2)
 
 
 def main(argv=None) -> int:
@@ -54,10 +69,20 @@ def main(argv=None) -> int:
                "--log-likelihood", args.log_likelihood, "--out", str(run_dir)]
     print(" ".join(command), flush=True)
     started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as log:
-        code = subprocess.call(command, cwd=ROOT, stderr=log, stdout=log)
-        log.seek(0)
-        tail = log.read().splitlines()[-12:]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, bufsize=1)
+    phase = {"name": "start", "peaks": {}}
+    watcher = threading.Thread(target=watch_memory, args=(process, phase), daemon=True)
+    watcher.start()
+    for line in process.stdout:  # the run's own progress lines, as they come
+        print(f"  | {line.rstrip()}", flush=True)
+        text = line.split("] ", 1)[-1].strip()
+        if line.startswith("[starmix") and text.endswith("..."):
+            phase["name"] = text.rstrip(" .")
+        elif line.startswith("[starmix") and text.startswith("detection: fitting"):
+            phase["name"] = text[:48]
+    code = process.wait()
+    watcher.join(timeout=2)
     seconds = time.perf_counter() - started
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     record_path = run_dir / "run_record.json"
@@ -68,12 +93,15 @@ def main(argv=None) -> int:
     result = {"stars": args.stars, "chains": args.chains, "draws": args.draws,
               "exit_code": code, "status": record.get("status"), "wall_s": round(seconds, 1),
               "peak_mib": round(peak_mib), "posterior_bytes": size,
+              "peak_mib_by_step": {k: round(v) for k, v in phase["peaks"].items()},
               "log_likelihood": thinning,
               "peak_target_met": peak_mib <= PEAK_TARGET_MIB,
               "posterior_target_met": size < POSTERIOR_TARGET_BYTES}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2))
-    print("\n".join(f"  | {line}" for line in tail))
+    print("peak resident memory by step (MiB, sampled every 0.2 s):")
+    for name, value in phase["peaks"].items():
+        print(f"  {name:<28} {value:8.0f}")
     print(f"pm2d workflow, {args.stars} stars, {args.chains} x {args.draws} draws: exit "
           f"{code} ({record.get('status')}), {seconds:.0f} s")
     print(f"  peak memory     {peak_mib:8.0f} MiB   (target <= {PEAK_TARGET_MIB} MiB: "

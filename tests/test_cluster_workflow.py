@@ -56,7 +56,17 @@ def test_membership_table_and_loo_group(model_run):
     assert len(table) == n_stars and len(set(table["source_id"])) == n_stars
     assert {"p_cluster", "p_cluster_p16", "p_cluster_p50", "p_cluster_p84", "pmra",
             "parallax"} <= set(table.colnames)
-    assert np.all((table["p_cluster"] >= 0) & (table["p_cluster"] <= 1))
+    # the table's probabilities give the recorded AUC and Brier score when scored anew
+    # with scikit-learn against the simulation's truth column
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    recovery = json.loads((out / "recovery.json").read_text())["membership"]
+    truth = np.asarray(table["is_member"], bool)
+    assert roc_auc_score(truth, table["p_cluster"]) == pytest.approx(recovery["roc_auc"],
+                                                                     abs=1e-9)
+    assert brier_score_loss(truth, table["p_cluster"]) == pytest.approx(
+        recovery["brier_score"], rel=1e-6)
+    assert np.all(table["p_cluster_p16"] <= table["p_cluster_p84"])
     idata = xr.open_datatree(out / "posterior.nc")
     assert idata["log_likelihood"]["stars"].dims == ("chain", "draw", "star")
     assert "log_component" not in idata["posterior"]
@@ -66,18 +76,23 @@ def test_recovery_is_reported_and_sane(model_run):
     model, _, out = model_run
     recovery = json.loads((out / "recovery.json").read_text())
     for name, entry in recovery["parameters"].items():
-        assert abs(entry["bias_in_sd"]) < 4, (name, entry)
-    floor = {"parallax": 0.6, "pmra": 0.9, "pm2d": 0.95, "pmplx": 0.97, "joint": 0.97}[model]
-    assert recovery["membership"]["roc_auc"] > floor
+        assert abs(entry["bias_in_sd"]) < 3.5, (name, entry)
+    # the values measured on this seeded field, with a margin that a plausible bug
+    # (weights dropped, errors ignored, components swapped) does not fit into
+    floor = {"pmra": 0.95, "parallax": 0.63, "pm2d": 0.985, "pmplx": 0.985, "joint": 0.99}
+    ceiling = {"pmra": 0.08, "parallax": 0.25, "pm2d": 0.035, "pmplx": 0.035, "joint": 0.03}
+    assert recovery["membership"]["roc_auc"] > floor[model]
+    assert recovery["membership"]["brier_score"] < ceiling[model]
 
 
+@pytest.mark.parametrize("model_run", ["joint"], indirect=True)
 def test_joint_model_reports_3d_motion(model_run):
-    model, _, out = model_run
-    if model != "joint":
-        pytest.skip("kinematics are the joint model's")
+    _, _, out = model_run
     kinematics = Table.read(out / "kinematics.ecsv")
     rows = {row["quantity"]: row for row in kinematics}
-    assert rows["distance"]["mean"] == pytest.approx(1000 / 0.356, rel=0.1)
+    truth = 1000 / 0.356  # pc
+    assert abs(rows["distance"]["mean"] - truth) < 3 * rows["distance"]["sd"]
+    assert rows["distance"]["sd"] < 0.05 * truth
     assert {"icrs_x", "icrs_vz", "galcen_x", "galcen_vy"} <= set(rows)
 
 
@@ -97,11 +112,14 @@ def test_bad_gaia_input_fails_clearly_or_is_dropped_and_counted(tmp_path, capsys
 
 def test_field_components_auto_compares_with_loo(tmp_path):
     code = run_cluster("pmra", tmp_path, "--field-components", "auto", "--no-figures")
-    assert code in (0, 2)
+    assert code == 0
     comparison = Table.read(tmp_path / "field_components_loo.ecsv")
     assert sorted(comparison[comparison.colnames[0]]) == ["K=1", "K=2", "K=3"]
     record = json.loads((tmp_path / "run_record.json").read_text())
-    assert record["field_components"] in (1, 2, 3)
+    # the K that LOO ranks first on this seeded field is kept (the choice itself is
+    # tested on a field built so that one K is right, in tests/test_wrong_answers.py)
+    assert record["field_components"] == 3
+    assert comparison[comparison.colnames[0]][0] == "K=3"
 
 
 @pytest.mark.parametrize(("w_cluster", "words"), [(1e-4, "collapsed: its weight is 0.0001"),

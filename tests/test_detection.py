@@ -9,7 +9,7 @@ from astropy.table import Table
 
 from tests.conftest import SHORT_ARGS
 from workflows.cli import main
-from workflows.detection import FOUND, NOT_FOUND, detect, pinned_at_bounds
+from workflows.detection import FOUND, NOT_FOUND, detect, pinned_at_bounds, pointwise_loo
 from workflows.identification import candidate_overdensities
 
 pytestmark = pytest.mark.smoke
@@ -103,10 +103,19 @@ def test_detect_prefers_the_model_that_predicts_better():
     rng = np.random.default_rng(0)
     base = rng.normal(-1.0, 0.01, (2, 50, 400))
     better = base + 0.2  # every star predicted better by the cluster model
-    assert detect(better, base, 2).verdict == FOUND
-    assert detect(base, better, 2).verdict == NOT_FOUND
-    same = detect(base, base + rng.normal(0, 1e-3, base.shape), 2)
+    loo = {name: pointwise_loo(value) for name, value in (("base", base), ("better", better))}
+    assert detect(loo["better"], loo["base"], 2).verdict == FOUND
+    assert detect(loo["base"], loo["better"], 2).verdict == NOT_FOUND
+    same = detect(loo["base"], pointwise_loo(base + rng.normal(0, 1e-3, base.shape)), 2)
     assert same.verdict == NOT_FOUND and abs(same.delta_elpd) < 1
+
+
+def test_pointwise_loo_in_chunks_equals_one_call():
+    """PSIS smooths each star's weights on its own: chunking over stars changes nothing."""
+    rng = np.random.default_rng(2)
+    loglike = rng.normal(-1.0, 0.3, (2, 100, 53)) + rng.standard_t(3, (2, 100, 53)) * 0.1
+    np.testing.assert_allclose(pointwise_loo(loglike, chunk=7),
+                               pointwise_loo(loglike, chunk=10_000), rtol=1e-12)
 
 
 def test_a_dispersion_at_its_prior_bound_is_named():

@@ -145,6 +145,10 @@ def test_line_csv_loads_or_names_the_column(rows):
             return
     assert len(data) == len(rows) > 0
     assert np.all(np.isfinite(data.x)) and np.all(data.y_err > 0)
+    # the loaded numbers are the file's numbers, row by row
+    for column, values in (("x", data.x), ("y", data.y), ("y_err", data.y_err)):
+        index = ("x", "y", "y_err").index(column)
+        np.testing.assert_array_equal(values, [float(row[index]) for row in rows])
 
 
 def test_wrong_dtype_column_is_named_with_its_count():

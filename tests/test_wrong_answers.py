@@ -276,3 +276,18 @@ def test_loo_keeps_the_best_k_not_the_worst(rng):
     best, table = best_by_loo(trees)
     assert best == 2
     assert list(table[table.colnames[0]]) == ["K=2", "K=3", "K=1"]
+
+
+# -- workflows/cluster.py: the members' parallax (no ../shared needed) ---------------------
+
+def test_weighted_median_and_members_parallax():
+    from workflows.cluster import PARALLAX_SYSTEMATIC, members_parallax, weighted_median
+
+    assert weighted_median(np.array([4.0, 1.0, 3.0, 2.0]), np.array([1, 0, 1, 0.0])) == 3.0
+    assert weighted_median(np.array([1.0, 2.0, 3.0]), np.ones(3)) == 2.0
+    rng = np.random.default_rng(12)
+    parallax = np.r_[rng.normal(0.5, 0.05, 400), rng.normal(0.1, 0.3, 4000)]
+    probability = np.r_[np.full(400, 0.95), np.full(4000, 0.001)]
+    value, sd = members_parallax(Table({"parallax": parallax}), probability, seed=1)
+    assert value == pytest.approx(0.5, abs=0.01)  # the field (P ~ 0) does not pull it
+    assert PARALLAX_SYSTEMATIC <= sd < 0.02  # statistical and systematic, in quadrature

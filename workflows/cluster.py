@@ -389,8 +389,9 @@ def start_arguments(model, model_name: str, candidates, table, n_components: int
 
 def field_only_fits(table, inputs, guess, center, n_field: int, sampling: SamplingOptions,
                     run: Run) -> dict[int, np.ndarray]:
-    """Step 7a: pointwise log-likelihoods (chain, draw, star) of the field-only models with
-    K and K + 1 field Gaussians (by K), each sampled with at most ``DETECTION_DRAWS`` draws."""
+    """Step 7a: pointwise PSIS-LOO elpd (one value per star) of the field-only models with
+    K and K + 1 field Gaussians (by K), each sampled with at most ``DETECTION_DRAWS`` draws;
+    each fit's per-draw arrays are dropped as soon as its elpd is known."""
     from models.field import MAX_FIELD_COMPONENTS
 
     short = dataclasses.replace(sampling, draws=min(sampling.draws, DETECTION_DRAWS))
@@ -400,7 +401,8 @@ def field_only_fits(table, inputs, guess, center, n_field: int, sampling: Sampli
         model, _ = build_cluster_model(table, inputs, guess, center, k, cluster=False)
         idata, _ = fit(model, short, run.say, component="field_1",
                        log_likelihood=inputs.log_likelihood)
-        found[k] = idata["log_likelihood"]["stars"].values
+        found[k] = pointwise_loo(idata["log_likelihood"]["stars"].values)
+        del idata
     return found
 
 
@@ -416,7 +418,7 @@ def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sa
     prefers it to K. Returns (K of the result, its fit, the detection).
     """
     alternatives = field_only_fits(table, inputs, guess, center, n_field, sampling, run)
-    field_elpd = {k: loo_total(value) for k, value in alternatives.items()}
+    field_elpd = {k: float(value.sum()) for k, value in alternatives.items()}
     k_star = max(field_elpd, key=field_elpd.get)
     cluster_fits = {n_field: fitted}
     if k_star != n_field:
@@ -427,21 +429,17 @@ def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sa
             model, inputs.model, candidates, table, len(model.coords["component"])),
             log_likelihood=inputs.log_likelihood)
         cluster_fits[k_star] = (model, idata, probability)
-    cluster_elpd = {k: loo_total(fit_[1]["log_likelihood"]["stars"].values)
-                    for k, fit_ in cluster_fits.items()}
+    pointwise = {k: pointwise_loo(fit_[1]["log_likelihood"]["stars"].values)
+                 for k, fit_ in cluster_fits.items()}
+    cluster_elpd = {k: float(value.sum()) for k, value in pointwise.items()}
     best_k = max(cluster_elpd, key=cluster_elpd.get)
     if best_k != n_field:
         run.say(f"detection: PSIS-LOO prefers K = {best_k} field components for the cluster "
                 "model; its fit is the result")
-    detection = detect(cluster_fits[k_star][1]["log_likelihood"]["stars"].values,
-                       alternatives[k_star], k_star)
+    detection = detect(pointwise[k_star], alternatives[k_star], k_star)
     detection.elpd = {**{f"cluster + field, K={k}": v for k, v in cluster_elpd.items()},
                       **{f"field only, K={k}": v for k, v in field_elpd.items()}}
     return best_k, cluster_fits[best_k], detection
-
-
-def loo_total(log_likelihood: np.ndarray) -> float:
-    return float(pointwise_loo(log_likelihood).sum())
 
 
 def cluster_gate(idata, model, thresholds: GateThresholds) -> GateReport:

@@ -56,25 +56,35 @@ class Detection:
         return "\n".join(lines)
 
 
-def pointwise_loo(log_likelihood: np.ndarray) -> np.ndarray:
-    """Pointwise PSIS-LOO elpd of (chain, draw, object) log-likelihoods (ArviZ)."""
+LOO_CHUNK = 20_000  # stars per ArviZ call: its float64 copies stay small on any field
+
+
+def pointwise_loo(log_likelihood: np.ndarray, chunk: int = LOO_CHUNK) -> np.ndarray:
+    """Pointwise PSIS-LOO elpd of (chain, draw, object) log-likelihoods (ArviZ), computed
+    ``chunk`` objects at a time: PSIS smooths each object's importance weights on its
+    own, so the result is the same as one call, in a fraction of the memory."""
     import arviz as az
 
-    tree = xr.DataTree.from_dict({
-        "posterior": xr.Dataset({"dummy": (("chain", "draw"), np.zeros(log_likelihood.shape[:2]))}),
-        "log_likelihood": xr.Dataset({"stars": (("chain", "draw", "star"),
-                                                np.asarray(log_likelihood, float))}),
-    })
-    with warnings.catch_warnings():  # high Pareto k is reported by the elpd's se, not here
-        warnings.simplefilter("ignore", UserWarning)
-        result = az.loo(tree, pointwise=True)
-    return np.asarray(result.elpd_i, float).ravel()
+    n_objects = log_likelihood.shape[-1]
+    dummy = xr.Dataset({"dummy": (("chain", "draw"), np.zeros(log_likelihood.shape[:2]))})
+    pieces = []
+    for start in range(0, n_objects, chunk):
+        piece = np.asarray(log_likelihood[..., start:start + chunk], float)
+        tree = xr.DataTree.from_dict({
+            "posterior": dummy,
+            "log_likelihood": xr.Dataset({"stars": (("chain", "draw", "star"), piece)})})
+        with warnings.catch_warnings():  # high Pareto k is reported by the elpd's se
+            warnings.simplefilter("ignore", UserWarning)
+            result = az.loo(tree, pointwise=True)
+        pieces.append(np.asarray(result.elpd_i, float).ravel())
+    return np.concatenate(pieces) if pieces else np.zeros(0)
 
 
-def detect(cluster_loglike: np.ndarray, field_loglike: np.ndarray, n_field: int) -> Detection:
-    """The verdict from pointwise log-likelihoods (chain, draw, star) of the cluster model
-    and of the field-only model, both with ``n_field`` field Gaussians."""
-    cluster, field_only = pointwise_loo(cluster_loglike), pointwise_loo(field_loglike)
+def detect(cluster_elpd: np.ndarray, field_elpd: np.ndarray, n_field: int) -> Detection:
+    """The verdict from the pointwise PSIS-LOO elpd (:func:`pointwise_loo`, one value per
+    star) of the cluster model and of the field-only model, both with ``n_field`` field
+    Gaussians."""
+    cluster, field_only = np.asarray(cluster_elpd, float), np.asarray(field_elpd, float)
     difference = cluster - field_only
     delta = float(difference.sum())
     se = float(np.sqrt(len(difference)) * difference.std())
