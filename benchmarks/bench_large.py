@@ -79,8 +79,8 @@ def main(argv=None) -> int:
         text = line.split("] ", 1)[-1].strip()
         if line.startswith("[starmix") and text.endswith("..."):
             phase["name"] = text.rstrip(" .")
-        elif line.startswith("[starmix") and text.startswith("detection: fitting"):
-            phase["name"] = text[:48]
+        elif line.startswith("[starmix") and text.startswith("detection: "):
+            phase["name"] = text.split(";")[0][:60]
     code = process.wait()
     watcher.join(timeout=2)
     seconds = time.perf_counter() - started
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     Path(args.json).write_text(json.dumps(result, indent=2))
     print("peak resident memory by step (MiB, sampled every 0.2 s):")
     for name, value in phase["peaks"].items():
-        print(f"  {name:<28} {value:8.0f}")
+        print(f"  {name:<60} {value:8.0f}")
     print(f"pm2d workflow, {args.stars} stars, {args.chains} x {args.draws} draws: exit "
           f"{code} ({record.get('status')}), {seconds:.0f} s")
     print(f"  peak memory     {peak_mib:8.0f} MiB   (target <= {PEAK_TARGET_MIB} MiB: "
