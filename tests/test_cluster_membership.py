@@ -11,11 +11,9 @@ from tests.conftest import make_field
 from workflows.membership import mixture_draws
 
 
-def test_mixture_draws_match_brute_force(rng):
-    table = make_field(seed=5, n_cluster=10, n_field=20)
-    model = CLUSTER_MODELS["pmra"].from_table(table, {"pmra": -2.9}, n_field=1)
-    chains, draws = 2, 3
-    posterior = xr.Dataset({
+def pmra_posterior(rng, chains: int, draws: int) -> xr.Dataset:
+    """Random but valid draws of the pmra model's parameters (one field component)."""
+    return xr.Dataset({
         "w": (("chain", "draw", "component"), rng.dirichlet([2, 3], (chains, draws))),
         "cluster_pmra": (("chain", "draw"), rng.normal(-2.9, 0.05, (chains, draws))),
         "cluster_pmra_dispersion": (("chain", "draw"), rng.uniform(0.05, 0.2, (chains, draws))),
@@ -24,6 +22,13 @@ def test_mixture_draws_match_brute_force(rng):
         "field_cov_log_width": (("chain", "draw", "field_component"),
                                 rng.normal(0.5, 0.2, (chains, draws, 1))),
     })
+
+
+def test_mixture_draws_match_brute_force(rng):
+    table = make_field(seed=5, n_cluster=10, n_field=20)
+    model = CLUSTER_MODELS["pmra"].from_table(table, {"pmra": -2.9}, n_field=1)
+    chains, draws = 2, 3
+    posterior = pmra_posterior(rng, chains, draws)
     result = mixture_draws(model, posterior)
     probability, log_likelihood = result.probability, result.log_likelihood
     x, e = np.asarray(table["pmra"]), np.asarray(table["pmra_error"])
@@ -71,15 +76,7 @@ def test_streamed_mean_uses_every_draw_and_thinning_keeps_every_kth(monkeypatch,
     table = make_field(seed=5, n_cluster=10, n_field=20)
     model = CLUSTER_MODELS["pmra"].from_table(table, {"pmra": -2.9}, n_field=1)
     chains, draws = 2, 10
-    posterior = xr.Dataset({
-        "w": (("chain", "draw", "component"), rng.dirichlet([2, 3], (chains, draws))),
-        "cluster_pmra": (("chain", "draw"), rng.normal(-2.9, 0.05, (chains, draws))),
-        "cluster_pmra_dispersion": (("chain", "draw"), rng.uniform(0.05, 0.2, (chains, draws))),
-        "field_mean": (("chain", "draw", "field_component", "astrometry"),
-                       rng.normal(-3, 1, (chains, draws, 1, 1))),
-        "field_cov_log_width": (("chain", "draw", "field_component"),
-                                rng.normal(0.5, 0.2, (chains, draws, 1))),
-    })
+    posterior = pmra_posterior(rng, chains, draws)
     full = mixture_draws(model, posterior, log_likelihood="all")
     assert full.probability.shape == (chains, draws, 30)
     monkeypatch.setattr(membership, "KEEP_BUDGET", chains * 30 * 4)  # room for 4 draws
