@@ -14,7 +14,7 @@ PYTHON_CANDIDATES := $(PYTHON) python3.12 python3.13 python3 \
 BASE_PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell \
 	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $(p))))
 
-.PHONY: run test smoke lint reproduce validate bench bench-large bench-membership clean venv
+.PHONY: run test smoke lint reproduce validate bench bench-large bench-membership mutation clean venv
 
 venv: $(STAMP)
 
@@ -49,6 +49,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_speed.py
 	$(PY) benchmarks/floor.py
+
+# Mutation testing (mutmut, configured in pyproject.toml) of the modules the fast tests
+# must guard; prints the kill rate. Not part of `make test` (it reruns tests per mutant).
+mutation: $(STAMP)
+	$(PY) -m pip install --quiet "mutmut>=3.8"
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(PY) benchmarks/mutation_report.py
 
 # The whole pm2d workflow on 200,000 stars at 4 x 1000 draws: peak memory and posterior size.
 bench-large: $(STAMP)
