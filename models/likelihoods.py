@@ -29,6 +29,26 @@ def normal_mixture_logp(value, log_weights, means, variances):
     return mixture_logp(log_weights, normal_logpdf(value[..., None], means, variances))
 
 
+def normal_mixture_random(log_weights, means, variances, rng=None, size=None):
+    """Draws from the normal mixture of :func:`normal_mixture_logp` (NumPy): per object a
+    component label from the weights ``exp(log_weights)``, then a normal draw from that
+    component's mean and variance. The ``random`` of the same ``pm.CustomDist``."""
+    rng = np.random.default_rng() if rng is None else rng
+    log_weights, means, variances = (np.asarray(a, float) for a in (log_weights, means,
+                                                                     variances))
+    n_components = means.shape[-1]
+    batch = tuple(size) if size is not None else np.broadcast_shapes(
+        log_weights.shape[:-1], means.shape[:-1], variances.shape[:-1])
+    weights = np.exp(np.broadcast_to(log_weights, (*batch, n_components)))
+    cumulative = np.cumsum(weights / weights.sum(axis=-1, keepdims=True), axis=-1)
+    label = np.minimum((rng.uniform(size=batch)[..., None] > cumulative).sum(axis=-1),
+                       n_components - 1)[..., None]
+    mean = np.take_along_axis(np.broadcast_to(means, (*batch, n_components)), label, -1)
+    variance = np.take_along_axis(np.broadcast_to(variances, (*batch, n_components)), label,
+                                  -1)
+    return rng.normal(mean[..., 0], np.sqrt(variance[..., 0]))
+
+
 def mvnormal_logpdf(residual, cov, dim: int):
     """log N(residual | 0, cov) for ``dim`` = 2 or 3, in closed form, batched.
 

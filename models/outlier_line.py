@@ -31,7 +31,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from data.line import LineData
-from models.likelihoods import normal_logpdf, normal_mixture_logp
+from models.likelihoods import normal_logpdf, normal_mixture_logp, normal_mixture_random
 from models.shared import data_tensor
 
 LINE_COMPONENTS = ("line", "outlier")
@@ -133,6 +133,7 @@ def outlier_line(
                 means,
                 variances,
                 logp=normal_mixture_logp,
+                random=normal_mixture_random,
                 signature="(k),(k),(k)->()",
                 observed=y_data,
                 dims="point",

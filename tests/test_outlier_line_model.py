@@ -108,3 +108,36 @@ def test_both_forms_give_the_same_posterior():
         # ~1000 effective draws each: means agree to within 5 combined standard errors
         assert abs(a.mean() - b.mean()) < 5 * np.sqrt(2 * a.var() / 800), name
         assert ks_2samp(a[::4], b[::4]).pvalue > 1e-3, name
+
+
+def test_mixture_random_draws_follow_the_mixture_logp():
+    """The CustomDist's ``random`` against its own logp: K-S test of 100,000 draws against
+    the mixture CDF, and the share of the broad component, for fixed parameters."""
+    from scipy.stats import kstest
+
+    from models.likelihoods import normal_mixture_random
+
+    log_w = np.log([0.7, 0.3])
+    means, variances = np.array([[2.0, 0.0]]), np.array([[0.25, 9.0]])
+    draws = normal_mixture_random(log_w, means, variances, rng=np.random.default_rng(4),
+                                  size=(100_000, 1))[:, 0]
+
+    def cdf(x):
+        return 0.7 * norm.cdf(x, 2.0, 0.5) + 0.3 * norm.cdf(x, 0.0, 3.0)
+
+    assert kstest(draws, cdf).pvalue > 0.01
+    assert np.mean(np.abs(draws - 2.0) > 2.5) == pytest.approx(
+        0.3 * (1 - (norm.cdf(4.5, 0, 3) - norm.cdf(-0.5, 0, 3))), abs=0.01)
+    wrong = normal_mixture_random(np.log([0.3, 0.7]), means, variances,
+                                  rng=np.random.default_rng(4), size=(100_000, 1))[:, 0]
+    assert kstest(wrong, cdf).pvalue < 1e-6  # swapped weights are told apart
+
+
+def test_outlier_line_prior_predictive_runs():
+    data = make_line_data()
+    model = outlier_line(data.x, data.y, data.y_err)
+    with model:
+        prior = pm.sample_prior_predictive(draws=200, random_seed=1)
+    y = prior["prior_predictive"]["y"]
+    assert y.dims == ("chain", "draw", "point") and y.shape == (1, 200, 32)
+    assert np.isfinite(y.values).all()
