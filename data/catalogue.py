@@ -16,6 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 from data.clusters import ClusterReference, normalise_name
+from data.validation import read_table
 
 COLUMN_NAMES = {
     "name": ("Cluster", "Name", "name", "cluster"),
@@ -65,13 +66,16 @@ def _is_number(cell: str) -> bool:
 def read_catalogue(path: str | Path) -> dict[str, ClusterReference]:
     """Every cluster of a catalogue file, by normalised name."""
     path = Path(path)
-    if not path.is_file():
+    if path.suffix.lower() not in (".tsv", ".tab"):
+        table = read_table(path, "--catalogue")
+    elif not path.is_file():
         raise FileNotFoundError(f"--catalogue: file not found: {path}")
-    try:
-        table = (read_vizier_tsv(path) if path.suffix.lower() in (".tsv", ".tab")
-                 else Table.read(path))
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f"--catalogue {path}: could not be read as a table ({err})") from None
+    else:
+        try:
+            table = read_vizier_tsv(path)
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"--catalogue {path}: could not be read as a VizieR TSV table "
+                             f"({err})") from None
     found = {}
     for key, candidates in COLUMN_NAMES.items():
         match = next((name for name in candidates if name in table.colnames), None)

@@ -17,14 +17,14 @@ from pyia import GaiaData
 from pyia.data import gaia_unit_map
 
 from data.validation import (
-    NOT_NUMBERS,
     DataValidationError,
     as_float_column,
-    bad_row_masks,
+    drop_rows,
     duplicate_mask,
     raise_first,
     read_table,
     require_columns,
+    row_problems,
 )
 
 ARCHIVE_COLUMNS = (
@@ -85,18 +85,12 @@ def validate_gaia(table: Table, required, drop_invalid: bool = False):
         if name == "source_id":
             continue
         if drop_invalid:
-            numeric[name], not_numbers = as_float_column(name, table[name], lenient=True)
-            if not_numbers.any():
-                text[(name, NOT_NUMBERS)] = not_numbers
+            numeric[name], text[name] = as_float_column(name, table[name], lenient=True)
         else:
             numeric[name] = as_float_column(name, table[name])
-    masks = dict(text)
-    for (name, reason), mask in bad_row_masks(
-            numeric, positive=[name for name in numeric if name.endswith("_error")],
-            correlations=[name for name in numeric if name.endswith("_corr")]).items():
-        masks[(name, reason)] = mask & ~text[(name, NOT_NUMBERS)] if (
-            name, NOT_NUMBERS) in text else mask  # text counts once, as "not numbers"
-    masks = {key: mask for key, mask in masks.items() if mask.any()}
+    masks = row_problems(numeric, text,
+                         positive=[name for name in numeric if name.endswith("_error")],
+                         correlations=[name for name in numeric if name.endswith("_corr")])
     if "source_id" in table.colnames:
         blank = np.ma.getmaskarray(table["source_id"])
         if blank.any():
@@ -109,19 +103,11 @@ def validate_gaia(table: Table, required, drop_invalid: bool = False):
     if not drop_invalid:
         raise_first(masks, len(table))
         return table, {}
-    bad = np.zeros(len(table), dtype=bool)
-    dropped = {}
-    for (name, reason), mask in masks.items():
-        dropped[f"{name}: {reason}"] = int(mask.sum())
-        bad |= mask
-    if bad.all():
-        raise DataValidationError(", ".join(required), "are invalid: nothing left to fit",
-                                  int(bad.sum()), len(table))
-    if bad.any():
-        dropped["total"] = int(bad.sum())
-    table = table[~bad]
-    for name in text:  # a text column whose bad cells are gone becomes a number column
-        table[name[0]] = numeric[name[0]][~bad]
+    keep, dropped = drop_rows(masks, len(table), ", ".join(required))
+    table = table[keep]
+    for name, cells in text.items():  # a column whose text cells are gone: now numbers
+        if cells.any():
+            table[name] = numeric[name][keep]
     return table, dropped
 
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from data.validation import (
-    NOT_NUMBERS,
     DataValidationError,
     as_float_column,
-    bad_row_masks,
+    drop_rows,
     read_table,
     require_columns,
+    row_problems,
     validate_columns,
 )
 
@@ -98,33 +98,19 @@ def load_line_table(
     wanted = {"x": x, "y": y, "y_err": y_err, "x_err": x_err, "xy_corr": xy_corr}
     wanted = {role: column for role, column in wanted.items() if column is not None}
     require_columns(table.colnames, list(wanted.values()))
-    values, masks = {}, {}
+    values, text = {}, {}
     for role, column in wanted.items():
         if drop_invalid:
-            values[role], text = as_float_column(column, table[column], lenient=True)
-            masks[(column, NOT_NUMBERS)] = text
+            values[role], text[column] = as_float_column(column, table[column], lenient=True)
         else:
             values[role] = as_float_column(column, table[column])
     dropped = {}
     if drop_invalid and len(table):
-        by_column = {wanted[role]: array for role, array in values.items()}
-        masks.update(bad_row_masks(by_column, positive=[c for r, c in wanted.items()
-                                                        if r in ("y_err", "x_err")],
-                                   correlations=[wanted.get("xy_corr")]))
-        bad = np.zeros(len(table), dtype=bool)
-        for (column, reason), mask in masks.items():
-            if reason != NOT_NUMBERS and (column, NOT_NUMBERS) in masks:
-                mask = mask & ~masks[(column, NOT_NUMBERS)]  # text counts once
-            if mask.any():
-                dropped[f"{column}: {reason}"] = int(mask.sum())
-                bad |= mask
-        if bad.all():
-            raise DataValidationError(", ".join(wanted.values()),
-                                      "are invalid: nothing left to fit", int(bad.sum()),
-                                      len(table))
-        if bad.any():
-            dropped["total"] = int(bad.sum())
-        values = {role: array[~bad] for role, array in values.items()}
+        masks = row_problems({wanted[role]: array for role, array in values.items()}, text,
+                             positive=[c for r, c in wanted.items() if r in ("y_err", "x_err")],
+                             correlations=[wanted.get("xy_corr")])
+        keep, dropped = drop_rows(masks, len(table), ", ".join(wanted.values()))
+        values = {role: array[keep] for role, array in values.items()}
     try:
         return LineData(**values, source=str(path), dropped=dropped)
     except DataValidationError as err:

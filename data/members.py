@@ -16,7 +16,7 @@ import numpy as np
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from data.validation import DataValidationError, require_columns
+from data.validation import DataValidationError, read_table, require_columns
 
 MEMBER_COLUMNS = ("phot_g_mean_mag", "pmra", "pmdec", "parallax", "PMemb")
 MATCH_TOLERANCE = {"phot_g_mean_mag": 0.05, "pmra": 0.5, "pmdec": 0.5, "parallax": 0.5}
@@ -44,10 +44,7 @@ class MemberMatch:
 
 def load_member_list(path: str | Path) -> Table:
     """Read a CG18-style member list (CSV with ``MEMBER_COLUMNS``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"member list not found: {path}")
-    table = Table.read(path, format="ascii.csv")
+    table = read_table(path, "member list")
     require_columns(table.colnames, MEMBER_COLUMNS)
     return table
 

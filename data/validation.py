@@ -138,6 +138,42 @@ def bad_row_masks(
     return {key: mask for key, mask in masks.items() if mask.any()}
 
 
+def row_problems(
+    columns: Mapping[str, np.ndarray],
+    text: Mapping[str, np.ndarray] | None = None,
+    positive: Sequence[str] = (),
+    correlations: Sequence[str] = (),
+) -> dict[tuple[str, str], np.ndarray]:
+    """Bad-row masks by (column, reason): the cells that are text (``text``: column ->
+    mask, from :func:`as_float_column` with ``lenient``) under "are not numbers", then
+    :func:`bad_row_masks` of the numbers, a text cell counted once (as text only)."""
+    masks = {(name, NOT_NUMBERS): mask for name, mask in (text or {}).items() if mask.any()}
+    for (name, reason), mask in bad_row_masks(columns, positive, correlations).items():
+        if (name, NOT_NUMBERS) in masks:
+            mask = mask & ~masks[(name, NOT_NUMBERS)]
+        if mask.any():
+            masks[(name, reason)] = mask
+    return masks
+
+
+def drop_rows(masks: Mapping[tuple[str, str], np.ndarray], n_rows: int,
+              columns: str) -> tuple[np.ndarray, dict[str, int]]:
+    """(rows to keep, {"column: reason": rows dropped, ..., "total": union}) for
+    ``--drop-invalid``; a row bad for two reasons counts under both. Nothing left is a
+    :class:`DataValidationError` naming ``columns``."""
+    bad = np.zeros(n_rows, dtype=bool)
+    dropped = {}
+    for (name, reason), mask in masks.items():
+        dropped[f"{name}: {reason}"] = int(mask.sum())
+        bad |= mask
+    if n_rows and bad.all():
+        raise DataValidationError(columns, "are invalid: nothing left to fit", int(bad.sum()),
+                                  n_rows)
+    if bad.any():
+        dropped["total"] = int(bad.sum())
+    return ~bad, dropped
+
+
 def duplicate_mask(values: np.ndarray) -> np.ndarray:
     """True for every repeat of a value already seen earlier in ``values``."""
     _, first = np.unique(values, return_index=True)

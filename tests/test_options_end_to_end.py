@@ -22,14 +22,19 @@ def record_of(out):
     return json.loads((out / "run_record.json").read_text())
 
 
-def test_parallax_over_error_cut_removes_exactly_the_low_snr_stars(tmp_path):
-    table = make_field(seed=2, n_cluster=150, n_field=250)
+def run_pmra_on(tmp_path, table, *options):
+    """Write ``table`` and run the pmra model on it (short chains); returns --out."""
     path = tmp_path / "field.ecsv"
     table.write(path)
     out = tmp_path / "o"
     assert main(["run", "cluster", "--model", "pmra", "--data", str(path), "--cluster",
-                 "NGC6819", "--parallax-over-error-min", "3", *CLUSTER,
-                 "--out", str(out)]) in (0, 2)
+                 "NGC6819", *options, *CLUSTER, "--out", str(out)]) in (0, 2)
+    return out
+
+
+def test_parallax_over_error_cut_removes_exactly_the_low_snr_stars(tmp_path):
+    table = make_field(seed=2, n_cluster=150, n_field=250)
+    out = run_pmra_on(tmp_path, table, "--parallax-over-error-min", "3")
     ruwe_ok = np.asarray(table["ruwe"]) < 1.4
     g_ok = np.asarray(table["phot_g_mean_mag"]) <= 20
     snr_ok = np.asarray(table["parallax"]) / np.asarray(table["parallax_error"]) >= 3
@@ -41,12 +46,7 @@ def test_parallax_over_error_cut_removes_exactly_the_low_snr_stars(tmp_path):
 def test_columns_renames_the_users_names(tmp_path):
     table = make_field(seed=2, n_cluster=150, n_field=250)
     table.rename_columns(["pmra", "pmra_error"], ["mu_a", "sigma_mu_a"])
-    path = tmp_path / "field.ecsv"
-    table.write(path)
-    out = tmp_path / "o"
-    assert main(["run", "cluster", "--model", "pmra", "--data", str(path), "--cluster",
-                 "NGC6819", "--columns", "mu_a=pmra,sigma_mu_a=pmra_error", *CLUSTER,
-                 "--out", str(out)]) in (0, 2)
+    out = run_pmra_on(tmp_path, table, "--columns", "mu_a=pmra,sigma_mu_a=pmra_error")
     assert record_of(out)["data"]["renamed"] == {"mu_a": "pmra", "sigma_mu_a": "pmra_error"}
     written = Table.read(out / "membership.ecsv")
     np.testing.assert_allclose(np.sort(written["pmra"]),

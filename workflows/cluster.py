@@ -88,7 +88,7 @@ class ClusterInput:
     radius_arcmin: float | None = None
     footprint: tuple[float, float, float] | None = None
     max_stars: int | None = None
-    field_components: str = "2"
+    field_components: str | int = "2"  # 1-5, or "auto"
     parallax_field: str = "exponential"
     parallax_offset: bool = False
     radial_velocity: tuple[float, float] | None = None
@@ -124,6 +124,9 @@ class ClusterInput:
                                     ("--sim-seed", self.sim_seed, 2**32 - 1)):
             if value is not None and value > high:
                 raise ValueError(f"{option} must be at most {high}, got {value}")
+        if isinstance(self.field_components, int) and not isinstance(
+                self.field_components, bool):  # a config file's `field_components = 3`
+            object.__setattr__(self, "field_components", str(self.field_components))
         if self.field_components != "auto":
             try:
                 k = int(self.field_components)

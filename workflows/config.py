@@ -120,16 +120,24 @@ def option_types(*classes) -> dict:
 
 
 def typed_value(value, annotation, where: str):
-    """``value`` checked against ``annotation`` (bool, int, float, str, a tuple of floats,
-    or one of these or None); ints are accepted for floats, and for the one string option
-    that also takes numbers (``field_components = 3``). Anything else is a
-    :class:`ConfigError` naming ``where``."""
+    """``value`` checked against ``annotation``: bool, int, float (ints accepted), str, a
+    tuple of floats, or a union of these (each tried in turn; None is never a TOML value).
+    Anything else is a :class:`ConfigError` naming ``where``."""
     options = [a for a in (typing.get_args(annotation)
                            if isinstance(annotation, types.UnionType)
                            or typing.get_origin(annotation) is typing.Union else (annotation,))
                if a is not type(None)]
-    base = options[0]
-    origin = typing.get_origin(base)
+    errors = []
+    for option in options:
+        try:
+            return _typed_single(value, option, where)
+        except ConfigError as error:
+            errors.append(error)
+    raise errors[0]
+
+
+def _typed_single(value, base, where: str):
+    number = isinstance(value, int | float) and not isinstance(value, bool)
     if base is bool:
         if isinstance(value, bool):
             return value
@@ -140,20 +148,17 @@ def typed_value(value, annotation, where: str):
             return value
         raise ConfigError(f"{where} must be a whole number, got {value!r}")
     if base is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if number:
             return float(value)
         raise ConfigError(f"{where} must be a number, got {value!r}")
     if base is str:
         if isinstance(value, str):
             return value
-        if "field_components" in where and isinstance(value, int) and not isinstance(
-                value, bool):
-            return str(value)
         raise ConfigError(f"{where} must be a string (in quotes), got {value!r}")
-    if origin is tuple:
+    if typing.get_origin(base) is tuple:
         items = typing.get_args(base)
-        if (isinstance(value, list) and len(value) == len(items)
-                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+        if isinstance(value, list) and len(value) == len(items) and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value):
             return tuple(float(v) for v in value)
         raise ConfigError(f"{where} must be a list of {len(items)} numbers, got {value!r}")
     raise ConfigError(f"{where}: cannot check values of type {base}")

@@ -32,9 +32,7 @@ class OutputFolderError(ValueError):
 
 
 def _first_existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
+    return next(folder for folder in (path, *path.parents) if folder.exists())
 
 
 def check_output_path(out: str | Path) -> Path:
@@ -78,11 +76,7 @@ class OutputFolder:
     def open(self) -> Path:
         """Lock, clean up after killed runs and create the staging folder; returns it."""
         parent = self.final.parent
-        missing = []
-        probe = parent
-        while not probe.exists():
-            missing.append(probe)
-            probe = probe.parent
+        missing = [folder for folder in (parent, *parent.parents) if not folder.exists()]
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
