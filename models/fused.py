@@ -15,7 +15,7 @@ with respect to the sampler's parameters follows by PyTensor's chain rule, O(K) 
 Covariances are read from their upper triangle (as the reference does), so the gradient
 with respect to an entry below the diagonal is zero and one above it counts both.
 The Op runs on every PyTensor backend: its ``perform`` (C/Python), Numba (PyMC's default
-linker, nutpie) and JAX (numpyro, blackjax; see :func:`register_jax`), each tested
+linker, nutpie) and JAX (numpyro, blackjax; :mod:`models.fused_jax`), each tested
 against the reference graph.
 """
 
@@ -354,65 +354,3 @@ _SOURCE_VERSION = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:1
 def _numba_mixture_loglike(op, node=None, **kwargs):
     dim = node.inputs[0].type.shape[0]  # the values are a constant of known shape
     return LOGLIKE_WITH_GRADS[dim], _SOURCE_VERSION * 4 + dim
-
-
-def register_jax() -> None:
-    """Give :class:`MixtureLogLike` its JAX implementation (for ``numpyro``/``blackjax``).
-
-    Not done on import, which would import JAX (about a second) for every run;
-    :func:`workflows.sampling.sample_posterior` calls it for the JAX samplers.
-    """
-    from pytensor.link.jax.dispatch import jax_funcify
-
-    jax_funcify.register(MixtureLogLike)(_jax_mixture_loglike)
-
-
-def _jax_mixture_loglike(op, node=None, **kwargs):
-    """The fused Op in JAX: the closed-form reference formula with ``jax.value_and_grad``
-    (XLA fuses and vectorises it over objects)."""
-    import jax
-    import jax.numpy as jnp
-
-    def loglike(values, error_cov, log_w, offsets, means, covs):
-        values, error_cov = values.T, error_cov.transpose(2, 0, 1)  # objects first
-        c = covs[None] + error_cov[:, None]  # (N, K, d, d); upper triangle read
-        r = [values[:, None, p] - means[None, :, p] for p in range(values.shape[1])]
-        if len(r) == 1:
-            det, quad = c[..., 0, 0], r[0] ** 2 / c[..., 0, 0]
-        elif len(r) == 2:
-            det = c[..., 0, 0] * c[..., 1, 1] - c[..., 0, 1] ** 2
-            quad = (c[..., 1, 1] * r[0] ** 2 - 2 * c[..., 0, 1] * r[0] * r[1]
-                    + c[..., 0, 0] * r[1] ** 2) / det
-        else:
-            a, b, d = c[..., 0, 0], c[..., 0, 1], c[..., 0, 2]
-            e, f, i = c[..., 1, 1], c[..., 1, 2], c[..., 2, 2]
-            adj = {(0, 0): e * i - f * f, (1, 1): a * i - d * d, (2, 2): a * e - b * b,
-                   (0, 1): d * f - b * i, (0, 2): b * f - d * e, (1, 2): b * d - a * f}
-            det = a * adj[0, 0] + b * adj[0, 1] + d * adj[0, 2]
-            quad = (sum(adj[k, k] * r[k] ** 2 for k in range(3)) + 2 * sum(
-                adj[j, k] * r[j] * r[k] for j, k in [(0, 1), (0, 2), (1, 2)])) / det
-        terms = log_w - 0.5 * (len(r) * LOG_2PI + jnp.log(det) + quad)
-        if offsets.shape[0]:
-            terms = terms + offsets
-        return jax.scipy.special.logsumexp(terms, axis=1).sum()
-
-    value_and_grad = jax.value_and_grad(loglike, argnums=(2, 3, 4, 5))
-
-    # JAX samplers differentiate the whole log-density themselves: the custom VJP hands
-    # them the gradient already computed instead of differentiating value_and_grad again.
-    @jax.custom_vjp
-    def fused(values, error_cov, log_w, offsets, means, covs):
-        total, grads = value_and_grad(values, error_cov, log_w, offsets, means, covs)
-        return (total, *grads)
-
-    def forward(*inputs):
-        outputs = fused(*inputs)
-        return outputs, (inputs[0], inputs[1], outputs[1:])
-
-    def backward(saved, cotangents):
-        values, error_cov, grads = saved
-        return (jnp.zeros_like(values), jnp.zeros_like(error_cov),
-                *(cotangents[0] * grad for grad in grads))
-
-    fused.defvjp(forward, backward)
-    return fused

@@ -69,6 +69,7 @@ def named_run(tmp_path_factory):
     return code, out, table
 
 
+@pytest.mark.workflow
 def test_named_cluster_is_found_beside_a_denser_field_peak(named_run):
     code, out, table = named_run
     record = json.loads((out / "run_record.json").read_text())
@@ -87,6 +88,7 @@ def test_named_cluster_is_found_beside_a_denser_field_peak(named_run):
     assert (p[~member] > 0.5).sum() < 0.2 * member.sum()  # contamination
 
 
+@pytest.mark.workflow
 def test_empty_field_is_reported_as_no_cluster(tmp_path):
     out = tmp_path / "empty"
     code = main(["run", "cluster", "--model", "pm2d", "--n-cluster", "0", "--n-field", "1500",

@@ -73,12 +73,13 @@ def test_numba_backend_matches_reference(dim):
                          mode="NUMBA")(), reference)
 
 
+@pytest.mark.jax
 @pytest.mark.parametrize("dim", [2, 3])
 def test_jax_backend_matches_reference(dim):
     pytest.importorskip("jax")
     import jax
 
-    from models.fused import register_jax
+    from models.fused_jax import register_jax
 
     jax.config.update("jax_enable_x64", True)
     register_jax()
@@ -135,6 +136,7 @@ def test_model_gradient_matches_reference_graph(name):
     assert_same(got[:1] + got[2:2 + half], got[1:2] + got[2 + half:])
 
 
+@pytest.mark.workflow
 def test_jax_samplers_gradient_through_the_op():
     """PyMC's JAX samplers differentiate the jaxified log-density with ``jax.grad``, which
     goes through the Op's custom VJP: it must equal PyMC's own gradient."""
@@ -143,7 +145,7 @@ def test_jax_samplers_gradient_through_the_op():
     from pymc.sampling.jax import get_jaxified_logp
 
     from models import CLUSTER_MODELS
-    from models.fused import register_jax
+    from models.fused_jax import register_jax
     from tests.conftest import make_field
 
     jax.config.update("jax_enable_x64", True)
@@ -184,6 +186,7 @@ print(sum(f.stats.cache_hits[s] for f in (LOGLIKE_WITH_GRADS[2], MEMBERSHIP[2])
 """
 
 
+@pytest.mark.workflow
 def test_kernels_load_from_numbas_disk_cache_in_a_new_process(tmp_path):
     """A second process loads both kernels from Numba's on-disk cache instead of compiling
     them again (the cache key must not depend on anything that changes between processes)."""

@@ -76,3 +76,53 @@ def test_x_errors_correlation_and_intrinsic_scatter_reach_the_model(tmp_path):
     settings = record_of(out)["settings"]["LineInput"]
     assert (settings["xerr"], settings["xycorr"], settings["intrinsic_scatter"]) == (
         "x_err", "rho", True)
+
+
+def test_blackjax_sampler_runs_through_jax_and_recovers_the_line(tmp_path):
+    pytest.importorskip("blackjax")
+    out = tmp_path / "o"
+    code = main(["run", "outlier-line", "--draws", "300", "--tune", "300", "--chains", "2",
+                 "--seed", "3", "--sampler", "blackjax", "--no-figures", "--out", str(out)])
+    record = record_of(out)
+    assert record["sampler_used"]["sampler"] == "blackjax"
+    assert code == 0, record["convergence"]["failures"]
+    summary = {row["parameter"]: row for row in Table.read(out / "summary.ecsv")}
+    truth = simulate_outlier_line().truth  # the built-in data set
+    for name in ("m", "b"):
+        assert abs(summary[name]["mean"] - truth[name]) < 4 * summary[name]["sd"], name
+
+
+def test_parallax_offset_adds_a_fitted_zero_point(tmp_path):
+    table = make_field(seed=4, n_cluster=150, n_field=250)
+    path = tmp_path / "field.ecsv"
+    table.write(path)
+    runs = {}
+    for name, extra in (("plain", []), ("offset", ["--parallax-offset"])):
+        out = tmp_path / name
+        assert main(["run", "cluster", "--model", "parallax", "--data", str(path), "--cluster",
+                     "NGC6819", *extra, *CLUSTER, "--out", str(out)]) in (0, 2)
+        runs[name] = {row["parameter"]: row for row in Table.read(out / "summary.ecsv")}
+        assert record_of(out)["settings"]["ClusterInput"]["parallax_offset"] is bool(extra)
+    assert not any(name.startswith("parallax_offset") for name in runs["plain"])
+    offset = runs["offset"]["parallax_offset"]
+    # the prior is N(-0.02, 0.02) mas; the simulated field has no offset, so the posterior
+    # stays within its prior's reach and the cluster parallax absorbs what it does not
+    assert abs(offset["mean"] + 0.02) < 0.06 and 0 < offset["sd"] < 0.03
+    cluster_with = runs["offset"]["cluster_parallax"]["mean"]
+    cluster_without = runs["plain"]["cluster_parallax"]["mean"]
+    assert abs((cluster_with + offset["mean"]) - cluster_without) < 0.02  # mas
+
+
+def test_radial_velocity_prior_sets_the_line_of_sight_velocity(tmp_path):
+    out = tmp_path / "o"
+    assert main(["run", "ngc6819", "--model", "joint", "--n-cluster", "150", "--n-field",
+                 "250", "--radial-velocity", "-40", "0.5", *CLUSTER, "--out", str(out)]) in (0, 2)
+    assert record_of(out)["settings"]["ClusterInput"]["radial_velocity"] == [-40.0, 0.5]
+    rows = {row["quantity"]: row for row in Table.read(out / "kinematics.ecsv")}
+    assert rows["radial_velocity_prior"]["mean"] == pytest.approx(-40, abs=0.2)
+    assert rows["radial_velocity_prior"]["sd"] == pytest.approx(0.5, rel=0.3)
+    # the ICRS velocity's component along the line of sight is the radial velocity
+    position = np.array([rows[f"icrs_{axis}"]["mean"] for axis in "xyz"])
+    velocity = np.array([rows[f"icrs_v{axis}"]["mean"] for axis in "xyz"])
+    line_of_sight = velocity @ position / np.linalg.norm(position)
+    assert line_of_sight == pytest.approx(-40, abs=1.0)  # km/s

@@ -91,6 +91,7 @@ def test_unknown_form_fails():
         outlier_line(data.x, data.y, data.y_err, form="fast")
 
 
+@pytest.mark.workflow
 def test_both_forms_give_the_same_posterior():
     """Independent chains of each form agree within their Monte Carlo errors (K-S too)."""
     from scipy.stats import ks_2samp

@@ -1,6 +1,7 @@
 """The fast version of ``make validate``: SBC machinery and a small calibration run that a
 broken likelihood fails."""
 
+import json
 import time
 from dataclasses import replace
 
@@ -105,3 +106,66 @@ def test_slow_or_failing_fits_are_recorded_not_fatal():
     broken = timed_task(4, task=failing_task, timeout_s=5)
     assert broken["error"] == "RuntimeError: sampler broke on 4"
     assert finished([late, broken, {"seed": 5, "ranks": {}}]) == [{"seed": 5, "ranks": {}}]
+
+
+def squaring_task(seed):
+    return {"seed": seed, "value": seed ** 2}
+
+
+def test_runner_resumes_only_the_missing_seeds(tmp_path, capsys):
+    from validation.runner import run_all
+
+    path = tmp_path / "sbc_case.json"
+    saved = [{"seed": 0, "value": "kept"}, {"seed": 1, "value": "kept"}]
+    path.write_text(json.dumps({"results": saved}))
+    results = run_all(path, squaring_task, range(4), jobs=1, label="case",
+                      header={"description": "test"}, timeout_s=30)
+    assert [r["value"] for r in results] == ["kept", "kept", 4, 9]  # 0 and 1 not redone
+    on_disk = json.loads(path.read_text())
+    assert on_disk["description"] == "test"
+    assert [r["seed"] for r in on_disk["results"]] == [0, 1, 2, 3]
+    assert "2 fits to run (2 already saved)" in capsys.readouterr().err
+    again = run_all(path, squaring_task, range(4), jobs=1, label="case", header={},
+                    timeout_s=30)
+    assert again == results and capsys.readouterr().err == ""  # nothing left: no workers
+
+
+def fake_sbc(ranks_by_label: dict[str, list[int]], **extra) -> dict:
+    n = len(next(iter(ranks_by_label.values())))
+    results = [{"seed": i, "divergences": 1, "ranks": {label: int(ranks[i]) for label, ranks
+                                                      in ranks_by_label.items()}}
+               for i in range(n)]
+    return {"description": "fake case", "timeout_s": 90,
+            "sampling": {"chains": 2, "draws": 200, "tune": 300},
+            "results": results + extra.get("more", [])}
+
+
+def test_report_gives_each_case_its_verdict_and_figure(tmp_path):
+    from validation.report import write_report
+
+    rng = np.random.default_rng(0)
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    results.mkdir()
+    uniform = {"m": rng.integers(0, N_RANK_DRAWS + 1, 200),
+               "b": rng.integers(0, N_RANK_DRAWS + 1, 200)}
+    skewed = {"w": np.minimum(rng.integers(0, 20, 200), N_RANK_DRAWS)}
+    (results / "sbc_outlier_line.json").write_text(json.dumps(
+        fake_sbc(uniform, more=[{"seed": 999, "timed_out": True}])))
+    (results / "sbc_pmra.json").write_text(json.dumps(fake_sbc(skewed)))
+    (results / "sbc_pmra_errors_ignored.json").write_text(json.dumps(fake_sbc(skewed)))
+    (results / "sbc_outlier_line_errors_halved.json").write_text(json.dumps(fake_sbc(uniform)))
+    text = write_report(results, figures).read_text()
+    verdicts = dict(line[2:].split(": ") for line in text.splitlines()
+                    if line.startswith("- ") and line.endswith(("pass", "FAIL")))
+    assert verdicts == {"outlier_line": "pass", "pmra": "FAIL", "pmra_errors_ignored": "pass",
+                        "outlier_line_errors_halved": "FAIL"}
+    assert "### outlier_line: calibrated" in text
+    assert "### pmra: NOT calibrated" in text
+    assert "### pmra_errors_ignored: FAILS calibration, as it must" in text
+    assert "### outlier_line_errors_halved: PASSES although it is wrong" in text
+    assert "### parallax: not run" in text
+    assert "200 replicates (1 ran past the 90 s limit" in text  # the timed-out fit is named
+    assert "200 divergent transitions in all" in text
+    assert "Coverage and membership calibration: not run" in text
+    for name in ("outlier_line", "pmra", "pmra_errors_ignored", "outlier_line_errors_halved"):
+        assert (figures / f"sbc_{name}.png").stat().st_size > 10_000, name

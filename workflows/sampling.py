@@ -119,7 +119,7 @@ def _sample_with_pymc(model, options: SamplingOptions, var_names, initvals=None)
     """``pm.sample`` with PyMC's own NUTS or its JAX samplers, from ``initvals`` if given
     (falling back to PyMC's default initialisation); see :func:`sample_posterior`."""
     if options.sampler in JAX_SAMPLERS:
-        from models.fused import register_jax
+        from models.fused_jax import register_jax
 
         register_jax()
         jax_devices_for_chains(options.chains)
