@@ -88,3 +88,33 @@ def test_streamed_mean_uses_every_draw_and_thinning_keeps_every_kth(monkeypatch,
     np.testing.assert_array_equal(thin.probability, full.probability[:, [0, 3, 6, 9]])
     np.testing.assert_array_equal(thin.log_likelihood, full.log_likelihood[:, [0, 3, 6, 9]])
     assert len(mixture_draws(model, posterior, log_likelihood="all").kept) == draws
+
+
+def test_membership_percentiles_come_from_the_kept_draws_of_every_chain(rng):
+    from workflows.membership import MixtureDraws
+
+    probability = rng.uniform(0, 1, (3, 5, 4)).astype(np.float32)
+    mean = rng.uniform(0, 1, 4)
+    draws = MixtureDraws(mean, probability, np.zeros_like(probability), np.arange(5), 5)
+    result = draws.membership("cluster")
+    assert result.component == "cluster" and result.mean is mean
+    pooled = probability.reshape(15, 4)
+    for got, q in zip((result.p16, result.p50, result.p84), (16, 50, 84), strict=True):
+        np.testing.assert_allclose(got, np.percentile(pooled, q, axis=0))
+    assert set(result.columns()) == {"p_cluster", "p_cluster_p16", "p_cluster_p50",
+                                     "p_cluster_p84"}
+
+
+def test_kept_draws_modes_and_the_budget_edge(monkeypatch):
+    from workflows import membership
+    from workflows.membership import kept_draws
+
+    monkeypatch.setattr(membership, "KEEP_BUDGET", 2 * 10 * 5)
+    np.testing.assert_array_equal(kept_draws(2, 10, 5), np.arange(10))  # exactly fits
+    np.testing.assert_array_equal(kept_draws(2, 10, 6), np.arange(0, 10, 2))  # 120 > 100
+    np.testing.assert_array_equal(kept_draws(2, 10, 6, "all"), np.arange(10))
+    for mode in ("thin", "none"):
+        np.testing.assert_array_equal(kept_draws(2, 10, 5, mode), np.arange(10))
+        np.testing.assert_array_equal(kept_draws(2, 10, 16, mode), np.arange(0, 10, 4))
+    with pytest.raises(ValueError, match="--log-likelihood must be one of .* got 'most'"):
+        kept_draws(2, 10, 5, "most")

@@ -259,3 +259,64 @@ def test_an_unknown_cluster_name_is_an_error_not_a_silent_guess(tmp_path, capsys
     assert code == 1
     assert "--cluster 'NOT A CLUSTER': no published values" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_detect_thresholds_and_standard_error_by_hand():
+    """Δ = Σ d_i, se = sqrt(n) sd(d_i) (population sd), found iff Δ > 4 se and Δ > 10."""
+    from workflows.detection import DELTA_MIN, Z_MIN
+
+    field_only = np.zeros(100)
+    difference = np.r_[np.full(50, 0.3), np.full(50, 0.1)]  # Δ = 20, sd 0.1, se = 1
+    found = detect(difference, field_only, 3)
+    assert (found.delta_elpd, found.se) == pytest.approx((20.0, 1.0))
+    assert found.verdict == FOUND and found.reasons == []
+    assert found.elpd == pytest.approx({"cluster + field, K=3": 20.0, "field only, K=3": 0.0})
+    # Δ of 9 nats with a tiny se: below DELTA_MIN
+    small = detect(np.full(90, 0.1) + np.r_[1e-3, -1e-3].repeat(45), np.zeros(90), 2)
+    assert small.delta_elpd == pytest.approx(9.0) and small.verdict == NOT_FOUND
+    assert small.reasons == [
+        f"a field-only model (K = 2) explains the stars as well as the cluster model with the "
+        f"same field does: Δelpd = 9.0 ± {small.se:.1f} nats (a cluster needs more than "
+        f"{Z_MIN:g} standard errors and {DELTA_MIN:g} nats)"]
+    # Δ of 30 nats but only 3 se: below Z_MIN
+    spread = np.r_[np.full(50, 0.6 + 1.0), np.full(50, 0.6 - 1.0)]  # Δ = 60, se = 10
+    noisy = detect(spread, np.zeros(100), 2)
+    assert (noisy.delta_elpd, noisy.se) == pytest.approx((60.0, 10.0))
+    assert noisy.verdict == FOUND  # 6 se
+    weak = detect(spread / 2, np.zeros(100), 2)  # Δ = 30, se = 5: exactly 6 se, still found
+    assert weak.verdict == FOUND
+    unsure = detect(np.r_[np.full(50, 0.35 + 1.0), np.full(50, 0.35 - 1.0)], np.zeros(100), 2)
+    assert unsure.delta_elpd == pytest.approx(35.0) and unsure.se == pytest.approx(10.0)
+    assert unsure.verdict == NOT_FOUND  # 3.5 se
+    edge = detect(np.r_[np.full(50, 0.39 + 1.0), np.full(50, 0.39 - 1.0)], np.zeros(100), 2)
+    assert edge.delta_elpd == pytest.approx(39.0) and edge.verdict == NOT_FOUND  # 3.9 se
+
+
+def test_pointwise_loo_is_arviz_loo_per_star():
+    import arviz as az
+    import xarray as xr
+
+    rng = np.random.default_rng(4)
+    loglike = rng.normal(-2.0, 0.5, (2, 80, 9))
+    tree = xr.DataTree.from_dict({"posterior": xr.Dataset(
+        {"x": (("chain", "draw"), np.zeros((2, 80)))}), "log_likelihood": xr.Dataset(
+        {"y": (("chain", "draw", "obs"), loglike)})})
+    expected = np.asarray(az.loo(tree, pointwise=True).elpd_i)
+    got = pointwise_loo(loglike, chunk=4)
+    assert got.shape == (9,)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert pointwise_loo(np.zeros((2, 80, 0))).shape == (0,)
+
+
+def test_pinned_reason_text_and_the_five_percent_edge():
+    import xarray as xr
+
+    bounds = {"cluster_pm_dispersion": (0.1, 0.5), "absent": (0.0, 1.0)}
+    posterior = xr.Dataset({"cluster_pm_dispersion": (("chain", "draw"),
+                                                      np.full((2, 10), 0.481))})
+    assert pinned_at_bounds(posterior, bounds) == [
+        "cluster_pm_dispersion is pinned at its prior bound: median 0.481 against the upper "
+        "limit 0.5; the fitted component is as broad as the model allows, so it is not a "
+        "cluster"]
+    posterior["cluster_pm_dispersion"][:] = 0.479  # 0.1 + 0.95 x 0.4 = 0.48
+    assert pinned_at_bounds(posterior, bounds) == []

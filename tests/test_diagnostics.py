@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import xarray as xr
 
 from workflows.config import GateThresholds
@@ -54,3 +55,49 @@ def test_record_is_json_ready(rng):
 
     record = convergence_gate(fake_idata(rng), ["a"]).as_record()
     assert json.loads(json.dumps(record))["per_parameter"]["a"]["r_hat"] < 1.01
+
+
+def test_failure_lines_and_record_say_exactly_what_failed(rng):
+    import json
+
+    thresholds = GateThresholds(r_hat_max=1.01, ess_bulk_min=400, ess_tail_min=400,
+                                divergences_max=0)
+    report = convergence_gate(fake_idata(rng, draws=60, offset=1.0, divergences=2),
+                              ["a", "b"], thresholds)
+    rows = report.diagnostics
+    a = rows.loc["a"]
+    expected_a = [f"a: r_hat {a.r_hat:.3f} > 1.01", f"a: bulk ESS {a.ess_bulk:.0f} < 400",
+                  f"a: tail ESS {a.ess_tail:.0f} < 400"]
+    assert report.failures[:3] == expected_a
+    assert report.failures[-1] == ("2 divergent transitions (at most 0 allowed): raise "
+                                   "--target-accept or reparametrise")
+    assert report.text().splitlines() == ["convergence gate: FAILED",
+                                          "  divergent transitions: 2",
+                                          *[f"  - {line}" for line in report.failures]]
+    record = json.loads(json.dumps(report.as_record()))
+    assert record["passed"] is False and record["divergences"] == 2
+    assert record["failures"] == report.failures
+    assert record["thresholds"] == {"r_hat_max": 1.01, "ess_bulk_min": 400,
+                                    "ess_tail_min": 400, "divergences_max": 0}
+    assert set(record["per_parameter"]) == {"a", "b"}
+    for name in ("a", "b"):
+        for key in ("r_hat", "ess_bulk", "ess_tail"):
+            assert record["per_parameter"][name][key] == pytest.approx(rows.loc[name, key])
+
+
+def test_thresholds_are_limits_that_pass_when_met_exactly(rng):
+    idata = fake_idata(rng, offset=0.05)
+    rows = convergence_gate(idata, ["a"]).diagnostics.loc["a"]
+    assert rows.r_hat > 1
+    exact = GateThresholds(r_hat_max=float(rows.r_hat), ess_bulk_min=float(rows.ess_bulk),
+                           ess_tail_min=float(rows.ess_tail), divergences_max=0)
+    assert convergence_gate(idata, ["a"], exact).passed
+    stricter = GateThresholds(r_hat_max=float(rows.r_hat) - 1e-6)
+    assert not convergence_gate(idata, ["a"], stricter).passed
+
+
+def test_one_chain_record_has_no_number_for_r_hat(rng):
+    report = convergence_gate(fake_idata(rng, chains=1), ["a"])
+    assert report.failures[0] == "a: r_hat is undefined (need >= 2 chains)"
+    assert report.as_record()["per_parameter"]["a"]["r_hat"] is None
+    assert report.text().startswith("convergence gate: FAILED")

@@ -66,9 +66,7 @@ def save_figure(path: str | Path, figure) -> Path:
 
 
 def _json_default(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
+    if hasattr(value, "tolist"):  # NumPy arrays and scalars (``item`` fails on arrays)
         return value.tolist()
     if isinstance(value, Path):
         return str(value)
