@@ -14,7 +14,7 @@ PYTHON_CANDIDATES := $(PYTHON) python3.12 python3.13 python3 \
 BASE_PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell \
 	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $(p))))
 
-.PHONY: run test smoke lint reproduce validate bench bench-large bench-membership mutation clean venv
+.PHONY: run test smoke lint reproduce validate bench bench-baseline bench-large bench-membership mutation clean venv
 
 venv: $(STAMP)
 
@@ -56,6 +56,10 @@ mutation: $(STAMP)
 	$(PY) -m pip install --quiet "mutmut>=3.8"
 	$(VENV)/bin/mutmut run --max-children 2 || true
 	$(PY) benchmarks/mutation_report.py
+
+# W2's sampling speed against a baseline revision, in one run (benchmarks/bench_baseline.py)
+bench-baseline: $(STAMP)
+	$(PY) benchmarks/bench_baseline.py
 
 # The whole pm2d workflow on 200,000 stars at 4 x 1000 draws: peak memory and posterior size.
 bench-large: $(STAMP)

@@ -103,6 +103,7 @@ def best_seconds_per_call(functions, repeats: int, rounds: int = 7) -> list[floa
 
 
 def main(argv=None) -> int:
+    import pymc as pm
     from fields import pm_arrays, scaled_field
 
     from models.cluster_pm2d import cluster_pm2d
@@ -124,15 +125,17 @@ def main(argv=None) -> int:
     # function (Python linker: nothing to compile).
     from models.fused import LOGLIKE_WITH_GRADS, fused_likelihood_node
 
+    stars = model["stars"]
     outs = model.replace_rvs_by_values([model[name] for name in (
-        "w", "cluster_pm", "cluster_pm_dispersion", "field_mean", "field_cov",
-        "mixture_loglike")])
+        "w", "cluster_pm", "cluster_pm_dispersion", "field_mean", "field_cov")] + [
+        pm.logp(stars, model.rvs_to_values[stars]).sum()])
     op_inputs = fused_likelihood_node(model.logp()).inputs
     evaluated = model.compile_fn(outs=[*outs, *op_inputs], inputs=model.value_vars,
                                  mode="FAST_COMPILE", on_unused_input="ignore")(point)
     weights, cluster_pm, dispersion, field_mean, field_cov, pytensor_loglike = evaluated[:6]
-    kernel_inputs = [np.ascontiguousarray(x) for x in evaluated[6:]]
-    kernel = LOGLIKE_WITH_GRADS[kernel_inputs[0].shape[0]]  # the Op's Numba kernel
+    kernel_inputs = [np.asfortranarray(x) for x in evaluated[6:8]] + [
+        np.ascontiguousarray(x) for x in evaluated[8:]]  # data as the model stores them
+    kernel = LOGLIKE_WITH_GRADS[kernel_inputs[0].shape[1]]  # the Op's Numba kernel
     means = np.vstack([cluster_pm[None], field_mean])
     covs = np.vstack([[[dispersion**2, 0.0, dispersion**2]],
                       np.stack([field_cov[:, 0, 0], field_cov[:, 0, 1], field_cov[:, 1, 1]],
@@ -197,7 +200,8 @@ def reference_graph_logp_dlogp(model, point):
     from models.likelihoods import mixture_logp
 
     graph_total = mixture_logp(pt.log(model["w"]), model["log_component"]).sum()
-    priors = pt.sum([term.sum() for term in model.logp(sum=False)[:-1]])  # all but the Potential
+    # every term but the last, the observed stars
+    priors = pt.sum([term.sum() for term in model.logp(sum=False)[:-1]])
     logp = model.replace_rvs_by_values([priors + graph_total])[0]
     evaluate = model.compile_fn(outs=[logp, *pt.grad(logp, model.value_vars)],
                                 inputs=model.value_vars, on_unused_input="ignore")

@@ -28,14 +28,14 @@ from astropy.coordinates import SkyCoord
 from models.cluster_parallax import CLUSTER_PARALLAX_DEPTH
 from models.field import (
     FIELD_MIN_PM_WIDTH,
-    add_gaussian_mixture_likelihood,
     component_names,
     field_covariances,
     field_means,
     mixture_weights,
+    observe_stars,
     robust_scale,
 )
-from models.shared import data_tensor, prior_constant
+from models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "parallax_error", "pmra",
                     "pmra_error", "pmdec", "pmdec_error", "pmra_pmdec_corr",
@@ -73,15 +73,13 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
     coords = {"star": np.arange(len(sky)) if star_ids is None else np.asarray(star_ids),
               "component": names, "field_component": [n for n in names if n != "cluster"],
               "astrometry": AXES, "astrometry_": AXES, "sky": ["xi", "eta"],
-              "proper_motion": AXES[:2]}
+              "coordinate": ["xi", "eta", *AXES], "proper_motion": AXES[:2]}
     scales = [robust_scale(astrometry[:, j]) for j in range(3)]
     with pm.Model(coords=coords) as model:
         guess = prior_constant(cluster_guess, PRIOR_CENTER_NAME)
         radius = prior_constant(radius, "selection_radius")
         mixture_weights(magnitudes)
-        sky_data = data_tensor(sky.T, "sky_offsets")  # (2, N)
-        field_sky = -pt.log(np.pi * radius**2)
-        means, covs, sky_columns = [], [], []
+        means, covs, sky_parameters = [], [], [radius]
         if cluster:
             pm_mean = pm.Normal("cluster_pm", guess[:2], 1.0, dims="proper_motion")
             plx = pm.TruncatedNormal("cluster_parallax", guess[2], 0.3, lower=0.01)
@@ -91,9 +89,7 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
                                prior_constant(offset_guess, "cluster_offset_prior_center"),
                                radius / 5, dims="sky")
             scale = pm.LogNormal("plummer_radius", pt.log(radius / 3), 1.0)
-            r2 = ((sky_data - offset[:, None]) ** 2).sum(axis=0)
-            norm = pt.log(np.pi * scale**2) + pt.log(radius**2 / (radius**2 + scale**2))
-            sky_columns.append((-2 * pt.log1p(r2 / scale**2) - norm)[:, None])
+            sky_parameters += [offset[0], offset[1], scale]
             means.append(pt.concatenate([pm_mean, plx[None]])[None, :])
             covs.append(pt.diag(pt.stack([pm_dispersion**2, pm_dispersion**2,
                                           CLUSTER_PARALLAX_DEPTH**2]))[None])
@@ -102,10 +98,9 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
         covs.append(field_covariances("field_cov", scales,
                                       ("field_component", "astrometry", "astrometry_"),
                                       min_width=FIELD_MIN_PM_WIDTH))
-        sky_columns.append(pt.full((sky_data.shape[1], n_field), field_sky))
-        add_gaussian_mixture_likelihood(astrometry, astrometry_cov, pt.concatenate(means),
-                                        pt.concatenate(covs),
-                                        offsets=pt.concatenate(sky_columns, axis=1))
+        observe_stars(np.concatenate([sky, astrometry], axis=1), astrometry_cov,
+                      pt.concatenate(means), pt.concatenate(covs),
+                      sky=pt.stack(sky_parameters))
     return model
 
 

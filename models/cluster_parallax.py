@@ -26,9 +26,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.field import add_mixture_likelihood, component_names, mixture_weights
-from models.likelihoods import convolved_logpdf, normal_logpdf
-from models.shared import data_tensor, prior_constant
+from models.field import component_names, mixture_weights, star_data
+from models.observed import ParallaxMixture, parallax_log_components
+from models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error")
 CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_distance", "w")
@@ -37,59 +37,44 @@ PRIOR_CENTER_NAME = "cluster_parallax_prior_center"
 PRIOR_CENTER_AXES = ("parallax",)
 CLUSTER_PARALLAX_DEPTH = 0.005  # mas
 FIELDS = ("exponential", "beta")
-SMALLEST_PARALLAX = 1e-3  # mas; true parallaxes below this have negligible field density
-
-
-def exponential_density_log_parallax_pdf(x, length_scale):
-    """log p(x) of true parallax x (mas) under p(r) ∝ r² exp(-r/L), r = 1/x (kpc)."""
-    x = pt.maximum(x, SMALLEST_PARALLAX)
-    return -4 * pt.log(x) - 1 / (x * length_scale) - pt.log(2 * length_scale**3)
-
-
-def beta_log_parallax_pdf(x, alpha, beta, x_max):
-    """log p(x) for x / x_max ~ Beta(alpha, beta), clipped just inside (0, x_max)."""
-    u = pt.clip(x / x_max, 1e-6, 1 - 1e-6)
-    return pm.logp(pm.Beta.dist(alpha, beta), u) - pt.log(x_max)
 
 
 def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
                      field: str = "exponential", offset: bool = False, star_ids=None,
-                     depth: float = CLUSTER_PARALLAX_DEPTH, n_nodes: int = 48):
-    """Build the 1D parallax mixture. ``cluster_guess``: prior centre (mas)."""
+                     depth: float = CLUSTER_PARALLAX_DEPTH):
+    """Build the 1D parallax mixture. ``cluster_guess``: prior centre (mas). The observed
+    variable ``stars`` (:class:`models.observed.ParallaxMixture`) holds the parallaxes
+    (star x coordinate, one coordinate)."""
     if field not in FIELDS:
         raise ValueError(f"parallax field must be one of {FIELDS}, got {field!r}")
     parallax = np.asarray(parallax, float)
     parallax_error = np.asarray(parallax_error, float)
     coords = {"star": np.arange(len(parallax)) if star_ids is None else np.asarray(star_ids),
-              "component": component_names(1)}
+              "component": component_names(1), "coordinate": ["parallax"],
+              "astrometry": ["parallax"], "astrometry_": ["parallax"]}
     with pm.Model(coords=coords) as model:
-        mixture_weights()
+        w = mixture_weights()
         cluster_plx = pm.TruncatedNormal(
             "cluster_parallax", prior_constant(cluster_guess, PRIOR_CENTER_NAME),
             0.3, lower=0.01)
         pm.Deterministic("cluster_distance", 1 / cluster_plx)
-        delta = pm.Normal("parallax_offset", -0.02, 0.02) if offset else 0.0
+        delta = pm.Normal("parallax_offset", -0.02, 0.02) if offset else pt.as_tensor(0.0)
         if field == "exponential":
-            length = pm.LogNormal("field_length_scale", np.log(1.35), 0.5)
-
-            def log_density(x):
-                return exponential_density_log_parallax_pdf(x, length)
+            field_parameters = [pm.LogNormal("field_length_scale", np.log(1.35), 0.5)]
         else:
-            alpha = pm.LogNormal("field_beta_alpha", np.log(2.0), 1.0)
-            beta = pm.LogNormal("field_beta_beta", np.log(5.0), 1.0)
-            x_max = prior_constant(max(3.0, 1.2 * np.percentile(parallax, 99.5)),
-                                   "field_beta_x_max")
-
-            def log_density(x):
-                return beta_log_parallax_pdf(x, alpha, beta, x_max)
-
-        # Inputs of the compiled function, not constants in it (models/shared.py).
-        observed = data_tensor(parallax, "parallax_data")
-        error = data_tensor(parallax_error, "parallax_error_data")
-        cluster = normal_logpdf(observed, cluster_plx + delta, depth**2 + error**2)
-        field_logp = convolved_logpdf(log_density, observed - delta, error,
-                                      SMALLEST_PARALLAX, n_nodes)
-        add_mixture_likelihood(pt.stack([cluster, field_logp], axis=1))
+            field_parameters = [
+                pm.LogNormal("field_beta_alpha", np.log(2.0), 1.0),
+                pm.LogNormal("field_beta_beta", np.log(5.0), 1.0),
+                prior_constant(max(3.0, 1.2 * np.percentile(parallax, 99.5)),
+                               "field_beta_x_max")]
+        observed, errors = star_data(parallax[:, None], (parallax_error**2)[:, None, None])
+        field_parameters = pt.stack(field_parameters)
+        depth = pt.as_tensor(float(depth))
+        pm.Deterministic("log_component", parallax_log_components(
+            observed, cluster_plx, delta, depth, field_parameters, errors),
+            dims=("star", "component"))
+        ParallaxMixture("stars", pt.log(w), cluster_plx, delta, depth, field_parameters,
+                        errors, observed=observed, dims=("star", "coordinate"))
     return model
 
 

@@ -15,11 +15,11 @@ import pytensor.tensor as pt
 
 from models.field import (
     FIELD_MIN_PM_WIDTH,
-    add_gaussian_mixture_likelihood,
     component_names,
     field_covariances,
     field_means,
     mixture_weights,
+    observe_stars,
     robust_scale,
 )
 from models.shared import prior_constant
@@ -53,7 +53,7 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
     names = component_names(n_field, cluster=cluster)
     coords = {"star": np.arange(len(pm_values)) if star_ids is None else np.asarray(star_ids),
               "component": names, "field_component": [n for n in names if n != "cluster"],
-              "astrometry": PM_AXES, "astrometry_": PM_AXES}
+              "astrometry": PM_AXES, "astrometry_": PM_AXES, "coordinate": PM_AXES}
     centers = np.median(pm_values, axis=0) if field_center is None else field_center
     scales = ([robust_scale(pm_values[:, 0]), robust_scale(pm_values[:, 1])]
               if field_scale is None else field_scale)
@@ -73,7 +73,7 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
         if cluster:
             means = pt.concatenate([mean[None, :], f_means])
             covs = pt.concatenate([(dispersion**2 * pt.eye(2))[None], f_covs])
-        add_gaussian_mixture_likelihood(pm_values, pm_cov, means, covs)
+        observe_stars(pm_values, pm_cov, means, covs)
     return model
 
 

@@ -26,11 +26,11 @@ from models.cluster_joint import AXES, table_arrays
 from models.field import (
     CLUSTER_BOUNDS,
     FIELD_MIN_PM_WIDTH,
-    add_gaussian_mixture_likelihood,
     component_names,
     field_covariances,
     field_means,
     mixture_weights,
+    observe_stars,
     robust_scale,
 )
 from models.shared import prior_constant
@@ -57,7 +57,7 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
     fields = [name for name in names if name != "cluster"]
     coords = {"star": np.arange(len(astrometry)) if star_ids is None else np.asarray(star_ids),
               "component": names, "field_component": fields, "astrometry": AXES,
-              "astrometry_": AXES, "proper_motion": AXES[:2]}
+              "astrometry_": AXES, "coordinate": AXES, "proper_motion": AXES[:2]}
     scales = [robust_scale(astrometry[:, j]) for j in range(3)]
     with pm.Model(coords=coords) as model:
         mixture_weights(magnitudes)
@@ -78,8 +78,7 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
         covs.append(field_covariances("field_cov", scales,
                                       ("field_component", "astrometry", "astrometry_"),
                                       min_width=FIELD_MIN_PM_WIDTH))
-        add_gaussian_mixture_likelihood(astrometry, astrometry_cov, pt.concatenate(means),
-                                        pt.concatenate(covs))
+        observe_stars(astrometry, astrometry_cov, pt.concatenate(means), pt.concatenate(covs))
     return model
 
 

@@ -18,11 +18,11 @@ import pytensor.tensor as pt
 
 from models.field import (
     FIELD_MIN_PM_WIDTH,
-    add_gaussian_mixture_likelihood,
     component_names,
     field_covariances,
     field_means,
     mixture_weights,
+    observe_stars,
     robust_scale,
 )
 from models.shared import prior_constant
@@ -49,8 +49,7 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
     names = component_names(n_field, cluster=cluster)
     coords = {"star": np.arange(len(pmra)) if star_ids is None else np.asarray(star_ids),
               "component": names, "field_component": [n for n in names if n != "cluster"],
-              "astrometry": ["pmra"],
-              "astrometry_": ["pmra"]}
+              "astrometry": ["pmra"], "astrometry_": ["pmra"], "coordinate": ["pmra"]}
     center = float(np.median(pmra)) if field_center is None else field_center
     scale = robust_scale(pmra) if field_scale is None else field_scale
     with pm.Model(coords=coords) as model:
@@ -68,8 +67,7 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
         if cluster:
             means = pt.concatenate([mean[None, None], f_means])
             covs = pt.concatenate([(dispersion**2)[None, None, None], f_covs])
-        add_gaussian_mixture_likelihood(pmra[:, None], (pmra_error**2)[:, None, None], means,
-                                        covs)
+        observe_stars(pmra[:, None], (pmra_error**2)[:, None, None], means, covs)
     return model
 
 

@@ -23,9 +23,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.fused import mixture_loglike
-from models.likelihoods import mixture_logp, mvnormal_logpdf, normal_logpdf
-from models.shared import data_tensor, prior_constant
+from models.likelihoods import mvnormal_logpdf, normal_logpdf
+from models.observed import SKY_COLUMNS, SkyStarMixture, StarMixture, sky_log_densities
+from models.shared import prior_constant
 
 MAX_FIELD_COMPONENTS = 5
 # Fewest stars a cluster model is fitted to: a cluster and K field Gaussians in up to six
@@ -69,7 +69,7 @@ def mixture_weights(magnitudes=None):
     if magnitudes is None or "cluster" not in names:
         return pm.Dirichlet("w", np.ones(len(names)), dims="component")
     magnitudes = np.asarray(magnitudes, float)
-    offsets = data_tensor(magnitudes - np.median(magnitudes), "magnitude_offsets")
+    offsets = pm.Data("magnitude_offsets", magnitudes - np.median(magnitudes), dims="star")
     logit = pm.Normal("cluster_logit", -2.0, 2.0) + pm.Normal(
         "cluster_logit_slope", 0.0, 1.0) * offsets
     field = pm.Dirichlet("field_weights", np.ones(len(names) - 1), dims="field_component")
@@ -91,6 +91,28 @@ def field_means(name: str, centers, scales, dims: tuple[str, str]):
                      dims=dims)
 
 
+def ordered_normal(name: str, mu, sigma, n: int, dims: str):
+    """``n`` i.i.d. N(mu, sigma) values, sorted (PyMC's ``ordered`` transform for n > 1).
+
+    Its support point (the model's initial value) spreads the n values over mu ± sigma,
+    where the plain normal's (n equal values) is not a valid ordered vector. The spread
+    comes from the distribution itself, not from ``initval``, so that PyMC's model
+    transformations (``compute_log_likelihood``, ``do``, ``observe``) accept the model."""
+    if n == 1:
+        return pm.Normal(name, mu, sigma, dims=dims)
+    spread = np.linspace(-1, 1, n)
+
+    def normal(mu, sigma, size):
+        return pm.Normal.dist(mu, sigma, size=size)
+
+    def support_point(rv, size, mu, sigma):
+        return mu + sigma * spread
+
+    return pm.CustomDist(name, mu, sigma, dist=normal, support_point=support_point,
+                         transform=pm.distributions.transforms.ordered, dims=dims,
+                         shape=(n,))
+
+
 def field_covariances(name: str, scales, dims: tuple[str, str, str], min_width: float = 0.0):
     """(K, d, d) covariances L Lᵀ from Cholesky factors L.
 
@@ -99,24 +121,25 @@ def field_covariances(name: str, scales, dims: tuple[str, str, str], min_width: 
     cluster so the two cannot trade places. The other diagonal entries ~ LogNormal(log
     scale_j, 1); below the diagonal ~ N(0, scale).
     """
-    n_field = len(pm.modelcontext(None).coords[dims[0]])
+    model = pm.modelcontext(None)
+    n_field = len(model.coords[dims[0]])
+    axes = list(model.coords[dims[1]])
     d = len(scales)
-    first_kwargs = {}
-    if n_field > 1:
-        first_kwargs = {"transform": pm.distributions.transforms.ordered,
-                        "initval": np.log(scales[0]) + np.linspace(-1, 1, n_field)}
     scales = prior_constant(scales, f"{name}_prior_scale")
-    log_width = pm.Normal(f"{name}_log_width", pt.log(scales[0]), 1.0, dims=dims[0],
-                          **first_kwargs)
+    log_width = ordered_normal(f"{name}_log_width", pt.log(scales[0]), 1.0, n_field,
+                               dims=dims[0])
     chol = {(0, 0): min_width + pt.exp(log_width)}  # entries of L, each (K,); zeros absent
     if d > 1:
+        model.add_coord(f"{name}_chol_diag_axis", axes[1:])
         others = pm.LogNormal(f"{name}_chol_diag", pt.log(scales[1:]), 1.0,
-                              shape=(n_field, d - 1))
+                              dims=(dims[0], f"{name}_chol_diag_axis"))
         chol.update({(i, i): others[:, i - 1] for i in range(1, d)})
     rows, cols = np.tril_indices(d, -1)
     if len(rows):
+        model.add_coord(f"{name}_chol_offdiag_pair",
+                        [f"{axes[i]}-{axes[j]}" for i, j in zip(rows, cols, strict=True)])
         below = pm.Normal(f"{name}_chol_offdiag", 0.0, pt.sqrt(scales[rows] * scales[cols]),
-                          shape=(n_field, len(rows)))
+                          dims=(dims[0], f"{name}_chol_offdiag_pair"))
         chol.update({(i, j): below[:, n] for n, (i, j) in enumerate(zip(rows, cols, strict=True))})
     # L Lᵀ entry by entry: elementwise products of (K,) vectors instead of a batched matrix
     # product and index assignments, whose Numba code takes ~35 s to compile on a new
@@ -131,24 +154,12 @@ def gaussian_log_densities(values, error_cov, means, covs):
 
     values (N, d); error_cov (N, d, d); means (K, d); covs (K, d, d); d = 1, 2 or 3.
     """
-    dim = int(values.shape[-1])
+    dim = values.type.shape[-1] if hasattr(values, "type") else np.shape(values)[-1]
     if dim == 1:
         variance = covs[None, :, 0, 0] + error_cov[:, None, 0, 0]
         return normal_logpdf(values[:, None, 0], means[None, :, 0], variance)
     residual = values[:, None, :] - means[None, :, :]
     return mvnormal_logpdf(residual, covs[None] + error_cov[:, None], dim)
-
-
-def add_mixture_likelihood(log_component, loglike=None):
-    """Register the per-component log-densities (star x component) and the marginalised
-    mixture likelihood sum_i log sum_k w_k p_k(y_i) (``loglike`` if the caller computed it,
-    as :func:`add_gaussian_mixture_likelihood` does). ``log_component`` is not stored in
-    the trace (17,000 stars x components x draws is too large); the workflows recompute
-    it per draw for membership and the pointwise log-likelihood."""
-    pm.Deterministic("log_component", log_component, dims=("star", "component"))
-    if loglike is None:
-        loglike = mixture_logp(log_weights(pm.modelcontext(None)), log_component).sum()
-    pm.Potential("mixture_loglike", loglike)
 
 
 def log_weights(model: pm.Model):
@@ -159,25 +170,47 @@ def log_weights(model: pm.Model):
     return pt.log(model["w"])
 
 
-def add_gaussian_mixture_likelihood(values, error_cov, means, covs, offsets=None):
-    """:func:`add_mixture_likelihood` for K Gaussians convolved with each star's errors.
+def star_data(values, error_cov):
+    """The stars' values (star x coordinate) and error covariances (star x astrometry x
+    astrometry_) as ``pm.Data`` named ``star_values`` and ``star_error_cov``: the observed
+    data of the model, replaceable with ``pm.set_data`` (any number of stars)."""
+    values = np.asfortranarray(values, float)
+    error_cov = np.asfortranarray(error_cov, float)
+    if not np.allclose(error_cov, np.swapaxes(error_cov, 1, 2), rtol=1e-12, atol=0):
+        raise ValueError("error covariances must be symmetric")
+    observed = pm.Data("star_values", values, dims=("star", "coordinate"),
+                       shape=(None, values.shape[1]))
+    errors = pm.Data("star_error_cov", error_cov, dims=("star", "astrometry", "astrometry_"),
+                     shape=(None, *error_cov.shape[1:]))
+    return observed, errors
 
-    values (N, d), error_cov (N, d, d) data; means (K, d), covs (K, d, d) with the cluster
-    first; offsets (N, K) optional extra log-densities (the joint model's sky term). The
-    sampler's likelihood and gradient come from the fused Op (:mod:`models.fused`, about
-    twice as fast); ``log_component`` stays the reference graph, tested equal to it.
+
+def observe_stars(values, error_cov, means, covs, sky=None):
+    """The observed variable ``stars`` (:class:`models.observed.StarMixture`, or
+    :class:`~models.observed.SkyStarMixture` with ``sky``) and the deterministic
+    ``log_component`` (star x component): each component's log-density without its weight,
+    the reference graph of the likelihood, from which membership is computed.
+
+    values (N, c) data: the astrometry, after the two tangent-plane coordinates when
+    ``sky`` is given; error_cov (N, d, d) data; means (K, d), covs (K, d, d) with the
+    cluster first; ``sky`` (R, ξ0, η0, a) or (R,) as in :mod:`models.observed`.
+    ``log_component`` is not stored in the trace (17,000 stars x components x draws is too
+    large); the workflows recompute it per draw.
     """
     model = pm.modelcontext(None)
-    log_component = gaussian_log_densities(values, error_cov, means, covs)
-    if offsets is not None:
-        log_component = log_component + offsets
-    if "log_weight" in model.named_vars:  # per-star weights (magnitude-dependent)
-        log_w = pt.zeros(len(model.coords["component"]))
-        offsets = model["log_weight"] if offsets is None else offsets + model["log_weight"]
+    observed, errors = star_data(values, error_cov)
+    dim = int(np.shape(error_cov)[-1])
+    log_component = gaussian_log_densities(observed[:, -dim:], errors, means, covs)
+    dims = ("star", "coordinate")
+    if sky is None:
+        StarMixture("stars", log_weights(model), means, covs, errors, observed=observed,
+                    dims=dims)
     else:
-        log_w = pt.log(model["w"])
-    add_mixture_likelihood(log_component, mixture_loglike(values, error_cov, log_w, means,
-                                                          covs, offsets=offsets))
+        log_component = log_component + sky_log_densities(
+            observed[:, :SKY_COLUMNS], sky, len(model.coords["component"]))
+        SkyStarMixture("stars", log_weights(model), means, covs, errors, sky,
+                       observed=observed, dims=dims)
+    pm.Deterministic("log_component", log_component, dims=("star", "component"))
 
 
 def robust_scale(values: np.ndarray) -> float:

@@ -8,8 +8,9 @@ log w_k, optional per-object log-offsets o_ik such as a sky density):
 
 Written as a PyTensor graph (:mod:`models.likelihoods`, the reference implementation) this
 makes several passes over (N, K) temporaries, and the gradient several more.
-:class:`MixtureLogLike` computes L and its gradient with respect to (log w, o, μ, S) in one
-compiled Numba loop, which is about twice as fast (``benchmarks/floor.py``); the gradient
+:class:`MixtureLogLike` computes the per-object terms L_i and the gradient of L with respect
+to (log w, o, μ, S) in one compiled Numba loop, which is about twice as fast
+(``benchmarks/floor.py``); the gradient
 with respect to the sampler's parameters follows by PyTensor's chain rule, O(K) work.
 
 Covariances are read from their upper triangle (as the reference does), so the gradient
@@ -31,8 +32,6 @@ from pytensor.gradient import grad_undefined
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
-
-from models.shared import data_tensor
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -166,8 +165,9 @@ def _specialised_kernel(dim: int):
     LLVM vectorises it (SIMD exp, log and arithmetic): pass 1 the per-component log terms,
     pass 2 the logsumexp over components and the responsibilities, pass 3 the gradient
     sums, recomputing the cheap closed-form inverses rather than storing them.
-    Returns the kernel (L, filling the ``grad_*`` arrays; inputs as
-    :class:`MixtureLogLike`) and the per-object membership function (passes 1 and 2 only).
+    Returns the kernel (filling the per-object log-likelihoods ``pointwise`` and the
+    ``grad_*`` arrays of their sum; data objects last) and the per-object membership
+    function (passes 1 and 2 only).
     """
     pairs = _upper_pairs(dim)
     n_pairs = len(pairs)
@@ -227,14 +227,13 @@ def _specialised_kernel(dim: int):
 
     @numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")
     def kernel(values, error_cov, log_w, offsets, means, covs,
-               grad_log_w, grad_offsets, grad_means, grad_covs):
+               grad_log_w, grad_offsets, grad_means, grad_covs, pointwise):
         n_objects = values.shape[1]
         n_comp = means.shape[0]
         with_offsets = offsets.shape[0] > 0
         terms, best, norm = mixture_terms(values, error_cov, log_w, offsets, means, covs)
-        total = -norm_const * n_objects
         for i in range(n_objects):
-            total += best[i] + math.log(norm[i])
+            pointwise[i] = best[i] + math.log(norm[i]) - norm_const
             norm[i] = 1.0 / norm[i]
         for k in range(n_comp):  # pass 3: gradient sums, responsibility-weighted
             g_w = 0.0
@@ -260,7 +259,6 @@ def _specialised_kernel(dim: int):
             if with_offsets:
                 for i in range(n_objects):
                     grad_offsets[i, k] = terms[k, i] * norm[i]
-        return total
 
     return _cached_per_dim(kernel, dim), _cached_per_dim(membership, dim)
 
@@ -270,16 +268,24 @@ MEMBERSHIP = {dim: kernels[1] for dim, kernels in KERNELS.items()}
 
 
 def _specialised_loglike(dim: int):
-    """L and its gradients as new arrays, through the kernel for ``dim`` (one dimension
-    only, so that a compiled model contains, and Numba compiles, just the kernel it uses)."""
+    """Per-object log-likelihoods and the gradients of their sum as new arrays, through the
+    kernel for ``dim`` (one dimension only, so that a compiled model contains, and Numba
+    compiles, just the kernel it uses). The data come objects first, as the model holds
+    them; the kernel reads them with objects last, contiguous, so that LLVM vectorises.
+    Fortran-ordered data (as :func:`models.field.star_data` stores them) are that already,
+    transposed; others are copied on every call. The error covariances are read
+    transposed, (q, p) for (p, q): they are symmetric."""
     kernel = KERNELS[dim][0]
 
     @numba.njit(cache=True)
     def loglike_with_grads(values, error_cov, log_w, offsets, means, covs):
+        values_t = np.ascontiguousarray(values.T)
+        error_t = np.ascontiguousarray(error_cov.transpose(2, 1, 0))
         grads = (np.empty_like(log_w), np.empty_like(offsets), np.empty_like(means),
                  np.empty_like(covs))
-        total = kernel(values, error_cov, log_w, offsets, means, covs, *grads)
-        return np.asarray(total), grads[0], grads[1], grads[2], grads[3]
+        pointwise = np.empty(values.shape[0])
+        kernel(values_t, error_t, log_w, offsets, means, covs, *grads, pointwise)
+        return pointwise, grads[0], grads[1], grads[2], grads[3]
 
     return _cached_per_dim(loglike_with_grads, dim)
 
@@ -299,15 +305,20 @@ def fused_likelihood_node(output):
 
 
 def _loglike_with_grads(values, error_cov, log_w, offsets, means, covs):
-    return LOGLIKE_WITH_GRADS[values.shape[0]](values, error_cov, log_w, offsets, means, covs)
+    return LOGLIKE_WITH_GRADS[values.shape[1]](values, error_cov, log_w, offsets, means, covs)
 
 
 class MixtureLogLike(Op):
-    """Outputs (L, dL/dlog_w, dL/doffsets, dL/dmeans, dL/dcovs); see the module docstring.
+    """Outputs (L_i, dL/dlog_w, dL/doffsets, dL/dmeans, dL/dcovs), L_i the (N,) per-object
+    log-likelihoods and L = Σ_i L_i; see the module docstring.
 
-    Inputs: values (d, N) and error_cov (d, d, N), objects last so that the kernel reads
-    them contiguously (data, no gradient); log_w (K,), offsets (N, K) or (0, K),
-    means (K, d), covs (K, d, d). Use :func:`mixture_loglike`, which transposes the data.
+    Inputs: values (N, d) and error_cov (N, d, d) (data, no gradient); log_w (K,),
+    offsets (N, K) or (0, K), means (K, d), covs (K, d, d).
+
+    The gradients are computed with the values, in the same pass. They are those of L, so
+    the Op's gradient is exact for L and for any multiple of it (a sampler's log density
+    sums L_i with equal weights); a weighted sum Σ_i g_i L_i with unequal g_i is refused at
+    run time, except through the offsets, whose gradient is per object and exact for any g.
     """
 
     __props__ = ()
@@ -315,7 +326,7 @@ class MixtureLogLike(Op):
     def make_node(self, values, error_cov, log_w, offsets, means, covs):
         inputs = [pt.as_tensor_variable(x).astype("float64")
                   for x in (values, error_cov, log_w, offsets, means, covs)]
-        outputs = [pt.dscalar()] + [x.type() for x in inputs[2:]]
+        outputs = [pt.dvector()] + [x.type() for x in inputs[2:]]
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, output_storage):
@@ -323,23 +334,30 @@ class MixtureLogLike(Op):
             storage[0] = value
 
     def infer_shape(self, node, input_shapes):
-        return [(), *input_shapes[2:]]
+        return [input_shapes[0][:1], *input_shapes[2:]]
 
     def pullback(self, inputs, outputs, cotangents):
-        upstream = cotangents[0]
+        from pytensor.raise_op import Assert
+
+        per_object = cotangents[0]
+        common = Assert("the fused mixture likelihood's gradient holds only for an "
+                        "equally weighted sum over objects")(
+            per_object[0], pt.all(pt.eq(per_object, per_object[0])))
+        grad_log_w, grad_offsets, grad_means, grad_covs = outputs[1:]
+        no_offsets = inputs[3].type.shape[0] == 0  # (0, K): none given
+        offsets_grad = grad_offsets if no_offsets else per_object[:, None] * grad_offsets
         return [grad_undefined(self, 0, inputs[0], "data: no gradient"),
                 grad_undefined(self, 1, inputs[1], "data: no gradient"),
-                *(upstream * grad for grad in outputs[1:])]
+                common * grad_log_w, offsets_grad, common * grad_means, common * grad_covs]
 
 
 def mixture_loglike(values, error_cov, log_w, means, covs, offsets=None):
-    """The summed mixture log-likelihood L as a PyTensor scalar, through the fused Op.
+    """The (N,) per-object mixture log-likelihoods L_i through the fused Op.
 
-    values (N, d) and error_cov (N, d, d) are data arrays; log_w (K,), means (K, d),
-    covs (K, d, d) and the optional per-object offsets (N, K) are PyTensor expressions.
+    values (N, d) and error_cov (N, d, d): data (arrays or PyTensor variables holding
+    data); log_w (K,), means (K, d), covs (K, d, d) and the optional per-object offsets
+    (N, K): PyTensor expressions.
     """
-    values = data_tensor(np.asarray(values, float).T, "mixture_values")
-    error_cov = data_tensor(np.asarray(error_cov, float).transpose(1, 2, 0), "mixture_error_cov")
     if offsets is None:
         offsets = pt.zeros((0, log_w.shape[0]))
     return MixtureLogLike()(values, error_cov, log_w, offsets, means, covs)[0]
@@ -352,5 +370,5 @@ _SOURCE_VERSION = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:1
 
 @register_funcify_default_op_cache_key(MixtureLogLike)
 def _numba_mixture_loglike(op, node=None, **kwargs):
-    dim = node.inputs[0].type.shape[0]  # the values are a constant of known shape
+    dim = node.inputs[0].type.shape[1]  # (N, d) data of known d
     return LOGLIKE_WITH_GRADS[dim], _SOURCE_VERSION * 4 + dim

@@ -1,7 +1,7 @@
 """The JAX implementation of :class:`models.fused.MixtureLogLike`, for PyMC's JAX samplers
-(numpyro, blackjax): the closed-form reference formula of :mod:`models.fused`, with its
-value and gradient from ``jax.value_and_grad`` and handed to the samplers through a custom
-VJP. Kept apart from the Numba kernels so that JAX is imported only when a JAX sampler runs.
+(numpyro, blackjax): the closed-form reference formula of :mod:`models.fused`, per object,
+with its gradient through a custom VJP. Kept apart from the Numba kernels so that JAX is
+imported only when a JAX sampler runs.
 """
 
 from models.fused import LOG_2PI, MixtureLogLike
@@ -19,13 +19,12 @@ def register_jax() -> None:
 
 
 def jax_mixture_loglike(op, node=None, **kwargs):
-    """The fused Op in JAX: the closed-form reference formula with ``jax.value_and_grad``
-    (XLA fuses and vectorises it over objects)."""
+    """The fused Op in JAX: the closed-form reference formula per object (objects first,
+    as the Op takes them), with the gradients of the sum as the Op's other outputs."""
     import jax
     import jax.numpy as jnp
 
-    def loglike(values, error_cov, log_w, offsets, means, covs):
-        values, error_cov = values.T, error_cov.transpose(2, 0, 1)  # objects first
+    def pointwise(values, error_cov, log_w, offsets, means, covs):
         c = covs[None] + error_cov[:, None]  # (N, K, d, d); upper triangle read
         r = [values[:, None, p] - means[None, :, p] for p in range(values.shape[1])]
         if len(r) == 1:
@@ -45,25 +44,28 @@ def jax_mixture_loglike(op, node=None, **kwargs):
         terms = log_w - 0.5 * (len(r) * LOG_2PI + jnp.log(det) + quad)
         if offsets.shape[0]:
             terms = terms + offsets
-        return jax.scipy.special.logsumexp(terms, axis=1).sum()
+        return jax.scipy.special.logsumexp(terms, axis=1)
 
-    value_and_grad = jax.value_and_grad(loglike, argnums=(2, 3, 4, 5))
-
-    # JAX samplers differentiate the whole log-density themselves: the custom VJP hands
-    # them the gradient already computed instead of differentiating value_and_grad again.
-    @jax.custom_vjp
     def fused(values, error_cov, log_w, offsets, means, covs):
-        total, grads = value_and_grad(values, error_cov, log_w, offsets, means, covs)
-        return (total, *grads)
+        def total(*parameters):
+            return pointwise(values, error_cov, *parameters).sum()
+
+        grads = jax.grad(total, argnums=(0, 1, 2, 3))(log_w, offsets, means, covs)
+        return (pointwise(values, error_cov, log_w, offsets, means, covs), *grads)
+
+    # JAX samplers differentiate the whole log-density themselves: through the per-object
+    # values, exactly, for any weights of the objects (XLA fuses and vectorises it).
+    @jax.custom_vjp
+    def op(*inputs):
+        return fused(*inputs)
 
     def forward(*inputs):
-        outputs = fused(*inputs)
-        return outputs, (inputs[0], inputs[1], outputs[1:])
+        return fused(*inputs), inputs
 
-    def backward(saved, cotangents):
-        values, error_cov, grads = saved
-        return (jnp.zeros_like(values), jnp.zeros_like(error_cov),
-                *(cotangents[0] * grad for grad in grads))
+    def backward(inputs, cotangents):
+        values, error_cov = inputs[:2]
+        _, pullback = jax.vjp(lambda *p: pointwise(values, error_cov, *p), *inputs[2:])
+        return (jnp.zeros_like(values), jnp.zeros_like(error_cov), *pullback(cotangents[0]))
 
-    fused.defvjp(forward, backward)
-    return fused
+    op.defvjp(forward, backward)
+    return op

@@ -52,3 +52,12 @@ def make_field(seed=1, n_cluster=300, n_field=700, **overrides):
 
     return simulate_cluster_field("ngc6819", seed=seed, n_cluster=n_cluster, n_field=n_field,
                                   **overrides)
+
+
+def observed_loglike(model):
+    """The summed log-density of a model's observed stars, as a graph of its free
+    variables (the model's likelihood)."""
+    import pymc as pm
+
+    stars = model["stars"]
+    return pm.logp(stars, model.rvs_to_values[stars]).sum()

@@ -82,7 +82,9 @@ def test_blackjax_sampler_runs_through_jax_and_recovers_the_line(tmp_path):
     pytest.importorskip("blackjax")
     out = tmp_path / "o"
     code = main(["run", "outlier-line", "--draws", "300", "--tune", "300", "--chains", "2",
-                 "--seed", "3", "--sampler", "blackjax", "--no-figures", "--out", str(out)])
+                 "--seed", "3", "--sampler", "blackjax", "--ess-bulk-min", "100",
+                 "--ess-tail-min", "100", "--r-hat-max", "1.05", "--no-figures", "--out",
+                 str(out)])
     record = record_of(out)
     assert record["sampler_used"]["sampler"] == "blackjax"
     assert code == 0, record["convergence"]["failures"]

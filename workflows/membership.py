@@ -179,17 +179,24 @@ def _graph_membership(model, index: int):
 
 
 def _fused_membership(model, index: int):
-    """Membership through the fused Op's vectorised kernel, or None if the model has no
-    fused likelihood: a small compiled function gives the Op's parameter inputs (log
-    weights, offsets, means, covariances) of a draw."""
+    """Membership through the fused Op's vectorised kernel, or None if the model's observed
+    stars do not go through it: a small compiled function gives the Op's inputs (data, log
+    weights, offsets, means, covariances) of a draw, taken from the observed variable's
+    own log-density."""
+    import pymc as pm
+
     from models.fused import MEMBERSHIP, fused_likelihood_node
     from workflows.nogil import compile_nogil
 
-    likelihood = model.named_vars.get("mixture_loglike")
-    node = None if likelihood is None else fused_likelihood_node(likelihood)
+    stars = model.named_vars.get("stars")
+    if stars is None or stars not in model.observed_RVs:
+        return None
+    node = fused_likelihood_node(pm.logp(stars, model.rvs_to_values[stars]))
     if node is None:
         return None
-    values, error_cov = (data.get_value(borrow=True) for data in node.inputs[:2])  # data_tensor
+    data = model.compile_fn(outs=node.inputs[:2], inputs=[], on_unused_input="ignore")({})
+    values = np.ascontiguousarray(data[0].T)  # the kernel's layout: objects last
+    error_cov = np.ascontiguousarray(data[1].transpose(1, 2, 0))
     parameters = compile_nogil(model.free_RVs, node.inputs[2:])
     kernel = MEMBERSHIP[values.shape[0]]
 

@@ -118,11 +118,15 @@ def sample_posterior(
 def _sample_with_pymc(model, options: SamplingOptions, var_names, initvals=None):
     """``pm.sample`` with PyMC's own NUTS or its JAX samplers, from ``initvals`` if given
     (falling back to PyMC's default initialisation); see :func:`sample_posterior`."""
+    nuts = {"target_accept": options.target_accept}
     if options.sampler in JAX_SAMPLERS:
         from models.fused_jax import register_jax
 
         register_jax()
-        jax_devices_for_chains(options.chains)
+        if not jax_devices_for_chains(options.chains):
+            # too few devices to map the chains over: vectorise them on one (BlackJAX's
+            # device map fails outright)
+            nuts["chain_method"] = "vectorized"
 
     def run_nuts(initvals=None):
         return pm.sample(
@@ -134,7 +138,7 @@ def _sample_with_pymc(model, options: SamplingOptions, var_names, initvals=None)
             nuts_sampler=options.sampler,
             progressbar=show_progress(),
             model=model,
-            nuts={"target_accept": options.target_accept},
+            nuts=nuts,
             var_names=var_names,
             initvals=initvals,
             **({"init": "adapt_diag"} if initvals and options.sampler == "pymc" else {}),
@@ -152,22 +156,25 @@ def _sample_with_pymc(model, options: SamplingOptions, var_names, initvals=None)
         return run_nuts()
 
 
-def jax_devices_for_chains(chains: int) -> None:
+def jax_devices_for_chains(chains: int) -> bool:
     """Give JAX one CPU device per chain, so that PyMC's JAX samplers run chains in
     parallel (``chain_method="parallel"`` maps chains over devices; with JAX's single CPU
     device NumPyro draws them one after another, on one core: 4x the wall time for
-    4 chains). Possible only before JAX's first computation in the process; later, the
-    chains run as JAX is set up and a note says so."""
+    4 chains). Possible only before JAX's first computation in the process; later, a note
+    says that the chains are vectorised on the devices JAX has. Returns whether there is a
+    device per chain."""
     import jax
 
     if jax.config.jax_num_cpu_devices >= chains:
-        return
+        return True
     try:
         jax.config.update("jax_num_cpu_devices", chains)
     except RuntimeError:
         if len(jax.devices("cpu")) < chains:
             print(f"note: JAX was set up with {len(jax.devices('cpu'))} CPU device(s) before "
-                  f"sampling; its {chains} chains may run one after another", file=sys.stderr)
+                  f"sampling; its {chains} chains are vectorised on one", file=sys.stderr)
+            return False
+    return True
 
 
 def sampler_used(idata: xr.DataTree) -> dict:
