@@ -1,0 +1,59 @@
+"""Predictive checks: numbers by hand, and a wrong model that the checks catch."""
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from models import CLUSTER_MODELS
+from tests.conftest import make_field
+from workflows.checks import ppc_p_values, predictive_checks, statistics, uniformity_distance
+from workflows.cluster import fit
+from workflows.config import SamplingOptions
+
+GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
+QUICK = SamplingOptions(draws=200, tune=200, chains=2, seed=5)
+
+
+def test_statistics_and_p_values_by_hand():
+    values = np.array([1.0, 2.0, 3.0, 4.0, 100.0])
+    median, width, low, high = statistics(values)
+    assert median == 3.0 and width == pytest.approx(1.4826)
+    assert low == pytest.approx(np.percentile(values, 1))
+    assert high == pytest.approx(np.percentile(values, 99))
+    replicated = np.stack([values + shift for shift in (-2.0, -1.0, 1.0, 2.0)])
+    p = ppc_p_values(replicated, values)
+    assert p[0] == 0.5  # two of four replicated medians are above the observed one
+    assert p[1] == 1.0  # widths are equal: T(y_rep) >= T(y) every time
+
+
+def test_uniformity_distance_tells_uniform_from_squeezed(rng):
+    distance, allowed = uniformity_distance(rng.uniform(size=2000))
+    assert distance < allowed and allowed == pytest.approx(1.628 / np.sqrt(2000), rel=1e-3)
+    squeezed, _ = uniformity_distance(0.25 + 0.5 * rng.uniform(size=2000))
+    assert squeezed == pytest.approx(0.25, abs=0.02) and squeezed > allowed
+
+
+def run_checks(table: Table, model_name="pm2d"):
+    model = CLUSTER_MODELS[model_name].from_table(table, GUESS, n_field=2)
+    idata, _ = fit(model, QUICK, lambda _message: None)
+    return predictive_checks(model, idata, 1, "stars")
+
+
+@pytest.mark.smoke
+def test_a_right_model_passes_and_understated_errors_fail():
+    table = make_field(seed=3, n_cluster=150, n_field=250)
+    report, groups, arrays = run_checks(table)
+    assert report.passed, report.failures
+    assert set(report.posterior) == {"pmra", "pmdec"} and set(report.loo_pit) == {"pmra",
+                                                                               "pmdec"}
+    assert groups["posterior_predictive"]["stars"].dtype == np.float32
+    assert arrays["posterior"].shape[1:] == (len(table), 2)
+    assert report.record()["draws"]["posterior_per_chain"] == 100
+    # the same stars with errors stated five times too small: the cluster's members
+    # scatter more than the model allows, and single stars are predicted too sharply
+    wrong = table.copy()
+    for column in ("pmra_error", "pmdec_error"):
+        wrong[column] = wrong[column] / 5
+    bad, _, _ = run_checks(wrong)
+    assert not bad.passed
+    assert any("LOO-PIT" in reason for reason in bad.failures), bad.failures
