@@ -43,7 +43,7 @@ def test_every_model_runs_and_writes_its_outputs(model_run):
                  "recovery.json"]:
         assert (out / name).is_file(), name
     figures = {path.name for path in (out / "figures").iterdir()}
-    expected = {"pgm", "corner", "vpd", "sky", "parallax", "cmd", "published"}
+    expected = {"pgm", "corner", "vpd", "sky", "parallax", "cmd", "published", "checks"}
     assert figures == {f"{model}_{name}.png" for name in expected}
     assert not list(out.rglob(".*partial*"))
 

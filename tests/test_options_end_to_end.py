@@ -128,3 +128,41 @@ def test_radial_velocity_prior_sets_the_line_of_sight_velocity(tmp_path):
     velocity = np.array([rows[f"icrs_v{axis}"]["mean"] for axis in "xyz"])
     line_of_sight = velocity @ position / np.linalg.norm(position)
     assert line_of_sight == pytest.approx(-40, abs=1.0)  # km/s
+
+
+def test_no_checks_skips_them_and_strict_checks_gate_the_exit_code(tmp_path, monkeypatch):
+    from workflows import outlier_line
+    from workflows.run import EXIT_CHECKS_FAILED, final_status
+
+    out = tmp_path / "off"
+    assert main(["run", "outlier-line", *QUICK, "--no-checks", "--out", str(out)]) in (0, 2)
+    record = record_of(out)
+    assert "predictive_checks" not in record and "predictive checks" not in record["timings_s"]
+    on = tmp_path / "on"
+    assert main(["run", "outlier-line", *QUICK, "--out", str(on)]) in (0, 2)
+    checks = record_of(on)["predictive_checks"]
+    assert checks["observed"] == "y" and len(checks["posterior_p_values"]["y"]) == 4
+    import xarray as xr
+
+    with xr.open_datatree(on / "posterior.nc") as tree:
+        assert {"prior_predictive", "posterior_predictive", "observed_data",
+                "log_likelihood"} <= set(tree.children)
+    real = outlier_line.predictive_checks
+
+    def failing(*args, **kwargs):  # the real checks, with one failure added
+        report, groups, arrays = real(*args, **kwargs)
+        report.failures.append("y: made to fail by the test")
+        return report, groups, arrays
+
+    monkeypatch.setattr(outlier_line, "predictive_checks", failing)
+    lenient = tmp_path / "lenient"
+    assert main(["run", "outlier-line", *QUICK, "--out", str(lenient)]) == 0
+    assert record_of(lenient)["predictive_checks"]["passed"] is False
+    strict = tmp_path / "strict"
+    assert main(["run", "outlier-line", *QUICK, "--strict-checks", "--out",
+                 str(strict)]) == EXIT_CHECKS_FAILED
+    assert record_of(strict)["status"] == "checks_failed"
+    assert final_status(False, None, "strict") == "failed"  # the gate comes first
+    assert final_status(True, None, "strict", no_cluster=True) == "no_cluster"
+    with pytest.raises(ValueError, match="checks must be one of"):
+        final_status(True, None, "loud")

@@ -70,6 +70,12 @@ def add_core_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--config", help="TOML file with any of these options as keys")
     group.add_argument("--no-figures", dest="figures", action="store_false", default=None,
                        help="skip the figures")
+    checks = group.add_mutually_exclusive_group()
+    checks.add_argument("--no-checks", dest="checks", action="store_const", const="off",
+                        default=None, help="skip the prior and posterior predictive checks")
+    checks.add_argument("--strict-checks", dest="checks", action="store_const", const="strict",
+                        help="a failed predictive check fails the run (exit code 4); by "
+                             "default failed checks are reported only")
     gate = parser.add_argument_group("convergence gate")
     gate.add_argument("--r-hat-max", type=float, help="largest r_hat allowed (default 1.01)")
     gate.add_argument("--ess-bulk-min", type=float, help="smallest bulk ESS (default 400)")
@@ -238,9 +244,9 @@ def workflow_runner(workflow: str) -> tuple[type, Callable]:
 def run_workflow(args: argparse.Namespace) -> int:
     inputs_class, runner = workflow_runner(args.workflow)
     defaults = dataclass_defaults(SamplingOptions, GateThresholds, inputs_class)
-    defaults.update(out=WORKFLOW_DEFAULT_OUT[args.workflow], figures=True)
+    defaults.update(out=WORKFLOW_DEFAULT_OUT[args.workflow], figures=True, checks="on")
     schema = {**option_types(SamplingOptions, GateThresholds, inputs_class), "out": str,
-              "figures": bool}
+              "figures": bool, "checks": str}
     config = read_config_file(args.config, schema)
     options = resolve_options(args, defaults, config)
     if args.workflow in CLUSTER_WORKFLOWS and args.out is None and "out" not in config:
@@ -251,6 +257,7 @@ def run_workflow(args: argparse.Namespace) -> int:
         sampling=pick(SamplingOptions, options),
         gate=pick(GateThresholds, options),
         figures=options["figures"],
+        checks=options["checks"],
     )
     print(f"results: {Path(result.out_dir).resolve()}")
     if options["figures"]:
@@ -258,6 +265,10 @@ def run_workflow(args: argparse.Namespace) -> int:
     if result.status == "no_cluster":
         print("NO CLUSTER FOUND: the stars are explained as well without a cluster; the "
               "results are kept and marked no_cluster in run_record.json", file=sys.stderr)
+    elif result.status == "checks_failed":
+        print("a predictive check FAILED (--strict-checks): the model does not reproduce the "
+              "data; the results are kept and marked checks_failed in run_record.json",
+              file=sys.stderr)
     elif result.status != "passed":
         print("the run did NOT converge; its results are kept and marked failed in "
               "run_record.json", file=sys.stderr)

@@ -36,6 +36,8 @@ from data.validation import DataValidationError
 from models import CLUSTER_MODELS
 from models.field import CLUSTER_BOUNDS, MAX_FIELD_COMPONENTS, MIN_STARS
 from workflows import cluster_plots, plots
+from workflows.check_plots import predictive_figure
+from workflows.checks import predictive_checks
 from workflows.config import GateThresholds, SamplingOptions, as_record
 from workflows.detection import Detection, detect, pinned_at_bounds, pointwise_loo
 from workflows.diagnostics import GateReport, convergence_gate
@@ -55,7 +57,7 @@ from workflows.membership import LOG_LIKELIHOOD_MODES, MixtureDraws, mixture_dra
 from workflows.pgm import cluster_pgm
 from workflows.recovery import membership_quality, parameter_bias
 from workflows.results import save_figure, write_json, write_posterior, write_table
-from workflows.run import Run, RunResult
+from workflows.run import Run, RunResult, final_status
 from workflows.sampling import check_starting_point, sample_posterior, sampler_used
 from workflows.summary import summary_table
 
@@ -544,7 +546,7 @@ def phase_space(idata, plane_center, inputs: ClusterInput, seed: int) -> Table:
 
 
 def draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth,
-                         reference=None):
+                         reference=None, check_arrays=None):
     spec = CLUSTER_MODELS[inputs.model]
     p = membership.mean
     figures = {"pgm": cluster_pgm(inputs.model)}
@@ -572,6 +574,9 @@ def draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth
                                                                           SYSTEMATIC_FLOOR[k])))
                  for k, (mean, sd) in estimates.items()}
         figures["published"] = cluster_plots.published_comparison(shown, references)
+    if check_arrays is not None:
+        figures["checks"] = predictive_figure(
+            check_arrays, f"{inputs.model} model: predictive checks of the observed stars")
     for label, figure in figures.items():
         name = f"{inputs.model}_{label}.png"
         run.keep(f"figure_{label}", save_figure(run.out_dir / "figures" / name, figure))
@@ -615,11 +620,12 @@ def resolve_cluster_center(inputs: ClusterInput, reference):
     return None, "none (no --cluster or --center)"
 
 
-def run_status(report: GateReport, detection: Detection | None) -> str:
-    """``no_cluster`` when detection finds none, else ``passed`` or ``failed`` by the gate."""
-    if detection is not None and not detection.found:
-        return "no_cluster"
-    return "passed" if report.passed else "failed"
+def run_status(report: GateReport, detection: Detection | None, checks=None,
+               check_mode: str = "on") -> str:
+    """``no_cluster`` when detection finds none, else by the gate and (``strict``) the
+    predictive checks (:func:`workflows.run.final_status`)."""
+    return final_status(report.passed, checks, check_mode,
+                        no_cluster=detection is not None and not detection.found)
 
 
 def run_cluster(
@@ -629,9 +635,13 @@ def run_cluster(
     gate: GateThresholds = GateThresholds(),
     figures: bool = True,
     quiet: bool = False,
+    checks: str = "on",
 ) -> RunResult:
     """Run the whole cluster workflow; returns the result even when the gate fails or no
-    cluster is found (status ``failed`` or ``no_cluster``, results kept)."""
+    cluster is found (status ``failed`` or ``no_cluster``, results kept). ``checks``:
+    predictive checks ``on`` (reported), ``off`` or ``strict`` (a failed check is the
+    status ``checks_failed``)."""
+    final_status(True, None, checks)  # an unknown mode fails before any work
     if inputs.data is None and inputs.cluster is None:
         inputs = dataclasses.replace(inputs, cluster="NGC6819")  # the simulated field's
     label = normalise_name(inputs.cluster) if inputs.cluster else "cluster"
@@ -705,6 +715,14 @@ def run_cluster(
                                        "membership": quality}
                 run.keep("reliability", write_table(run.out_dir / "reliability.ecsv", reliability))
                 run.keep("recovery", write_json(run.out_dir / "recovery.json", details["recovery"]))
+        check_report = check_arrays = None
+        if checks != "off":
+            with run.step("predictive checks"):
+                check_report, predictive, check_arrays = predictive_checks(
+                    model, idata, sampling.seed, "stars", run.say)
+                for group in ("prior_predictive", "posterior_predictive"):
+                    idata[group] = predictive[group]
+                details["predictive_checks"] = check_report.record()
         with run.step("save results"):
             details["log_likelihood"] = {
                 "mode": inputs.log_likelihood, "saved": inputs.log_likelihood != "none",
@@ -730,12 +748,14 @@ def run_cluster(
         if figures:
             with run.step("figures"):
                 draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth,
-                                     reference)
-        status = run_status(report, detection)
+                                     reference, check_arrays)
+        status = run_status(report, detection, check_report, checks)
         result = run.finish(status, **details, convergence=report.as_record(),
                             cluster_parameters=list(spec.CLUSTER_PARAMETERS),
                             sampler_used=sampler_used(idata))
         print(report.text())
+        if check_report is not None:
+            print(check_report.text())
         if detection is not None:
             print(detection.text())
         return result

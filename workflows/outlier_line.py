@@ -17,12 +17,14 @@ from data.line import LineData, load_line_table, simulate_outlier_line
 from data.validation import DataValidationError
 from models.outlier_line import LINE_PARAMETERS, MIN_POINTS, outlier_line
 from workflows import line_plots, plots
+from workflows.check_plots import predictive_figure
+from workflows.checks import predictive_checks
 from workflows.config import GateThresholds, SamplingOptions, as_record
 from workflows.diagnostics import GateReport, convergence_gate
 from workflows.membership import Membership, membership_from_posterior
 from workflows.pgm import outlier_line_pgm
 from workflows.results import save_figure, write_posterior, write_table
-from workflows.run import Run, RunResult
+from workflows.run import Run, RunResult, final_status
 from workflows.sampling import check_starting_point, sample_posterior, sampler_used
 from workflows.summary import summary_table
 
@@ -31,6 +33,7 @@ FIGURES = {
     "corner": "outlier_line_corner.png",
     "membership": "outlier_line_membership.png",
     "pgm": "outlier_line_pgm.png",
+    "checks": "outlier_line_checks.png",
 }
 
 
@@ -122,8 +125,10 @@ def save_line_results(run: Run, idata, summary: Table, members: Table) -> None:
     run.keep("membership", write_table(run.out_dir / "membership.ecsv", members))
 
 
-def draw_line_figures(run: Run, data: LineData, idata, membership: Membership, var_names):
-    """Step 6: data-space fit, corner plot, membership colours and the PGM."""
+def draw_line_figures(run: Run, data: LineData, idata, membership: Membership, var_names,
+                      check_arrays=None):
+    """Step 6: data-space fit, corner plot, membership colours, the PGM and the predictive
+    checks."""
     truths = {"m": data.truth.get("m"), "b": data.truth.get("b"),
               "w": data.truth.get("w_line"), "s_out": 15.0 if data.truth else None}
     truths = {name: value for name, value in truths.items() if value is not None}
@@ -135,6 +140,8 @@ def draw_line_figures(run: Run, data: LineData, idata, membership: Membership, v
         "membership": line_plots.membership_figure(data, membership.mean),
         "pgm": outlier_line_pgm(),
     }
+    if check_arrays is not None:
+        figures["checks"] = predictive_figure(check_arrays, "outlier line: predictive checks of y")
     for label, figure in figures.items():
         run.keep(f"figure_{label}", save_figure(run.out_dir / "figures" / FIGURES[label], figure))
         plots.close(figure)
@@ -147,11 +154,14 @@ def run_outlier_line(
     gate: GateThresholds = GateThresholds(),
     figures: bool = True,
     quiet: bool = False,
+    checks: str = "on",
 ) -> RunResult:
     """Run the whole workflow; returns the result even when the gate fails (status "failed").
+    ``checks``: predictive checks ``on``, ``off`` or ``strict`` (as in the cluster workflow).
 
     Bad input raises :class:`data.DataValidationError` before anything is written.
     """
+    final_status(True, None, checks)  # an unknown mode fails before any work
     run = Run("outlier-line", out_dir, as_record(inputs, sampling, gate), quiet=quiet)
     with run:
         with run.step("load data"):
@@ -168,15 +178,26 @@ def run_outlier_line(
             report: GateReport = convergence_gate(idata, var_names, gate)
         with run.step("membership"):
             membership = line_membership(idata)
+        check_report = check_arrays = None
+        details = {}
+        if checks != "off":
+            with run.step("predictive checks"):
+                check_report, predictive, check_arrays = predictive_checks(
+                    model, idata, sampling.seed, "y", run.say)
+                for group in ("prior_predictive", "posterior_predictive"):
+                    idata[group] = predictive[group]
+                details["predictive_checks"] = check_report.record()
         with run.step("save results"):
             save_line_results(run, idata, summary_table(idata, var_names),
                               membership_table(data, membership))
         if figures:
             with run.step("figures"):
-                draw_line_figures(run, data, idata, membership, var_names)
-        status = "passed" if report.passed else "failed"
+                draw_line_figures(run, data, idata, membership, var_names, check_arrays)
+        status = final_status(report.passed, check_report, checks)
         result = run.finish(status, data={"source": data.source, "n_points": len(data),
                                           "dropped": data.dropped}, convergence=report.as_record(),
-                            sampler_used=sampler_used(idata))
+                            sampler_used=sampler_used(idata), **details)
         print(report.text())
+        if check_report is not None:
+            print(check_report.text())
         return result

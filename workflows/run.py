@@ -29,8 +29,24 @@ from workflows.outdir import RECORD_NAME, OutputFolder
 from workflows.results import write_json
 
 PACKAGES = ("starmix", "pymc", "pytensor", "arviz", "numpy", "scipy", "astropy", "xarray")
-EXIT_OK, EXIT_ERROR, EXIT_NOT_CONVERGED, EXIT_NO_CLUSTER = 0, 1, 2, 3
-EXIT_CODES = {"passed": EXIT_OK, "failed": EXIT_NOT_CONVERGED, "no_cluster": EXIT_NO_CLUSTER}
+EXIT_OK, EXIT_ERROR, EXIT_NOT_CONVERGED, EXIT_NO_CLUSTER, EXIT_CHECKS_FAILED = 0, 1, 2, 3, 4
+EXIT_CODES = {"passed": EXIT_OK, "failed": EXIT_NOT_CONVERGED, "no_cluster": EXIT_NO_CLUSTER,
+              "checks_failed": EXIT_CHECKS_FAILED}
+CHECK_MODES = ("on", "off", "strict")  # predictive checks: run, skip, run and gate on them
+
+
+def final_status(gate_passed: bool, checks, check_mode: str, no_cluster: bool = False) -> str:
+    """The run's status: ``no_cluster`` before a failed gate (``failed``), a failed gate
+    before failed predictive checks (``checks_failed``, with ``--strict-checks`` only)."""
+    if check_mode not in CHECK_MODES:
+        raise ValueError(f"checks must be one of {CHECK_MODES}, got {check_mode!r}")
+    if no_cluster:
+        return "no_cluster"
+    if not gate_passed:
+        return "failed"
+    if check_mode == "strict" and checks is not None and not checks.passed:
+        return "checks_failed"
+    return "passed"
 
 
 @dataclass
