@@ -92,6 +92,7 @@ PHASES = [
     ("workflows.outlier_line:outlier_line", "build model", set()),
     ("workflows.nutpie_sampler:compile_for_nutpie", "sample", set()),
     ("workflows.outlier_line:membership_from_posterior", "membership", set()),
+    ("workflows.outlier_line:predictive_checks", "predictive checks", set()),
     ("xarray:DataTree.to_netcdf", "save results", {"posterior"}),
     ("astropy.io.ascii.ui:write", "save results", {"posterior", "summary"}),
     ("workflows.line_plots:line_fit_figure", "figures", {"posterior", "summary", "membership"}),
@@ -99,7 +100,7 @@ PHASES = [
      {"posterior", "summary", "membership", "figure_line_fit"}),
     ("workflows.run:versions", "write run record",
      {"posterior", "summary", "membership", "figure_line_fit", "figure_corner",
-      "figure_membership", "figure_pgm"}),
+      "figure_membership", "figure_pgm", "figure_checks"}),
 ]
 # inside a file write the signal waits, so there is no exception for a callback to swallow
 DEFERRED = {"xarray:DataTree.to_netcdf", "astropy.io.ascii.ui:write",
