@@ -257,8 +257,6 @@ class StarMixture(pm.Continuous):
     def dist(cls, log_w, means, covs, error_cov, **kwargs):
         return super().dist([log_w, means, covs, error_cov], **kwargs)
 
-    def support_point(rv, size, log_w, means, covs, error_cov):
-        return pt.broadcast_to(means[0], (*error_cov.shape[:-2], means.shape[-1]))
 
     def logp(value, log_w, means, covs, error_cov):
         return star_mixture_logp(value, log_w, means, covs, error_cov)
@@ -273,10 +271,6 @@ class SkyStarMixture(pm.Continuous):
     def dist(cls, log_w, means, covs, error_cov, sky, **kwargs):
         return super().dist([log_w, means, covs, error_cov, sky], **kwargs)
 
-    def support_point(rv, size, log_w, means, covs, error_cov, sky):
-        centre = pt.zeros(SKY_COLUMNS)
-        point = pt.concatenate([centre, means[0]])
-        return pt.broadcast_to(point, (*error_cov.shape[:-2], point.shape[0]))
 
     def logp(value, log_w, means, covs, error_cov, sky):
         return sky_star_mixture_logp(value, log_w, means, covs, error_cov, sky)
@@ -292,8 +286,6 @@ class ParallaxMixture(pm.Continuous):
         return super().dist([log_w, cluster_parallax, offset, depth, field, error_cov],
                             **kwargs)
 
-    def support_point(rv, size, log_w, cluster_parallax, offset, depth, field, error_cov):
-        return pt.broadcast_to(cluster_parallax + offset, (*error_cov.shape[:-2], 1))
 
     def logp(value, log_w, cluster_parallax, offset, depth, field, error_cov):
         return parallax_mixture_logp(value, log_w, cluster_parallax, offset, depth, field,

@@ -226,3 +226,12 @@ def test_per_object_values_and_the_gradient_of_weighted_sums():
     refused = pytensor.function([log_w, offsets], pt.grad((weights * fused).sum(), log_w))
     with pytest.raises(AssertionError, match="equally weighted sum"):
         refused(params["log_w"], params["offsets"][:30])
+
+
+@pytest.mark.parametrize("dim", [1, 3])
+def test_python_perform_matches_reference(dim):
+    """The Op's ``perform`` (PyTensor's Python/C backends) gives the reference values."""
+    values, error_cov, params = make_data(dim, seed=8)
+    reference = compiled(values, error_cov, params, fused=False, offsets=True)()
+    got = compiled(values, error_cov, params, fused=True, offsets=True, mode="FAST_COMPILE")()
+    assert_same(got, reference)

@@ -127,16 +127,22 @@ def test_sky_draws_follow_the_plummer_and_uniform_profiles(rng):
     np.testing.assert_allclose(np.median(cluster, axis=0), [3.0, -2.0], atol=0.1)
 
 
-def test_parallax_draws_follow_the_model_density(table, rng):
-    """Prior predictive parallaxes of the parallax model, scored by its own log-density:
-    the probability integral transform of draws through the model's CDF is uniform."""
-    model = build("parallax", table)
-    point = {"w": np.array([0.4, 0.6]), "cluster_parallax": 0.36, "field_length_scale": 1.3}
+@pytest.mark.parametrize("field", ["exponential", "beta"])
+def test_parallax_draws_follow_the_model_density(table, rng, field):
+    """Parallaxes drawn by the parallax model's random variable, scored by its own
+    log-density: the probability integral transform of the draws through the model's CDF
+    is uniform, for both field densities and with a parallax offset."""
+    model = build("parallax", table, parallax_field=field, parallax_offset=True)
+    point = {"w": np.array([0.4, 0.6]), "cluster_parallax": 0.36, "parallax_offset": -0.03}
+    point |= ({"field_length_scale": 1.3} if field == "exponential" else
+              {"field_beta_alpha": 2.5, "field_beta_beta": 6.0})
     stars = model["stars"]
     params = [model.compile_fn(outs=p, inputs=model.free_RVs, on_unused_input="ignore")(point)
               for p in stars.owner.op.dist_params(stars.owner)]
     error_cov = np.full((20_000, 1, 1), 0.1**2)
     draws = stars.owner.op.rng_fn(rng, *params[:-1], error_cov, None)[:, 0]
+    sized = stars.owner.op.rng_fn(rng, *params[:-1], error_cov[:1], (5,))
+    assert sized.shape == (5, 1)
     grid = np.linspace(-1, 6, 4001)
     logp = model.compile_fn(outs=pm.logp(stars, model.rvs_to_values[stars]),
                             inputs=model.free_RVs, on_unused_input="ignore")

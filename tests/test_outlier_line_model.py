@@ -142,3 +142,28 @@ def test_outlier_line_prior_predictive_runs():
     y = prior["prior_predictive"]["y"]
     assert y.dims == ("chain", "draw", "point") and y.shape == (1, 200, 32)
     assert np.isfinite(y.values).all()
+
+
+def test_mixture_random_broadcasts_per_point_parameters_without_size():
+    """Per-point means, variances and weights (as the model passes them), no ``size``:
+    one draw per point, from that point's own mixture."""
+    from scipy.stats import kstest
+
+    from models.likelihoods import normal_mixture_random
+
+    n = 50_000
+    x = np.linspace(0, 10, n)
+    means = np.stack([2 * x + 1, np.zeros(n)], axis=-1)
+    variances = np.stack([np.full(n, 0.04), np.full(n, 100.0)], axis=-1)
+    log_w = np.log(np.stack([np.where(x < 5, 0.9, 0.2), np.where(x < 5, 0.1, 0.8)], -1))
+    draws = normal_mixture_random(log_w, means, variances, rng=np.random.default_rng(6))
+    assert draws.shape == (n,)
+    on_line = np.abs(draws - means[:, 0]) < 1.0  # 5 sd of the line
+    # P(within 1 of the line) = w_line + w_outlier P(|N(0, 10) - line| < 1), point by point
+    near = norm.cdf((means[:, 0] + 1) / 10) - norm.cdf((means[:, 0] - 1) / 10)
+    expected = np.exp(log_w[:, 0]) + np.exp(log_w[:, 1]) * near
+    for part in (x < 5, x >= 5):
+        assert on_line[part].mean() == pytest.approx(expected[part].mean(), abs=0.01)
+    line = draws[on_line & (x < 5)] - means[on_line & (x < 5), 0]
+    assert kstest(line / 0.2, "norm").pvalue > 1e-3
+    assert normal_mixture_random(log_w[:3], means[:3], variances[:3]).shape == (3,)  # no rng
