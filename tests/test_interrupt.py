@@ -92,7 +92,7 @@ PHASES = [
     ("workflows.outlier_line:outlier_line", "build model", set()),
     ("workflows.nutpie_sampler:compile_for_nutpie", "sample", set()),
     ("workflows.outlier_line:membership_from_posterior", "membership", set()),
-    ("workflows.outlier_line:predictive_checks", "predictive checks", set()),
+    ("workflows.checks:predictive_checks", "predictive checks", set()),
     ("xarray:DataTree.to_netcdf", "save results", {"posterior"}),
     ("astropy.io.ascii.ui:write", "save results", {"posterior", "summary"}),
     ("workflows.line_plots:line_fit_figure", "figures", {"posterior", "summary", "membership"}),

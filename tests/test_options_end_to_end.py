@@ -131,7 +131,7 @@ def test_radial_velocity_prior_sets_the_line_of_sight_velocity(tmp_path):
 
 
 def test_no_checks_skips_them_and_strict_checks_gate_the_exit_code(tmp_path, monkeypatch):
-    from workflows import outlier_line
+    from workflows import checks as checks_module
     from workflows.run import EXIT_CHECKS_FAILED, final_status
 
     out = tmp_path / "off"
@@ -147,14 +147,14 @@ def test_no_checks_skips_them_and_strict_checks_gate_the_exit_code(tmp_path, mon
     with xr.open_datatree(on / "posterior.nc") as tree:
         assert {"prior_predictive", "posterior_predictive", "observed_data",
                 "log_likelihood"} <= set(tree.children)
-    real = outlier_line.predictive_checks
+    real = checks_module.predictive_checks
 
     def failing(*args, **kwargs):  # the real checks, with one failure added
         report, groups, arrays = real(*args, **kwargs)
         report.failures.append("y: made to fail by the test")
         return report, groups, arrays
 
-    monkeypatch.setattr(outlier_line, "predictive_checks", failing)
+    monkeypatch.setattr(checks_module, "predictive_checks", failing)
     lenient = tmp_path / "lenient"
     assert main(["run", "outlier-line", *QUICK, "--out", str(lenient)]) == 0
     assert record_of(lenient)["predictive_checks"]["passed"] is False

@@ -129,6 +129,21 @@ def thinned(idata: xr.DataTree, n_values_per_draw: int) -> xr.DataTree:
     return xr.DataTree.from_dict(groups), int(draws)
 
 
+def check_step(run, model: pm.Model, idata: xr.DataTree, seed: int, observed: str, mode: str,
+               details: dict):
+    """The workflows' "predictive checks" step (``mode`` ``on`` or ``strict``; ``off``
+    skips it): :func:`predictive_checks`, its groups added to ``idata``, its record to
+    ``details``. Returns the report and the figure's arrays (None, None when skipped)."""
+    if mode == "off":
+        return None, None
+    with run.step("predictive checks"):
+        report, predictive, arrays = predictive_checks(model, idata, seed, observed, run.say)
+        for group in ("prior_predictive", "posterior_predictive"):
+            idata[group] = predictive[group]
+        details["predictive_checks"] = report.record()
+    return report, arrays
+
+
 def predictive_checks(model: pm.Model, idata: xr.DataTree, seed: int, observed: str,
                       say=None) -> tuple[CheckReport, xr.DataTree, dict]:
     """Run the checks on a fitted ``model`` (its ``observed`` variable) and ``idata``

@@ -37,7 +37,7 @@ from models import CLUSTER_MODELS
 from models.field import CLUSTER_BOUNDS, MAX_FIELD_COMPONENTS, MIN_STARS
 from workflows import cluster_plots, plots
 from workflows.check_plots import predictive_figure
-from workflows.checks import predictive_checks
+from workflows.checks import check_step
 from workflows.config import GateThresholds, SamplingOptions, as_record
 from workflows.detection import Detection, detect, pinned_at_bounds, pointwise_loo
 from workflows.diagnostics import GateReport, convergence_gate
@@ -715,14 +715,8 @@ def run_cluster(
                                        "membership": quality}
                 run.keep("reliability", write_table(run.out_dir / "reliability.ecsv", reliability))
                 run.keep("recovery", write_json(run.out_dir / "recovery.json", details["recovery"]))
-        check_report = check_arrays = None
-        if checks != "off":
-            with run.step("predictive checks"):
-                check_report, predictive, check_arrays = predictive_checks(
-                    model, idata, sampling.seed, "stars", run.say)
-                for group in ("prior_predictive", "posterior_predictive"):
-                    idata[group] = predictive[group]
-                details["predictive_checks"] = check_report.record()
+        check_report, check_arrays = check_step(run, model, idata, sampling.seed, "stars",
+                                                checks, details)
         with run.step("save results"):
             details["log_likelihood"] = {
                 "mode": inputs.log_likelihood, "saved": inputs.log_likelihood != "none",

@@ -18,7 +18,7 @@ from data.validation import DataValidationError
 from models.outlier_line import LINE_PARAMETERS, MIN_POINTS, outlier_line
 from workflows import line_plots, plots
 from workflows.check_plots import predictive_figure
-from workflows.checks import predictive_checks
+from workflows.checks import check_step
 from workflows.config import GateThresholds, SamplingOptions, as_record
 from workflows.diagnostics import GateReport, convergence_gate
 from workflows.membership import Membership, membership_from_posterior
@@ -178,15 +178,9 @@ def run_outlier_line(
             report: GateReport = convergence_gate(idata, var_names, gate)
         with run.step("membership"):
             membership = line_membership(idata)
-        check_report = check_arrays = None
         details = {}
-        if checks != "off":
-            with run.step("predictive checks"):
-                check_report, predictive, check_arrays = predictive_checks(
-                    model, idata, sampling.seed, "y", run.say)
-                for group in ("prior_predictive", "posterior_predictive"):
-                    idata[group] = predictive[group]
-                details["predictive_checks"] = check_report.record()
+        check_report, check_arrays = check_step(run, model, idata, sampling.seed, "y", checks,
+                                                details)
         with run.step("save results"):
             save_line_results(run, idata, summary_table(idata, var_names),
                               membership_table(data, membership))
