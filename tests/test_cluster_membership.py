@@ -118,3 +118,20 @@ def test_kept_draws_modes_and_the_budget_edge(monkeypatch):
         np.testing.assert_array_equal(kept_draws(2, 10, 16, mode), np.arange(0, 10, 4))
     with pytest.raises(ValueError, match="--log-likelihood must be one of .* got 'most'"):
         kept_draws(2, 10, 5, "most")
+
+
+def test_gaussian_models_take_the_fused_path_and_the_parallax_model_the_graph():
+    """The fused membership pass is found through the observed stars' own log-density: it
+    is used for every Gaussian model (the answers are the same either way, so only this
+    test tells whether the fast path runs), and the parallax model falls back to its graph."""
+    from data.clusters import cluster_reference
+    from workflows.membership import _fused_membership
+
+    table = make_field(seed=7, n_cluster=20, n_field=40)
+    guess = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
+    for name in ("pmra", "pm2d", "pmplx", "joint"):
+        model = CLUSTER_MODELS[name].from_table(table, guess, n_field=2,
+                                                center=cluster_reference("NGC6819").center)
+        assert _fused_membership(model, 0) is not None, name
+    parallax = CLUSTER_MODELS["parallax"].from_table(table, guess)
+    assert _fused_membership(parallax, 0) is None
