@@ -14,6 +14,8 @@ LINE_DESCRIPTIONS = {
     "membership": "Points coloured by their posterior probability of lying on the line "
                   "(weights included); true outliers circled in red.",
     "pgm": "Probabilistic graphical model of the outlier-line mixture (daft).",
+    "checks": "Predictive checks of y: the observed ECDF against the prior's and the "
+              "posterior's 90% bands, and the LOO-PIT against the uniform's 99% band.",
 }
 CLUSTER_DESCRIPTIONS = {
     "pgm": "graphical model (daft)",
@@ -23,6 +25,8 @@ CLUSTER_DESCRIPTIONS = {
     "parallax": "parallax histogram split into the fitted cluster and field components",
     "cmd": "colour-magnitude diagram coloured by membership probability",
     "published": "cluster parameters next to Cantat-Gaudin+2020 and Hunt & Reffert 2023",
+    "checks": "predictive checks: observed ECDFs against the prior's and posterior's 90% "
+              "bands, and the LOO-PIT, per observed coordinate",
 }
 WORKFLOWS = ("outlier-line", *CLUSTER_MODELS)
 
