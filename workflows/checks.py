@@ -113,14 +113,15 @@ def coordinate_names(model: pm.Model, observed: str) -> list[str]:
     return [observed]
 
 
-def thinned(idata: xr.DataTree, n_values_per_draw: int) -> xr.DataTree:
+def thinned(idata: xr.DataTree, n_values_per_draw: int) -> tuple[xr.DataTree, int]:
     """The posterior and log-likelihood groups at evenly spaced draws of each chain, so
-    that draws x ``n_values_per_draw`` stays within ``MAX_VALUES``."""
+    that draws x ``n_values_per_draw`` stays within ``MAX_VALUES``, and the number of draws
+    per chain they were taken from."""
     posterior = idata["posterior"].to_dataset()
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     wanted = int(np.clip(MAX_VALUES // max(n_values_per_draw, 1), MIN_DRAWS, MAX_DRAWS))
-    loglike_draws = idata["log_likelihood"]["draw"].values if "log_likelihood" in idata \
-        else posterior["draw"].values
+    source = idata.get("log_likelihood", posterior)
+    loglike_draws = source["draw"].values
     step = max(1, int(np.ceil(len(loglike_draws) * chains / wanted)))
     chosen = loglike_draws[::step]
     groups = {"posterior": posterior.sel(draw=chosen)}
@@ -153,9 +154,7 @@ def predictive_checks(model: pm.Model, idata: xr.DataTree, seed: int, observed: 
     import arviz as az
 
     variable = model[observed]
-    data = np.asarray(model.rvs_to_values[variable].get_value()
-                      if hasattr(model.rvs_to_values[variable], "get_value")
-                      else model.rvs_to_values[variable].data, float)
+    data = np.asarray(model.rvs_to_values[variable].get_value(), float)  # shared data
     n_objects = data.shape[0]
     names = coordinate_names(model, observed)
     data = data.reshape(n_objects, len(names))
