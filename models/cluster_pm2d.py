@@ -15,6 +15,7 @@ import pytensor.tensor as pt
 
 from models.field import (
     FIELD_MIN_PM_WIDTH,
+    cluster_halo,
     component_names,
     field_covariances,
     field_means,
@@ -42,8 +43,10 @@ def pm_covariance(pmra_error, pmdec_error, pmra_pmdec_corr) -> np.ndarray:
 
 def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids=None,
                  field_center=None, field_scale=None, cluster: bool = True,
-                 magnitudes=None):
+                 magnitudes=None, halo: bool = False):
     """Build the 2D mixture. pm_values (N, 2) mas/yr; pm_cov (N, 2, 2); cluster_guess (2,).
+
+    ``halo``: the cluster gets a wider second Gaussian (:func:`models.field.cluster_halo`).
 
     ``field_center`` and ``field_scale`` ((2,), mas/yr) set the field priors; by default the
     median and robust width of each coordinate. ``cluster=False`` builds the field-only
@@ -69,16 +72,19 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
         f_covs = field_covariances("field_cov", scales,
                                    ("field_component", "astrometry", "astrometry_"),
                                    min_width=FIELD_MIN_PM_WIDTH)
-        means, covs = f_means, f_covs
+        means, covs, halo_part = f_means, f_covs, None
         if cluster:
             means = pt.concatenate([mean[None, :], f_means])
             covs = pt.concatenate([(dispersion**2 * pt.eye(2))[None], f_covs])
-        observe_stars(pm_values, pm_cov, means, covs)
+            if halo:
+                fraction, halo_dispersion = cluster_halo(dispersion)
+                halo_part = (fraction, halo_dispersion**2 * pt.eye(2))
+        observe_stars(pm_values, pm_cov, means, covs, halo=halo_part)
     return model
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, **_):
+               magnitude_prior: bool = False, cluster_halo: bool = False, **_):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     values = np.stack([np.asarray(table["pmra"], float), np.asarray(table["pmdec"], float)], -1)
@@ -88,4 +94,4 @@ def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = Tru
     return cluster_pm2d(values, cov, cluster_guess=[cluster_guess["pmra"],
                                                     cluster_guess["pmdec"]],
                         n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                        cluster=cluster, magnitudes=magnitudes)
+                        cluster=cluster, magnitudes=magnitudes, halo=cluster_halo)

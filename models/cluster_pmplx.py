@@ -26,6 +26,7 @@ from models.cluster_joint import AXES, table_arrays
 from models.field import (
     CLUSTER_BOUNDS,
     FIELD_MIN_PM_WIDTH,
+    cluster_halo,
     component_names,
     field_covariances,
     field_means,
@@ -48,9 +49,11 @@ MAX_PARALLAX_DISPERSION = CLUSTER_BOUNDS["cluster_parallax_dispersion"][1]  # ma
 
 def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2,
                   star_ids=None, cluster: bool = True,
-                  magnitudes=None):
+                  magnitudes=None, halo: bool = False):
     """Build the 3D mixture. astrometry (N, 3) as (pmra, pmdec, parallax) in mas/yr, mas/yr,
-    mas; astrometry_cov (N, 3, 3) in the same order; cluster_guess (3,) in the same order."""
+    mas; astrometry_cov (N, 3, 3) in the same order; cluster_guess (3,) in the same order.
+    ``halo``: the cluster gets a wider second Gaussian (:func:`models.field.cluster_halo`)
+    with its mean and parallax spread."""
     astrometry = np.asarray(astrometry, float)
     astrometry_cov = np.asarray(astrometry_cov, float)
     names = component_names(n_field, cluster=cluster)
@@ -61,7 +64,7 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
     scales = [robust_scale(astrometry[:, j]) for j in range(3)]
     with pm.Model(coords=coords) as model:
         mixture_weights(magnitudes)
-        means, covs = [], []
+        means, covs, halo_part = [], [], None
         if cluster:
             guess = prior_constant(cluster_guess, PRIOR_CENTER_NAME)
             pm_mean = pm.Normal("cluster_pm", guess[:2], 1.0, dims="proper_motion")
@@ -73,20 +76,26 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
             means.append(pt.concatenate([pm_mean, plx[None]])[None, :])
             covs.append(pt.diag(pt.stack([pm_dispersion**2, pm_dispersion**2,
                                           plx_dispersion**2]))[None])
+            if halo:
+                fraction, halo_dispersion = cluster_halo(pm_dispersion)
+                halo_part = (fraction, pt.diag(pt.stack([halo_dispersion**2,
+                                                         halo_dispersion**2,
+                                                         plx_dispersion**2])))
         means.append(field_means("field_mean", np.median(astrometry, axis=0),
                                  2 * np.asarray(scales), ("field_component", "astrometry")))
         covs.append(field_covariances("field_cov", scales,
                                       ("field_component", "astrometry", "astrometry_"),
                                       min_width=FIELD_MIN_PM_WIDTH))
-        observe_stars(astrometry, astrometry_cov, pt.concatenate(means), pt.concatenate(covs))
+        observe_stars(astrometry, astrometry_cov, pt.concatenate(means), pt.concatenate(covs),
+                      halo=halo_part)
     return model
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, **_):
+               magnitude_prior: bool = False, cluster_halo: bool = False, **_):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     astrometry, cov = table_arrays(table)
     return cluster_pmplx(astrometry, cov, cluster_guess=[cluster_guess[name] for name in AXES],
                          n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                         cluster=cluster, magnitudes=magnitudes)
+                         cluster=cluster, magnitudes=magnitudes, halo=cluster_halo)

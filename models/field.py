@@ -42,6 +42,22 @@ CLUSTER_BOUNDS = {
 }
 
 
+HALO_PARAMETERS = ("cluster_halo_fraction", "cluster_halo_dispersion")
+
+
+def cluster_halo(core_dispersion):
+    """A halo for the cluster (``--cluster-halo``): the fraction of the cluster's weight
+    ``cluster_halo_fraction`` ~ U(0, 1) in a second Gaussian with the cluster's mean and an
+    isotropic proper-motion dispersion ``cluster_halo_dispersion`` ~ U(core, 0.5) mas/yr,
+    wider than the core's and below every field Gaussian's (the label-switching guard
+    holds: core, halo and field are ordered in width). For clusters whose members
+    spread past one Gaussian (escaping stars, binaries' orbital motion, mass segregation).
+    Returns (fraction, dispersion)."""
+    fraction = pm.Uniform("cluster_halo_fraction", 0.0, 1.0)
+    dispersion = pm.Uniform("cluster_halo_dispersion", core_dispersion, FIELD_MIN_PM_WIDTH)
+    return fraction, dispersion
+
+
 def component_names(n_field: int, cluster: bool = True) -> list[str]:
     """``[cluster, field_1, ..., field_K]`` (without ``cluster`` for a field-only model)."""
     if not 1 <= n_field <= MAX_FIELD_COMPONENTS:
@@ -185,7 +201,7 @@ def star_data(values, error_cov):
     return observed, errors
 
 
-def observe_stars(values, error_cov, means, covs, sky=None):
+def observe_stars(values, error_cov, means, covs, sky=None, halo=None):
     """The observed variable ``stars`` (:class:`models.observed.StarMixture`, or
     :class:`~models.observed.SkyStarMixture` with ``sky``) and the deterministic
     ``log_component`` (star x component): each component's log-density without its weight,
@@ -194,23 +210,48 @@ def observe_stars(values, error_cov, means, covs, sky=None):
     values (N, c) data: the astrometry, after the two tangent-plane coordinates when
     ``sky`` is given; error_cov (N, d, d) data; means (K, d), covs (K, d, d) with the
     cluster first; ``sky`` (R, ξ0, η0, a) or (R,) as in :mod:`models.observed`.
+    ``halo`` (fraction, cov (d, d)), without ``sky``: the cluster is two Gaussians with
+    its mean, its core (covs[0]) with 1 - fraction of its weight and a halo (cov) with
+    fraction; the observed variable then has K + 1 Gaussians, named by the model's
+    ``gaussian`` coord (``cluster``, ``cluster:halo``, ``field_1``, ...), and the cluster's
+    column of ``log_component`` is the two together.
     ``log_component`` is not stored in the trace (17,000 stars x components x draws is too
     large); the workflows recompute it per draw.
     """
     model = pm.modelcontext(None)
     observed, errors = star_data(values, error_cov)
     dim = int(np.shape(error_cov)[-1])
+    log_w = log_weights(model)
+    if halo is not None:
+        if sky is not None:
+            raise ValueError("a cluster halo is for models without a sky term")
+        fraction, halo_cov = halo
+        names = list(model.coords["component"])
+        model.add_coord("gaussian", [names[0], f"{names[0]}:halo", *names[1:]])
+        means = pt.concatenate([means[:1], means])
+        covs = pt.concatenate([covs[:1], halo_cov[None], covs[1:]])
+        split = pt.stack([pt.log1p(-fraction), pt.log(fraction)])
+        log_w = pt.concatenate([log_w[..., :1] + split, log_w[..., 1:]], axis=-1)
     log_component = gaussian_log_densities(observed[:, -dim:], errors, means, covs)
+    if halo is not None:
+        cluster = pt.logaddexp(split[0] + log_component[:, 0], split[1] + log_component[:, 1])
+        log_component = pt.concatenate([cluster[:, None], log_component[:, 2:]], axis=1)
     dims = ("star", "coordinate")
     if sky is None:
-        StarMixture("stars", log_weights(model), means, covs, errors, observed=observed,
-                    dims=dims)
+        StarMixture("stars", log_w, means, covs, errors, observed=observed, dims=dims)
     else:
         log_component = log_component + sky_log_densities(
             observed[:, :SKY_COLUMNS], sky, len(model.coords["component"]))
-        SkyStarMixture("stars", log_weights(model), means, covs, errors, sky,
+        SkyStarMixture("stars", log_w, means, covs, errors, sky,
                        observed=observed, dims=dims)
     pm.Deterministic("log_component", log_component, dims=("star", "component"))
+
+
+def gaussian_components(model: pm.Model) -> list[str]:
+    """The model component of each Gaussian of the observed ``stars``: the ``component``
+    coord, with the cluster twice when it has a halo (:func:`observe_stars`)."""
+    names = model.coords.get("gaussian") or model.coords["component"]
+    return [str(name).split(":")[0] for name in names]
 
 
 def robust_scale(values: np.ndarray) -> float:

@@ -216,13 +216,16 @@ def _specialised_kernel(dim: int):
         return terms, best, norm
 
     @numba.njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-    def membership(values, error_cov, log_w, offsets, means, covs, component,
+    def membership(values, error_cov, log_w, offsets, means, covs, members,
                    responsibility, loglike):
-        """Per object: the responsibility of ``component`` and log sum_k w_k N_ik e^o_ik,
-        written into the two (N,) arrays."""
+        """Per object: the summed responsibility of the components k with members[k] = 1
+        (a (K,) 0/1 array) and log sum_k w_k N_ik e^o_ik, written into the two (N,) arrays."""
         terms, best, norm = mixture_terms(values, error_cov, log_w, offsets, means, covs)
         for i in range(values.shape[1]):
-            responsibility[i] = terms[component, i] / norm[i]
+            total = 0.0
+            for k in range(means.shape[0]):
+                total += members[k] * terms[k, i]
+            responsibility[i] = total / norm[i]
             loglike[i] = best[i] + math.log(norm[i]) - norm_const
 
     @numba.njit(cache=True, fastmath=FASTMATH, error_model="numpy")

@@ -26,7 +26,8 @@ OPTIONS = ["--draws", "--tune", "--chains", "--cores", "--seed", "--sampler", "-
            "--center", "--assign-errors", "--drop-invalid", "--sim-seed", "--n-cluster",
            "--n-field", "--ruwe-max", "--g-max", "--parallax-over-error-min", "--radius",
            "--footprint", "--max-stars", "--field-components", "--parallax-field",
-           "--parallax-offset", "--radial-velocity", "--magnitude-prior", "--no-detection",
+           "--parallax-offset", "--radial-velocity", "--magnitude-prior", "--cluster-halo",
+           "--no-detection",
            "--intrinsic-scatter", "--x", "--y", "--yerr", "--xerr", "--xycorr", "--columns",
            "--drow", "-x", "--"]
 VALUES = st.one_of(

@@ -132,6 +132,6 @@ def test_gaussian_models_take_the_fused_path_and_the_parallax_model_the_graph():
     for name in ("pmra", "pm2d", "pmplx", "joint"):
         model = CLUSTER_MODELS[name].from_table(table, guess, n_field=2,
                                                 center=cluster_reference("NGC6819").center)
-        assert _fused_membership(model, 0) is not None, name
+        assert _fused_membership(model, "cluster") is not None, name
     parallax = CLUSTER_MODELS["parallax"].from_table(table, guess)
-    assert _fused_membership(parallax, 0) is None
+    assert _fused_membership(parallax, "cluster") is None

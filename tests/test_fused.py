@@ -183,8 +183,8 @@ values, error_cov = np.zeros((2, 3)), np.tile(np.eye(2)[:, :, None], (1, 1, 3))
 log_w, means, covs = np.log([0.5, 0.5]), np.zeros((2, 2)), np.tile(np.eye(2), (2, 1, 1))
 LOGLIKE_WITH_GRADS[2](values.T.copy(), error_cov.transpose(2, 0, 1).copy(), log_w,
                       np.zeros((0, 2)), means, covs)
-MEMBERSHIP[2](values, error_cov, log_w, np.zeros((0, 2)), means, covs, 0, np.empty(3),
-              np.empty(3))
+MEMBERSHIP[2](values, error_cov, log_w, np.zeros((0, 2)), means, covs, np.array([1.0, 0.0]),
+              np.empty(3), np.empty(3))
 print(sum(f.stats.cache_hits[s] for f in (LOGLIKE_WITH_GRADS[2], MEMBERSHIP[2])
           for s in f.stats.cache_hits), end="")
 """

@@ -178,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     shape.add_argument("--magnitude-prior", action="store_true", default=None,
                        help="let the cluster's weight depend on G (logistic in G): fewer "
                             "faint field stars taken for members; needs phot_g_mean_mag")
+    shape.add_argument("--cluster-halo", action="store_true", default=None,
+                       help="give the cluster a second, wider Gaussian (up to 0.5 mas/yr) "
+                            "with its mean: for members spread past one Gaussian (pm2d, "
+                            "pmplx)")
     shape.add_argument("--log-likelihood", choices=["auto", "all", "thin", "none"],
                        help="pointwise log-likelihood per draw in posterior.nc: all, thin "
                             "(every k-th draw, at most 1e8 values), none; default auto: all "

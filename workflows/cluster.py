@@ -34,7 +34,7 @@ from data.gaia import (
 )
 from data.validation import DataValidationError
 from models import CLUSTER_MODELS
-from models.field import CLUSTER_BOUNDS, MAX_FIELD_COMPONENTS, MIN_STARS
+from models.field import CLUSTER_BOUNDS, HALO_PARAMETERS, MAX_FIELD_COMPONENTS, MIN_STARS
 from workflows import cluster_plots, plots
 from workflows.check_plots import predictive_figure
 from workflows.checks import check_step
@@ -96,6 +96,7 @@ class ClusterInput:
     radial_velocity: tuple[float, float] | None = None
     detection: bool = True
     magnitude_prior: bool = False
+    cluster_halo: bool = False
     log_likelihood: str = "auto"
     sim_seed: int = 42
     n_cluster: int | None = None
@@ -175,6 +176,8 @@ def unused_options(inputs: "ClusterInput") -> dict[str, str]:
         "parallax_field": ("--parallax-field", inputs.model == "parallax", only_parallax),
         "parallax_offset": ("--parallax-offset", inputs.model == "parallax", only_parallax),
         "magnitude_prior": ("--magnitude-prior", inputs.model != "parallax", not_parallax),
+        "cluster_halo": ("--cluster-halo", inputs.model in ("pm2d", "pmplx"),
+                         f"is for --model pm2d or pmplx (this run: --model {inputs.model})"),
         "radial_velocity": ("--radial-velocity", inputs.model == "joint",
                             f"is for --model joint only (this run: --model {inputs.model})"),
         "footprint": ("--footprint", inputs.model == "joint",
@@ -320,7 +323,8 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
     model = spec.from_table(
         table, guess, n_field=n_field, center=center,
         footprint=footprint_for(table, inputs, center), parallax_field=inputs.parallax_field,
-        parallax_offset=inputs.parallax_offset, magnitude_prior=inputs.magnitude_prior, **extra)
+        parallax_offset=inputs.parallax_offset, magnitude_prior=inputs.magnitude_prior,
+        cluster_halo=inputs.cluster_halo and cluster, **extra)
     if not cluster:
         return model, None
     columns = {name: np.asarray(table[name]) for name in spec.REQUIRED_COLUMNS
@@ -550,8 +554,9 @@ def draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth
     spec = CLUSTER_MODELS[inputs.model]
     p = membership.mean
     figures = {"pgm": cluster_pgm(inputs.model)}
-    corner_vars = [name for name in spec.CLUSTER_PARAMETERS
-                   if name not in ("cluster_offset", "plummer_radius")]
+    corner_vars = [name for name in (*spec.CLUSTER_PARAMETERS, *HALO_PARAMETERS)
+                   if name not in ("cluster_offset", "plummer_radius")
+                   and name in idata["posterior"]]
     figures["corner"] = plots.corner_plot(idata, corner_vars, coords={"component": "cluster"},
                                           title=f"{inputs.model} model: cluster parameters")
     if {"pmra", "pmdec"} <= set(table.colnames):
@@ -745,7 +750,9 @@ def run_cluster(
                                      reference, check_arrays)
         status = run_status(report, detection, check_report, checks)
         result = run.finish(status, **details, convergence=report.as_record(),
-                            cluster_parameters=list(spec.CLUSTER_PARAMETERS),
+                            cluster_parameters=[name for name in (*spec.CLUSTER_PARAMETERS,
+                                                                  *HALO_PARAMETERS)
+                                                if name in idata["posterior"]],
                             sampler_used=sampler_used(idata))
         print(report.text())
         if check_report is not None:

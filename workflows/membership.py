@@ -137,7 +137,8 @@ def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=
     component) with logsumexp inside the graph.
     """
     index = list(model.coords["component"]).index(component)
-    evaluate = (fused and _fused_membership(model, index)) or _graph_membership(model, index)
+    evaluate = ((fused and _fused_membership(model, component))
+                or _graph_membership(model, index))
     names = [rv.name for rv in model.free_RVs]
     values = [posterior[name].values for name in names]
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
@@ -178,13 +179,15 @@ def _graph_membership(model, index: int):
     return compile_nogil(model.free_RVs, [pt.exp(log_joint[:, index] - total), total])
 
 
-def _fused_membership(model, index: int):
+def _fused_membership(model, component: str):
     """Membership through the fused Op's vectorised kernel, or None if the model's observed
     stars do not go through it: a small compiled function gives the Op's inputs (data, log
     weights, offsets, means, covariances) of a draw, taken from the observed variable's
-    own log-density."""
+    own log-density. ``component``'s responsibility sums its Gaussians (two for a cluster
+    with a halo: :func:`models.field.gaussian_components`)."""
     import pymc as pm
 
+    from models.field import gaussian_components
     from models.fused import MEMBERSHIP, fused_likelihood_node
     from workflows.nogil import compile_nogil
 
@@ -199,10 +202,11 @@ def _fused_membership(model, index: int):
     error_cov = np.ascontiguousarray(data[1].transpose(1, 2, 0))
     parameters = compile_nogil(model.free_RVs, node.inputs[2:])
     kernel = MEMBERSHIP[values.shape[0]]
+    members = np.array([name == component for name in gaussian_components(model)], float)
 
     def evaluate(*draw):
         responsibility, loglike = np.empty(values.shape[1]), np.empty(values.shape[1])
-        kernel(values, error_cov, *parameters(*draw), index, responsibility, loglike)
+        kernel(values, error_cov, *parameters(*draw), members, responsibility, loglike)
         return responsibility, loglike
 
     return evaluate

@@ -48,9 +48,10 @@ def corner_plot(idata: xr.DataTree, var_names, coords=None, truths=None, title=N
     Returns the matplotlib figure.
     """
     var_names = list(var_names)
-    plot = az.plot_pair(
-        idata, var_names=var_names, coords=coords, backend="matplotlib", marginal=True
-    )
+    with az.rc_context({"plot.max_subplots": 200}):  # a pmplx model with a halo has 9 axes
+        plot = az.plot_pair(
+            idata, var_names=var_names, coords=coords, backend="matplotlib", marginal=True
+        )
     figure = plot.viz["figure"].item()
     figure.set_size_inches(2.2 * len(var_names), 2.2 * len(var_names))
     truths = {name: value for name, value in (truths or {}).items() if name in var_names}
