@@ -88,11 +88,20 @@ def hdbscan_membership(table, published, selection: str) -> tuple[np.ndarray, st
     return np.where(labels == best, result.probabilities_, 0.0), f"{len(found)} clusters"
 
 
-def starmix_membership(table_path, model, cluster, extra, seed=42):
+# starmix options named in a method: "starmix-pmplx+halo" is pmplx with --cluster-halo
+STARMIX_OPTIONS = {"halo": "--cluster-halo", "magnitude": "--magnitude-prior"}
+
+
+def starmix_membership(table_path, method, cluster, extra, seed=42, keep=None):
+    """Run starmix as ``method`` ("starmix-MODEL[+OPTION...]") on the table; with ``keep``
+    (a folder), its run folder is kept there as ``keep/<table>-<method>``."""
     from workflows.cli import main
 
+    model, *options = method.split("-", 1)[1].split("+")
+    extra = [*extra, *(STARMIX_OPTIONS[option] for option in options)]
     with tempfile.TemporaryDirectory() as folder:
-        out = Path(folder) / "out"
+        out = (Path(keep) / f"{Path(table_path).stem}-{method}" if keep
+               else Path(folder) / "out")
         # every method sees the same stars: starmix's own quality cuts are off here
         code = main(["run", "cluster", "--model", model, "--data", str(table_path),
                      "--cluster", cluster, "--out", str(out), "--no-figures",
@@ -147,7 +156,7 @@ def reliability_gap(p, truth, bins=10) -> float:
     return float(max(gaps)) if gaps else float("nan")
 
 
-def run_case(name: str, methods: list[str], folder: Path) -> list[dict]:
+def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dict]:
     from data.cluster_field import simulate_cluster_field, write_cluster_field
     from data.gaia import assign_dr3_errors, load_gaia
     from data.members import load_member_list, match_members
@@ -187,8 +196,7 @@ def run_case(name: str, methods: list[str], folder: Path) -> list[dict]:
     for method in methods:
         began = time.perf_counter()
         if method.startswith("starmix-"):
-            membership, note = starmix_membership(path, method.split("-", 1)[1], cluster,
-                                                  extra)
+            membership, note = starmix_membership(path, method, cluster, extra, keep=keep)
             p = None if membership is None else aligned(membership, table)
         elif method == "gmm":
             p, note = gmm_membership(table, published)
@@ -215,11 +223,12 @@ def main(argv=None) -> int:
                         default=["starmix-pmplx", "starmix-pm2d", "gmm", "hdbscan-eom",
                                  "hdbscan-leaf"])
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--keep", help="keep starmix's run folders in this folder")
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for case in args.cases:
-            rows.extend(run_case(case, args.methods, Path(folder)))
+            rows.extend(run_case(case, args.methods, Path(folder), keep=args.keep))
     columns = ["case", "method", "recall@0.5", "contam@0.5", "recall@0.7", "contam@0.7",
                "brier", "auc", "reliability_gap", "mean (pmra, pmdec, plx)", "note", "seconds"]
     print("\n| " + " | ".join(columns) + " |")
