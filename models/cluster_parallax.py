@@ -19,6 +19,16 @@ parallax):
   within 0.1% of adaptive quadrature in the tests). The field is one
   component (K = 1), so there is no label switching; the cluster is the narrow component.
 
+* ``field="gaussian"``: the field is K Gaussians in parallax, ϖ_i ~ N(m_k, v_k + e_i²),
+  as the proper-motion models' field (:mod:`models.field`: widths ordered, each at least
+  ``FIELD_MIN_PARALLAX_WIDTH`` = 0.2 mas), and the cluster ϖ_i ~ N(cluster_parallax,
+  s² + e_i²) with its spread s ~ U(0, 0.2) mas free (it absorbs underestimated errors).
+  The observed parallaxes of a magnitude-limited real field are not a volume density, and
+  K Gaussians follow them where one exponential-density law cannot; the likelihood is
+  the fused Gaussian kernel (:mod:`models.fused`, no quadrature), with the detection step's
+  field-only alternative (``cluster=False``). There is no global offset: it would shift
+  the field's means and the cluster's alike.
+
 Derived: ``cluster_distance`` = 1 / cluster_parallax (kpc).
 """
 
@@ -26,29 +36,50 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.field import component_names, mixture_weights, star_data
+from models.field import (
+    CLUSTER_BOUNDS,
+    component_names,
+    field_covariances,
+    field_means,
+    mixture_weights,
+    observe_stars,
+    robust_scale,
+    star_data,
+)
 from models.observed import ParallaxMixture, parallax_log_components
 from models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error")
-CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_distance", "w")
+CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_parallax_dispersion", "cluster_distance", "w")
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_parallax_prior_center"
 PRIOR_CENTER_AXES = ("parallax",)
 CLUSTER_PARALLAX_DEPTH = 0.005  # mas
-FIELDS = ("exponential", "beta")
+FIELDS = ("exponential", "beta", "gaussian")
+# the Gaussian field's narrowest width: no field Gaussian is as narrow as a cluster may be
+FIELD_MIN_PARALLAX_WIDTH = CLUSTER_BOUNDS["cluster_parallax_dispersion"][1]  # mas
 
 
 def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
                      field: str = "exponential", offset: bool = False, star_ids=None,
-                     depth: float = CLUSTER_PARALLAX_DEPTH):
+                     depth: float = CLUSTER_PARALLAX_DEPTH, n_field: int = 2,
+                     cluster: bool = True):
     """Build the 1D parallax mixture. ``cluster_guess``: prior centre (mas). The observed
-    variable ``stars`` (:class:`models.observed.ParallaxMixture`) holds the parallaxes
-    (star x coordinate, one coordinate)."""
+    variable ``stars`` (:class:`models.observed.ParallaxMixture`, or the Gaussian
+    mixture :class:`models.observed.StarMixture` for ``field="gaussian"``) holds the
+    parallaxes (star x coordinate, one coordinate). ``n_field`` and ``cluster=False``
+    (the field-only alternative) are for the Gaussian field."""
     if field not in FIELDS:
         raise ValueError(f"parallax field must be one of {FIELDS}, got {field!r}")
     parallax = np.asarray(parallax, float)
     parallax_error = np.asarray(parallax_error, float)
+    if field == "gaussian":
+        if offset:
+            raise ValueError("a parallax offset is for the exponential and beta fields")
+        return _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field,
+                                     star_ids, cluster)
+    if not cluster:
+        raise ValueError(f"the {field} field has no field-only alternative: use gaussian")
     coords = {"star": np.arange(len(parallax)) if star_ids is None else np.asarray(star_ids),
               "component": component_names(1), "coordinate": ["parallax"],
               "astrometry": ["parallax"], "astrometry_": ["parallax"]}
@@ -78,8 +109,38 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
     return model
 
 
+def _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field, star_ids,
+                          cluster):
+    names = component_names(n_field, cluster=cluster)
+    axes = ["parallax"]
+    coords = {"star": np.arange(len(parallax)) if star_ids is None else np.asarray(star_ids),
+              "component": names, "field_component": [n for n in names if n != "cluster"],
+              "coordinate": axes, "astrometry": axes, "astrometry_": axes}
+    center, scale = float(np.median(parallax)), robust_scale(parallax)
+    with pm.Model(coords=coords) as model:
+        mixture_weights()
+        f_means = field_means("field_mean", [center], [2 * scale],
+                              ("field_component", "astrometry"))
+        f_covs = field_covariances("field_cov", [scale],
+                                   ("field_component", "astrometry", "astrometry_"),
+                                   min_width=FIELD_MIN_PARALLAX_WIDTH)
+        means, covs = f_means, f_covs
+        if cluster:
+            plx = pm.TruncatedNormal("cluster_parallax",
+                                     prior_constant(cluster_guess, PRIOR_CENTER_NAME), 0.3,
+                                     lower=0.01)
+            pm.Deterministic("cluster_distance", 1 / plx)
+            spread = pm.Uniform("cluster_parallax_dispersion",
+                                *CLUSTER_BOUNDS["cluster_parallax_dispersion"])
+            means = pt.concatenate([plx[None, None], f_means])
+            covs = pt.concatenate([(spread**2)[None, None, None], f_covs])
+        observe_stars(parallax[:, None], (parallax_error**2)[:, None, None], means, covs)
+    return model
+
+
 def from_table(table, cluster_guess: dict, parallax_field: str = "exponential",
-               parallax_offset: bool = False, **_):
+               parallax_offset: bool = False, n_field: int = 2, cluster: bool = True, **_):
     return cluster_parallax(table["parallax"], table["parallax_error"],
                             cluster_guess=cluster_guess["parallax"], field=parallax_field,
-                            offset=parallax_offset, star_ids=np.asarray(table["source_id"]))
+                            offset=parallax_offset, star_ids=np.asarray(table["source_id"]),
+                            n_field=n_field, cluster=cluster)

@@ -160,6 +160,31 @@ def test_parallax_beta_field_and_offset(table):
         CLUSTER_MODELS["parallax"].from_table(table, GUESS, parallax_field="gamma")
 
 
+def test_parallax_gaussian_field(table):
+    """--parallax-field gaussian: cluster N(plx, s² + e²) against K field Gaussians at least
+    0.2 mas wide, against SciPy; its field-only alternative has no cluster."""
+    from models.cluster_parallax import FIELD_MIN_PARALLAX_WIDTH
+
+    model = CLUSTER_MODELS["parallax"].from_table(table, GUESS, parallax_field="gaussian",
+                                                  n_field=2)
+    values = {"w": W3, "cluster_parallax": 0.36, "cluster_parallax_dispersion": 0.03,
+              "field_mean": np.array([[0.5], [0.9]]),
+              "field_cov_log_width": np.array([-1.0, 0.3])}
+    x, e = np.asarray(table["parallax"]), np.asarray(table["parallax_error"])
+    widths = FIELD_MIN_PARALLAX_WIDTH + np.exp(values["field_cov_log_width"])
+    reference = np.stack([norm.logpdf(x, 0.36, np.hypot(0.03, e)),
+                          norm.logpdf(x, 0.5, np.hypot(widths[0], e)),
+                          norm.logpdf(x, 0.9, np.hypot(widths[1], e))], axis=1)
+    check_against_reference(model, values, reference)
+    field_only = CLUSTER_MODELS["parallax"].from_table(table, GUESS, parallax_field="gaussian",
+                                                       n_field=3, cluster=False)
+    assert list(field_only.coords["component"]) == ["field_1", "field_2", "field_3"]
+    assert not [rv for rv in field_only.free_RVs if rv.name.startswith("cluster")]
+    with pytest.raises(ValueError, match="offset"):
+        CLUSTER_MODELS["parallax"].from_table(table, GUESS, parallax_field="gaussian",
+                                              parallax_offset=True)
+
+
 @pytest.mark.parametrize("name", ["pmra", "pm2d", "joint"])
 def test_field_widths_are_ordered_and_named_dims(table, name):
     model = CLUSTER_MODELS[name].from_table(table, GUESS, n_field=3, center=CENTER)

@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     shape = cluster.add_argument_group("model options")
     shape.add_argument("--field-components", help="field Gaussians K, 1-5, or 'auto' (LOO "
                                                   "over K = 1, 2, 3); default 2")
-    shape.add_argument("--parallax-field", choices=["exponential", "beta"],
-                       help="parallax model's field density (default exponential)")
+    shape.add_argument("--parallax-field", choices=["exponential", "beta", "gaussian"],
+                       help="parallax model's field density (default exponential); "
+                            "gaussian: K Gaussians (--field-components), with detection")
     shape.add_argument("--parallax-offset", action="store_true", default=None,
                        help="fit a global parallax offset (parallax model)")
     shape.add_argument("--radial-velocity", nargs=2, type=float, metavar=("MEAN", "SD"),

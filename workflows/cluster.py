@@ -34,6 +34,7 @@ from data.gaia import (
 )
 from data.validation import DataValidationError
 from models import CLUSTER_MODELS
+from models.cluster_parallax import FIELDS as PARALLAX_FIELDS
 from models.field import CLUSTER_BOUNDS, HALO_PARAMETERS, MAX_FIELD_COMPONENTS, MIN_STARS
 from workflows import cluster_plots, plots
 from workflows.check_plots import predictive_figure
@@ -142,9 +143,9 @@ class ClusterInput:
         if self.log_likelihood not in LOG_LIKELIHOOD_MODES:
             raise ValueError(f"--log-likelihood must be one of {LOG_LIKELIHOOD_MODES}, got "
                              f"{self.log_likelihood!r}")
-        if self.parallax_field not in ("exponential", "beta"):
-            raise ValueError("--parallax-field must be exponential or beta, got "
-                             f"{self.parallax_field!r}")
+        if self.parallax_field not in PARALLAX_FIELDS:
+            raise ValueError(f"--parallax-field must be one of {', '.join(PARALLAX_FIELDS)}, "
+                             f"got {self.parallax_field!r}")
         if self.radial_velocity is not None and not (
                 np.all(np.isfinite(self.radial_velocity)) and self.radial_velocity[1] > 0):
             raise ValueError("--radial-velocity MEAN SD: SD must be positive (km/s), got "
@@ -169,12 +170,16 @@ def unused_options(inputs: "ClusterInput") -> dict[str, str]:
     default = ClusterInput.__dataclass_fields__
     only_parallax = f"is for --model parallax only (this run: --model {inputs.model})"
     not_parallax = "is not used by --model parallax"
+    gaussian_field = inputs.model != "parallax" or inputs.parallax_field == "gaussian"
     with_data = "is for a --data table (this run uses the simulated field)"
     simulated = "is for the simulated field (this run reads --data)"
     rules = {
-        "field_components": ("--field-components", inputs.model != "parallax", not_parallax),
+        "field_components": ("--field-components", gaussian_field,
+                             "is for --model parallax only with --parallax-field gaussian"),
         "parallax_field": ("--parallax-field", inputs.model == "parallax", only_parallax),
-        "parallax_offset": ("--parallax-offset", inputs.model == "parallax", only_parallax),
+        "parallax_offset": ("--parallax-offset",
+                            inputs.model == "parallax" and inputs.parallax_field != "gaussian",
+                            "is for --model parallax with the exponential or beta field"),
         "magnitude_prior": ("--magnitude-prior", inputs.model != "parallax", not_parallax),
         "cluster_halo": ("--cluster-halo", inputs.model in ("pm2d", "pmplx"),
                          f"is for --model pm2d or pmplx (this run: --model {inputs.model})"),
@@ -672,7 +677,8 @@ def run_cluster(
             run.say(f"{len(table)} stars to fit; {len(candidates)} starting candidate(s): "
                     + "; ".join(f"pm ({c.pmra:.2f}, {c.pmdec:.2f}) mas/yr from {c.origin}"
                                 for c in candidates))
-        auto = inputs.field_components == "auto" and inputs.model != "parallax"
+        gaussian_field = inputs.model != "parallax" or inputs.parallax_field == "gaussian"
+        auto = inputs.field_components == "auto" and gaussian_field
         comparison = None
         with run.step("sample"):
             if auto:
@@ -686,7 +692,7 @@ def run_cluster(
                 idata, probability = fit(model, sampling, run.say, check_start, starts,
                                          before_start, log_likelihood=inputs.log_likelihood)
         detection = None
-        if inputs.detection and inputs.model != "parallax":
+        if inputs.detection and gaussian_field:
             with run.step("detection"):
                 n_field, (model, idata, probability), detection = detection_step(
                     table, inputs, guess, center, candidates, n_field, (model, idata, probability),
