@@ -251,6 +251,15 @@ def test_options_without_their_partner_are_errors(tmp_path, capsys):
     assert main(["run", "cluster", "--model", "pm2d", "--footprint", "1", "2", "3",
                  "--out", str(out)]) == 1
     assert "--footprint is for --model joint" in capsys.readouterr().err
+    for args, message in (
+            (["--model", "joint", "--cluster-halo"], "--cluster-halo is for --model pm2d or "
+                                                      "pmplx (this run: --model joint)"),
+            (["--model", "parallax", "--field-components", "3"],
+             "--field-components is for --model parallax only with --parallax-field gaussian"),
+            (["--model", "parallax", "--parallax-field", "gaussian", "--parallax-offset"],
+             "--parallax-offset is for --model parallax with the exponential or beta field")):
+        assert main(["run", "cluster", *args, "--out", str(out)]) == 1
+        assert message in capsys.readouterr().err
     assert not out.exists()
 
 

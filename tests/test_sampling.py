@@ -135,3 +135,57 @@ def test_jax_samplers_get_one_cpu_device_per_chain():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True, cwd=Path(__file__).parents[1])
     assert done.stdout.strip() == "4"
+
+
+def test_stray_chains_are_those_far_below_the_best():
+    from workflows.nutpie_sampler import stray_chains
+
+    rng = np.random.default_rng(0)
+    logp = rng.normal(-100, 3, (4, 200))
+    assert stray_chains(logp) == []
+    logp[2] -= 60  # a mode 60 nats lower
+    assert stray_chains(logp) == [2]
+    logp[2] += 55  # 5 nats: within the chains' own spread, not a stray
+    assert stray_chains(logp) == []
+    assert stray_chains(logp[:1]) == []
+
+
+def test_a_chain_stuck_in_a_lower_mode_is_run_again_from_the_best_chain():
+    """Two modes NUTS cannot cross (x near 0, and near 100 with 1e-7 of the weight: its
+    peak 16 nats below the main mode's, behind a valley 1,200 nats deep, past nutpie's
+    divergence limit): one chain is started in each; the stray is found by its
+    log-density and run again from the other chain's last draw, so every chain ends in
+    the main mode."""
+    import pymc as pm
+
+    from workflows.nutpie_sampler import (
+        _sample,
+        compile_for_nutpie,
+        restart_strays,
+        stray_chains,
+    )
+
+    with pm.Model() as model:
+        pm.NormalMixture("x", w=np.array([1 - 1e-7, 1e-7]), mu=np.array([0.0, 100.0]),
+                         sigma=np.array([1.0, 1.0]))
+    compiled = compile_for_nutpie(model)
+    calls = []
+
+    def one_chain_per_mode(seed):
+        calls.append(seed)
+        return np.array([0.3 if len(calls) % 2 else 99.7])  # (a zero gradient is refused)
+
+    import dataclasses
+
+    stuck = dataclasses.replace(compiled.model, _make_initial_points=one_chain_per_mode)
+    settings = dict(draws=200, tune=200, chains=2, cores=1, seed=3, save_warmup=False,
+                    progress_bar=False, target_accept=0.8, adaptation="diag")
+    idata = _sample(stuck, settings)
+    x = idata["posterior"]["x"].values
+    assert sorted(np.round(np.median(x, axis=1), -1)) == [0, 100]  # one chain in each mode
+    strays = stray_chains(idata["sample_stats"]["logp"].values)
+    assert strays == [int(np.argmax(np.median(x, axis=1)))]
+    fixed = restart_strays(idata, model, compiled, compiled.model, settings, strays)
+    assert fixed.attrs["restarted_chains"] == strays
+    assert np.all(np.abs(np.median(fixed["posterior"]["x"].values, axis=1)) < 0.5)
+    assert stray_chains(fixed["sample_stats"]["logp"].values) == []

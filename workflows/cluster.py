@@ -715,6 +715,7 @@ def run_cluster(
                        "footprint": None if footprint is None else footprint.record(),
                        "starting_candidates": [c.record() for c in candidates],
                        "map_log_posteriors": idata.attrs.get("map_log_posteriors"),
+                       "restarted_chains": idata.attrs.get("restarted_chains", []),
                        "initial_guess": guess, "field_components": n_field,
                        "cluster_estimates": estimates,
                        "systematic_floor": SYSTEMATIC_FLOOR,

@@ -40,6 +40,11 @@ JITTER = 1.0  # starting points: U(-1, 1) on the unconstrained scale, as PyMC ji
 # unconstrained scale moves a cluster's mean proper motion by up to 1 mas/yr, several times
 # a cluster's width, and sent chains into other modes on real fields.
 MAP_JITTER = 0.1
+# A chain is a stray when its median log-density lies this many nats below the best
+# chain's, and this many within-chain sds (chains in one mode differ by a fraction of one).
+STRAY_GAP_NATS = 10.0
+STRAY_GAP_SDS = 3.0
+RESTART_SEED_OFFSET = 7919  # restarted chains' seed: the run's seed plus this
 
 
 class CompiledForNutpie(NamedTuple):
@@ -207,10 +212,56 @@ def sample_nutpie(model: pm.Model, *, draws: int, tune: int, chains: int, cores:
               "point instead", file=sys.stderr)
         began = time.time()
         idata = _sample(compiled.model, settings)
+    strays = stray_chains(idata["sample_stats"]["logp"].values)
+    if strays:
+        idata = restart_strays(idata, model, compiled, nutpie_model, settings, strays)
     patch_nutpie_idata(idata, model, sampling_time=time.time() - began)
     if map_seconds is not None:
         idata.attrs["map_seconds"] = map_seconds
         idata.attrs["map_log_posteriors"] = [round(value, 3) for value in map_values]
+    return idata
+
+
+def stray_chains(logp: np.ndarray) -> list[int]:
+    """Chains (indices) settled in a mode of lower density: their median log-density
+    (``logp``, chain x draw) lies more than ``STRAY_GAP_NATS`` and ``STRAY_GAP_SDS``
+    within-chain sds below the best chain's. Empty with one chain."""
+    logp = np.asarray(logp, float)
+    if logp.shape[0] < 2:
+        return []
+    median = np.median(logp, axis=1)
+    spread = float(np.sqrt(np.mean(np.var(logp, axis=1))))
+    gap = max(STRAY_GAP_NATS, STRAY_GAP_SDS * spread)
+    return [int(c) for c in np.flatnonzero(median < median.max() - gap)]
+
+
+def restart_strays(idata, model, compiled, nutpie_model, settings, strays) -> xr.DataTree:
+    """Run the ``strays`` again (their own tuning and draws, seed + RESTART_SEED_OFFSET),
+    started around the last draw of the chain of highest median log-density, and put
+    their draws in place of the strays'. The run's attributes say which were restarted;
+    the convergence gate still judges the result."""
+    logp = idata["sample_stats"]["logp"].values
+    best = int(np.argmax(np.median(logp, axis=1)))
+    last = idata["posterior"].to_dataset().isel(chain=best, draw=-1)
+    start = flat_point(model, compiled, {rv.name: last[rv.name].values
+                                         for rv in model.free_RVs if rv.name in last})
+    print(f"NUTS: chain(s) {', '.join(str(c) for c in strays)} settled in a mode "
+          f"{np.median(logp, axis=1).max() - np.median(logp[strays], axis=1).min():.0f}"
+          f" nats below chain {best}'s; running them again from chain {best}'s last draw",
+          file=sys.stderr, flush=True)
+    rerun = _sample(dataclasses.replace(nutpie_model,
+                                        _make_initial_points=jittered_around(start,
+                                                                             MAP_JITTER)),
+                    {**settings, "chains": len(strays),
+                     "seed": settings["seed"] + RESTART_SEED_OFFSET})
+    for group in ("posterior", "sample_stats"):
+        dataset = idata[group].to_dataset()
+        again = rerun[group].to_dataset().assign_coords(chain=dataset["chain"].values[strays])
+        for name in dataset.data_vars:
+            if name in again:
+                dataset[name].loc[{"chain": dataset["chain"].values[strays]}] = again[name]
+        idata[group] = xr.DataTree(dataset)
+    idata.attrs["restarted_chains"] = strays
     return idata
 
 
