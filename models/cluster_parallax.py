@@ -22,7 +22,10 @@ parallax):
 * ``field="gaussian"``: the field is K Gaussians in parallax, ϖ_i ~ N(m_k, v_k + e_i²),
   as the proper-motion models' field (:mod:`models.field`: widths ordered, each at least
   ``FIELD_MIN_PARALLAX_WIDTH`` = 0.2 mas), and the cluster ϖ_i ~ N(cluster_parallax,
-  s² + e_i²) with its spread s ~ U(0, 0.2) mas free (it absorbs underestimated errors).
+  s² + e_i²) with its spread ``cluster_parallax_spread`` s ~ U(0, 0.05) mas free (it
+  absorbs underestimated errors; a cluster's own depth is a few thousandths of a mas).
+  In parallax alone the cluster differs from the field only by being narrow: with s up
+  to 0.2 mas, a simulated cluster took the field's own core (weight 0.9).
   The observed parallaxes of a magnitude-limited real field are not a volume density, and
   K Gaussians follow them where one exponential-density law cannot; the likelihood is
   the fused Gaussian kernel (:mod:`models.fused`, no quadrature), with the detection step's
@@ -50,7 +53,7 @@ from models.observed import ParallaxMixture, parallax_log_components
 from models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error")
-CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_parallax_dispersion", "cluster_distance", "w")
+CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_parallax_spread", "cluster_distance", "w")
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_parallax_prior_center"
 PRIOR_CENTER_AXES = ("parallax",)
@@ -130,8 +133,8 @@ def _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field, star
                                      prior_constant(cluster_guess, PRIOR_CENTER_NAME), 0.3,
                                      lower=0.01)
             pm.Deterministic("cluster_distance", 1 / plx)
-            spread = pm.Uniform("cluster_parallax_dispersion",
-                                *CLUSTER_BOUNDS["cluster_parallax_dispersion"])
+            spread = pm.Uniform("cluster_parallax_spread",
+                                *CLUSTER_BOUNDS["cluster_parallax_spread"])
             means = pt.concatenate([plx[None, None], f_means])
             covs = pt.concatenate([(spread**2)[None, None, None], f_covs])
         observe_stars(parallax[:, None], (parallax_error**2)[:, None, None], means, covs)

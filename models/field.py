@@ -39,6 +39,7 @@ CLUSTER_BOUNDS = {
     "cluster_pm_dispersion": (0.0, FIELD_MIN_PM_WIDTH),
     "cluster_pmra_dispersion": (0.0, FIELD_MIN_PM_WIDTH),
     "cluster_parallax_dispersion": (0.0, 0.2),
+    "cluster_parallax_spread": (0.0, 0.05),
 }
 
 

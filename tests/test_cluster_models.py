@@ -167,7 +167,7 @@ def test_parallax_gaussian_field(table):
 
     model = CLUSTER_MODELS["parallax"].from_table(table, GUESS, parallax_field="gaussian",
                                                   n_field=2)
-    values = {"w": W3, "cluster_parallax": 0.36, "cluster_parallax_dispersion": 0.03,
+    values = {"w": W3, "cluster_parallax": 0.36, "cluster_parallax_spread": 0.03,
               "field_mean": np.array([[0.5], [0.9]]),
               "field_cov_log_width": np.array([-1.0, 0.3])}
     x, e = np.asarray(table["parallax"]), np.asarray(table["parallax_error"])

@@ -166,3 +166,41 @@ def test_no_checks_skips_them_and_strict_checks_gate_the_exit_code(tmp_path, mon
     assert final_status(True, None, "strict", no_cluster=True) == "no_cluster"
     with pytest.raises(ValueError, match="checks must be one of"):
         final_status(True, None, "loud")
+
+
+def test_parallax_gaussian_field_fits_k_field_gaussians_and_the_cluster(tmp_path):
+    table = make_field(seed=4, n_cluster=150, n_field=250)
+    path = tmp_path / "field.ecsv"
+    table.write(path)
+    out = tmp_path / "o"
+    assert main(["run", "cluster", "--model", "parallax", "--parallax-field", "gaussian",
+                 "--field-components", "2", "--data", str(path), "--cluster", "NGC6819",
+                 *CLUSTER, "--out", str(out)]) in (0, 2)
+    rows = {row["parameter"]: row for row in Table.read(out / "summary.ecsv")}
+    assert {"field_mean[field_1, parallax]", "field_mean[field_2, parallax]",
+            "cluster_parallax_spread"} <= set(rows)
+    assert not any(name.startswith("field_length_scale") for name in rows)
+    truth = float(table.meta["TRUEPLX"])
+    assert abs(rows["cluster_parallax"]["mean"] - truth) < 0.03  # mas; 150 members
+    assert record_of(out)["field_components"] == 2
+
+
+def test_cluster_halo_adds_a_wider_cluster_gaussian(tmp_path):
+    out = tmp_path / "o"
+    assert main(["run", "cluster", "--model", "pm2d", "--cluster-halo", "--n-cluster", "200",
+                 "--n-field", "300", *CLUSTER, "--out", str(out)]) in (0, 2)
+    rows = {row["parameter"]: row for row in Table.read(out / "summary.ecsv")}
+    assert 0 < rows["cluster_halo_fraction"]["mean"] < 1
+    assert rows["cluster_halo_dispersion"]["mean"] > rows["cluster_pm_dispersion"]["mean"]
+    assert rows["cluster_halo_dispersion"]["mean"] < 0.5
+    record = record_of(out)
+    assert {"cluster_halo_fraction", "cluster_halo_dispersion"} <= set(
+        record["cluster_parameters"])
+    assert record["settings"]["ClusterInput"]["cluster_halo"] is True
+    membership = Table.read(out / "membership.ecsv")
+    members = np.asarray(membership["is_member"], bool) if "is_member" in membership.colnames \
+        else None
+    p = np.asarray(membership["p_cluster"], float)
+    assert (p > 0.5).sum() > 150  # core and halo together hold the 200 members
+    if members is not None:
+        assert p[members].mean() > 0.8

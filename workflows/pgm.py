@@ -43,12 +43,14 @@ CLUSTER_PGM_PARAMETERS = {
 }
 
 
-def cluster_pgm(model_name: str):
+def cluster_pgm(model_name: str, gaussian_field: bool = True):
     """PGM of a cluster-vs-field mixture: weights, cluster and field parameters, and per
     star the observation with its fixed error (co)variance; plates over stars and over the
-    K field components."""
+    K field components (``gaussian_field=False``: the parallax model's one field density
+    with its length scale L)."""
     cluster_label, data_label, error_label = CLUSTER_PGM_PARAMETERS[model_name]
-    field_label = r"$L$" if model_name == "parallax" else r"$m_k, \Sigma_k$"
+    gaussian_field = gaussian_field or model_name != "parallax"
+    field_label = r"$m_k, \Sigma_k$" if gaussian_field else r"$L$"
     pgm = daft.PGM(dpi=150)
     pgm.add_node("w", r"$w$", 1.0, 3.0)
     pgm.add_node("cluster", cluster_label, 2.4, 3.0, scale=1.6, aspect=1.6)
@@ -58,7 +60,7 @@ def cluster_pgm(model_name: str):
     for parent in ("w", "cluster", "field", "error"):
         pgm.add_edge(parent, "data")
     pgm.add_plate([0.4, 0.4, 4.3, 1.5], label=r"stars $i = 1, \ldots, N$", shift=-0.1)
-    if model_name != "parallax":
+    if gaussian_field:
         pgm.add_plate([3.5, 2.4, 1.4, 1.2], label=r"$k = 1..K$", shift=-0.1)
     pgm.render()
     return pgm.figure
