@@ -80,3 +80,20 @@ def test_m67_pmplx_finds_the_cg18_members(tmp_path):
     assert members.sum() > 250  # measured 317 of 598 in the subsample
     assert ((p > 0.5) & members).sum() / members.sum() > 0.9  # measured 0.950
     assert ((p > 0.5) & ~listed).sum() < 0.1 * (p > 0.5).sum()  # measured 16 of 444
+
+
+def test_m67_parallax_alone_finds_the_cluster_at_its_members_parallax(tmp_path):
+    """The parallax model with the Gaussian field on the real M67 field (G < 18, where the
+    errors are small; a seeded 8,000-star subsample): detection finds the cluster and its
+    parallax is the CG18 members' mean in DR3 (1.155 mas for the 586 matched members with
+    PMemb >= 0.7) within 0.01 mas. Measured on all 21,252 stars at G < 18: 1.1551 ± 0.0018
+    mas, Δelpd 419 ± 35 nats."""
+    path = shared_file("m67_gaiadr3_field.csv.gz")
+    code = main(["run", "cluster", "--model", "parallax", "--parallax-field", "gaussian",
+                 "--data", str(path), "--cluster", "M67", "--assign-errors", "--drop-invalid",
+                 "--g-max", "18", "--max-stars", "8000", "--field-components", "3",
+                 *SHORT_ARGS, "--out", str(tmp_path), "--no-figures"])
+    record = json.loads((tmp_path / "run_record.json").read_text())
+    assert code == 0, record["convergence"]["failures"]
+    assert record["detection"]["verdict"] == "cluster found"
+    assert record["cluster_estimates"]["parallax"][0] == pytest.approx(1.155, abs=0.01)
