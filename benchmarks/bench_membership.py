@@ -173,14 +173,25 @@ def scores(p, truth, listed, table, bright) -> dict:
     return row
 
 
-def reliability_gap(p, truth, bins=10) -> float:
+def reliability_gap(p, truth, bins=10) -> tuple[float, float]:
+    """The largest |mean P - member fraction| over the bins of P holding at least 20
+    stars, and the largest of the same gaps in units of its binomial sd,
+    sqrt(P (1 - P) / n): with 20-50 stars in the middle bins, noise alone makes gaps of
+    0.1, so the second number says whether a gap is more than chance."""
+    p, truth = np.asarray(p, float), np.asarray(truth, bool)
     edges = np.linspace(0, 1, bins + 1)
-    gaps = []
+    gaps, scaled = [], []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         inside = (p >= lo) & (p < hi) if hi < 1 else (p >= lo)
         if inside.sum() >= 20:
-            gaps.append(abs(p[inside].mean() - truth[inside].mean()))
-    return float(max(gaps)) if gaps else float("nan")
+            mean = p[inside].mean()
+            gap = abs(mean - truth[inside].mean())
+            gaps.append(gap)
+            sd = np.sqrt(max(mean * (1 - mean), 1e-4) / inside.sum())
+            scaled.append(gap / sd)
+    if not gaps:
+        return float("nan"), float("nan")
+    return float(max(gaps)), float(max(scaled))
 
 
 def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dict]:
@@ -243,7 +254,7 @@ def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dic
         if p is not None:
             row.update(scores(p, truth, listed, table, bright))
             if name not in REAL:
-                row["reliability_gap"] = reliability_gap(p, truth)
+                row["reliability_gap"], row["gap_in_sd"] = reliability_gap(p, truth)
         rows.append(row)
         print("  " + json.dumps(row, default=str), flush=True)
     return rows
@@ -264,7 +275,8 @@ def main(argv=None) -> int:
         for case in args.cases:
             rows.extend(run_case(case, args.methods, Path(folder), keep=args.keep))
     columns = ["case", "method", "recall@0.5", "contam@0.5", "recall@0.7", "contam@0.7",
-               "brier", "auc", "reliability_gap", "mean (pmra, pmdec, plx)", "note", "seconds"]
+               "brier", "auc", "reliability_gap", "gap_in_sd", "mean (pmra, pmdec, plx)", "note",
+               "seconds"]
     print("\n| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for row in rows:

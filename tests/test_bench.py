@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from bench_speed import DEFAULT_JOBS, WARM_UP_GROUPS, warm_groups  # noqa: E402
@@ -48,3 +50,42 @@ def test_membership_peers_find_an_obvious_cluster():
     shuffled = table[::-1]
     shuffled["p_cluster"] = member[::-1].astype(float)
     assert np.array_equal(aligned(shuffled, table), member.astype(float))
+
+
+def test_asteca_finds_an_obvious_cluster_from_the_published_values():
+    """ASteCA's fastMP as the benchmark runs it: a tight, rich cluster at the published
+    position and motion gets its members at P > 0.5; without positions it is not run."""
+    import numpy as np
+    from astropy.table import Table
+    from bench_membership import asteca_membership
+
+    rng = np.random.default_rng(1)
+    n, n_members = 3000, 300
+    member = np.arange(n) < n_members
+    values = np.where(member[:, None], rng.normal([-3, -4, 0.5], [0.05, 0.05, 0.02], (n, 3)),
+                      rng.normal([0, 0, 1.0], [4, 4, 0.6], (n, 3)))
+    radius = np.where(member, 0.05 * np.sqrt(rng.uniform(size=n)), 0.3 * np.sqrt(
+        rng.uniform(size=n)))
+    angle = rng.uniform(0, 2 * np.pi, n)
+    table = Table({"ra": 100 + radius * np.cos(angle), "dec": 20 + radius * np.sin(angle),
+                   "pmra": values[:, 0], "pmdec": values[:, 1], "parallax": values[:, 2],
+                   "pmra_error": np.full(n, 0.05), "pmdec_error": np.full(n, 0.05),
+                   "parallax_error": np.full(n, 0.03), "phot_g_mean_mag": rng.uniform(12, 18, n)})
+    p, note = asteca_membership(table, (-3, -4, 0.5), (100.0, 20.0), seed=0)
+    assert note.startswith("N_cluster=")
+    assert (p[member] > 0.5).mean() > 0.9
+    assert (p[~member] > 0.5).mean() < 0.02
+    assert asteca_membership(table[["pmra", "pmdec", "parallax"]], (-3, -4, 0.5), None) == (
+        None, "needs ra/dec")
+
+
+def test_reliability_gap_is_scaled_by_its_binomial_noise():
+    import numpy as np
+    from bench_membership import reliability_gap
+
+    p = np.repeat([0.05, 0.5, 0.95], 100)
+    truth = np.concatenate([np.arange(100) < 5, np.arange(100) < 30, np.arange(100) < 95])
+    gap, in_sd = reliability_gap(p, truth)
+    assert gap == pytest.approx(0.2)  # the middle bin: 0.5 against 0.3
+    assert in_sd == pytest.approx(0.2 / np.sqrt(0.25 / 100))
+    assert np.isnan(reliability_gap(p[:10], truth[:10])[0])  # no bin holds 20 stars
