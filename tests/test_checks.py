@@ -58,3 +58,42 @@ def test_a_right_model_passes_and_a_field_it_cannot_describe_fails():
     bad, _, _ = run_checks(wrong, n_field=1)
     assert not bad.passed
     assert any(reason.startswith("pmra:") for reason in bad.failures), bad.failures
+
+
+def test_a_large_field_keeps_draws_enough_for_loo_pit():
+    """On 86,000 stars x 3 coordinates the value budget allows 19 draws in all; the checks
+    keep MIN_DRAWS, which ArviZ's LOO-PIT needs (it failed with 5 per chain of 4)."""
+    import xarray as xr
+
+    from workflows.checks import MIN_DRAWS, thinned
+
+    chains, draws = 4, 250
+    posterior = xr.Dataset({"x": (("chain", "draw"), np.zeros((chains, draws)))})
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    subset, of = thinned(tree, 86_131 * 3)
+    kept = subset["posterior"].sizes["chain"] * subset["posterior"].sizes["draw"]
+    assert kept >= MIN_DRAWS >= 25 and of == draws
+
+
+def test_checks_that_cannot_run_are_reported_not_fatal(monkeypatch):
+    from workflows import checks
+
+    class Run:
+        said = []
+
+        def step(self, name):
+            import contextlib
+            return contextlib.nullcontext()
+
+        def say(self, text):
+            self.said.append(text)
+
+    def broken(*args, **kwargs):
+        raise ValueError("n_draws_tail must be at least 5")
+
+    monkeypatch.setattr(checks, "predictive_checks", broken)
+    details = {}
+    report, arrays = checks.check_step(Run(), None, None, 0, "stars", "on", details)
+    assert arrays is None and not report.passed
+    assert "could not run: n_draws_tail" in details["predictive_checks"]["failures"][0]
+    assert Run.said and "could not run" in Run.said[0]
