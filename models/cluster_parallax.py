@@ -42,10 +42,9 @@ import pytensor.tensor as pt
 from models.field import (
     CLUSTER_BOUNDS,
     component_names,
-    field_covariances,
-    field_means,
     mixture_weights,
-    observe_stars,
+    observe_one_axis,
+    one_axis_coords,
     robust_scale,
     star_data,
 )
@@ -114,30 +113,19 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
 
 def _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field, star_ids,
                           cluster):
-    names = component_names(n_field, cluster=cluster)
-    axes = ["parallax"]
-    coords = {"star": np.arange(len(parallax)) if star_ids is None else np.asarray(star_ids),
-              "component": names, "field_component": [n for n in names if n != "cluster"],
-              "coordinate": axes, "astrometry": axes, "astrometry_": axes}
-    center, scale = float(np.median(parallax)), robust_scale(parallax)
+    coords = one_axis_coords("parallax", n_field, cluster, len(parallax), star_ids)
     with pm.Model(coords=coords) as model:
         mixture_weights()
-        f_means = field_means("field_mean", [center], [2 * scale],
-                              ("field_component", "astrometry"))
-        f_covs = field_covariances("field_cov", [scale],
-                                   ("field_component", "astrometry", "astrometry_"),
-                                   min_width=FIELD_MIN_PARALLAX_WIDTH)
-        means, covs = f_means, f_covs
+        parts = None
         if cluster:
             plx = pm.TruncatedNormal("cluster_parallax",
                                      prior_constant(cluster_guess, PRIOR_CENTER_NAME), 0.3,
                                      lower=0.01)
             pm.Deterministic("cluster_distance", 1 / plx)
-            spread = pm.Uniform("cluster_parallax_spread",
-                                *CLUSTER_BOUNDS["cluster_parallax_spread"])
-            means = pt.concatenate([plx[None, None], f_means])
-            covs = pt.concatenate([(spread**2)[None, None, None], f_covs])
-        observe_stars(parallax[:, None], (parallax_error**2)[:, None, None], means, covs)
+            parts = (plx, pm.Uniform("cluster_parallax_spread",
+                                     *CLUSTER_BOUNDS["cluster_parallax_spread"]))
+        observe_one_axis(parallax, parallax_error, float(np.median(parallax)),
+                         robust_scale(parallax), FIELD_MIN_PARALLAX_WIDTH, parts)
     return model
 
 

@@ -14,15 +14,12 @@ unless given).
 
 import numpy as np
 import pymc as pm
-import pytensor.tensor as pt
 
 from models.field import (
     FIELD_MIN_PM_WIDTH,
-    component_names,
-    field_covariances,
-    field_means,
     mixture_weights,
-    observe_stars,
+    observe_one_axis,
+    one_axis_coords,
     robust_scale,
 )
 from models.shared import prior_constant
@@ -46,10 +43,7 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
     of the detection step.
     """
     pmra, pmra_error = np.asarray(pmra, float), np.asarray(pmra_error, float)
-    names = component_names(n_field, cluster=cluster)
-    coords = {"star": np.arange(len(pmra)) if star_ids is None else np.asarray(star_ids),
-              "component": names, "field_component": [n for n in names if n != "cluster"],
-              "astrometry": ["pmra"], "astrometry_": ["pmra"], "coordinate": ["pmra"]}
+    coords = one_axis_coords("pmra", n_field, cluster, len(pmra), star_ids)
     center = float(np.median(pmra)) if field_center is None else field_center
     scale = robust_scale(pmra) if field_scale is None else field_scale
     with pm.Model(coords=coords) as model:
@@ -58,16 +52,8 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
             mean = pm.Normal("cluster_pmra",
                              prior_constant(cluster_guess, PRIOR_CENTER_NAME), 1.0)
             dispersion = pm.Uniform("cluster_pmra_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
-        f_means = field_means("field_mean", [center], [2 * scale],
-                              ("field_component", "astrometry"))
-        f_covs = field_covariances("field_cov", [scale],
-                                   ("field_component", "astrometry", "astrometry_"),
-                                   min_width=FIELD_MIN_PM_WIDTH)
-        means, covs = f_means, f_covs
-        if cluster:
-            means = pt.concatenate([mean[None, None], f_means])
-            covs = pt.concatenate([(dispersion**2)[None, None, None], f_covs])
-        observe_stars(pmra[:, None], (pmra_error**2)[:, None, None], means, covs)
+        observe_one_axis(pmra, pmra_error, center, scale, FIELD_MIN_PM_WIDTH,
+                         (mean, dispersion) if cluster else None)
     return model
 
 

@@ -248,6 +248,34 @@ def observe_stars(values, error_cov, means, covs, sky=None, halo=None):
     pm.Deterministic("log_component", log_component, dims=("star", "component"))
 
 
+def one_axis_coords(axis: str, n_field: int, cluster: bool, n_stars: int,
+                    star_ids=None) -> dict:
+    """The coords of a mixture on one measured axis (``pmra`` or ``parallax``)."""
+    names = component_names(n_field, cluster=cluster)
+    return {"star": np.arange(n_stars) if star_ids is None else np.asarray(star_ids),
+            "component": names, "field_component": [n for n in names if n != "cluster"],
+            "astrometry": [axis], "astrometry_": [axis], "coordinate": [axis]}
+
+
+def observe_one_axis(values, errors, center: float, scale: float, min_width: float,
+                     cluster=None):
+    """K field Gaussians on one axis (``field_mean`` ~ N(center, 2 scale), widths from
+    ``scale`` and at least ``min_width``: :func:`field_covariances`), after the cluster's
+    N(mean, sd²) when ``cluster`` = (mean, sd) is given, observed with each value's
+    error (:func:`observe_stars`)."""
+    f_means = field_means("field_mean", [center], [2 * scale],
+                          ("field_component", "astrometry"))
+    f_covs = field_covariances("field_cov", [scale],
+                               ("field_component", "astrometry", "astrometry_"),
+                               min_width=min_width)
+    means, covs = f_means, f_covs
+    if cluster is not None:
+        mean, sd = cluster
+        means = pt.concatenate([mean[None, None], f_means])
+        covs = pt.concatenate([(sd**2)[None, None, None], f_covs])
+    observe_stars(values[:, None], (errors**2)[:, None, None], means, covs)
+
+
 def gaussian_components(model: pm.Model) -> list[str]:
     """The model component of each Gaussian of the observed ``stars``: the ``component``
     coord, with the cluster twice when it has a halo (:func:`observe_stars`)."""
