@@ -40,7 +40,7 @@ def test_pmplx_halo_log_density_matches_scipy():
         [model[name] for name in names] + [observed_loglike(model)]),
         inputs=model.value_vars, on_unused_input="ignore")
     point = model.initial_point()
-    point["cluster_halo_fraction_interval__"] = np.array(-0.8)  # f = 0.31
+    point["cluster_halo_fraction_logodds__"] = np.array(-0.8)  # f = 0.31
     w, pm_c, plx_c, core, plx, fraction, halo, f_mean, f_cov, loglike = f(point)
     assert 0.2 < fraction < 0.4 and core < halo < 0.5
     mean = np.r_[pm_c, plx_c]
