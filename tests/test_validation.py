@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 from scipy.stats import binomtest
 
-from validation.cases import CASES
+from validation.cases import CASES, field_moments
 from validation.report import coverage_rows, reliability
 from validation.runner import timed_task
 from validation.sbc import (
@@ -19,6 +19,7 @@ from validation.sbc import (
     draw_prior,
     finished,
     passes,
+    ranks_of_summaries,
     ranks_of_truth,
     run_replicate,
     uniformity,
@@ -36,6 +37,40 @@ def test_ranks_count_the_draws_below_the_truth():
     thinned = draws.ravel()[7::8]
     assert ranks_of_truth({"m": np.array(100.5)}, posterior, model, ["m"]) == {
         "m": int(np.sum(thinned < 100.5))}
+
+
+def test_field_moments_are_the_field_mixture_moments_and_label_invariant(rng):
+    """pm2d's field is ranked through its mixture mean and sd: checked against a Monte
+    Carlo draw of the field mixture, and unchanged when the field components swap."""
+    w = np.array([0.2, 0.5, 0.3])
+    mean = np.array([[1.0, -2.0], [4.0, 0.5]])
+    cov = np.array([[[2.0, 0.3], [0.3, 1.0]], [[0.5, 0.0], [0.0, 3.0]]])
+    moments = field_moments({"w": w, "field_mean": mean, "field_cov": cov})
+    labels = (np.arange(400_000) >= 250_000).astype(int)  # exactly v = (0.625, 0.375)
+    samples = np.where(labels[:, None] == 0,
+                       rng.multivariate_normal(mean[0], cov[0], len(labels)),
+                       rng.multivariate_normal(mean[1], cov[1], len(labels)))
+    assert moments["w[cluster]"] == 0.2
+    for j, axis in enumerate(("pmra", "pmdec")):
+        assert moments[f"field mean[{axis}]"] == pytest.approx(samples[:, j].mean(), abs=0.01)
+        assert moments[f"field sd[{axis}]"] == pytest.approx(samples[:, j].std(), rel=0.01)
+    swapped = field_moments({"w": w[[0, 2, 1]], "field_mean": mean[::-1],
+                             "field_cov": cov[::-1]})
+    assert {k: float(v) for k, v in swapped.items()} == pytest.approx(
+        {k: float(v) for k, v in moments.items()})
+    # vectorised over draws: a stack of two draws gives each draw's own moments
+    stacked = field_moments({"w": np.stack([w, w[[0, 2, 1]]]),
+                             "field_mean": np.stack([mean, mean[::-1]]),
+                             "field_cov": np.stack([cov, cov[::-1]])})
+    np.testing.assert_allclose(stacked["field sd[pmdec]"], moments["field sd[pmdec]"])
+
+
+def test_summary_ranks_count_the_thinned_draws_below_the_truth():
+    draws = np.arange(2 * N_RANK_DRAWS, dtype=float).reshape(2, -1)  # thinned by 2
+    posterior = xr.Dataset({"a": (("chain", "draw"), draws)})
+    ranks = ranks_of_summaries({"a": np.array(50.5)}, posterior,
+                               lambda v: {"twice a": 2 * v["a"]}, ("a",))
+    assert ranks == {"twice a": int(np.sum(2 * draws.ravel()[1::2] < 101.0))}
 
 
 def test_prior_draws_respect_the_ordering(rng):

@@ -114,6 +114,30 @@ def build_pm2d(data):
 simulate_pm2d = forward_sample(build_pm2d, lambda data, stars: {**data, "pm": stars})
 
 
+def field_moments(values: dict) -> dict:
+    """Label-invariant summaries of a model's field (arrays with any leading sample axes):
+    the cluster's weight, and the mean and sd (mas/yr) of the field's mixture density
+    along each axis, sum_k v_k mu_k and sqrt(sum_k v_k (Sigma_k,jj + mu_k,j^2) - mean_j^2)
+    with v_k = w_k / sum of the field weights.
+
+    Why pm2d's field is ranked through these: two field Gaussians of nearly equal width
+    can describe the same field density in two ways with their roles swapped (the
+    ordered-width guard cannot tell them apart then), and NUTS started at the MAP explores
+    one of them; ranks of the per-component parameters are then U-shaped although the
+    field density, and everything a user reads (the cluster's parameters, membership), is
+    calibrated. These summaries do not change when the components swap."""
+    w, mean, cov = values["w"], values["field_mean"], values["field_cov"]
+    v = w[..., 1:] / w[..., 1:].sum(axis=-1, keepdims=True)
+    centre = np.einsum("...k,...kj->...j", v, mean)
+    second = np.einsum("...k,...kj->...j", v, np.diagonal(cov, axis1=-2, axis2=-1) + mean**2)
+    sd = np.sqrt(np.maximum(second - centre**2, 0.0))
+    out = {"w[cluster]": w[..., 0]}
+    for j, axis in enumerate(("pmra", "pmdec")[: centre.shape[-1]]):
+        out[f"field mean[{axis}]"] = centre[..., j]
+        out[f"field sd[{axis}]"] = sd[..., j]
+    return out
+
+
 FIELD_PARAMETERS = ("field_mean", "field_cov_log_width")
 CASES = {
     case.name: case for case in [
@@ -125,9 +149,10 @@ CASES = {
         SBCCase("parallax", f"parallax (exponential field), {N_STARS} stars",
                 parallax_covariates, build_parallax, simulate_parallax,
                 ("cluster_parallax", "field_length_scale", "w")),
-        SBCCase("pm2d", f"pm2d, {N_STARS} stars, K = 2", pm2d_covariates, build_pm2d,
-                simulate_pm2d, ("cluster_pm", "cluster_pm_dispersion", "w",
-                                *FIELD_PARAMETERS)),
+        SBCCase("pm2d", f"pm2d, {N_STARS} stars, K = 2 (the field ranked through "
+                "label-invariant summaries: validation.cases.field_moments)", pm2d_covariates,
+                build_pm2d, simulate_pm2d, ("cluster_pm", "cluster_pm_dispersion"),
+                summaries=field_moments, summary_inputs=("w", "field_mean", "field_cov")),
         SBCCase("pmra_errors_ignored", "WRONG on purpose: pmra fitted as if errors were "
                 "0.001 mas/yr", pmra_covariates, build_pmra, simulate_pmra,
                 ("cluster_pmra", "cluster_pmra_dispersion", "w"), ignore_pmra_errors),

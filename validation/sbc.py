@@ -29,7 +29,10 @@ class SBCCase:
     on); ``build(data)`` builds the model from a data dict; ``simulate(params, data, rng)``
     returns the data dict with simulated observations; ``parameters`` are the free
     variables to rank; ``fit_transform`` (the deliberately wrong models) alters the data
-    the fit sees.
+    the fit sees. ``summaries`` maps a dict of parameter arrays (any leading sample axes)
+    to named scalar functions of them, ranked like parameters: label-invariant summaries
+    of components whose labels the model cannot pin down; ``summary_inputs`` are the
+    variables it reads.
     """
 
     name: str
@@ -39,6 +42,8 @@ class SBCCase:
     simulate: Callable[[dict, dict, np.random.Generator], dict]
     parameters: tuple[str, ...]
     fit_transform: Callable[[dict], dict] | None = None
+    summaries: Callable[[dict], dict] | None = None
+    summary_inputs: tuple[str, ...] = ()
 
 
 def draw_prior(model: pm.Model, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -92,6 +97,19 @@ def ranks_of_truth(truth: dict, posterior, model: pm.Model, names) -> dict[str, 
     return ranks
 
 
+def ranks_of_summaries(truth: dict, posterior, summaries: Callable, inputs) -> dict[str, int]:
+    """Rank of each true summary among the summaries of ``N_RANK_DRAWS`` evenly thinned
+    posterior draws (:class:`SBCCase` ``summaries``)."""
+    draws = {name: posterior[name].values.reshape(-1, *np.shape(truth[name])) for name in inputs}
+    step = len(next(iter(draws.values()))) // N_RANK_DRAWS
+    if step < 1:
+        raise ValueError(f"need at least {N_RANK_DRAWS} posterior draws")
+    thinned = {name: value[step - 1::step][:N_RANK_DRAWS] for name, value in draws.items()}
+    true_values = summaries({name: np.asarray(truth[name]) for name in inputs})
+    return {label: int(np.sum(np.asarray(values) < true_values[label]))
+            for label, values in summaries(thinned).items()}
+
+
 def run_replicate(case: SBCCase, seed: int, sampling: SamplingOptions) -> dict:
     """One SBC replicate: prior draw -> simulated data -> fit -> ranks (and divergences)."""
     rng = np.random.default_rng(seed)
@@ -100,13 +118,15 @@ def run_replicate(case: SBCCase, seed: int, sampling: SamplingOptions) -> dict:
     data = case.simulate(truth, covariates, rng)
     fit_data = case.fit_transform(data) if case.fit_transform else data
     model = case.build(fit_data)
+    kept = list(dict.fromkeys([*case.parameters, *case.summary_inputs]))
     idata = sample_posterior(model, SamplingOptions(**{**sampling.__dict__, "seed": seed}),
-                             var_names=list(case.parameters), log_likelihood=False,
-                             start_at_map=True)
+                             var_names=kept, log_likelihood=False, start_at_map=True)
     posterior = idata["posterior"].to_dataset()
     divergences = int(idata["sample_stats"]["diverging"].sum())
-    return {"seed": seed, "divergences": divergences,
-            "ranks": ranks_of_truth(truth, posterior, model, case.parameters)}
+    ranks = ranks_of_truth(truth, posterior, model, case.parameters)
+    if case.summaries is not None:
+        ranks.update(ranks_of_summaries(truth, posterior, case.summaries, case.summary_inputs))
+    return {"seed": seed, "divergences": divergences, "ranks": ranks}
 
 
 @dataclass(frozen=True)
