@@ -129,6 +129,12 @@ def test_a_dispersion_at_its_prior_bound_is_named():
     assert len(reasons) == 1 and "cluster_pm_dispersion" in reasons[0] and "0.5" in reasons[0]
     posterior["cluster_pm_dispersion"][:] = 0.1
     assert pinned_at_bounds(posterior, {"cluster_pm_dispersion": (0.0, 0.5)}) == []
+    # a bound for a parameter the model lacks is skipped, not the end of the check
+    posterior["cluster_parallax_spread"] = (("chain", "draw"), np.full((2, 10), 0.049))
+    reasons = pinned_at_bounds(posterior, {"cluster_halo_width": (0.0, 1.0),
+                                           "cluster_pm_dispersion": (0.0, 0.5),
+                                           "cluster_parallax_spread": (0.0, 0.05)})
+    assert len(reasons) == 1 and reasons[0].startswith("cluster_parallax_spread")
 
 
 @pytest.mark.parametrize("model_name", ["pmra", "pm2d", "pmplx", "joint"])

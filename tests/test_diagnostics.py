@@ -101,3 +101,28 @@ def test_one_chain_record_has_no_number_for_r_hat(rng):
     assert report.failures[0] == "a: r_hat is undefined (need >= 2 chains)"
     assert report.as_record()["per_parameter"]["a"]["r_hat"] is None
     assert report.text().startswith("convergence gate: FAILED")
+
+
+def test_gate_judges_the_named_variables_only_and_records_its_thresholds(rng):
+    """A badly mixed variable that was not asked for does not fail the gate, and the
+    record carries the thresholds the gate used."""
+    idata = fake_idata(rng)
+    idata["posterior"]["c"] = idata["posterior"]["a"] + 3.0 * np.arange(4)[:, None]  # stuck
+    limits = GateThresholds(r_hat_max=1.02, ess_bulk_min=300, ess_tail_min=200)
+    report = convergence_gate(idata, ["a", "b"], limits)
+    assert report.passed, report.failures
+    assert list(report.diagnostics.index) == ["a", "b"]
+    assert report.as_record()["thresholds"] == vars(limits)
+    assert not convergence_gate(idata, ["a", "c"], limits).passed
+
+
+def test_divergences_are_zero_when_the_sampler_reports_none(rng):
+    from workflows.diagnostics import count_divergences
+
+    idata = fake_idata(rng)
+    assert count_divergences(idata) == 0
+    without = xr.DataTree.from_dict({"posterior": idata["posterior"].to_dataset(),
+                                     "sample_stats": xr.Dataset({"lp": (("chain", "draw"),
+                                                                        np.zeros((4, 1000)))})})
+    assert count_divergences(without) == 0
+    assert count_divergences(fake_idata(rng, divergences=2)) == 2

@@ -88,3 +88,7 @@ def test_logsumexp_matches_scipy_and_handles_extremes(rng):
         np.testing.assert_allclose(logsumexp(values, axis=axis),
                                    scipy_logsumexp(values, axis=axis), rtol=1e-12)
     assert logsumexp(np.array([-1e308, -1e308])) == -1e308 + np.log(2.0)
+    # only the summed axis goes: other axes of length 1 stay
+    ones = rng.normal(size=(4, 1, 3))
+    assert logsumexp(ones, axis=-1).shape == (4, 1)
+    assert logsumexp(ones, axis=0).shape == (1, 3)

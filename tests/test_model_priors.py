@@ -148,6 +148,49 @@ def test_parallax_priors_and_distance(table, field):
     assert distance == pytest.approx(2.5)  # kpc
 
 
+def test_parallax_gaussian_field_priors_coords_and_distance(table):
+    """--parallax-field gaussian: the cluster's parallax TruncatedNormal(guess, 0.3, lower
+    0.01) mas, its spread U(0, 0.05) mas, K field Gaussians on the parallax axis centred on
+    the stars' median with 2 x their robust width; coords of one measured axis."""
+    from models.cluster_parallax import FIELD_MIN_PARALLAX_WIDTH
+
+    model = CLUSTER_MODELS["parallax"].from_table(table, GUESS, parallax_field="gaussian",
+                                                  n_field=2)
+    plx = np.asarray(table["parallax"], float)[:, None]
+    check_priors(model, {"w": dirichlet(3), "cluster_parallax": truncated_normal(0.36, 0.3, 0.01),
+                         "cluster_parallax_spread": uniform(0.0, 0.05),
+                         **field_priors(plx, 2)})
+    assert model.coords["astrometry"] == ("parallax",)
+    assert model.coords["coordinate"] == ("parallax",)
+    np.testing.assert_array_equal(model.coords["star"], table["source_id"])
+    distance = model.compile_fn(inputs=[model["cluster_parallax"]],
+                                outs=model["cluster_distance"])({"cluster_parallax": 0.4})
+    assert distance == pytest.approx(2.5)  # kpc
+    widths = model.compile_fn(inputs=[model["field_cov_log_width"]], outs=model["field_cov"])(
+        {"field_cov_log_width": np.array([-3.0, 0.0])})
+    np.testing.assert_allclose(widths[:, 0, 0],
+                               (FIELD_MIN_PARALLAX_WIDTH + np.exp([-3.0, 0.0])) ** 2)
+
+
+@pytest.mark.parametrize("name", ["pm2d", "pmplx"])
+def test_cluster_halo_priors_and_width(table, name):
+    """--cluster-halo: fraction ~ Beta(2, 2), scale u ~ Beta(2, 2), and the halo's width
+    core + (0.5 - core) u mas/yr."""
+    model = CLUSTER_MODELS[name].from_table(table, GUESS, n_field=2, cluster_halo=True)
+    beta = lambda x: stats.beta.logpdf(x, 2.0, 2.0)  # noqa: E731
+    free = {rv.name for rv in model.free_RVs}
+    assert {"cluster_halo_fraction", "cluster_halo_scale"} <= free
+    for seed in (1, 2):
+        values = prior_draws(model, seed)
+        for rv_name in ("cluster_halo_fraction", "cluster_halo_scale"):
+            got = float(pm.logp(model[rv_name], values[rv_name]).eval())
+            assert got == pytest.approx(float(beta(values[rv_name])), rel=1e-6)
+    width = model.compile_fn(inputs=[model["cluster_pm_dispersion"], model["cluster_halo_scale"]],
+                             outs=model["cluster_halo_dispersion"])
+    assert width({"cluster_pm_dispersion": 0.1, "cluster_halo_scale": 0.25}) == pytest.approx(0.2)
+    assert width({"cluster_pm_dispersion": 0.1, "cluster_halo_scale": 1.0}) == pytest.approx(0.5)
+
+
 def test_magnitude_dependent_weights_priors_and_log_weights(table):
     model = CLUSTER_MODELS["pm2d"].from_table(table, GUESS, n_field=2, magnitude_prior=True)
     values = np.stack([table["pmra"], table["pmdec"]], -1).astype(float)

@@ -167,3 +167,30 @@ def test_mixture_random_broadcasts_per_point_parameters_without_size():
     line = draws[on_line & (x < 5)] - means[on_line & (x < 5), 0]
     assert kstest(line / 0.2, "norm").pvalue > 1e-3
     assert normal_mixture_random(log_w[:3], means[:3], variances[:3]).shape == (3,)  # no rng
+
+
+def test_mixture_random_broadcasts_batch_shapes_and_uses_its_rng():
+    """Weights, means and variances each with their own batch shape broadcast to one draw
+    per cell from that cell's chosen component; the given rng is used (same seed, same
+    draws), and unnormalised log-weights are normalised."""
+    from models.likelihoods import normal_mixture_random
+
+    p_first = np.array([1 - 1e-12, 1e-12, 1 - 1e-12, 1e-12])  # per column of the batch
+    log_w = np.log(np.stack([p_first, 1 - p_first], -1))[None]  # (1, 4, 2)
+    means = np.stack([np.arange(3.0), 100 + np.arange(3.0)], -1)[:, None]  # (3, 1, 2)
+    variances = np.full((3, 4, 2), 1e-8)
+    draws = normal_mixture_random(log_w, means, variances, rng=np.random.default_rng(1))
+    assert draws.shape == (3, 4)
+    expected = np.where(p_first > 0.5, 0.0, 100.0)[None] + np.arange(3.0)[:, None]
+    np.testing.assert_allclose(draws, expected, atol=1e-3)
+
+    log_w2, means2, variances2 = np.log([2.0, 6.0]), np.array([0.0, 5.0]), np.array([1.0, 1.0])
+    one = normal_mixture_random(log_w2, means2, variances2, rng=np.random.default_rng(7),
+                                size=(2000,))
+    again = normal_mixture_random(log_w2, means2, variances2, rng=np.random.default_rng(7),
+                                  size=(2000,))
+    normalised = normal_mixture_random(np.log([0.25, 0.75]), means2, variances2,
+                                       rng=np.random.default_rng(7), size=(2000,))
+    np.testing.assert_array_equal(one, again)
+    np.testing.assert_allclose(one, normalised)
+    assert np.mean(one > 2.5) == pytest.approx(0.75, abs=0.04)

@@ -79,3 +79,12 @@ def test_parameter_bias_is_signed_and_skips_unknown_names():
     assert set(bias) == {"a", "b"}
     assert bias["a"] == {"truth": 1.0, "mean": 1.5, "sd": 0.5, "bias_in_sd": 1.0}
     assert bias["b"]["bias_in_sd"] == pytest.approx(-4.0)
+
+
+def test_auc_with_one_negative_and_the_error_floor_of_a_one_star_bin():
+    # one non-member, ranked below both members: AUC 1; ranked between them: 0.5
+    assert roc_auc(np.array([0.1, 0.8, 0.9]), np.array([0, 1, 1])) == pytest.approx(1.0)
+    assert roc_auc(np.array([0.1, 0.8, 0.5]), np.array([1, 1, 0])) == pytest.approx(0.5)
+    table = reliability_table(np.array([0.35]), np.array([0]))
+    assert table[3]["n_stars"] == 1
+    assert table[3]["fraction_error"] == pytest.approx(1.0)  # sqrt(max(0, 1/1) / 1)
