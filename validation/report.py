@@ -52,19 +52,6 @@ KNOWN_CAUSES = {
         "G > 18 w = 0.379 vs 0.327), and the cluster parallax itself is unbiased (coverage "
         "above). The remedy is a magnitude-dependent weight; pm2d, whose proper motions "
         "separate faint stars too, is calibrated."),
-    "pm2d": (
-        "Why: label switching among the two field Gaussians, which the guard (ordered pmra "
-        "widths) does not prevent when their widths can be nearly equal; the cluster's "
-        "parameters, which are what users read, pass. The failing ranks are U-shaped: 30 of "
-        "100 replicates put the true field_1 pmra mean at rank 0 or 99. Checked on one of "
-        "them (seed 9: true field_1 at pmra 9.16 with weight 0.52, width 1.86; field_2 at "
-        "1.32 with weight 0.09, width 4.33): the MAP gives both fields the same pmra width "
-        "(2.19) and swaps their roles (field_1 at 0.86 with weight 0.05, field_2 at 8.98 "
-        "with 0.53), with a log-likelihood 2.3 higher than the truth's; four chains from "
-        "dispersed starts agree with the MAP chains (max r_hat 1.008), so this is the "
-        "posterior, not a stuck sampler. Ranks of label-invariant summaries of the field "
-        "(e.g. its overall mean and spread), or a field prior that separates the "
-        "components in both coordinates, would test or remove this; not done yet."),
 }
 
 
