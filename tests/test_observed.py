@@ -155,3 +155,39 @@ def test_parallax_draws_follow_the_model_density(table, rng, field):
     assert cdf[-1] == pytest.approx(1.0, abs=0.01)
     pit = np.interp(draws, grid, cdf / cdf[-1])
     assert stats.kstest(pit, "uniform").pvalue > 1e-3
+
+
+def test_sky_mixture_draws_put_the_cluster_label_on_the_plummer_profile(rng):
+    """The joint model's random variable: stars drawn with the cluster's label (component
+    0) lie on the Plummer profile around the cluster's offset, the others uniformly in the
+    disc, and each star's astrometry follows its own component."""
+    from models.observed import SkyStarMixtureRV
+
+    n, radius, scale = 20_000, 20.0, 2.0
+    means = np.array([[5.0, 5.0], [-5.0, -5.0]])
+    covs = np.array([np.eye(2) * 1e-4, np.eye(2) * 1e-4])
+    error_cov = np.broadcast_to(np.eye(2) * 1e-6, (n, 2, 2))
+    sky = np.array([radius, 6.0, -4.0, scale])
+    draws = SkyStarMixtureRV.rng_fn(rng, np.log([0.3, 0.7]), means, covs, error_cov, sky, None)
+    assert draws.shape == (n, 4)
+    in_cluster = draws[:, 2] > 0  # the cluster's proper motion is (5, 5), the field's (-5, -5)
+    assert in_cluster.mean() == pytest.approx(0.3, abs=0.015)
+    offset = np.hypot(draws[:, 0] - 6.0, draws[:, 1] + 4.0)
+    plummer = lambda x: (x**2 / (x**2 + scale**2)) / (radius**2 / (radius**2 + scale**2))  # noqa: E731
+    assert stats.kstest(offset[in_cluster], plummer).pvalue > 1e-3
+    field_r = np.hypot(draws[~in_cluster, 0], draws[~in_cluster, 1])
+    assert stats.kstest(field_r, lambda x: np.clip(x / radius, 0, 1) ** 2).pvalue > 1e-3
+
+
+def test_parallax_cluster_draws_have_the_cluster_depth(rng):
+    """With every star in the cluster and tiny errors, the parallax model's draws are
+    N(cluster parallax + offset, depth² + error²), star by star independent."""
+    from models.observed import ParallaxMixtureRV
+
+    n, depth = 20_000, 0.02
+    error_cov = np.full((n, 1, 1), 1e-4**2)
+    draws = ParallaxMixtureRV.rng_fn(rng, np.log([1.0, 1e-300]), np.array(0.5), np.array(-0.03),
+                                     np.array(depth), np.array([1.3]), error_cov, None)[:, 0]
+    assert draws.shape == (n,)
+    sd = np.hypot(depth, 1e-4)
+    assert stats.kstest((draws - 0.47) / sd, "norm").pvalue > 1e-3
