@@ -219,3 +219,23 @@ def test_outlier_line_priors_and_scales(rng):
                               outs=[model["s_out"], model["s_int"]])(
         {"ln_s_out": 1.5, "ln_s_int": -2.0})
     np.testing.assert_allclose(scales, [np.exp(1.5), np.exp(-2.0)])
+
+
+def test_pmra_defaults_given_field_priors_coords_and_magnitude_weights(table):
+    """cluster_pmra's defaults (a cluster and two field Gaussians, stars numbered from 0),
+    its coords, field priors centred where the caller says (as the SBC cases do), and
+    the magnitude-dependent weights reached through from_table."""
+    from models.cluster_pmra import cluster_pmra
+
+    pmra, error = np.asarray(table["pmra"], float), np.asarray(table["pmra_error"], float)
+    model = cluster_pmra(pmra, error, cluster_guess=-2.9, field_center=1.5, field_scale=3.0)
+    assert list(model.coords["component"]) == ["cluster", "field_1", "field_2"]
+    assert model.coords["astrometry"] == ("pmra",)
+    np.testing.assert_array_equal(model.coords["star"], np.arange(len(pmra)))
+    check_priors(model, {"w": dirichlet(3), "cluster_pmra": normal(-2.9, 1.0),
+                         "cluster_pmra_dispersion": uniform(0.0, 0.5),
+                         "field_mean": normal(1.5, 6.0),
+                         "field_cov_log_width": normal(np.log(3.0), 1.0)})
+    magnitude = CLUSTER_MODELS["pmra"].from_table(table, GUESS, magnitude_prior=True)
+    assert {"cluster_logit", "cluster_logit_slope"} <= {rv.name for rv in magnitude.free_RVs}
+    assert len(magnitude.coords["component"]) == 3
