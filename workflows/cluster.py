@@ -706,7 +706,8 @@ def run_cluster(
         with run.step("membership and summaries"):
             probability_mean = probability.mean
             summary = summary_table(idata, [rv.name for rv in model.free_RVs] + [
-                name for name in ("cluster_distance",) if name in idata["posterior"]])
+                name for name in ("cluster_distance", "cluster_halo_dispersion")
+                if name in idata["posterior"]])
             estimates = cluster_estimates(summary, table, probability_mean, sampling.seed)
             details = {"data": provenance, "selection": selection,
                        "center": None if center is None else {
