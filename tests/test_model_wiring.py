@@ -1,0 +1,118 @@
+"""How each cluster model is wired to its table: the coords and dims the workflows read
+(ArviZ groups, membership tables and plots are labelled by them), the star arrays the
+observed variable holds, the per-star magnitudes of ``--magnitude-prior``, the number of
+field components, and the derived distance.
+
+The log densities themselves are checked against SciPy elsewhere
+(tests/test_cluster_models.py, tests/test_model_priors.py); these tests catch a model
+that computes the right density on the wrong columns, or labels it wrongly.
+"""
+
+import numpy as np
+import pytest
+
+from models import CLUSTER_MODELS
+from models.cluster_joint import AXES, table_arrays
+from models.cluster_pm2d import pm_covariance
+from tests.conftest import make_field
+
+GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
+FIELD = ("field_1", "field_2", "field_3")
+AXES_OF = {"pmra": ("pmra",), "pm2d": ("pmra", "pmdec"), "pmplx": tuple(AXES), "joint": tuple(AXES)}
+COORDINATE_OF = {**AXES_OF, "joint": ("xi", "eta", *AXES)}
+CLUSTER_DIMS = {
+    "pmra": {},
+    "pm2d": {"cluster_pm": ("astrometry",)},
+    "pmplx": {"cluster_pm": ("proper_motion",)},
+    "joint": {"cluster_pm": ("proper_motion",), "cluster_offset": ("sky",)},
+}
+
+
+@pytest.fixture(scope="module")
+def table():
+    return make_field(seed=21, n_cluster=20, n_field=40)
+
+
+def build(name, table, **options):
+    if name == "joint":
+        from data.clusters import cluster_reference
+        from data.footprint import Footprint
+
+        centre = cluster_reference("NGC6819").center
+        options |= {"center": centre,
+                    "footprint": Footprint(centre.ra.deg, centre.dec.deg, 24.0, "the test's")}
+    return CLUSTER_MODELS[name].from_table(table, GUESS, **options)
+
+
+def data_value(model, name):
+    return np.asarray(model[name].get_value() if hasattr(model[name], "get_value")
+                      else model[name].data)
+
+
+@pytest.mark.parametrize("name", ["pmra", "pm2d", "pmplx", "joint"])
+def test_coords_and_dims_follow_the_table_and_the_field_components(name, table):
+    model = build(name, table, n_field=3)
+    axes = AXES_OF[name]
+    np.testing.assert_array_equal(model.coords["star"], np.asarray(table["source_id"]))
+    assert tuple(model.coords["component"]) == ("cluster", *FIELD)
+    assert tuple(model.coords["field_component"]) == FIELD
+    assert tuple(model.coords["astrometry"]) == axes
+    assert tuple(model.coords["astrometry_"]) == axes
+    assert tuple(model.coords["coordinate"]) == COORDINATE_OF[name]
+    dims = model.named_vars_to_dims
+    expected = {"w": ("component",), "field_mean": ("field_component", "astrometry"),
+                "field_cov_log_width": ("field_component",),
+                "field_cov": ("field_component", "astrometry", "astrometry_"),
+                "star_values": ("star", "coordinate"),
+                "star_error_cov": ("star", "astrometry", "astrometry_"),
+                "stars": ("star", "coordinate"), "log_component": ("star", "component"),
+                **CLUSTER_DIMS[name]}
+    for variable, variable_dims in expected.items():
+        assert dims[variable] == variable_dims, variable
+    assert [rv.name for rv in model.observed_RVs] == ["stars"]
+
+
+@pytest.mark.parametrize("name", ["pmra", "pm2d", "pmplx"])
+def test_the_observed_stars_hold_the_tables_astrometry_and_error_covariance(name, table):
+    model = build(name, table, n_field=2)
+    astrometry, cov = table_arrays(table)
+    columns = [AXES.index(axis) for axis in AXES_OF[name]]
+    if name == "pm2d":  # its own builder, from the errors and the one correlation
+        cov = pm_covariance(np.asarray(table["pmra_error"], float),
+                            np.asarray(table["pmdec_error"], float),
+                            np.asarray(table["pmra_pmdec_corr"], float))
+    else:
+        cov = cov[:, columns][:, :, columns]
+    np.testing.assert_allclose(data_value(model, "star_values"), astrometry[:, columns])
+    np.testing.assert_allclose(data_value(model, "star_error_cov"), cov)
+    assert np.any(cov[:, 0, 1] != 0) if len(columns) > 1 else True
+
+
+@pytest.mark.parametrize("name", ["pmra", "pm2d", "pmplx", "joint"])
+def test_the_magnitude_prior_reads_each_stars_g_magnitude(name, table):
+    """--magnitude-prior: the offsets are G - median(G) of the table's own stars (mag),
+    and without it there are none and w is a Dirichlet."""
+    g = np.asarray(table["phot_g_mean_mag"], float)
+    model = build(name, table, n_field=2, magnitude_prior=True)
+    np.testing.assert_allclose(data_value(model, "magnitude_offsets"), g - np.median(g))
+    assert {"cluster_logit", "cluster_logit_slope", "field_weights"} <= {
+        rv.name for rv in model.free_RVs}
+    plain = build(name, table, n_field=2)
+    assert "magnitude_offsets" not in plain.named_vars
+    assert "w" in {rv.name for rv in plain.free_RVs}
+
+
+@pytest.mark.parametrize("name", ["pmplx", "joint", "parallax"])
+def test_the_cluster_distance_is_one_over_its_parallax(name, table):
+    model = build(name, table)
+    distance = model.compile_fn(inputs=[model["cluster_parallax"]],
+                                outs=model["cluster_distance"])
+    assert distance({"cluster_parallax": 0.4}) == pytest.approx(2.5)  # kpc
+    assert distance({"cluster_parallax": 2.0}) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("name", ["pm2d", "pmplx", "joint"])
+def test_the_field_only_alternative_has_no_cluster(name, table):
+    model = build(name, table, n_field=2, cluster=False)
+    assert tuple(model.coords["component"]) == FIELD[:2]
+    assert not any(rv.name.startswith("cluster") for rv in model.free_RVs)
