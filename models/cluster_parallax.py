@@ -32,6 +32,11 @@ parallax):
   field-only alternative (``cluster=False``). There is no global offset: it would shift
   the field's means and the cluster's alike.
 
+Weights: ``w ~ Dirichlet(1, ..., 1)``, or with ``magnitudes`` (``--magnitude-prior``) a
+cluster weight that is a logistic function of G (:func:`models.field.mixture_weights`):
+faint stars, whose parallaxes cannot tell the populations apart, then get the prior odds
+of their own magnitude instead of the bright stars'.
+
 Derived: ``cluster_distance`` = 1 / cluster_parallax (kpc).
 """
 
@@ -43,6 +48,7 @@ from models.field import (
     CLUSTER_BOUNDS,
     component_names,
     mixture_weights,
+    log_weights,
     observe_one_axis,
     one_axis_coords,
     robust_scale,
@@ -65,12 +71,14 @@ FIELD_MIN_PARALLAX_WIDTH = CLUSTER_BOUNDS["cluster_parallax_dispersion"][1]  # m
 def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
                      field: str = "exponential", offset: bool = False, star_ids=None,
                      depth: float = CLUSTER_PARALLAX_DEPTH, n_field: int = 2,
-                     cluster: bool = True):
+                     cluster: bool = True, magnitudes=None):
     """Build the 1D parallax mixture. ``cluster_guess``: prior centre (mas). The observed
     variable ``stars`` (:class:`models.observed.ParallaxMixture`, or the Gaussian
     mixture :class:`models.observed.StarMixture` for ``field="gaussian"``) holds the
     parallaxes (star x coordinate, one coordinate). ``n_field`` and ``cluster=False``
-    (the field-only alternative) are for the Gaussian field."""
+    (the field-only alternative) are for the Gaussian field. ``magnitudes`` (G per star,
+    mag): the cluster's weight depends on magnitude (:func:`models.field.mixture_weights`).
+    """
     if field not in FIELDS:
         raise ValueError(f"parallax field must be one of {FIELDS}, got {field!r}")
     parallax = np.asarray(parallax, float)
@@ -79,14 +87,15 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
         if offset:
             raise ValueError("a parallax offset is for the exponential and beta fields")
         return _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field,
-                                     star_ids, cluster)
+                                     star_ids, cluster, magnitudes)
     if not cluster:
         raise ValueError(f"the {field} field has no field-only alternative: use gaussian")
     coords = {"star": np.arange(len(parallax)) if star_ids is None else np.asarray(star_ids),
-              "component": component_names(1), "coordinate": ["parallax"],
-              "astrometry": ["parallax"], "astrometry_": ["parallax"]}
+              "component": component_names(1), "field_component": component_names(1)[1:],
+              "coordinate": ["parallax"], "astrometry": ["parallax"],
+              "astrometry_": ["parallax"]}
     with pm.Model(coords=coords) as model:
-        w = mixture_weights()
+        mixture_weights(magnitudes)
         cluster_plx = pm.TruncatedNormal(
             "cluster_parallax", prior_constant(cluster_guess, PRIOR_CENTER_NAME),
             0.3, lower=0.01)
@@ -106,16 +115,16 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
         pm.Deterministic("log_component", parallax_log_components(
             observed, cluster_plx, delta, depth, field_parameters, errors),
             dims=("star", "component"))
-        ParallaxMixture("stars", pt.log(w), cluster_plx, delta, depth, field_parameters,
-                        errors, observed=observed, dims=("star", "coordinate"))
+        ParallaxMixture("stars", log_weights(model), cluster_plx, delta, depth,
+                        field_parameters, errors, observed=observed, dims=("star", "coordinate"))
     return model
 
 
 def _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field, star_ids,
-                          cluster):
+                          cluster, magnitudes):
     coords = one_axis_coords("parallax", n_field, cluster, len(parallax), star_ids)
     with pm.Model(coords=coords) as model:
-        mixture_weights()
+        mixture_weights(magnitudes)
         parts = None
         if cluster:
             plx = pm.TruncatedNormal("cluster_parallax",
@@ -130,8 +139,11 @@ def _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field, star
 
 
 def from_table(table, cluster_guess: dict, parallax_field: str = "exponential",
-               parallax_offset: bool = False, n_field: int = 2, cluster: bool = True, **_):
+               parallax_offset: bool = False, n_field: int = 2, cluster: bool = True,
+               magnitude_prior: bool = False, **_):
+    magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
+                  else None)
     return cluster_parallax(table["parallax"], table["parallax_error"],
                             cluster_guess=cluster_guess["parallax"], field=parallax_field,
                             offset=parallax_offset, star_ids=np.asarray(table["source_id"]),
-                            n_field=n_field, cluster=cluster)
+                            n_field=n_field, cluster=cluster, magnitudes=magnitudes)

@@ -82,7 +82,8 @@ def mixture_weights(magnitudes=None):
     With ``magnitudes`` (G per star, mag; a model with a cluster): the cluster's weight
     depends on magnitude, f(G) = logistic(a + b (G - G_ref)), G_ref the median G, with
     ``cluster_logit`` a ~ N(-2, 2) and ``cluster_logit_slope`` b ~ N(0, 1) per mag; field
-    component k has weight (1 - f(G)) v_k, ``field_weights`` v ~ Dirichlet(1, ..., 1). A
+    component k has weight (1 - f(G)) v_k, ``field_weights`` v ~ Dirichlet(1, ..., 1) (v = 1
+    with one field component). A
     cluster's luminosity function is flatter than the field's, so at faint magnitudes,
     where field stars multiply, the prior odds of membership fall instead of staying at
     the field-wide average. The per-star log weights (star x component) are the
@@ -97,7 +98,10 @@ def mixture_weights(magnitudes=None):
     offsets = pm.Data("magnitude_offsets", magnitudes - np.median(magnitudes), dims="star")
     logit = pm.Normal("cluster_logit", -2.0, 2.0) + pm.Normal(
         "cluster_logit_slope", 0.0, 1.0) * offsets
-    field = pm.Dirichlet("field_weights", np.ones(len(names) - 1), dims="field_component")
+    if len(names) == 2:  # one field component: its share of the rest is 1, not a variable
+        field = pt.ones(1)
+    else:
+        field = pm.Dirichlet("field_weights", np.ones(len(names) - 1), dims="field_component")
     log_cluster, log_rest = -pt.softplus(-logit), -pt.softplus(logit)
     pm.Deterministic("log_weight", pt.concatenate(
         [log_cluster[:, None], log_rest[:, None] + pt.log(field)[None, :]], axis=1),

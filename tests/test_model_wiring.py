@@ -88,14 +88,14 @@ def test_the_observed_stars_hold_the_tables_astrometry_and_error_covariance(name
     assert np.any(cov[:, 0, 1] != 0) if len(columns) > 1 else True
 
 
-@pytest.mark.parametrize("name", ["pmra", "pm2d", "pmplx", "joint"])
+@pytest.mark.parametrize("name", ["pmra", "pm2d", "pmplx", "joint", "parallax"])
 def test_the_magnitude_prior_reads_each_stars_g_magnitude(name, table):
     """--magnitude-prior: the offsets are G - median(G) of the table's own stars (mag),
     and without it there are none and w is a Dirichlet."""
     g = np.asarray(table["phot_g_mean_mag"], float)
     model = build(name, table, n_field=2, magnitude_prior=True)
     np.testing.assert_allclose(data_value(model, "magnitude_offsets"), g - np.median(g))
-    assert {"cluster_logit", "cluster_logit_slope", "field_weights"} <= {
+    assert {"cluster_logit", "cluster_logit_slope"} <= {
         rv.name for rv in model.free_RVs}
     plain = build(name, table, n_field=2)
     assert "magnitude_offsets" not in plain.named_vars
@@ -116,3 +116,29 @@ def test_the_field_only_alternative_has_no_cluster(name, table):
     model = build(name, table, n_field=2, cluster=False)
     assert tuple(model.coords["component"]) == FIELD[:2]
     assert not any(rv.name.startswith("cluster") for rv in model.free_RVs)
+
+
+@pytest.mark.parametrize("field", ["exponential", "gaussian"])
+def test_the_parallax_likelihood_weighs_each_star_by_its_own_magnitude(field, table):
+    """With --magnitude-prior, each star's log-likelihood is logsumexp over components of
+    its own log weight (logistic in G) plus the component's log-density; a star's weight
+    changes with its G, and the summed likelihood is the stars' sum."""
+    import pymc as pm
+    from scipy.special import expit, logsumexp
+
+    from tests.conftest import observed_loglike
+
+    model = build("parallax", table, parallax_field=field, n_field=2, magnitude_prior=True)
+    outs = [model["log_weight"], model["log_component"], observed_loglike(model)]
+    f = model.compile_fn(model.replace_rvs_by_values(outs), inputs=model.value_vars,
+                         on_unused_input="ignore")
+    point = model.initial_point()
+    point["cluster_logit"], point["cluster_logit_slope"] = np.array(-0.5), np.array(-0.7)
+    log_weight, log_component, loglike = f(point)
+    g = np.asarray(table["phot_g_mean_mag"], float)
+    cluster = expit(-0.5 - 0.7 * (g - np.median(g)))
+    np.testing.assert_allclose(np.exp(log_weight[:, 0]), cluster, rtol=1e-10)
+    np.testing.assert_allclose(np.exp(log_weight).sum(axis=1), 1.0, rtol=1e-10)
+    assert float(loglike) == pytest.approx(logsumexp(log_weight + log_component, axis=1).sum(),
+                                           rel=1e-9)
+    assert pm.draw(model["stars"], random_seed=1).shape == (len(table), 1)

@@ -169,7 +169,6 @@ def unused_options(inputs: "ClusterInput") -> dict[str, str]:
     """Options set away from their defaults that this run would not use: {option: why}."""
     default = ClusterInput.__dataclass_fields__
     only_parallax = f"is for --model parallax only (this run: --model {inputs.model})"
-    not_parallax = "is not used by --model parallax"
     gaussian_field = inputs.model != "parallax" or inputs.parallax_field == "gaussian"
     with_data = "is for a --data table (this run uses the simulated field)"
     simulated = "is for the simulated field (this run reads --data)"
@@ -180,7 +179,6 @@ def unused_options(inputs: "ClusterInput") -> dict[str, str]:
         "parallax_offset": ("--parallax-offset",
                             inputs.model == "parallax" and inputs.parallax_field != "gaussian",
                             "is for --model parallax with the exponential or beta field"),
-        "magnitude_prior": ("--magnitude-prior", inputs.model != "parallax", not_parallax),
         "cluster_halo": ("--cluster-halo", inputs.model in ("pm2d", "pmplx"),
                          f"is for --model pm2d or pmplx (this run: --model {inputs.model})"),
         "radial_velocity": ("--radial-velocity", inputs.model == "joint",
