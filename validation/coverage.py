@@ -3,7 +3,8 @@
 Each field is a fresh draw of the simulator (``data.cluster_field``, its own seed) with
 ``N_CLUSTER`` members and ``N_FIELD`` field stars in the 20' cone, fitted through the
 workflow's own steps (validation, cuts, initial guess, MAP start, NUTS) with the pm2d model
-(K = 2) for the mean proper motion and the parallax model for the mean parallax. Unlike
+(K = 2) for the mean proper motion and the parallax model for the mean parallax, the
+latter twice: with one weight for all stars, and with ``--magnitude-prior``. Unlike
 SBC, the data here come from the realistic simulator, not from the model: the field is
 non-Gaussian, so this also tests robustness to that misfit.
 """
@@ -17,19 +18,24 @@ from workflows.config import SamplingOptions
 
 N_CLUSTER, N_FIELD = 300, 600
 COVERAGE_SAMPLING = SamplingOptions(draws=400, tune=400, chains=2, cores=1, sampler="pymc")
-COVERAGE_TIMEOUT_S = 600  # a typical field takes 30-60 s for both models
+COVERAGE_TIMEOUT_S = 600  # a typical field takes 60-100 s for its three fits
 QUANTILES = (2.5, 16, 50, 84, 97.5)
 PARAMETERS = {"pm2d": {"cluster_pm[pmra]": "TRUEPMRA", "cluster_pm[pmdec]": "TRUEPMDE"},
-              "parallax": {"cluster_parallax": "TRUEPLX"}}
+              "parallax": {"cluster_parallax": "TRUEPLX"},
+              "parallax_magnitude": {"cluster_parallax": "TRUEPLX"}}
+# fits that are a model with options: the parallax model with --magnitude-prior, whose
+# per-star weights answer the simulator's member fraction falling with magnitude
+FITS = {"parallax_magnitude": ("parallax", {"magnitude_prior": True})}
 
 
 def _silent(_message: str) -> None:
     pass
 
 
-def fit_field(table, model_name: str, sampling: SamplingOptions):
-    """Fit one simulated field with one cluster model, as ``starmix run ngc6819`` does."""
-    inputs = ClusterInput(model=model_name, cluster="NGC6819")
+def fit_field(table, model_name: str, sampling: SamplingOptions, **options):
+    """Fit one simulated field with one cluster model, as ``starmix run cluster
+    --cluster NGC6819`` does; ``options``: more :class:`ClusterInput` fields."""
+    inputs = ClusterInput(model=model_name, cluster="NGC6819", **options)
     center, _ = resolve_center(inputs.cluster, inputs.center)
     stars, _ = prepare_stars(table, inputs, center, sampling.seed, _silent)
     model, check_start = build_cluster_model(stars, inputs, initial_guess(stars), center,
@@ -51,11 +57,13 @@ def coverage_task(seed: int, sampling: dict) -> dict:
     coverage and calibration summaries need (quantiles, truth, per-star P and membership)."""
     table = simulate_cluster_field("ngc6819", seed=seed, n_cluster=N_CLUSTER, n_field=N_FIELD)
     result = {"seed": seed}
-    for model_name, parameters in PARAMETERS.items():
+    for label, parameters in PARAMETERS.items():
+        model_name, options = FITS.get(label, (label, {}))
         stars, idata, probability = fit_field(table, model_name,
-                                              SamplingOptions(**{**sampling, "seed": seed}))
+                                              SamplingOptions(**{**sampling, "seed": seed}),
+                                              **options)
         posterior = idata["posterior"]
-        result[model_name] = {
+        result[label] = {
             "parameters": {
                 label: {"truth": float(table.meta[key]),
                         "quantiles": np.percentile(parameter_values(posterior, label),

@@ -139,9 +139,16 @@ def sbc_section(results: Path, figures: Path) -> tuple[list[str], dict]:
     return lines, verdicts
 
 
+def fitted(fields: list[dict]) -> list[str]:
+    """The fits of :data:`validation.coverage.PARAMETERS` that every field holds (results
+    saved before a fit was added lack it)."""
+    return [name for name in PARAMETERS if all(name in field for field in fields)]
+
+
 def coverage_rows(fields: list[dict]) -> list[dict]:
     rows = []
-    for model_name, parameters in PARAMETERS.items():
+    for model_name in fitted(fields):
+        parameters = PARAMETERS[model_name]
         for label in parameters:
             entries = [field[model_name]["parameters"][label] for field in fields]
             for interval, (lo, hi, nominal) in INTERVALS.items():
@@ -215,7 +222,8 @@ def coverage_section(results: Path, figures: Path) -> tuple[list[str], dict]:
              f"{saved['sampling']['draws']} draws"
              + unfinished_note(saved)
              + ". Divergent transitions in all: "
-             + ", ".join(f"{m} {sum(f[m]['divergences'] for f in fields)}" for m in PARAMETERS)
+             + ", ".join(f"{m} {sum(f[m]['divergences'] for f in fields)}"
+                         for m in fitted(fields))
              + ". Figure: [coverage.png](coverage.png)", "",
              "| model | parameter | interval | fields covering | fraction | 95% CI | pass |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -224,7 +232,7 @@ def coverage_section(results: Path, figures: Path) -> tuple[list[str], dict]:
               f"{'yes' if r['pass'] else 'NO'} |" for r in rows]
     curves, verdicts = {}, {"coverage": all(r["pass"] for r in rows)}
     lines += ["", "## Membership calibration (pooled over the fields)", ""]
-    for model_name in PARAMETERS:
+    for model_name in fitted(fields):
         probability = np.concatenate([f[model_name]["p_cluster"] for f in fields])
         is_member = np.concatenate([f[model_name]["is_member"] for f in fields]).astype(bool)
         curves[model_name] = rows_ = reliability(probability, is_member)
