@@ -14,6 +14,7 @@ from workflows.recovery import (
 )
 
 
+@pytest.mark.filterwarnings("error")  # an empty class is a branch, not a 0/0
 def test_auc_is_undefined_without_both_classes_and_half_for_ties():
     assert np.isnan(roc_auc(np.array([0.2, 0.9]), np.array([True, True])))
     assert np.isnan(roc_auc(np.array([0.2, 0.9]), np.array([0, 0])))
@@ -22,6 +23,7 @@ def test_auc_is_undefined_without_both_classes_and_half_for_ties():
     assert roc_auc(np.array([0.1, 0.8, 0.3]), np.array([0, 1, 0])) == pytest.approx(1.0)
 
 
+@pytest.mark.filterwarnings("error")  # an empty class is a branch, not a 0/0
 def test_precision_and_recall_use_a_strict_threshold():
     p = np.array([0.5, 0.6, 0.9, 0.2])
     members = np.array([1, 1, 0, 1])
@@ -33,6 +35,7 @@ def test_precision_and_recall_use_a_strict_threshold():
     assert precision == 0.0 and np.isnan(recall)
 
 
+@pytest.mark.filterwarnings("error")  # an empty class is a branch, not a 0/0
 def test_reliability_bins_counts_errors_and_edges():
     p = np.r_[np.zeros(RELIABILITY_MIN_STARS), np.full(RELIABILITY_MIN_STARS - 1, 0.55),
               np.ones(RELIABILITY_MIN_STARS)]
@@ -88,3 +91,14 @@ def test_auc_with_one_negative_and_the_error_floor_of_a_one_star_bin():
     table = reliability_table(np.array([0.35]), np.array([0]))
     assert table[3]["n_stars"] == 1
     assert table[3]["fraction_error"] == pytest.approx(1.0)  # sqrt(max(0, 1/1) / 1)
+
+
+def test_a_bin_off_by_exactly_the_tolerance_still_passes():
+    """|member fraction - mean P| <= 0.1 passes: 60 stars at P = 0.25 of which 9 (0.15)
+    are members is off by exactly 0.1 in floating point, and 8 (0.133) is past it."""
+    p = np.full(60, 0.25)
+    assert 0.25 - 9 / 60 == 0.1
+    on_the_edge = reliability_table(p, np.r_[np.ones(9), np.zeros(51)].astype(int))[2]
+    past_it = reliability_table(p, np.r_[np.ones(8), np.zeros(52)].astype(int))[2]
+    assert on_the_edge["n_stars"] == 60 and on_the_edge["within_0.1"]
+    assert not past_it["within_0.1"]
