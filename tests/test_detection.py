@@ -336,3 +336,27 @@ def test_pinned_reason_text_and_the_five_percent_edge():
         "cluster"]
     posterior["cluster_pm_dispersion"][:] = 0.479  # 0.1 + 0.95 x 0.4 = 0.48
     assert pinned_at_bounds(posterior, bounds) == []
+
+
+def test_both_detection_thresholds_are_strict():
+    """Δ exactly 4 se, or exactly 10 nats, is not enough (binary-exact numbers: the
+    boundary itself is tested, not a neighbour of it)."""
+    at_z = detect(np.r_[np.full(8, 2.0), np.zeros(8)], np.zeros(16), 2)
+    assert (at_z.delta_elpd, at_z.se) == (16.0, 4.0) and at_z.verdict == NOT_FOUND
+    at_delta = detect(np.r_[np.full(8, 0.6875), np.full(8, 0.5625)], np.zeros(16), 2)
+    assert (at_delta.delta_elpd, at_delta.se) == (10.0, 0.25) and at_delta.verdict == NOT_FOUND
+    past = detect(np.r_[np.full(8, 0.75), np.full(8, 0.625)], np.zeros(16), 2)
+    assert past.delta_elpd == 11.0 and past.verdict == FOUND
+
+
+def test_a_median_exactly_at_the_pinned_edge_is_not_pinned():
+    import xarray as xr
+
+    from workflows.detection import PINNED_FRACTION
+
+    lower, upper = 0.0, 0.5
+    edge = lower + PINNED_FRACTION * (upper - lower)
+    posterior = xr.Dataset({"w": (("chain", "draw"), np.full((2, 10), edge))})
+    assert pinned_at_bounds(posterior, {"w": (lower, upper)}) == []
+    posterior["w"][:] = np.nextafter(edge, 1.0)
+    assert len(pinned_at_bounds(posterior, {"w": (lower, upper)})) == 1

@@ -20,7 +20,27 @@ def fake_idata(rng, chains=4, draws=1000, offset=0.0, divergences=0):
 def test_independent_draws_pass(rng):
     report = convergence_gate(fake_idata(rng), ["a", "b"])
     assert report.passed, report.failures
-    assert "PASSED" in report.text()
+    assert report.text().splitlines() == ["convergence gate: PASSED",
+                                          "  divergent transitions: 0"]
+
+
+def test_gate_numbers_are_arviz_diagnostics_unrounded(rng):
+    """The gate's table holds exactly r_hat, bulk and tail ESS, at full precision (a
+    rounded r_hat of 1.01 would pass a chain at 1.0149)."""
+    import arviz as az
+
+    idata = fake_idata(rng)
+    rows = convergence_gate(idata, ["a", "b"]).diagnostics
+    assert list(rows.columns) == ["r_hat", "ess_bulk", "ess_tail"]
+    for name in ("a", "b"):
+        assert rows.loc[name, "r_hat"] == pytest.approx(
+            float(az.rhat(idata, var_names=[name])[name]), rel=1e-12)
+        assert rows.loc[name, "ess_bulk"] == pytest.approx(
+            float(az.ess(idata, var_names=[name], method="bulk")[name]),
+            rel=1e-12)
+        assert rows.loc[name, "ess_tail"] == pytest.approx(
+            float(az.ess(idata, var_names=[name], method="tail")[name]),
+            rel=1e-12)
 
 
 def test_disagreeing_chains_fail_on_r_hat(rng):

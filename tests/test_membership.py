@@ -92,3 +92,46 @@ def test_logsumexp_matches_scipy_and_handles_extremes(rng):
     ones = rng.normal(size=(4, 1, 3))
     assert logsumexp(ones, axis=-1).shape == (4, 1)
     assert logsumexp(ones, axis=0).shape == (1, 3)
+
+
+def test_logsumexp_of_all_minus_infinity_is_minus_infinity_without_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = logsumexp(np.array([[-np.inf, -np.inf], [0.0, -np.inf]]), axis=-1)
+    assert out[0] == -np.inf and out[1] == 0.0
+
+
+def test_mixture_draws_stream_every_draw_past_a_batch_and_say_each_chain():
+    """20 draws (one full batch of 16 and a partial one) in 2 chains: the streamed mean is
+    the mean of the kept per-draw values (float32), every draw is kept at this size, and
+    one progress line per chain."""
+    import pymc as pm
+
+    from models import CLUSTER_MODELS
+    from tests.conftest import make_field
+    from workflows.membership import BATCH, mixture_draws
+
+    assert BATCH < 20 < 2 * BATCH  # a full batch and a partial one
+    table = make_field(seed=5, n_cluster=20, n_field=40)
+    model = CLUSTER_MODELS["pm2d"].from_table(
+        table, {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}, n_field=2)
+    prior = pm.draw(model.free_RVs, draws=40, random_seed=3)
+    posterior = xr.Dataset({
+        rv.name: (("chain", "draw", *[f"{rv.name}_{axis}" for axis in range(d.ndim - 1)]),
+                  d.reshape(2, 20, *d.shape[1:])) for rv, d in zip(model.free_RVs, prior,
+                                                                  strict=True)})
+    said = []
+    draws = mixture_draws(model, posterior, say=said.append, threads=2)
+    assert said == ["membership: chain 1/2 done", "membership: chain 2/2 done"]
+    assert draws.n_draws == 20 and list(draws.kept) == list(range(20))
+    assert draws.probability.shape == (2, 20, 60) and draws.probability.dtype == np.float32
+    assert draws.log_likelihood.dtype == np.float32
+    np.testing.assert_allclose(draws.mean, draws.probability.mean(axis=(0, 1)), rtol=1e-5,
+                               atol=1e-7)
+    reference = mixture_draws(model, posterior, fused=False, threads=1)
+    np.testing.assert_allclose(draws.mean, reference.mean, rtol=2e-5, atol=1e-12)
+    summary = draws.membership("cluster")
+    np.testing.assert_allclose(summary.p50, np.median(draws.probability.reshape(40, 60), 0),
+                               rtol=1e-6, atol=1e-7)
