@@ -194,3 +194,58 @@ def test_mixture_random_broadcasts_batch_shapes_and_uses_its_rng():
     np.testing.assert_array_equal(one, again)
     np.testing.assert_allclose(one, normalised)
     assert np.mean(one > 2.5) == pytest.approx(0.75, abs=0.04)
+
+
+def test_outlier_line_wiring_names_dims_and_forms():
+    """Both forms observe ``y`` over the ``point`` dim; only the components form keeps the
+    per-component log-densities; the points are the shared variables the workflows
+    replace by name (x_data, y_data, y_err_data, and x_err_data / xy_corr_data when given)
+    and hold the given values."""
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.traversal import ancestors
+
+    x, y, y_err = np.arange(5.0), np.array([1.0, 2.0, 2.5, 4.0, 9.0]), np.full(5, 0.3)
+    x_err, corr = np.full(5, 0.1), np.full(5, 0.2)
+    for form in ("components", "marginal"):
+        model = outlier_line(x, y, y_err, x_err=x_err, xy_corr=corr, form=form)
+        assert [rv.name for rv in model.observed_RVs] == ["y"]
+        assert model.named_vars_to_dims["y"] == ("point",)
+        assert ("log_component" in model.named_vars) is (form == "components")
+        shared = {v.name: v.get_value() for v in ancestors([model.logp()])
+                  if isinstance(v, SharedVariable) and v.name and v.name.endswith("_data")}
+        assert sorted(shared) == ["x_data", "x_err_data", "xy_corr_data", "y_data",
+                                  "y_err_data"]
+        for name, values in {"x_data": x, "y_data": y, "y_err_data": y_err,
+                             "x_err_data": x_err, "xy_corr_data": corr}.items():
+            np.testing.assert_array_equal(shared[name], values)
+    if_given = outlier_line(x, y, y_err)
+    names = {v.name for v in ancestors([if_given.logp()]) if isinstance(v, SharedVariable)}
+    assert {"x_data", "y_data", "y_err_data"} <= names and "x_err_data" not in names
+
+
+@pytest.mark.parametrize("batched", ["log_weights", "means", "variances"])
+def test_mixture_random_takes_its_batch_shape_from_any_one_parameter(batched):
+    """Only one of the three parameters per point (shape (n, 2)), the others shared (2,):
+    one draw per point, and the per-point parameter is the one each point uses."""
+    from models.likelihoods import normal_mixture_random
+
+    n = 4000
+    shared = {"log_weights": np.log([0.5, 0.5]), "means": np.array([0.0, 0.0]),
+              "variances": np.array([1.0, 1.0])}
+    split = np.arange(n) < n // 2  # the first half differs from the second
+    per_point = {"log_weights": np.log(np.where(split[:, None], [1 - 1e-12, 1e-12],
+                                                [1e-12, 1 - 1e-12])),
+                 "means": np.where(split[:, None], [-5.0, -5.0], [5.0, 5.0]),
+                 "variances": np.where(split[:, None], [1e-4, 1e-4], [1.0, 1.0])}
+    if batched != "variances":  # narrow components, so each draw shows where it came from
+        shared["variances"] = np.array([0.01, 0.01])
+    if batched == "log_weights":  # components told apart by their means
+        shared["means"] = np.array([-5.0, 5.0])
+    arguments = {**shared, batched: per_point[batched]}
+    draws = normal_mixture_random(arguments["log_weights"], arguments["means"],
+                                  arguments["variances"], rng=np.random.default_rng(2))
+    assert draws.shape == (n,)
+    if batched == "variances":
+        assert np.std(draws[split]) < 0.05 and 0.9 < np.std(draws[~split]) < 1.1
+    else:
+        assert np.all(draws[split] < -2) and np.all(draws[~split] > 2)
