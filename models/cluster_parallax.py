@@ -47,8 +47,8 @@ import pytensor.tensor as pt
 from models.field import (
     CLUSTER_BOUNDS,
     component_names,
-    mixture_weights,
     log_weights,
+    mixture_weights,
     observe_one_axis,
     one_axis_coords,
     robust_scale,
