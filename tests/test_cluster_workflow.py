@@ -112,11 +112,14 @@ def test_bad_gaia_input_fails_clearly_or_is_dropped_and_counted(tmp_path, capsys
 
 
 def test_field_components_auto_compares_with_loo(tmp_path):
-    code = run_cluster("pmra", tmp_path, "--field-components", "auto", "--no-figures")
-    assert code == 0
+    # three field Gaussians need more tuning than the smoke length: at 200 tuning steps
+    # their weights' r_hat was 1.08 (nutpie 0.16.11), and the gate rightly failed
+    code = run_cluster("pmra", tmp_path, "--field-components", "auto", "--no-figures",
+                       "--tune", "500")
+    record = json.loads((tmp_path / "run_record.json").read_text())
+    assert code == 0, record["convergence"]["failures"]
     comparison = Table.read(tmp_path / "field_components_loo.ecsv")
     assert sorted(comparison[comparison.colnames[0]]) == ["K=1", "K=2", "K=3"]
-    record = json.loads((tmp_path / "run_record.json").read_text())
     # the K that LOO ranks first on this seeded field is kept (the choice itself is
     # tested on a field built so that one K is right, in tests/test_wrong_answers.py)
     assert record["field_components"] == 3
