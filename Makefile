@@ -40,11 +40,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/starmix run outlier-line --out $(OUT)
 
+# Two pytest workers (pytest-xdist): the suite is compile- and sampling-bound, one process
+# per core; TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 smoke: $(STAMP)
-	$(PY) -m pytest -m smoke
+	$(PY) -m pytest -n $(TEST_WORKERS) -m smoke
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check models data workflows validation tests benchmarks
