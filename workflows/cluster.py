@@ -560,7 +560,11 @@ def draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth
     corner_vars = [name for name in (*spec.CLUSTER_PARAMETERS, *HALO_PARAMETERS)
                    if name not in ("cluster_offset", "plummer_radius")
                    and name in idata["posterior"]]
+    corner_truths = dict(truth)
+    if truth and "is_member" in table.colnames:  # the simulated share of members fitted
+        corner_truths["w[cluster]"] = float(np.mean(np.asarray(table["is_member"], bool)))
     figures["corner"] = plots.corner_plot(idata, corner_vars, coords={"component": "cluster"},
+                                          truths=corner_truths,
                                           title=f"{inputs.model} model: cluster parameters")
     if {"pmra", "pmdec"} <= set(table.colnames):
         centre = (estimates.get("pmra", (np.median(table["pmra"]),))[0],

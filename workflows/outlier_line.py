@@ -130,7 +130,7 @@ def draw_line_figures(run: Run, data: LineData, idata, membership: Membership, v
     """Step 6: data-space fit, corner plot, membership colours, the PGM and the predictive
     checks."""
     truths = {"m": data.truth.get("m"), "b": data.truth.get("b"),
-              "w": data.truth.get("w_line"), "s_out": 15.0 if data.truth else None}
+              "w[line]": data.truth.get("w_line"), "s_out": 15.0 if data.truth else None}
     truths = {name: value for name, value in truths.items() if value is not None}
     corner_vars = [name for name in ("m", "b", "s_out", "w") if name in var_names]
     figures = {

@@ -8,8 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import arviz as az  # noqa: E402
+import arviz  # noqa: E402, F401  (imported before _defer_arviz_jax cleans up after it)
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 
@@ -42,30 +43,105 @@ def _defer_arviz_jax() -> None:
 _defer_arviz_jax()
 
 
-def corner_plot(idata: xr.DataTree, var_names, coords=None, truths=None, title=None):
-    """ArviZ pair plot of ``var_names``; ``truths`` ({name: value}) drawn as red lines.
+# What each plotted parameter is called on an axis, and its unit ("" for none).
+PARAMETER_LABELS = {
+    "m": ("slope m", ""),
+    "b": ("intercept b", "y units"),
+    "s_out": ("outlier width s_out", "y units"),
+    "s_int": ("intrinsic scatter s_int", "y units"),
+    "w": ("weight w", ""),
+    "cluster_pmra": ("cluster μ_α*", "mas/yr"),
+    "cluster_pm[pmra]": ("cluster μ_α*", "mas/yr"),
+    "cluster_pm[pmdec]": ("cluster μ_δ", "mas/yr"),
+    "cluster_pmra_dispersion": ("cluster σ_μ", "mas/yr"),
+    "cluster_pm_dispersion": ("cluster σ_μ", "mas/yr"),
+    "cluster_parallax": ("cluster ϖ", "mas"),
+    "cluster_parallax_spread": ("cluster σ_ϖ", "mas"),
+    "cluster_parallax_dispersion": ("cluster σ_ϖ", "mas"),
+    "cluster_distance": ("cluster distance", "kpc"),
+    "cluster_halo_fraction": ("halo fraction f", ""),
+    "cluster_halo_dispersion": ("halo σ_μ", "mas/yr"),
+    "plummer_radius": ("Plummer radius", "arcmin"),
+}
 
-    Returns the matplotlib figure.
-    """
-    var_names = list(var_names)
-    with az.rc_context({"plot.max_subplots": 200}):  # a pmplx model with a halo has 9 axes
-        plot = az.plot_pair(
-            idata, var_names=var_names, coords=coords, backend="matplotlib", marginal=True
-        )
-    figure = plot.viz["figure"].item()
-    figure.set_size_inches(2.2 * len(var_names), 2.2 * len(var_names))
-    truths = {name: value for name, value in (truths or {}).items() if name in var_names}
-    for row, y_name in enumerate(var_names):
-        for x_name in var_names[: row + 1]:
-            if x_name not in truths or y_name not in truths:
-                continue
-            axes = plot.get_target(x_name, {}, y_name, {})
-            axes.axvline(truths[x_name], color="tab:red", lw=1)
-            if x_name != y_name:
-                axes.axhline(truths[y_name], color="tab:red", lw=1)
-                axes.plot(truths[x_name], truths[y_name], "s", color="tab:red", ms=4)
+
+def axis_label(column: str) -> str:
+    """``column`` (a variable, or ``name[coord]``) as an axis label with its unit: a
+    weight is named by its component (``w[cluster]`` -> "weight w (cluster)")."""
+    name, _, coord = column.partition("[")
+    text, unit = PARAMETER_LABELS.get(column, PARAMETER_LABELS.get(name, (name, "")))
+    if coord and column not in PARAMETER_LABELS:
+        text = f"{text} ({coord.rstrip(']')})"
+    return f"{text} [{unit}]" if unit else text
+
+
+def posterior_columns(idata: xr.DataTree, var_names, coords=None):
+    """The posterior draws of ``var_names`` as columns (draws x columns) and their names:
+    a variable with dimensions gives one column per coordinate (``cluster_pm[pmra]``);
+    ``coords`` selects along a dimension first (``{"component": "cluster"}``)."""
+    posterior = idata["posterior"].to_dataset()
+    columns, names = [], []
+    for name in var_names:
+        values, selected = posterior[name], []
+        for dim, label in (coords or {}).items():
+            if dim in values.dims:
+                values, selected = values.sel({dim: label}), [*selected, str(label)]
+        values = values.stack(sample=("chain", "draw"))
+        extra = [dim for dim in values.dims if dim != "sample"]
+        if not extra:
+            columns.append(values.values)
+            names.append(f"{name}[{', '.join(selected)}]" if selected else name)
+            continue
+        flat = values.stack(column=extra).transpose("sample", "column")
+        for index, coord in enumerate(flat["column"].values):
+            coord = coord if isinstance(coord, tuple) else (coord,)
+            columns.append(flat.values[:, index])
+            names.append(f"{name}[{', '.join([*selected, *map(str, coord)])}]")
+    return np.column_stack(columns), names
+
+
+def _quantile_title(label: str, values: np.ndarray) -> str:
+    """``label = median +upper -lower`` (16/50/84 percentiles), with two significant
+    digits in the smaller of the two errors."""
+    low, mid, high = np.percentile(values, [16, 50, 84])
+    error = min(mid - low, high - mid)
+    decimals = 3 if error <= 0 else int(max(0, 1 - np.floor(np.log10(error))))
+    return f"{label}\n= {mid:.{decimals}f} +{high - mid:.{decimals}f} -{mid - low:.{decimals}f}"
+
+
+def corner_plot(idata: xr.DataTree, var_names, coords=None, truths=None, title=None):
+    """Corner plot (the ``corner`` package) of the posterior of ``var_names``: 1-2 sigma
+    contours with the draws beyond them as points, 16/50/84 percentiles marked and written
+    in each column's title, axis labels with units, and ``truths`` ({column: value},
+    columns named as :func:`posterior_columns` names them, e.g. ``cluster_pm[pmra]`` or
+    ``w[cluster]``) as red lines. Returns the matplotlib figure."""
+    import corner  # imported on use: the outlier line's command imports no more than it needs
+
+    samples, names = posterior_columns(idata, list(var_names), coords)
+    truths = truths or {}
+    truth_values = [truths.get(name, truths.get(name.partition("[")[0])) for name in names]
+    n = len(names)
+    figure = plt.figure(figsize=(max(2.6 * n, 5.0), max(2.6 * n, 5.0)))
+    corner.corner(samples, fig=figure, labels=[axis_label(name) for name in names],
+                  quantiles=[0.16, 0.5, 0.84], truth_color="tab:red",
+                  truths=truth_values if any(v is not None for v in truth_values) else None,
+                  levels=(1 - np.exp(-0.5), 1 - np.exp(-2.0)), plot_datapoints=True,
+                  fill_contours=True, max_n_ticks=3, label_kwargs={"fontsize": 10},
+                  hist_kwargs={"color": "tab:blue"}, color="tab:blue", smooth=1.0,
+                  labelpad=0.05, use_math_text=True)
+    axes = np.array(figure.axes).reshape(n, n)
+    for index, name in enumerate(names):
+        axes[index, index].set_title(_quantile_title(axis_label(name), samples[:, index]),
+                                     fontsize=9)
+    for axis in figure.axes:
+        axis.tick_params(labelsize=8)
+    if any(value is not None for value in truth_values):
+        figure.legend(handles=[plt.Line2D([], [], color="tab:red", label="true value")],
+                      loc="upper right", frameon=False)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, y=0.995)
+    figure.subplots_adjust(left=0.14, bottom=0.14, top=0.9, right=0.97, wspace=0.08,
+                           hspace=0.08)
     return figure
 
 
