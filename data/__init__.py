@@ -8,7 +8,7 @@ and pyia.
 import importlib
 
 _SOURCES = {
-    "DataValidationError": "data.validation",
+    "DataValidationError": "data.input_checks",
     "LineData": "data.line",
     "QualityCuts": "data.gaia",
     "apply_quality_cuts": "data.gaia",

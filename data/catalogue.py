@@ -16,7 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 from data.clusters import ClusterReference, normalise_name
-from data.validation import read_table
+from data.input_checks import read_table
 
 COLUMN_NAMES = {
     "name": ("Cluster", "Name", "name", "cluster"),

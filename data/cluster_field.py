@@ -43,7 +43,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from data.footprint import footprint_meta
-from data.validation import DataValidationError
+from data.input_checks import DataValidationError
 
 KAPPA = 4.740470463533348  # km/s per (mas/yr * kpc)
 SOURCE_ID_BASE = 2_000_000_000_000_000_000

@@ -16,7 +16,7 @@ from astropy.table import Table
 from pyia import GaiaData
 from pyia.data import gaia_unit_map
 
-from data.validation import (
+from data.input_checks import (
     DataValidationError,
     as_float_column,
     drop_rows,
@@ -180,16 +180,6 @@ def separation(table: Table, center: SkyCoord) -> Angle:
     return stars.separation(center)
 
 
-def core_mask(table: Table, center: SkyCoord, radius=5 * u.arcmin) -> np.ndarray:
-    """Stars within ``radius`` of the centre (mostly cluster for NGC 6819 at 5')."""
-    return separation(table, center) < radius
-
-
-def outskirts_mask(table: Table, center: SkyCoord, radius=15 * u.arcmin) -> np.ndarray:
-    """Stars beyond ``radius`` from the centre (mostly field for NGC 6819 at 15')."""
-    return separation(table, center) > radius
-
-
 def assign_dr3_errors(table: Table) -> Table:
     """Add Gaia DR3 sky-averaged errors from G (pygaia) where a file has none.
 
@@ -225,8 +215,9 @@ def correct_parallax_zero_point(table: Table) -> Table:
     try:
         from zero_point import zpt
     except ImportError:
-        raise ImportError("the zero-point correction needs the 'gaiadr3-zeropoint' package: "
-                          "pip install -e '.[zeropoint]'") from None
+        raise DataValidationError("the parallax zero-point correction needs the "
+                                  "'gaiadr3-zeropoint' package: pip install -e "
+                                  "'.[zeropoint]'") from None
     zpt.load_tables()
     offset = zpt.get_zpt(*(np.asarray(table[name]) for name in ZERO_POINT_COLUMNS),
                          _warnings=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data.validation import (
+from data.input_checks import (
     DataValidationError,
     as_float_column,
     drop_rows,

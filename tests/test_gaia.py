@@ -10,13 +10,11 @@ from data.gaia import (
     QualityCuts,
     apply_quality_cuts,
     assign_dr3_errors,
-    core_mask,
     correct_parallax_zero_point,
     load_gaia,
-    outskirts_mask,
     validate_gaia,
 )
-from data.validation import DataValidationError
+from data.input_checks import DataValidationError
 from tests.conftest import make_field
 
 ASTROMETRY = ["source_id", "parallax", "parallax_error", "pmra", "pmra_error", "pmdec",
@@ -109,14 +107,6 @@ def test_quality_cuts_are_counted_and_missing_columns_noted():
     assert record["removed"]["ruwe_max"] > 0
     _, record = apply_quality_cuts(table[["parallax", "phot_g_mean_mag"]], QualityCuts())
     assert record["not_applied"] == ["ruwe_max: no 'ruwe' column"]
-
-
-def test_sky_masks():
-    table = make_field(n_cluster=500, n_field=500)
-    center = cluster_reference("NGC6819").center
-    core, outskirts = core_mask(table, center), outskirts_mask(table, center)
-    assert not np.any(core & outskirts)
-    assert table["is_member"][core].mean() > 0.7 > 0.3 > table["is_member"][outskirts].mean()
 
 
 def test_cluster_centres_offline():

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data.gaia import load_gaia, validate_gaia
+from data.input_checks import DataValidationError
 from data.line import load_line_table
-from data.validation import DataValidationError
 from models.cluster_pm2d import REQUIRED_COLUMNS as PM2D_COLUMNS
 from tests.conftest import make_field, make_line_data, write_line_csv
 from workflows.cli import main

@@ -204,3 +204,33 @@ def test_cluster_halo_adds_a_wider_cluster_gaussian(tmp_path):
     assert (p > 0.5).sum() > 150  # core and halo together hold the 200 members
     if members is not None:
         assert p[members].mean() > 0.8
+
+
+def test_zero_point_subtracts_lindegrens_offset_and_records_it(tmp_path):
+    pytest.importorskip("zero_point")
+    table = make_field(seed=4, n_cluster=150, n_field=250)
+    rng = np.random.default_rng(0)
+    table["nu_eff_used_in_astrometry"] = rng.uniform(1.45, 1.65, len(table))
+    table["pseudocolour"] = np.full(len(table), np.nan)
+    table["ecl_lat"] = np.full(len(table), 60.0)
+    table["astrometric_params_solved"] = np.full(len(table), 31)
+    out = run_pmra_on(tmp_path, table, "--zero-point")
+    applied = record_of(out)["data"]["parallax_zero_point"]
+    assert "Lindegren" in applied["applied"]
+    # the DR3 zero-point is negative (about -0.02 to -0.04 mas at these G): subtracting it
+    # raises every parallax, and the membership table carries the corrected values
+    assert -0.06 < applied["median_mas"] < -0.01
+    members = Table.read(out / "membership.ecsv")
+    given = dict(zip(np.asarray(table["source_id"]), np.asarray(table["parallax"]), strict=True))
+    shift = np.asarray(members["parallax"]) - np.array([given[s] for s in members["source_id"]])
+    assert np.all(shift > 0) and np.median(shift) == pytest.approx(-applied["median_mas"],
+                                                                    abs=0.01)
+
+
+def test_zero_point_without_its_columns_names_them(tmp_path, capsys):
+    path = tmp_path / "field.ecsv"
+    make_field(seed=4, n_cluster=150, n_field=250).write(path)
+    code = main(["run", "cluster", "--model", "pmra", "--data", str(path), "--zero-point",
+                 *CLUSTER, "--out", str(tmp_path / "o")])
+    assert code == 1
+    assert "nu_eff_used_in_astrometry" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from data.validation import DataValidationError
+from data.input_checks import DataValidationError
 from models import CLUSTER_MODELS
 from workflows.config import (
     MASS_MATRICES,
@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="give stars Gaia DR3 errors from G (for files without errors)")
     source.add_argument("--drop-invalid", action="store_true", default=None,
                         help="drop (and count) invalid rows instead of stopping")
+    source.add_argument("--zero-point", action="store_true", default=None,
+                        help="subtract the Lindegren et al. (2021) parallax zero-point "
+                             "(needs nu_eff_used_in_astrometry, pseudocolour, ecl_lat, "
+                             "astrometric_params_solved; the 'zeropoint' extra)")
     source.add_argument("--sim-seed", type=int, help="seed of the simulated field (default 42)")
     source.add_argument("--n-cluster", type=int, help="simulated members (default 6170)")
     source.add_argument("--n-field", type=int, help="simulated field stars (default 10830)")

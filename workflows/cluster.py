@@ -29,10 +29,11 @@ from data.gaia import (
     QualityCuts,
     apply_quality_cuts,
     assign_dr3_errors,
+    correct_parallax_zero_point,
     load_gaia,
     validate_gaia,
 )
-from data.validation import DataValidationError
+from data.input_checks import DataValidationError
 from models import CLUSTER_MODELS
 from models.cluster_parallax import FIELDS as PARALLAX_FIELDS
 from models.field import CLUSTER_BOUNDS, HALO_PARAMETERS, MAX_FIELD_COMPONENTS, MIN_STARS
@@ -85,6 +86,7 @@ class ClusterInput:
     columns: str | None = None
     drop_invalid: bool = False
     assign_errors: bool = False
+    zero_point: bool = False
     ruwe_max: float | None = 1.4
     g_max: float | None = 20.0
     parallax_over_error_min: float | None = None
@@ -189,6 +191,7 @@ def unused_options(inputs: "ClusterInput") -> dict[str, str]:
                       "is read for the cluster --cluster NAME names: give the name too"),
         "columns": ("--columns", inputs.data is not None, with_data),
         "assign_errors": ("--assign-errors", inputs.data is not None, with_data),
+        "zero_point": ("--zero-point", inputs.data is not None, with_data),
         "drop_invalid": ("--drop-invalid", inputs.data is not None, with_data),
         "sim_seed": ("--sim-seed", inputs.data is None, simulated),
         "n_cluster": ("--n-cluster", inputs.data is None, simulated),
@@ -221,6 +224,11 @@ def load_cluster_table(inputs: ClusterInput) -> tuple[Table, dict]:
     if inputs.assign_errors:
         table = assign_dr3_errors(table)
         provenance["errors"] = table.meta["errors"]
+    if inputs.zero_point:
+        table = correct_parallax_zero_point(table)
+        provenance["parallax_zero_point"] = {
+            "applied": table.meta["zero_point"],
+            "median_mas": float(np.nanmedian(table["parallax_zero_point"]))}
     if "source_id" not in table.colnames:
         table["source_id"] = np.arange(len(table))
         provenance["source_id"] = "absent in the file: row numbers used"

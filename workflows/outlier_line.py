@@ -13,8 +13,8 @@ import pymc as pm
 import xarray as xr
 from astropy.table import Table
 
+from data.input_checks import DataValidationError
 from data.line import LineData, load_line_table, simulate_outlier_line
-from data.validation import DataValidationError
 from models.outlier_line import LINE_PARAMETERS, MIN_POINTS, outlier_line
 from workflows import line_plots, plots
 from workflows.check_plots import predictive_figure
