@@ -9,8 +9,10 @@ from workflows.results import atomic_path, write_text
 LINE_DESCRIPTIONS = {
     "line_fit": "Data with error bars, weighted least-squares line (dashed), posterior median "
                 "and 16-84% band of the line, true line (dotted).",
-    "corner": "Posterior pair plot of m, b, s_out and the line weight w[line]; red lines mark "
-              "the simulation's true values (s_out: the outliers' N(0, 15) width).",
+    "corner": "Corner plot (corner package) of m, b, s_out and the line weight w[line]: 1 and "
+              "2 sigma contours with the draws beyond them as points, 16/50/84 percentiles "
+              "in each title; red lines mark the simulation's true values (s_out: the "
+              "outliers' N(0, 15) width).",
     "membership": "Points coloured by their posterior probability of lying on the line "
                   "(weights included); true outliers circled in red.",
     "pgm": "Probabilistic graphical model of the outlier-line mixture (daft).",
@@ -19,7 +21,9 @@ LINE_DESCRIPTIONS = {
 }
 CLUSTER_DESCRIPTIONS = {
     "pgm": "graphical model (daft)",
-    "corner": "pair plot of the cluster parameters",
+    "corner": "corner plot of the cluster parameters (1 and 2 sigma contours, 16/50/84 "
+              "percentiles in the titles, units on the axes); red lines: the simulation's "
+              "true mean motion and parallax and the share of members among the fitted stars",
     "vpd": "vector-point diagram coloured by membership probability",
     "sky": "sky map coloured by membership probability",
     "parallax": "parallax histogram split into the fitted cluster and field components",
