@@ -95,8 +95,9 @@ def kept_draws(n_chains: int, n_draws: int, n_objects: int, mode: str = "auto") 
     every k-th draw, k the smallest that fits (``thin``, ``none``, large ``auto``)."""
     if mode not in LOG_LIKELIHOOD_MODES:
         raise ValueError(f"--log-likelihood must be one of {LOG_LIKELIHOOD_MODES}, got {mode!r}")
-    if mode == "all" or (mode == "auto" and n_chains * n_draws * n_objects <= KEEP_BUDGET):
+    if mode == "all":
         return np.arange(n_draws)
+    # the smallest step that fits: 1 (every draw) whenever chains x draws x objects does
     step = max(1, int(np.ceil(n_chains * n_draws * n_objects / KEEP_BUDGET)))
     return np.arange(0, n_draws, step)
 
