@@ -360,3 +360,22 @@ def test_a_median_exactly_at_the_pinned_edge_is_not_pinned():
     assert pinned_at_bounds(posterior, {"w": (lower, upper)}) == []
     posterior["w"][:] = np.nextafter(edge, 1.0)
     assert len(pinned_at_bounds(posterior, {"w": (lower, upper)})) == 1
+
+
+def test_detection_works_in_double_precision_on_float32_input():
+    # the pointwise log-likelihood is stored as float32 (posterior.nc); the elpd sums and
+    # the PSIS smoothing must still be carried out in float64
+    rng = np.random.default_rng(5)
+    cluster = (-7.0 + rng.normal(0, 0.3, 50_000)).astype(np.float32)
+    field = (cluster - rng.normal(0.01, 0.02, 50_000)).astype(np.float32)
+    verdict = detect(cluster, field, n_field=2)
+    exact = np.asarray(cluster, np.float64) - np.asarray(field, np.float64)
+    assert verdict.delta_elpd == pytest.approx(exact.sum(), rel=1e-12)
+    assert verdict.se == pytest.approx(np.sqrt(exact.size) * exact.std(), rel=1e-12)
+    assert list(verdict.elpd.values()) == [
+        pytest.approx(np.asarray(cluster, np.float64).sum(), rel=1e-12),
+        pytest.approx(np.asarray(field, np.float64).sum(), rel=1e-12)]
+    log_likelihood = rng.normal(-3, 1, (2, 100, 7)).astype(np.float32)
+    np.testing.assert_allclose(pointwise_loo(log_likelihood),
+                               pointwise_loo(log_likelihood.astype(np.float64)), rtol=1e-13)
+    assert pointwise_loo(log_likelihood).dtype == np.float64
