@@ -10,7 +10,13 @@ from scipy import stats
 
 from data.clusters import cluster_reference
 from models import CLUSTER_MODELS
-from models.observed import draw_sky, plummer_radii, star_mixture
+from models.observed import (
+    beta_log_parallax_pdf,
+    draw_sky,
+    parallax_log_components,
+    plummer_radii,
+    star_mixture,
+)
 from tests.conftest import make_field
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
@@ -191,3 +197,27 @@ def test_parallax_cluster_draws_have_the_cluster_depth(rng):
     assert draws.shape == (n,)
     sd = np.hypot(depth, 1e-4)
     assert stats.kstest((draws - 0.47) / sd, "norm").pvalue > 1e-3
+
+
+def test_beta_parallax_field_stays_finite_past_its_upper_end():
+    # a star whose parallax lies beyond the Beta field's x_max must not get -inf (the
+    # density is clipped just inside (0, x_max)), or one star would stop the sampler
+    x = np.array([0.5, 2.999, 3.0, 3.5, 10.0])
+    log_p = beta_log_parallax_pdf(x, 2.0, 5.0, 3.0).eval()
+    assert np.all(np.isfinite(log_p))
+    clipped = stats.beta.logpdf(1 - 1e-6, 2.0, 5.0) - np.log(3.0)
+    np.testing.assert_allclose(log_p[2:], clipped, rtol=1e-6)
+    np.testing.assert_allclose(log_p[0], stats.beta.logpdf(0.5 / 3, 2.0, 5.0) - np.log(3.0),
+                               rtol=1e-6)
+
+
+def test_parallax_quadrature_uses_the_nodes_it_is_given():
+    value = np.array([[0.2], [0.9], [-0.3]])
+    error_cov = np.array([0.3, 0.1, 0.5])[:, None, None] ** 2
+    args = (value, 0.35, 0.0, 0.005, np.array([1.3]), error_cov)
+    to_tensor = [pm.math.constant(a) if isinstance(a, np.ndarray) else a for a in args]
+    default = parallax_log_components(*to_tensor).eval()
+    np.testing.assert_array_equal(default, parallax_log_components(*to_tensor, n_nodes=48).eval())
+    coarse = parallax_log_components(*to_tensor, n_nodes=4).eval()
+    assert np.all(np.abs(coarse[:, 1] - default[:, 1]) > 1e-6)  # the field term changes
+    np.testing.assert_array_equal(coarse[:, 0], default[:, 0])  # the cluster term does not
