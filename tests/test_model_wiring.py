@@ -142,3 +142,14 @@ def test_the_parallax_likelihood_weighs_each_star_by_its_own_magnitude(field, ta
     assert float(loglike) == pytest.approx(logsumexp(log_weight + log_component, axis=1).sum(),
                                            rel=1e-9)
     assert pm.draw(model["stars"], random_seed=1).shape == (len(table), 1)
+
+
+@pytest.mark.parametrize("name", ["pmra", "pm2d", "pmplx", "joint", "parallax"])
+def test_by_default_a_model_has_a_cluster_and_two_field_components(name, table):
+    # the documented defaults of from_table: cluster on, K = 2 field components (one
+    # parallax field law for the parallax model), no magnitude-dependent weights
+    model = build(name, table)
+    components = tuple(model.coords["component"])
+    assert components == (("cluster", "field_1") if name == "parallax"
+                          else ("cluster", "field_1", "field_2"))
+    assert "cluster_logit" not in model.named_vars and "w" in model.named_vars
