@@ -49,8 +49,10 @@ test: $(STAMP)
 smoke: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) -m smoke
 
+# ruff, and the layer contract: data <- models <- workflows, no import cycles (tests/test_layers.py)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check models data workflows validation tests benchmarks
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_layers.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py

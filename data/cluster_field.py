@@ -136,7 +136,7 @@ def simulate_cluster_field(preset: str = "ngc6819", seed: int = 0, **overrides) 
 
 def write_cluster_field(table: Table, path) -> None:
     """Write the table as FITS (``.fits.gz`` is compressed), readable by ``load_gaia``."""
-    from workflows.results import atomic_path
+    from data.files import atomic_path
 
     with atomic_path(path) as temporary:
         table.write(temporary, format="fits", overwrite=True)

@@ -44,7 +44,7 @@ def fetch_gaia_cone(center: SkyCoord, radius: u.Quantity, out: str | Path, tap=N
     ``tap`` is an object with ``launch_job_async(query)`` (astroquery's ``Gaia`` by
     default); tests pass a fake one.
     """
-    from workflows.results import atomic_path
+    from data.files import atomic_path
 
     if tap is None:
         check_network()

@@ -51,19 +51,19 @@ def test_write_text_and_figure_go_through_a_temporary_file(tmp_path, monkeypatch
     import matplotlib
 
     matplotlib.use("Agg")
+    import os
+
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    import workflows.results as results
-
     seen = []
-    real_replace = results.os.replace
+    real_replace = os.replace
 
     def spy(source, target):
         seen.append((Path(source).name, Path(target).name))
         real_replace(source, target)
 
-    monkeypatch.setattr(results.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)
     from workflows.results import save_figure, write_text
 
     assert write_text(tmp_path / "a.md", "hello").read_text() == "hello"

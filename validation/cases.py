@@ -16,7 +16,8 @@ from models.cluster_parallax import cluster_parallax
 from models.cluster_pm2d import cluster_pm2d, pm_covariance
 from models.cluster_pmra import cluster_pmra
 from models.outlier_line import outlier_line
-from validation.sbc import SBCCase
+from validation.sbc import SBCCase, run_replicate
+from workflows.config import SamplingOptions
 
 N_POINTS = 40
 N_STARS = 200
@@ -163,3 +164,8 @@ CASES = {
 }
 CORRECT_CASES = ("outlier_line", "pmra", "parallax", "pm2d")
 WRONG_CASES = ("pmra_errors_ignored", "outlier_line_errors_halved")
+
+
+def sbc_task(seed: int, case_name: str, sampling: dict) -> dict:
+    """Worker entry point: one replicate of the named case in ``CASES``."""
+    return run_replicate(CASES[case_name], seed, SamplingOptions(**sampling))

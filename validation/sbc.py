@@ -168,10 +168,3 @@ def passes(tests: list[Uniformity], alpha: float) -> bool:
 # 400 draws, thinned 4; PyMC's NUTS as in the recorded validation run (fields are small).
 SBC_SAMPLING = SamplingOptions(draws=200, tune=300, chains=2, cores=1, sampler="pymc")
 SBC_TIMEOUT_S = 90  # a typical replicate takes 3-15 s
-
-
-def sbc_task(seed: int, case_name: str, sampling: dict) -> dict:
-    """Worker entry point: one replicate of the named case (see ``validation.cases``)."""
-    from validation.cases import CASES
-
-    return run_replicate(CASES[case_name], seed, SamplingOptions(**sampling))

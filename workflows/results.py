@@ -7,7 +7,6 @@ the next write, or at the end of the step.
 """
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,22 +14,18 @@ from pathlib import Path
 import xarray as xr
 from astropy.table import Table
 
+from data.files import atomic_path as plain_atomic_path
 from workflows.interrupt import check_signals, deferred_signals
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds
+    (:func:`data.files.atomic_path`), with signals held until the file is whole."""
     check_signals()  # a signal that came during the previous write stops the run here
-    with deferred_signals(raise_after=False):  # the caller records the file first
-        try:
-            yield temporary
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
+    # signals wait until the file is whole: the caller records it first
+    with deferred_signals(raise_after=False), plain_atomic_path(path) as temporary:
+        yield temporary
 
 
 def write_json(path: str | Path, payload: dict) -> Path:
