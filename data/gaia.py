@@ -215,9 +215,8 @@ def correct_parallax_zero_point(table: Table) -> Table:
     try:
         from zero_point import zpt
     except ImportError:
-        raise DataValidationError("the parallax zero-point correction needs the "
-                                  "'gaiadr3-zeropoint' package: pip install -e "
-                                  "'.[zeropoint]'") from None
+        raise ValueError("the parallax zero-point correction (--zero-point) needs the "
+                         "'gaiadr3-zeropoint' package: pip install -e '.[zeropoint]'") from None
     zpt.load_tables()
     offset = zpt.get_zpt(*(np.asarray(table[name]) for name in ZERO_POINT_COLUMNS),
                          _warnings=False)

@@ -147,3 +147,21 @@ def test_zero_point_correction():
     assert "Lindegren" in corrected.meta["zero_point"]
     with pytest.raises(DataValidationError, match="'nu_eff_used_in_astrometry'"):
         correct_parallax_zero_point(table[["parallax", "phot_g_mean_mag"]])
+
+
+def test_zero_point_without_its_package_says_how_to_install_it(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_zero_point(name, *args, **kwargs):
+        if name == "zero_point":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_zero_point)
+    table = Table({name: [1.0] for name in ("parallax", "phot_g_mean_mag",
+                                             "nu_eff_used_in_astrometry", "pseudocolour",
+                                             "ecl_lat", "astrometric_params_solved")})
+    with pytest.raises(ValueError, match=r"gaiadr3-zeropoint.*\.\[zeropoint\]"):
+        correct_parallax_zero_point(table)
