@@ -118,13 +118,13 @@ def corner_plot(idata: xr.DataTree, var_names, coords=None, truths=None, title=N
     import corner  # imported on use: the outlier line's command imports no more than it needs
 
     samples, names = posterior_columns(idata, list(var_names), coords)
-    truths = truths or {}
-    truth_values = [truths.get(name, truths.get(name.partition("[")[0])) for name in names]
+    truth_values = [(truths or {}).get(name) for name in names]
+    has_truth = any(value is not None for value in truth_values)
     n = len(names)
     figure = plt.figure(figsize=(max(2.6 * n, 5.0), max(2.6 * n, 5.0)))
     corner.corner(samples, fig=figure, labels=[axis_label(name) for name in names],
                   quantiles=[0.16, 0.5, 0.84], truth_color="tab:red",
-                  truths=truth_values if any(v is not None for v in truth_values) else None,
+                  truths=truth_values if has_truth else None,
                   levels=(1 - np.exp(-0.5), 1 - np.exp(-2.0)), plot_datapoints=True,
                   fill_contours=True, max_n_ticks=3, label_kwargs={"fontsize": 10},
                   hist_kwargs={"color": "tab:blue"}, color="tab:blue", smooth=1.0,
@@ -135,7 +135,7 @@ def corner_plot(idata: xr.DataTree, var_names, coords=None, truths=None, title=N
                                      fontsize=9)
     for axis in figure.axes:
         axis.tick_params(labelsize=8)
-    if any(value is not None for value in truth_values):
+    if has_truth:
         figure.legend(handles=[plt.Line2D([], [], color="tab:red", label="true value")],
                       loc="upper right", frameon=False)
     if title:
