@@ -120,9 +120,9 @@ def corner_plot(idata: xr.DataTree, var_names, coords=None, truths=None, title=N
     samples, names = posterior_columns(idata, list(var_names), coords)
     truth_values = [(truths or {}).get(name) for name in names]
     has_truth = any(value is not None for value in truth_values)
-    n = len(names)
+    n, labels = len(names), [axis_label(name) for name in names]
     figure = plt.figure(figsize=(max(2.6 * n, 5.0), max(2.6 * n, 5.0)))
-    corner.corner(samples, fig=figure, labels=[axis_label(name) for name in names],
+    corner.corner(samples, fig=figure, labels=labels,
                   quantiles=[0.16, 0.5, 0.84], truth_color="tab:red",
                   truths=truth_values if has_truth else None,
                   levels=(1 - np.exp(-0.5), 1 - np.exp(-2.0)), plot_datapoints=True,
@@ -130,9 +130,8 @@ def corner_plot(idata: xr.DataTree, var_names, coords=None, truths=None, title=N
                   hist_kwargs={"color": "tab:blue"}, color="tab:blue", smooth=1.0,
                   labelpad=0.05, use_math_text=True)
     axes = np.array(figure.axes).reshape(n, n)
-    for index, name in enumerate(names):
-        axes[index, index].set_title(_quantile_title(axis_label(name), samples[:, index]),
-                                     fontsize=9)
+    for index, label in enumerate(labels):
+        axes[index, index].set_title(_quantile_title(label, samples[:, index]), fontsize=9)
     for axis in figure.axes:
         axis.tick_params(labelsize=8)
     if has_truth:
