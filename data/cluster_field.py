@@ -74,6 +74,8 @@ class FieldParameters:
 
 
 PRESETS = {"ngc6819": FieldParameters()}
+# luminosity functions p(G) ∝ 10^(slope G): a cluster's is flatter than the field's
+CLUSTER_LF_SLOPE, FIELD_LF_SLOPE = 0.25, 0.35
 
 
 def simulate_cluster_field(preset: str = "ngc6819", seed: int = 0, **overrides) -> Table:
@@ -156,9 +158,45 @@ def exponential_magnitudes(rng, n: int, slope: float, g_range) -> np.ndarray:
     return np.log(lo + rng.random(n) * (hi - lo)) / k
 
 
+def magnitude_density(g, slope: float, g_range) -> np.ndarray:
+    """p(G) ∝ 10^(slope G) on ``g_range``, normalised (1/mag); zero outside it."""
+    g = np.asarray(g, float)
+    k = slope * np.log(10)
+    inside = (g >= g_range[0]) & (g <= g_range[1])
+    norm = np.exp(k * g_range[1]) - np.exp(k * g_range[0])
+    return np.where(inside, k * np.exp(k * np.clip(g, *g_range)) / norm, 0.0)
+
+
+def parallax_membership(table: Table, params: FieldParameters | None = None) -> np.ndarray:
+    """Each star's probability of being a member given only its parallax and G, at the
+    simulator's true parameters (``params``, default the NGC 6819 preset): the best any
+    parallax-only model can do on these stars.
+
+    Prior odds n_c p_c(G) : n_f p_f(G) from the two luminosity functions; likelihoods
+    N(ϖ | ϖ_c, e²) for members, and for field stars N(ϖ | 1/r, e²) averaged over
+    r ~ Gamma(3, L) (trapezoid rule on a 4,000-point grid in true parallax, 1e-3 to 8 mas).
+    """
+    params = params or PRESETS["ngc6819"]
+    g = np.asarray(table["phot_g_mean_mag"], float)
+    observed = np.asarray(table["parallax"], float)
+    error = np.asarray(table["parallax_error"], float)
+    cluster_prior = params.n_cluster * magnitude_density(g, CLUSTER_LF_SLOPE,
+                                                         params.cluster_g_range)
+    field_prior = params.n_field * magnitude_density(g, FIELD_LF_SLOPE, params.field_g_range)
+    length = params.field_length_scale_kpc
+    grid = np.linspace(1e-3, 8.0, 4000)  # true parallax, mas; r = 1/x ~ Gamma(3, L)
+    true_density = grid**-4 * np.exp(-1 / (grid * length)) / (2 * length**3)
+    kernel = np.exp(-0.5 * ((observed[:, None] - grid[None, :]) / error[:, None]) ** 2)
+    field_like = np.trapezoid(true_density * kernel, grid, axis=1) / (np.sqrt(2 * np.pi) * error)
+    cluster_like = (np.exp(-0.5 * ((observed - params.cluster_parallax) / error) ** 2)
+                    / (np.sqrt(2 * np.pi) * error))
+    cluster = cluster_prior * cluster_like
+    return cluster / (cluster + field_prior * field_like)
+
+
 def _cluster_stars(rng, p: FieldParameters) -> dict:
     n = p.n_cluster
-    g = exponential_magnitudes(rng, n, 0.25, p.cluster_g_range)
+    g = exponential_magnitudes(rng, n, CLUSTER_LF_SLOPE, p.cluster_g_range)
     main_sequence = 0.85 + 0.12 * np.clip(g - 15.5, 0, None)
     giants = g < 14.5
     bp_rp = np.where(giants, 1.35 + 0.05 * (14.5 - g), main_sequence) + rng.normal(0, 0.04, n)
@@ -182,7 +220,7 @@ def _field_stars(rng, p: FieldParameters) -> dict:
            [p.field_velocity_corr * sd_a * sd_d, sd_d**2]]
     velocity = np.asarray(p.field_reflex_kms) + rng.multivariate_normal([0, 0], cov, n)
     pm = velocity / (KAPPA * distance[:, None])
-    g = exponential_magnitudes(rng, n, 0.35, p.field_g_range)
+    g = exponential_magnitudes(rng, n, FIELD_LF_SLOPE, p.field_g_range)
     return {
         "radius": p.radius_arcmin * np.sqrt(rng.random(n)),
         "position_angle": rng.uniform(0, 360, n),

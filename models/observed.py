@@ -1,10 +1,11 @@
 """The observed variable of every cluster model: the stars, as one PyMC random variable.
 
 Each distribution is a PyTensor ``RandomVariable`` (its ``rng_fn`` draws a component label
-per star, then the star's values) wrapped as a PyMC ``Distribution`` whose ``logp`` is the
-marginalised mixture, one value per star. The Gaussian ones take their log-density from
-the fused Op (:mod:`models.fused`), so sampling is as fast as before; their reference
-graph is :func:`models.field.gaussian_log_densities`, tested equal.
+per star, then the star's values; ``draw_labelled`` returns the labels too) wrapped as a
+PyMC ``Distribution`` whose ``logp`` is the marginalised mixture, one value per star. The
+Gaussian ones take their log-density from the fused Op (:mod:`models.fused`), so sampling
+is as fast as before; their reference graph is :func:`models.field.gaussian_log_densities`,
+tested equal.
 
 * :class:`StarMixture`: K Gaussians (means μ_k, covariances S_k), each convolved with the
   star's error covariance C_i: y_i ~ Σ_k w_k N(μ_k, S_k + C_i). Signature
@@ -110,7 +111,12 @@ class StarMixtureRV(RandomVariable):
 
     @classmethod
     def rng_fn(cls, rng, log_w, means, covs, error_cov, size):
-        return _gaussian_draws(rng, log_w, means, covs, error_cov, size)[1]
+        return cls.draw_labelled(rng, log_w, means, covs, error_cov, size)[1]
+
+    @classmethod
+    def draw_labelled(cls, rng, log_w, means, covs, error_cov, size=None):
+        """(component index per star, stars): the draw ``rng_fn`` returns, with its labels."""
+        return _gaussian_draws(rng, log_w, means, covs, error_cov, size)
 
 
 class SkyStarMixtureRV(RandomVariable):
@@ -125,9 +131,14 @@ class SkyStarMixtureRV(RandomVariable):
 
     @classmethod
     def rng_fn(cls, rng, log_w, means, covs, error_cov, sky, size):
+        return cls.draw_labelled(rng, log_w, means, covs, error_cov, sky, size)[1]
+
+    @classmethod
+    def draw_labelled(cls, rng, log_w, means, covs, error_cov, sky, size=None):
+        """(component index per star, stars): the draw ``rng_fn`` returns, with its labels."""
         labels, astrometry = _gaussian_draws(rng, log_w, means, covs, error_cov, size)
         positions = draw_sky(rng, labels == 0, _core_np(sky, 1))
-        return np.concatenate([positions, astrometry], axis=-1)
+        return labels, np.concatenate([positions, astrometry], axis=-1)
 
 
 class ParallaxMixtureRV(RandomVariable):
@@ -138,6 +149,14 @@ class ParallaxMixtureRV(RandomVariable):
 
     @classmethod
     def rng_fn(cls, rng, log_w, cluster_parallax, offset, depth, field, error_cov, size):
+        return cls.draw_labelled(rng, log_w, cluster_parallax, offset, depth, field,
+                                 error_cov, size)[1]
+
+    @classmethod
+    def draw_labelled(cls, rng, log_w, cluster_parallax, offset, depth, field, error_cov,
+                      size=None):
+        """(component index per star, stars): the draw ``rng_fn`` returns, with its labels
+        (0: cluster, 1: field)."""
         cluster_parallax, offset, depth = (_core_np(x, 0) for x in (cluster_parallax, offset,
                                                                      depth))
         field = _core_np(field, 1)
@@ -150,7 +169,7 @@ class ParallaxMixtureRV(RandomVariable):
             true_field = field[2] * rng.beta(field[0], field[1], batch)
         true = np.where(labels == 0, cluster_parallax + depth * rng.standard_normal(batch),
                         true_field)
-        return (true + offset + error * rng.standard_normal(batch))[..., None]
+        return labels, (true + offset + error * rng.standard_normal(batch))[..., None]
 
 
 star_mixture = StarMixtureRV()

@@ -204,3 +204,105 @@ def test_report_gives_each_case_its_verdict_and_figure(tmp_path):
     assert "Coverage and membership calibration: not run" in text
     for name in ("outlier_line", "pmra", "pmra_errors_ignored", "outlier_line_errors_halved"):
         assert (figures / f"sbc_{name}.png").stat().st_size > 10_000, name
+
+
+def test_labelled_forward_draws_are_the_model_draws_and_label_the_cluster():
+    """The SBC simulator draws stars through the observed variable's own ``draw_labelled``
+    (what its ``rng_fn`` returns, labels kept): same seed, same stars; the labelled
+    cluster stars sit at the cluster's parallax, and their share is the weight."""
+    from models.observed import ParallaxMixtureRV
+
+    n = 20_000
+    params = (np.log([0.3, 0.7]), 0.5, 0.0, 0.005, np.array([1.35]), np.full((n, 1, 1), 1e-4))
+    labels, stars = ParallaxMixtureRV.draw_labelled(np.random.default_rng(3), *params)
+    again = ParallaxMixtureRV.rng_fn(np.random.default_rng(3), *params, None)
+    np.testing.assert_array_equal(stars, again)
+    cluster = labels == 0
+    assert abs(cluster.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / n)
+    assert np.abs(stars[cluster, 0] - 0.5).max() < 0.06  # 6 sd of the 0.01 mas error
+    assert np.abs(stars[~cluster, 0] - 0.5).mean() > 0.2
+
+    case = CASES["pmra"]
+    rng = np.random.default_rng(1)
+    covariates = case.covariates(rng)
+    truth = draw_prior(case.build(covariates), rng)
+    data = case.simulate(truth, covariates, rng)
+    members = data["is_cluster"]
+    assert members.shape == (len(data["pmra"]),) and 0 < members.sum() < len(members)
+    pull = (data["pmra"][members] - truth["cluster_pmra"]) / np.sqrt(
+        data["pmra_error"][members] ** 2 + truth["cluster_pmra_dispersion"] ** 2)
+    assert abs(pull.mean()) < 0.5 and 0.7 < pull.std() < 1.3
+
+
+def test_simulator_parallax_membership_is_calibrated():
+    """The simulator's own P from parallax and G at its true parameters (the reference
+    the parallax fits are compared with) is calibrated on its own fields: a wrong
+    luminosity slope, field law or error would put bins off by more than 0.05."""
+    from data.cluster_field import PRESETS, parallax_membership, simulate_cluster_field
+
+    params = replace(PRESETS["ngc6819"], n_cluster=2000, n_field=4000)
+    tables = [simulate_cluster_field("ngc6819", seed=seed, n_cluster=2000, n_field=4000)
+              for seed in (1, 2, 3)]
+    probability = np.concatenate([parallax_membership(t, params) for t in tables])
+    is_member = np.concatenate([np.asarray(t["is_member"]) for t in tables])
+    rows = reliability(probability, is_member)
+    assert all(row["pass"] for row in rows), rows
+    assert np.mean((probability - is_member) ** 2) < 0.9 * np.mean(
+        (is_member.mean() - is_member) ** 2)
+    swapped = replace(params, n_cluster=4000, n_field=2000)  # wrong prior odds
+    assert not all(row["pass"] for row in reliability(
+        np.concatenate([parallax_membership(t, swapped) for t in tables]), is_member))
+
+
+def test_report_judges_membership_on_sbc_replicates_and_against_the_reference(tmp_path):
+    """SBC replicates carrying P and labels get a membership verdict (calibrated data
+    pass, over-confident data fail); on the NGC 6819 fields, a fit whose bins miss passes
+    only within ORACLE_MARGIN of the simulator's own P, and the one-weight parallax fit is
+    reported, not judged."""
+    from validation.report import ORACLE_MARGIN, write_report
+
+    rng = np.random.default_rng(2)
+    results, figures = tmp_path / "results", tmp_path / "figures"
+    results.mkdir()
+    uniform = {"cluster_pmra": rng.integers(0, N_RANK_DRAWS + 1, 100)}
+    saved = fake_sbc(uniform)
+    for rep in saved["results"]:
+        p = rng.random(200)
+        rep.update(p_cluster=p.tolist(), is_member=(rng.random(200) < p).astype(int).tolist())
+    (results / "sbc_pmra.json").write_text(json.dumps(saved))
+    for rep in saved["results"]:  # members are those with P > 0.5: over-confident P
+        rep["is_member"] = (np.asarray(rep["p_cluster"]) > 0.5).astype(int).tolist()
+    for rep in saved["results"]:
+        rep["p_cluster"] = (0.5 + 0.5 * (np.asarray(rep["p_cluster"]) - 0.5)).tolist()
+    (results / "sbc_pm2d.json").write_text(json.dumps(saved))
+
+    truth = rng.random(900) < 0.33
+    good = np.where(truth, 0.6, 0.2)  # bins miss (0.6 vs 1.0, 0.2 vs 0.0)
+
+    def fit(p, oracle=None):
+        entry = {"parameters": {"cluster_parallax": {"truth": 0.0,
+                                                     "quantiles": [-2, -1, 0, 1, 2]}},
+                 "divergences": 0, "p_cluster": p.tolist(), "is_member": truth.astype(int).tolist()}
+        return {**entry, **({"p_oracle": oracle.tolist()} if oracle is not None else {})}
+
+    brier_fit = np.mean((good - truth) ** 2)
+    close = good  # the reference no better than the fit
+    far_oracle = np.where(truth, 0.9, 0.05)  # much better than the fit
+    assert np.mean((far_oracle - truth) ** 2) + ORACLE_MARGIN < brier_fit
+    fields = [{"seed": seed, "parallax": fit(good, close), "parallax_magnitude": fit(good, close),
+               "pm2d": {**fit(good, far_oracle), "parameters": {
+                   label: {"truth": 0.0, "quantiles": [-2, -1, 0, 1, 2]}
+                   for label in ("cluster_pm[pmra]", "cluster_pm[pmdec]")}}}
+              for seed in range(10)]
+    (results / "coverage.json").write_text(json.dumps(
+        {"sampling": {"chains": 2, "draws": 400}, "timeout_s": 600, "results": fields}))
+    text = write_report(results, figures).read_text()
+    verdicts = dict(line[2:].split(": ") for line in text.splitlines()
+                    if line.startswith("- ") and line.endswith(("pass", "FAIL")))
+    assert verdicts["membership_pmra (prior predictive)"] == "pass"
+    assert verdicts["membership_pm2d (prior predictive)"] == "FAIL"
+    assert verdicts["membership_parallax_magnitude (NGC 6819 fields)"] == "pass"
+    assert verdicts["membership_pm2d (NGC 6819 fields)"] == "FAIL"
+    assert "membership_parallax (NGC 6819 fields)" not in verdicts
+    assert "### parallax: Brier score" in text and "reported, not judged" in text
+    assert (figures / "membership_sbc.png").stat().st_size > 10_000

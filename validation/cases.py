@@ -1,5 +1,6 @@
-"""The SBC cases: the outlier line, pmra, parallax and pm2d models, and deliberately wrong
-variants that must fail calibration.
+"""The SBC cases: the outlier line, pmra, parallax (with one weight, and with the weight
+logistic in magnitude) and pm2d models, and deliberately wrong variants that must fail
+calibration.
 
 The cluster models get fixed, data-independent prior centres and scales here (the
 workflows centre the field priors on the data's median and robust width, which SBC cannot
@@ -34,14 +35,27 @@ def forward_sample(build, put):
     """A case's simulator: the model's own observed variable drawn, by PyMC's forward
     sampling, at the true parameter values; ``put(data, draw)`` stores the draw in the
     data dict. There is no second, hand-written copy of the generative model to keep in
-    agreement with it."""
+    agreement with it.
+
+    For the cluster models (whose random variable has ``draw_labelled``, the function its
+    ``rng_fn`` calls) the draw is made by that function on the variable's own parameters,
+    and the true labels are stored as ``data["is_cluster"]`` for the membership
+    calibration."""
 
     def simulate(truth, data, rng):
         model = build(data)
         observed = model.observed_RVs[0]
-        draw = compile_pymc(model.free_RVs, [observed], random_seed=int(rng.integers(2**31)),
-                            on_unused_input="ignore", mode="FAST_COMPILE")  # NumPy draws
-        return put(data, draw(*[truth[rv.name] for rv in model.free_RVs])[0])
+        op = observed.owner.op
+        values = [truth[rv.name] for rv in model.free_RVs]
+        if not hasattr(op, "draw_labelled"):
+            draw = compile_pymc(model.free_RVs, [observed], random_seed=int(rng.integers(2**31)),
+                                on_unused_input="ignore", mode="FAST_COMPILE")  # NumPy draws
+            return put(data, draw(*values)[0])
+        inputs = compile_pymc(model.free_RVs, [op.size_param(observed.owner),
+                                               *op.dist_params(observed.owner)],
+                              on_unused_input="ignore", mode="FAST_COMPILE")(*values)
+        labels, stars = op.draw_labelled(rng, *inputs[1:], size=tuple(inputs[0]))
+        return {**put(data, stars), "is_cluster": labels == 0}
 
     return simulate
 
@@ -98,6 +112,24 @@ simulate_parallax = forward_sample(build_parallax,
                                    lambda data, stars: {**data, "parallax": stars[:, 0]})
 
 
+def parallax_magnitude_covariates(rng):
+    """G uniform on 12-20 mag, and parallax errors that grow with it as Gaia's do, from
+    0.02 mas at G = 12 to 0.3 mas at G = 20 (times a log-normal scatter of 0.2)."""
+    magnitudes = rng.uniform(12, 20, N_STARS)
+    errors = 0.02 * 15 ** ((magnitudes - 12) / 8) * np.exp(rng.normal(0, 0.2, N_STARS))
+    return {"parallax": np.zeros(N_STARS), "parallax_error": errors, "magnitudes": magnitudes}
+
+
+def build_parallax_magnitude(data):
+    return cluster_parallax(data["parallax"], data["parallax_error"],
+                            cluster_guess=CLUSTER_PARALLAX_PRIOR_CENTER,
+                            magnitudes=data["magnitudes"])
+
+
+simulate_parallax_magnitude = forward_sample(
+    build_parallax_magnitude, lambda data, stars: {**data, "parallax": stars[:, 0]})
+
+
 # --- pm2d ------------------------------------------------------------------------------
 
 def pm2d_covariates(rng):
@@ -150,6 +182,11 @@ CASES = {
         SBCCase("parallax", f"parallax (exponential field), {N_STARS} stars",
                 parallax_covariates, build_parallax, simulate_parallax,
                 ("cluster_parallax", "field_length_scale", "w")),
+        SBCCase("parallax_magnitude", f"parallax with --magnitude-prior (the cluster's "
+                f"weight logistic in G), {N_STARS} stars", parallax_magnitude_covariates,
+                build_parallax_magnitude, simulate_parallax_magnitude,
+                ("cluster_parallax", "field_length_scale", "cluster_logit",
+                 "cluster_logit_slope")),
         SBCCase("pm2d", f"pm2d, {N_STARS} stars, K = 2 (the field ranked through "
                 "label-invariant summaries: validation.cases.field_moments)", pm2d_covariates,
                 build_pm2d, simulate_pm2d, ("cluster_pm", "cluster_pm_dispersion"),
@@ -162,7 +199,7 @@ CASES = {
                 ("m", "b", "ln_s_out", "w"), halve_line_errors),
     ]
 }
-CORRECT_CASES = ("outlier_line", "pmra", "parallax", "pm2d")
+CORRECT_CASES = ("outlier_line", "pmra", "parallax", "parallax_magnitude", "pm2d")
 WRONG_CASES = ("pmra_errors_ignored", "outlier_line_errors_halved")
 
 

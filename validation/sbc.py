@@ -5,6 +5,13 @@ the model with those parameters, fit it with the workflow's NUTS settings, and r
 rank of each true parameter among ``N_RANK_DRAWS`` thinned posterior draws. If the model,
 its implementation and the sampler are right, every rank is uniform on 0..N_RANK_DRAWS;
 :func:`uniformity` tests that with a chi-square over ``N_BINS`` equal bins.
+
+For the cluster models the simulated stars carry their true labels, and each replicate
+also keeps every star's membership probability (the posterior mean of the
+responsibility, as the workflow computes it). Over data drawn from the prior predictive,
+Bayes' theorem makes that probability exactly calibrated: among stars given P, a
+fraction P are members. That is the membership check with a guarantee; on fields drawn
+at one fixed truth (the coverage experiment) it holds only as the data grow.
 """
 
 from collections.abc import Callable
@@ -15,6 +22,7 @@ import pymc as pm
 from scipy.stats import chisquare
 
 from workflows.config import SamplingOptions
+from workflows.membership import mixture_draws
 from workflows.sampling import sample_posterior
 
 N_RANK_DRAWS = 99  # ranks 0..99: 100 values, 10 per bin
@@ -118,7 +126,9 @@ def run_replicate(case: SBCCase, seed: int, sampling: SamplingOptions) -> dict:
     data = case.simulate(truth, covariates, rng)
     fit_data = case.fit_transform(data) if case.fit_transform else data
     model = case.build(fit_data)
-    kept = list(dict.fromkeys([*case.parameters, *case.summary_inputs]))
+    labelled = "is_cluster" in data
+    kept = list(dict.fromkeys([*case.parameters, *case.summary_inputs,
+                               *([rv.name for rv in model.free_RVs] if labelled else [])]))
     idata = sample_posterior(model, SamplingOptions(**{**sampling.__dict__, "seed": seed}),
                              var_names=kept, log_likelihood=False, start_at_map=True)
     posterior = idata["posterior"].to_dataset()
@@ -126,7 +136,12 @@ def run_replicate(case: SBCCase, seed: int, sampling: SamplingOptions) -> dict:
     ranks = ranks_of_truth(truth, posterior, model, case.parameters)
     if case.summaries is not None:
         ranks.update(ranks_of_summaries(truth, posterior, case.summaries, case.summary_inputs))
-    return {"seed": seed, "divergences": divergences, "ranks": ranks}
+    result = {"seed": seed, "divergences": divergences, "ranks": ranks}
+    if labelled:  # data drawn from the prior predictive: the posterior mean P is calibrated
+        probability = mixture_draws(model, posterior, "cluster", threads=1).mean
+        result.update(p_cluster=np.round(probability, 5).tolist(),
+                      is_member=np.asarray(data["is_cluster"], int).tolist())
+    return result
 
 
 @dataclass(frozen=True)
