@@ -14,7 +14,7 @@ PYTHON_CANDIDATES := $(PYTHON) python3.12 python3.13 python3 \
 BASE_PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell \
 	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $(p))))
 
-.PHONY: run test smoke lint reproduce validate bench bench-baseline bench-large bench-membership mutation clean venv
+.PHONY: run test smoke lint reproduce validate bench bench-baseline bench-large bench-membership mutation mutation-sample clean venv
 
 venv: $(STAMP)
 
@@ -64,6 +64,13 @@ bench: $(STAMP)
 mutation: $(STAMP)
 	$(PY) -m pip install --quiet "mutmut>=3.8"
 	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(PY) benchmarks/mutation_report.py
+
+# a seeded random sample of the mutants an interrupted `make mutation` left unchecked
+# (benchmarks/mutation_sample.py); the report then estimates each module's kill rate
+mutation-sample: $(STAMP)
+	$(PY) -m pip install --quiet "mutmut>=3.8"
+	$(PY) benchmarks/mutation_sample.py $(MUTATION_SAMPLE_ARGS) || true
 	$(PY) benchmarks/mutation_report.py
 
 # W2's sampling speed against a baseline revision, in one run (benchmarks/bench_baseline.py)
