@@ -9,18 +9,18 @@ import importlib
 from collections.abc import Iterator, Mapping
 from types import ModuleType
 
-from models.outlier_line import LINE_COMPONENTS, LINE_PARAMETERS, outlier_line
+from starmix.models.outlier_line import LINE_COMPONENTS, LINE_PARAMETERS, outlier_line
 
 
 class ClusterModels(Mapping):
     """Cluster model modules by name (``pmra``, ``parallax``, ``pm2d``, ``pmplx``, ``joint``)."""
 
     _modules = {
-        "pmra": "models.cluster_pmra",
-        "parallax": "models.cluster_parallax",
-        "pm2d": "models.cluster_pm2d",
-        "pmplx": "models.cluster_pmplx",
-        "joint": "models.cluster_joint",
+        "pmra": "starmix.models.cluster_pmra",
+        "parallax": "starmix.models.cluster_parallax",
+        "pm2d": "starmix.models.cluster_pm2d",
+        "pmplx": "starmix.models.cluster_pmplx",
+        "joint": "starmix.models.cluster_joint",
     }
 
     def __getitem__(self, name: str) -> ModuleType:

@@ -13,7 +13,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.field import (
+from starmix.models.field import (
     FIELD_MIN_PM_WIDTH,
     cluster_halo,
     component_names,
@@ -23,7 +23,7 @@ from models.field import (
     observe_stars,
     robust_scale,
 )
-from models.shared import prior_constant
+from starmix.models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error", "pmdec", "pmdec_error",
                     "pmra_pmdec_corr")

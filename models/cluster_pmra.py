@@ -15,14 +15,14 @@ unless given).
 import numpy as np
 import pymc as pm
 
-from models.field import (
+from starmix.models.field import (
     FIELD_MIN_PM_WIDTH,
     mixture_weights,
     observe_one_axis,
     one_axis_coords,
     robust_scale,
 )
-from models.shared import prior_constant
+from starmix.models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error")
 CLUSTER_PARAMETERS = ("cluster_pmra", "cluster_pmra_dispersion", "w")

@@ -7,11 +7,11 @@ import pytest
 import xarray as xr
 from scipy.stats import multivariate_normal
 
-from models import CLUSTER_MODELS
-from models.cluster_joint import table_arrays
-from models.field import gaussian_components
+from starmix.models import CLUSTER_MODELS
+from starmix.models.cluster_joint import table_arrays
+from starmix.models.field import gaussian_components
+from starmix.workflows.membership import mixture_draws
 from tests.conftest import make_field, observed_loglike
-from workflows.membership import mixture_draws
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
 

@@ -8,11 +8,11 @@ from scipy import integrate
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
 
-from data.cluster_field import astrometric_covariance
-from data.clusters import cluster_reference
-from models import CLUSTER_MODELS
-from models.cluster_joint import FROM_ARCHIVE_ORDER, tangent_plane
-from models.field import FIELD_MIN_PM_WIDTH
+from starmix.data.cluster_field import astrometric_covariance
+from starmix.data.clusters import cluster_reference
+from starmix.models import CLUSTER_MODELS
+from starmix.models.cluster_joint import FROM_ARCHIVE_ORDER, tangent_plane
+from starmix.models.field import FIELD_MIN_PM_WIDTH
 from tests.conftest import make_field
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
@@ -98,7 +98,7 @@ def test_pm2d_model(table):
 
 
 def test_joint_model(table):
-    from data.footprint import Footprint
+    from starmix.data.footprint import Footprint
 
     cone = Footprint(CENTER.ra.deg, CENTER.dec.deg, 20.0, "the test's")
     model = CLUSTER_MODELS["joint"].from_table(table, GUESS, n_field=2, center=CENTER,
@@ -163,7 +163,7 @@ def test_parallax_beta_field_and_offset(table):
 def test_parallax_gaussian_field(table):
     """--parallax-field gaussian: cluster N(plx, s² + e²) against K field Gaussians at least
     0.2 mas wide, against SciPy; its field-only alternative has no cluster."""
-    from models.cluster_parallax import FIELD_MIN_PARALLAX_WIDTH
+    from starmix.models.cluster_parallax import FIELD_MIN_PARALLAX_WIDTH
 
     model = CLUSTER_MODELS["parallax"].from_table(table, GUESS, parallax_field="gaussian",
                                                   n_field=2)

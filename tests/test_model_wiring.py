@@ -11,9 +11,9 @@ that computes the right density on the wrong columns, or labels it wrongly.
 import numpy as np
 import pytest
 
-from models import CLUSTER_MODELS
-from models.cluster_joint import AXES, table_arrays
-from models.cluster_pm2d import pm_covariance
+from starmix.models import CLUSTER_MODELS
+from starmix.models.cluster_joint import AXES, table_arrays
+from starmix.models.cluster_pm2d import pm_covariance
 from tests.conftest import make_field
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
@@ -35,8 +35,8 @@ def table():
 
 def build(name, table, **options):
     if name == "joint":
-        from data.clusters import cluster_reference
-        from data.footprint import Footprint
+        from starmix.data.clusters import cluster_reference
+        from starmix.data.footprint import Footprint
 
         centre = cluster_reference("NGC6819").center
         options |= {"center": centre,

@@ -22,10 +22,10 @@ import xarray as xr
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from data.cluster_field import simulate_cluster_field
-from data.clusters import HUNT_REFFERT_2023, normalise_name, resolve_center
-from data.footprint import Footprint, table_footprint
-from data.gaia import (
+from starmix.data.cluster_field import simulate_cluster_field
+from starmix.data.clusters import HUNT_REFFERT_2023, normalise_name, resolve_center
+from starmix.data.footprint import Footprint, table_footprint
+from starmix.data.gaia import (
     QualityCuts,
     apply_quality_cuts,
     assign_dr3_errors,
@@ -33,35 +33,35 @@ from data.gaia import (
     load_gaia,
     validate_gaia,
 )
-from data.input_checks import DataValidationError
-from models import CLUSTER_MODELS
-from models.cluster_parallax import FIELDS as PARALLAX_FIELDS
-from models.field import CLUSTER_BOUNDS, HALO_PARAMETERS, MAX_FIELD_COMPONENTS, MIN_STARS
-from workflows import cluster_plots, plots
-from workflows.check_plots import predictive_figure
-from workflows.checks import check_step
-from workflows.config import GateThresholds, SamplingOptions, as_record
-from workflows.detection import Detection, detect, pinned_at_bounds, pointwise_loo
-from workflows.diagnostics import GateReport, convergence_gate
-from workflows.identification import (
+from starmix.data.input_checks import DataValidationError, source_name
+from starmix.models import CLUSTER_MODELS
+from starmix.models.cluster_parallax import FIELDS as PARALLAX_FIELDS
+from starmix.models.field import CLUSTER_BOUNDS, HALO_PARAMETERS, MAX_FIELD_COMPONENTS, MIN_STARS
+from starmix.workflows import cluster_plots, plots
+from starmix.workflows.check_plots import predictive_figure
+from starmix.workflows.checks import check_step
+from starmix.workflows.config import GateThresholds, SamplingOptions, as_record
+from starmix.workflows.detection import Detection, detect, pinned_at_bounds, pointwise_loo
+from starmix.workflows.diagnostics import GateReport, convergence_gate
+from starmix.workflows.identification import (
     Candidate,
     candidate_overdensities,
     published_candidate,
     published_reference,
     start_values,
 )
-from workflows.kinematics import (
+from starmix.workflows.kinematics import (
     DEFAULT_RADIAL_VELOCITY,
     GENERIC_RADIAL_VELOCITY,
     cluster_phase_space,
 )
-from workflows.membership import LOG_LIKELIHOOD_MODES, MixtureDraws, mixture_draws
-from workflows.pgm import cluster_pgm
-from workflows.recovery import membership_quality, parameter_bias
-from workflows.results import save_figure, write_json, write_posterior, write_table
-from workflows.run import Run, RunResult, final_status
-from workflows.sampling import check_starting_point, sample_posterior, sampler_used
-from workflows.summary import summary_table
+from starmix.workflows.membership import LOG_LIKELIHOOD_MODES, MixtureDraws, mixture_draws
+from starmix.workflows.pgm import cluster_pgm
+from starmix.workflows.recovery import membership_quality, parameter_bias
+from starmix.workflows.results import save_figure, write_json, write_posterior, write_table
+from starmix.workflows.run import Run, RunResult, final_status
+from starmix.workflows.sampling import check_starting_point, sample_posterior, sampler_used
+from starmix.workflows.summary import summary_table
 
 CLUSTER_WEIGHT_RANGE = (0.001, 0.95)
 AUTO_FIELD_COMPONENTS = (1, 2, 3)
@@ -220,7 +220,7 @@ def load_cluster_table(inputs: ClusterInput) -> tuple[Table, dict]:
         return table, {"source": "simulated NGC 6819 field (data/cluster_field.py)",
                        "simulation_seed": inputs.sim_seed, **sizes}
     table = load_gaia(inputs.data, parse_columns(inputs.columns)).data
-    provenance = {"source": str(inputs.data), "renamed": table.meta.get("renamed", {})}
+    provenance = {"source": source_name(inputs.data), "renamed": table.meta.get("renamed", {})}
     if inputs.assign_errors:
         table = assign_dr3_errors(table)
         provenance["errors"] = table.meta["errors"]
@@ -412,7 +412,7 @@ def field_only_fits(table, inputs, guess, center, n_field: int, sampling: Sampli
     """Step 7a: pointwise PSIS-LOO elpd (one value per star) of the field-only models with
     K and K + 1 field Gaussians (by K), each sampled with at most ``DETECTION_DRAWS`` draws;
     each fit's per-draw arrays are dropped as soon as its elpd is known."""
-    from models.field import MAX_FIELD_COMPONENTS
+    from starmix.models.field import MAX_FIELD_COMPONENTS
 
     short = dataclasses.replace(sampling, draws=min(sampling.draws, DETECTION_DRAWS))
     found = {}
@@ -608,7 +608,7 @@ def check_inside(table: Table, footprint: Footprint) -> None:
     is wrong: an error names the option and counts the stars outside."""
     import astropy.units as u
 
-    from data.gaia import separation
+    from starmix.data.gaia import separation
 
     outside = separation(table, footprint.center) > footprint.radius_arcmin * 1.01 * u.arcmin
     if outside.any():
