@@ -6,6 +6,7 @@ use: they load compiled kernels (Numba) that the outlier line does not need.
 """
 
 import importlib
+import inspect
 from collections.abc import Iterator, Mapping
 from types import ModuleType
 
@@ -35,4 +36,12 @@ class ClusterModels(Mapping):
 
 CLUSTER_MODELS = ClusterModels()
 
-__all__ = ["CLUSTER_MODELS", "LINE_COMPONENTS", "LINE_PARAMETERS", "outlier_line"]
+
+def model_options(name: str) -> frozenset[str]:
+    """The keyword options a cluster model's ``from_table`` takes (beyond the table and
+    the starting guess): what the workflow may pass it, and what a user may set for it."""
+    parameters = inspect.signature(CLUSTER_MODELS[name].from_table).parameters
+    return frozenset(list(parameters)[2:])
+
+__all__ = ["CLUSTER_MODELS", "LINE_COMPONENTS", "LINE_PARAMETERS", "model_options",
+           "outlier_line"]

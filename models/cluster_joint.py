@@ -115,7 +115,7 @@ def table_arrays(table) -> tuple[np.ndarray, np.ndarray]:
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = None,
                footprint=None, cluster: bool = True,
-               magnitude_prior: bool = False, **_):
+               magnitude_prior: bool = False):
     """The joint model of a Gaia table: ``footprint`` (:class:`data.footprint.Footprint`,
     the data's cone; estimated from the stars if None) sets the plane and the field's sky
     density, ``center`` (the cluster's published or given centre, if any) the prior centre

@@ -140,7 +140,7 @@ def _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field, star
 
 def from_table(table, cluster_guess: dict, parallax_field: str = "exponential",
                parallax_offset: bool = False, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, **_):
+               magnitude_prior: bool = False):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     return cluster_parallax(table["parallax"], table["parallax_error"],

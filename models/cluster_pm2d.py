@@ -84,7 +84,7 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, cluster_halo: bool = False, **_):
+               magnitude_prior: bool = False, cluster_halo: bool = False):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     values = np.stack([np.asarray(table["pmra"], float), np.asarray(table["pmdec"], float)], -1)

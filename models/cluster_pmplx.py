@@ -92,7 +92,7 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, cluster_halo: bool = False, **_):
+               magnitude_prior: bool = False, cluster_halo: bool = False):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     astrometry, cov = table_arrays(table)

@@ -58,7 +58,7 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, **_):
+               magnitude_prior: bool = False):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     return cluster_pmra(table["pmra"], table["pmra_error"], cluster_guess=cluster_guess["pmra"],

@@ -187,7 +187,8 @@ def test_parallax_gaussian_field(table):
 
 @pytest.mark.parametrize("name", ["pmra", "pm2d", "joint"])
 def test_field_widths_are_ordered_and_named_dims(table, name):
-    model = CLUSTER_MODELS[name].from_table(table, GUESS, n_field=3, center=CENTER)
+    sky = {"center": CENTER} if name == "joint" else {}  # the only model with positions
+    model = CLUSTER_MODELS[name].from_table(table, GUESS, n_field=3, **sky)
     assert model.rvs_to_transforms[model["field_cov_log_width"]] is not None
     assert list(model.coords["component"]) == ["cluster", "field_1", "field_2", "field_3"]
     assert model.named_vars_to_dims["log_component"] == ("star", "component")
@@ -199,3 +200,16 @@ def test_field_widths_are_ordered_and_named_dims(table, name):
 def test_field_component_count_is_checked(table):
     with pytest.raises(ValueError, match="1..5"):
         CLUSTER_MODELS["pm2d"].from_table(table, GUESS, n_field=6)
+
+
+def test_a_model_takes_only_its_own_options(table):
+    """A misspelt or foreign option is an error, and each model declares what it takes."""
+    from starmix.models import model_options
+
+    with pytest.raises(TypeError, match="cluster_hallo"):
+        CLUSTER_MODELS["pm2d"].from_table(table, GUESS, cluster_hallo=True)
+    with pytest.raises(TypeError, match="center"):
+        CLUSTER_MODELS["pmra"].from_table(table, GUESS, center=CENTER)
+    assert "cluster_halo" in model_options("pm2d") and "cluster_halo" not in model_options("pmra")
+    assert {"center", "footprint"} <= model_options("joint")
+    assert "parallax_field" in model_options("parallax")

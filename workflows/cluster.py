@@ -34,7 +34,7 @@ from starmix.data.gaia import (
     validate_gaia,
 )
 from starmix.data.input_checks import DataValidationError, source_name
-from starmix.models import CLUSTER_MODELS
+from starmix.models import CLUSTER_MODELS, model_options
 from starmix.models.cluster_parallax import FIELDS as PARALLAX_FIELDS
 from starmix.models.field import CLUSTER_BOUNDS, HALO_PARAMETERS, MAX_FIELD_COMPONENTS, MIN_STARS
 from starmix.workflows import cluster_plots, plots
@@ -170,6 +170,7 @@ class ClusterInput:
 def unused_options(inputs: "ClusterInput") -> dict[str, str]:
     """Options set away from their defaults that this run would not use: {option: why}."""
     default = ClusterInput.__dataclass_fields__
+    takes = model_options(inputs.model)  # the model's own options
     only_parallax = f"is for --model parallax only (this run: --model {inputs.model})"
     gaussian_field = inputs.model != "parallax" or inputs.parallax_field == "gaussian"
     with_data = "is for a --data table (this run uses the simulated field)"
@@ -177,15 +178,15 @@ def unused_options(inputs: "ClusterInput") -> dict[str, str]:
     rules = {
         "field_components": ("--field-components", gaussian_field,
                              "is for --model parallax only with --parallax-field gaussian"),
-        "parallax_field": ("--parallax-field", inputs.model == "parallax", only_parallax),
+        "parallax_field": ("--parallax-field", "parallax_field" in takes, only_parallax),
         "parallax_offset": ("--parallax-offset",
                             inputs.model == "parallax" and inputs.parallax_field != "gaussian",
                             "is for --model parallax with the exponential or beta field"),
-        "cluster_halo": ("--cluster-halo", inputs.model in ("pm2d", "pmplx"),
+        "cluster_halo": ("--cluster-halo", "cluster_halo" in takes,
                          f"is for --model pm2d or pmplx (this run: --model {inputs.model})"),
         "radial_velocity": ("--radial-velocity", inputs.model == "joint",
                             f"is for --model joint only (this run: --model {inputs.model})"),
-        "footprint": ("--footprint", inputs.model == "joint",
+        "footprint": ("--footprint", "footprint" in takes,
                       "is for --model joint (the only model with a sky term)"),
         "catalogue": ("--catalogue", inputs.cluster is not None,
                       "is read for the cluster --cluster NAME names: give the name too"),
@@ -330,12 +331,15 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
     input columns; the sampler runs it when the log-density at the start is not finite).
     ``cluster=False``: the field-only alternative of the detection step."""
     spec = CLUSTER_MODELS[inputs.model]
-    extra = {} if cluster else {"cluster": False}
-    model = spec.from_table(
-        table, guess, n_field=n_field, center=center,
-        footprint=footprint_for(table, inputs, center), parallax_field=inputs.parallax_field,
-        parallax_offset=inputs.parallax_offset, magnitude_prior=inputs.magnitude_prior,
-        cluster_halo=inputs.cluster_halo and cluster, **extra)
+    accepted = model_options(inputs.model)
+    offered = {"n_field": n_field, "center": center, "parallax_field": inputs.parallax_field,
+               "parallax_offset": inputs.parallax_offset,
+               "magnitude_prior": inputs.magnitude_prior,
+               "cluster_halo": inputs.cluster_halo and cluster, "cluster": cluster}
+    if "footprint" in accepted:
+        offered["footprint"] = footprint_for(table, inputs, center)
+    model = spec.from_table(table, guess, **{name: value for name, value in offered.items()
+                                             if name in accepted})
     if not cluster:
         return model, None
     columns = {name: np.asarray(table[name]) for name in spec.REQUIRED_COLUMNS
