@@ -70,6 +70,22 @@ def test_coords_and_dims_follow_the_table_and_the_field_components(name, table):
     for variable, variable_dims in expected.items():
         assert dims[variable] == variable_dims, variable
     assert [rv.name for rv in model.observed_RVs] == ["stars"]
+    if name == "joint":  # the cluster's offset on the tangent plane
+        assert tuple(model.coords["sky"]) == ("xi", "eta")
+
+
+@pytest.mark.parametrize("field", ["exponential", "beta", "gaussian"])
+def test_the_parallax_models_coords_follow_the_table(field, table):
+    from starmix.models.cluster_parallax import cluster_parallax
+
+    model = build("parallax", table, parallax_field=field)
+    np.testing.assert_array_equal(model.coords["star"], np.asarray(table["source_id"]))
+    assert tuple(model.coords["astrometry"]) == ("parallax",)
+    assert tuple(model.coords["coordinate"]) == ("parallax",)
+    unnamed = cluster_parallax(np.asarray(table["parallax"], float),
+                               np.asarray(table["parallax_error"], float), cluster_guess=0.36,
+                               field=field)  # no star ids: the stars are numbered
+    np.testing.assert_array_equal(unnamed.coords["star"], np.arange(len(table)))
 
 
 @pytest.mark.parametrize("name", ["pmra", "pm2d", "pmplx"])
