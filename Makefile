@@ -49,9 +49,9 @@ test: $(STAMP)
 smoke: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) -m smoke
 
-# ruff, and the layer contract: data <- models <- workflows, no import cycles (tests/test_layers.py)
+# ruff, and the layer contract: data <- models <- workflows <- API, no import cycles (tests/test_layers.py)
 lint: $(STAMP)
-	$(VENV)/bin/ruff check models data workflows validation tests benchmarks
+	$(VENV)/bin/ruff check starmix models data workflows validation tests benchmarks docs
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_layers.py
 
 bench: $(STAMP)

@@ -26,15 +26,20 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "663a109"  # tests for the recovery metrics; models still on pm.Potential
 
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 sys.path.insert(0, "benchmarks")
 import numpy as np
 import arviz as az
 from bench_speed import default_field
 from fields import pm_arrays
-from models.cluster_pm2d import cluster_pm2d
-from workflows.config import SamplingOptions
-from workflows.sampling import sample_posterior
+if os.path.isdir("starmix"):  # this checkout's own code, whichever layout it has
+    from starmix.models.cluster_pm2d import cluster_pm2d
+    from starmix.workflows.config import SamplingOptions
+    from starmix.workflows.sampling import sample_posterior
+else:  # revisions before the starmix package: the top-level folders were the packages
+    from models.cluster_pm2d import cluster_pm2d
+    from workflows.config import SamplingOptions
+    from workflows.sampling import sample_posterior
 
 draws, chains, seed = {draws}, {chains}, {seed}
 stars, guess = default_field()

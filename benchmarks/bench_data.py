@@ -8,8 +8,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from data.cluster_field import simulate_cluster_field, write_cluster_field
-from data.gaia import load_gaia, validate_gaia
+from starmix.data.cluster_field import simulate_cluster_field, write_cluster_field
+from starmix.data.gaia import load_gaia, validate_gaia
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -54,7 +54,7 @@ def main(argv=None) -> int:
 
     from fields import scaled_field
 
-    from data.cluster_field import write_cluster_field
+    from starmix.data.cluster_field import write_cluster_field
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
         print(f"simulating {args.stars} stars -> {field_path}", flush=True)
         write_cluster_field(scaled_field(args.stars), field_path)
     run_dir = out / "run"
-    command = [sys.executable, "-m", "workflows.cli", "run", "cluster", "--model", "pm2d",
+    command = [sys.executable, "-m", "starmix.workflows.cli", "run", "cluster", "--model", "pm2d",
                "--data", str(field_path), "--cluster", "NGC6819", "--no-figures",
                "--draws", str(args.draws), "--chains", str(args.chains),
                "--log-likelihood", args.log_likelihood, "--out", str(run_dir)]

@@ -122,7 +122,7 @@ STARMIX_OPTIONS = {"halo": "--cluster-halo", "magnitude": "--magnitude-prior"}
 def starmix_membership(table_path, method, cluster, extra, seed=42, keep=None):
     """Run starmix as ``method`` ("starmix-MODEL[+OPTION...]") on the table; with ``keep``
     (a folder), its run folder is kept there as ``keep/<table>-<method>``."""
-    from workflows.cli import main
+    from starmix.workflows.cli import main
 
     model, *options = method.split("-", 1)[1].split("+")
     extra = [*extra, *(STARMIX_OPTIONS[option] for option in options)]
@@ -195,9 +195,9 @@ def reliability_gap(p, truth, bins=10) -> tuple[float, float]:
 
 
 def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dict]:
-    from data.cluster_field import simulate_cluster_field, write_cluster_field
-    from data.gaia import assign_dr3_errors, load_gaia
-    from data.members import load_member_list, match_members
+    from starmix.data.cluster_field import simulate_cluster_field, write_cluster_field
+    from starmix.data.gaia import assign_dr3_errors, load_gaia
+    from starmix.data.members import load_member_list, match_members
 
     if name in REAL:
         field_file, members_file, cluster = REAL[name]
@@ -212,7 +212,7 @@ def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dic
         match = match_members(table, load_member_list(SHARED / members_file))
         truth, listed = match.labels(len(table), 0.7), match.labels(len(table), 0.0)
         bright = np.asarray(table["phot_g_mean_mag"]) < 18
-        from data.clusters import cluster_reference
+        from starmix.data.clusters import cluster_reference
 
         ref = cluster_reference(cluster)
         published = (ref.pmra, ref.pmdec, ref.parallax)
@@ -230,7 +230,7 @@ def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dic
         truth = listed = np.asarray(table["is_member"], bool)
         bright = np.ones(len(table), bool)
         published, cluster, extra = NGC6819, "NGC6819", []
-        from data.clusters import cluster_reference
+        from starmix.data.clusters import cluster_reference
 
         ngc6819 = cluster_reference("NGC6819").center
         radec = (float(ngc6819.ra.deg), float(ngc6819.dec.deg))

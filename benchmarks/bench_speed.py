@@ -76,9 +76,9 @@ def posterior_means(posterior) -> dict:
 
 
 def default_field():
-    from data.cluster_field import simulate_cluster_field
-    from data.clusters import resolve_center
-    from workflows.cluster import ClusterInput, initial_guess, prepare_stars
+    from starmix.data.cluster_field import simulate_cluster_field
+    from starmix.data.clusters import resolve_center
+    from starmix.workflows.cluster import ClusterInput, initial_guess, prepare_stars
 
     inputs = ClusterInput(model="pm2d", cluster="NGC6819")
     center, _ = resolve_center(inputs.cluster, inputs.center)
@@ -100,9 +100,9 @@ def split_sampling(idata, seconds_sampling: float, chains_in_parallel: int) -> d
 
 def job_starmix_workflow(args, started: float) -> dict:
     """W1, W2, W3 as a user runs them: the real workflow functions, figures included."""
-    from workflows.cluster import ClusterInput, run_cluster
-    from workflows.config import SamplingOptions, available_cores
-    from workflows.outlier_line import run_outlier_line
+    from starmix.workflows.cluster import ClusterInput, run_cluster
+    from starmix.workflows.config import SamplingOptions, available_cores
+    from starmix.workflows.outlier_line import run_outlier_line
 
     imported = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -142,9 +142,9 @@ def job_pymc_sampler(args, started: float) -> dict:
     """W2 with starmix's pm2d model from the MAP start, sampling only: through starmix's
     default route (``sampler="auto"``, the same work as the NumPyro peer), or through
     ``pm.sample(nuts_sampler=...)`` (PyMC's own NUTS, nutpie and numpyro one by one)."""
-    from models.cluster_pm2d import cluster_pm2d
-    from workflows.config import SamplingOptions, available_cores
-    from workflows.sampling import (
+    from starmix.models.cluster_pm2d import cluster_pm2d
+    from starmix.workflows.config import SamplingOptions, available_cores
+    from starmix.workflows.sampling import (
         _sample_with_pymc,
         map_point,
         resolve_sampler,
@@ -238,8 +238,8 @@ def job_numpyro_peer(args, started: float) -> dict:
 
 def starmix_map_point(values, cov, guess) -> dict:
     """starmix's MAP point of pm2d (constrained values, named as in the NumPyro peer)."""
-    from models.cluster_pm2d import cluster_pm2d
-    from workflows.sampling import map_point
+    from starmix.models.cluster_pm2d import cluster_pm2d
+    from starmix.workflows.sampling import map_point
 
     model = cluster_pm2d(values, cov, cluster_guess=[guess["pmra"], guess["pmdec"]])
     return map_point(model, seed=42)
@@ -261,7 +261,7 @@ def job_reference_style(args, started: float) -> dict:
     from floor import seconds_per_call
     from peers import PriorConstants, reference_style_pm2d
 
-    from models.cluster_pm2d import cluster_pm2d
+    from starmix.models.cluster_pm2d import cluster_pm2d
 
     imported = time.perf_counter()
     from fields import pm_arrays
@@ -298,7 +298,7 @@ def job_gradient_scaling(args, started: float) -> dict:
     from fields import pm_arrays, scaled_field
     from floor import seconds_per_call
 
-    from models.cluster_pm2d import cluster_pm2d
+    from starmix.models.cluster_pm2d import cluster_pm2d
 
     rows = []
     for n_stars in args.sizes:
@@ -319,9 +319,9 @@ def job_large_run(args, started: float) -> dict:
     log-likelihood: at 200k stars x 4000 draws those alone would be 6.4 GB)."""
     from fields import pm_arrays, scaled_field
 
-    from models.cluster_pm2d import cluster_pm2d
-    from workflows.config import SamplingOptions
-    from workflows.sampling import sample_posterior
+    from starmix.models.cluster_pm2d import cluster_pm2d
+    from starmix.workflows.config import SamplingOptions
+    from starmix.workflows.sampling import sample_posterior
 
     imported = time.perf_counter()
     values, cov = pm_arrays(scaled_field(args.large_stars))

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from data.cluster_field import simulate_cluster_field
-from models.cluster_pm2d import pm_covariance
+from starmix.data.cluster_field import simulate_cluster_field
+from starmix.models.cluster_pm2d import pm_covariance
 
 DEFAULT_MEMBER_FRACTION = 6170 / 17000  # members in the default NGC 6819 field
 

@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     import pymc as pm
     from fields import pm_arrays, scaled_field
 
-    from models.cluster_pm2d import cluster_pm2d
+    from starmix.models.cluster_pm2d import cluster_pm2d
 
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
 
     # The same parameters, and the inputs of starmix's fused Op, evaluated by PyTensor in one
     # function (Python linker: nothing to compile).
-    from models.fused import LOGLIKE_WITH_GRADS, fused_likelihood_node
+    from starmix.models.fused import LOGLIKE_WITH_GRADS, fused_likelihood_node
 
     stars = model["stars"]
     outs = model.replace_rvs_by_values([model[name] for name in (
@@ -197,7 +197,7 @@ def reference_graph_logp_dlogp(model, point):
     the fused Op: what starmix computed before the Op, compiled the same way."""
     import pytensor.tensor as pt
 
-    from models.likelihoods import mixture_logp
+    from starmix.models.likelihoods import mixture_logp
 
     graph_total = mixture_logp(pt.log(model["w"]), model["log_component"]).sum()
     # every term but the last, the observed stars

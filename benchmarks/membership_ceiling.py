@@ -86,8 +86,8 @@ def main(argv=None) -> int:
     parser.add_argument("--colour", action="store_true",
                         help="also estimate the ceiling with a BP-RP colour term")
     args = parser.parse_args(argv)
-    from data.gaia import assign_dr3_errors, load_gaia
-    from data.members import load_member_list, match_members
+    from starmix.data.gaia import assign_dr3_errors, load_gaia
+    from starmix.data.members import load_member_list, match_members
 
     for name in args.cases:
         field_file, members_file, _ = REAL[name]

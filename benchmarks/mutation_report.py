@@ -23,9 +23,9 @@ TARGET = 0.9
 # child per mutant, so a mutant of these functions is never executed by any test. They are
 # reported apart (their behaviour is tested, through the kernels they build, in
 # tests/test_fused.py).
-IMPORT_TIME = ("models.fused.x__specialised_kernel", "models.fused.x__specialised_loglike",
-               "models.fused.x__cached_per_dim", "models.fused.x__upper_pairs",
-               "models.fused.xǁ_SpecialisedCacheǁ__init__")
+IMPORT_TIME = tuple(f"starmix.models.fused.{name}" for name in (
+    "x__specialised_kernel", "x__specialised_loglike", "x__cached_per_dim", "x__upper_pairs",
+    "xǁ_SpecialisedCacheǁ__init__"))
 
 
 def wilson(killed: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -14,7 +14,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.field import FIELD_MIN_PM_WIDTH, robust_scale
+from starmix.models.field import FIELD_MIN_PM_WIDTH, robust_scale
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from data.clusters import ClusterReference, normalise_name
-from data.input_checks import read_table
+from starmix.data.clusters import ClusterReference, normalise_name
+from starmix.data.input_checks import read_table
 
 COLUMN_NAMES = {
     "name": ("Cluster", "Name", "name", "cluster"),

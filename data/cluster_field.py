@@ -42,8 +42,8 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from data.footprint import footprint_meta
-from data.input_checks import DataValidationError
+from starmix.data.footprint import footprint_meta
+from starmix.data.input_checks import DataValidationError
 
 KAPPA = 4.740470463533348  # km/s per (mas/yr * kpc)
 SOURCE_ID_BASE = 2_000_000_000_000_000_000
@@ -138,7 +138,7 @@ def simulate_cluster_field(preset: str = "ngc6819", seed: int = 0, **overrides) 
 
 def write_cluster_field(table: Table, path) -> None:
     """Write the table as FITS (``.fits.gz`` is compressed), readable by ``load_gaia``."""
-    from data.files import atomic_path
+    from starmix.data.files import atomic_path
 
     with atomic_path(path) as temporary:
         table.write(temporary, format="fits", overwrite=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 
-from data.footprint import footprint_meta
-from data.gaia import ARCHIVE_COLUMNS
+from starmix.data.footprint import footprint_meta
+from starmix.data.gaia import ARCHIVE_COLUMNS
 
 GAIA_ARCHIVE_HOST = ("gea.esac.esa.int", 443)
 
@@ -44,7 +44,7 @@ def fetch_gaia_cone(center: SkyCoord, radius: u.Quantity, out: str | Path, tap=N
     ``tap`` is an object with ``launch_job_async(query)`` (astroquery's ``Gaia`` by
     default); tests pass a fake one.
     """
-    from data.files import atomic_path
+    from starmix.data.files import atomic_path
 
     if tap is None:
         check_network()

@@ -7,7 +7,6 @@ Units follow the Gaia archive: degrees, mas, mas/yr, mag.
 """
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -16,7 +15,7 @@ from astropy.table import Table
 from pyia import GaiaData
 from pyia.data import gaia_unit_map
 
-from data.input_checks import (
+from starmix.data.input_checks import (
     DataValidationError,
     as_float_column,
     drop_rows,
@@ -25,6 +24,7 @@ from data.input_checks import (
     read_table,
     require_columns,
     row_problems,
+    source_name,
 )
 
 ARCHIVE_COLUMNS = (
@@ -41,14 +41,14 @@ VIZIER_NAMES = {
 }
 
 
-def load_gaia(path: str | Path, columns: dict[str, str] | None = None) -> GaiaData:
-    """Read a Gaia table (FITS, FITS.gz, CSV, ECSV, VOTable) into a ``pyia.GaiaData``.
+def load_gaia(path, columns: dict[str, str] | None = None) -> GaiaData:
+    """Read a Gaia table (FITS, FITS.gz, CSV, ECSV, VOTable; or a table object given in
+    Python, copied) into a ``pyia.GaiaData``.
 
     ``columns`` maps names in the file to archive names; VizieR-style names are mapped
     automatically. Blank cells become NaN (never silently a fill value), archive units are
     attached where the file has none, and ``table.meta["renamed"]`` lists every rename.
     """
-    path = Path(path)
     table = read_table(path, "Gaia table")
     renames = {**{k: v for k, v in VIZIER_NAMES.items() if k in table.colnames}, **(columns or {})}
     for old, new in renames.items():
@@ -57,7 +57,7 @@ def load_gaia(path: str | Path, columns: dict[str, str] | None = None) -> GaiaDa
             raise DataValidationError(new, f"clash: both {old!r} and {new!r} present", 0, 0)
         table.rename_column(old, new)
     table.meta["renamed"] = renames
-    table.meta["source_file"] = str(path)
+    table.meta["source_file"] = source_name(path)
     for name in table.colnames:
         column = table[name]
         if column.dtype.kind == "f" and getattr(column, "mask", None) is not None:

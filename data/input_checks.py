@@ -32,13 +32,39 @@ class DataFileError(ValueError):
 TABLE_FORMATS = "CSV (.csv, .csv.gz), ECSV, FITS (.fits, .fits.gz, .fit) or VOTable (.vot, .xml)"
 
 
-def read_table(path: str | Path, what: str = "data file"):
-    """Read a table file into an astropy ``Table``; the format follows the suffix.
+def is_table(source) -> bool:
+    """Whether ``source`` is a table object (astropy ``Table``, pyia ``GaiaData`` or pandas
+    ``DataFrame``) rather than a file path."""
+    return hasattr(source, "colnames") or _is_dataframe(source)
+
+
+def _is_dataframe(source) -> bool:
+    return type(source).__module__.startswith("pandas") and hasattr(source, "columns")
+
+
+def source_name(source) -> str:
+    """How a data source is named in messages and run records: the file path, or a
+    description of a table given in Python."""
+    if source is None:
+        return "built-in simulated data"
+    if is_table(source):
+        return f"table given in Python ({len(source)} rows)"
+    return str(source)
+
+
+def read_table(path, what: str = "data file"):
+    """Read a table file into an astropy ``Table``; the format follows the suffix. A table
+    object (:func:`is_table`) is copied into a new astropy ``Table``, so the caller's stays
+    untouched.
 
     Any failure (missing file, truncated gzip, random bytes, a format astropy cannot
     guess) is a :class:`DataFileError` (or ``FileNotFoundError``) naming the file."""
     from astropy.table import Table
 
+    if _is_dataframe(path):
+        return Table.from_pandas(path)
+    if is_table(path):
+        return Table(getattr(path, "data", path), copy=True)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}")

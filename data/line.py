@@ -6,17 +6,17 @@ The reference data set (Hogg, Bovy & Lang 2010 style, as in the seed notebook) i
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from data.input_checks import (
+from starmix.data.input_checks import (
     DataValidationError,
     as_float_column,
     drop_rows,
     read_table,
     require_columns,
     row_problems,
+    source_name,
     validate_columns,
 )
 
@@ -83,7 +83,7 @@ def simulate_outlier_line(
 
 
 def load_line_table(
-    path: str | Path,
+    path,
     x: str = "x",
     y: str = "y",
     y_err: str = "y_err",
@@ -91,9 +91,10 @@ def load_line_table(
     xy_corr: str | None = None,
     drop_invalid: bool = False,
 ) -> LineData:
-    """Read points from a CSV (also gzipped), ECSV, FITS or VOTable file with the given
-    column names. ``drop_invalid`` removes rows with text, NaN or inf, errors <= 0 or
-    |correlation| > 1, and counts them per reason in ``LineData.dropped``."""
+    """Read points from a CSV (also gzipped), ECSV, FITS or VOTable file (or a table object
+    given in Python) with the given column names. ``drop_invalid`` removes rows with text,
+    NaN or inf, errors <= 0 or |correlation| > 1, and counts them per reason in
+    ``LineData.dropped``."""
     table = read_table(path, "data file")
     wanted = {"x": x, "y": y, "y_err": y_err, "x_err": x_err, "xy_corr": xy_corr}
     wanted = {role: column for role, column in wanted.items() if column is not None}
@@ -112,7 +113,7 @@ def load_line_table(
         keep, dropped = drop_rows(masks, len(table), ", ".join(wanted.values()))
         values = {role: array[keep] for role, array in values.items()}
     try:
-        return LineData(**values, source=str(path), dropped=dropped)
+        return LineData(**values, source=source_name(path), dropped=dropped)
     except DataValidationError as err:
         # Report the user's own column name, not the internal role.
         raise DataValidationError(wanted.get(err.column, err.column), err.reason, err.n_bad,

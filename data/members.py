@@ -16,7 +16,7 @@ import numpy as np
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from data.input_checks import DataValidationError, read_table, require_columns
+from starmix.data.input_checks import DataValidationError, read_table, require_columns
 
 MEMBER_COLUMNS = ("phot_g_mean_mag", "pmra", "pmdec", "parallax", "PMemb")
 MATCH_TOLERANCE = {"phot_g_mean_mag": 0.05, "pmra": 0.5, "pmdec": 0.5, "parallax": 0.5}

@@ -25,8 +25,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from astropy.coordinates import SkyCoord
 
-from models.cluster_parallax import CLUSTER_PARALLAX_DEPTH
-from models.field import (
+from starmix.models.cluster_parallax import CLUSTER_PARALLAX_DEPTH
+from starmix.models.field import (
     FIELD_MIN_PM_WIDTH,
     component_names,
     field_covariances,
@@ -35,7 +35,7 @@ from models.field import (
     observe_stars,
     robust_scale,
 )
-from models.shared import prior_constant
+from starmix.models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "parallax_error", "pmra",
                     "pmra_error", "pmdec", "pmdec_error", "pmra_pmdec_corr",
@@ -106,7 +106,7 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
 
 def table_arrays(table) -> tuple[np.ndarray, np.ndarray]:
     """(N, 3) astrometry in AXES order and its (N, 3, 3) error covariance from a Gaia table."""
-    from data.cluster_field import astrometric_covariance
+    from starmix.data.cluster_field import astrometric_covariance
 
     astrometry = np.stack([np.asarray(table[name], float) for name in AXES], axis=-1)
     cov = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
@@ -115,12 +115,12 @@ def table_arrays(table) -> tuple[np.ndarray, np.ndarray]:
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = None,
                footprint=None, cluster: bool = True,
-               magnitude_prior: bool = False, **_):
+               magnitude_prior: bool = False):
     """The joint model of a Gaia table: ``footprint`` (:class:`data.footprint.Footprint`,
     the data's cone; estimated from the stars if None) sets the plane and the field's sky
     density, ``center`` (the cluster's published or given centre, if any) the prior centre
     of the cluster's position."""
-    from data.footprint import estimated_footprint
+    from starmix.data.footprint import estimated_footprint
 
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)

@@ -44,7 +44,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.field import (
+from starmix.models.field import (
     CLUSTER_BOUNDS,
     component_names,
     log_weights,
@@ -54,8 +54,8 @@ from models.field import (
     robust_scale,
     star_data,
 )
-from models.observed import ParallaxMixture, parallax_log_components
-from models.shared import prior_constant
+from starmix.models.observed import ParallaxMixture, parallax_log_components
+from starmix.models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error")
 CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_parallax_spread", "cluster_distance", "w")
@@ -140,7 +140,7 @@ def _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field, star
 
 def from_table(table, cluster_guess: dict, parallax_field: str = "exponential",
                parallax_offset: bool = False, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, **_):
+               magnitude_prior: bool = False):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     return cluster_parallax(table["parallax"], table["parallax_error"],

@@ -13,7 +13,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.field import (
+from starmix.models.field import (
     FIELD_MIN_PM_WIDTH,
     cluster_halo,
     component_names,
@@ -23,7 +23,7 @@ from models.field import (
     observe_stars,
     robust_scale,
 )
-from models.shared import prior_constant
+from starmix.models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error", "pmdec", "pmdec_error",
                     "pmra_pmdec_corr")
@@ -84,7 +84,7 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, cluster_halo: bool = False, **_):
+               magnitude_prior: bool = False, cluster_halo: bool = False):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     values = np.stack([np.asarray(table["pmra"], float), np.asarray(table["pmdec"], float)], -1)

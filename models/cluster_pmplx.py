@@ -22,8 +22,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.cluster_joint import AXES, table_arrays
-from models.field import (
+from starmix.models.cluster_joint import AXES, table_arrays
+from starmix.models.field import (
     CLUSTER_BOUNDS,
     FIELD_MIN_PM_WIDTH,
     cluster_halo,
@@ -34,7 +34,7 @@ from models.field import (
     observe_stars,
     robust_scale,
 )
-from models.shared import prior_constant
+from starmix.models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error", "pmra", "pmra_error", "pmdec",
                     "pmdec_error", "pmra_pmdec_corr", "parallax_pmra_corr",
@@ -92,7 +92,7 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, cluster_halo: bool = False, **_):
+               magnitude_prior: bool = False, cluster_halo: bool = False):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     astrometry, cov = table_arrays(table)

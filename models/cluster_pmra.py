@@ -15,14 +15,14 @@ unless given).
 import numpy as np
 import pymc as pm
 
-from models.field import (
+from starmix.models.field import (
     FIELD_MIN_PM_WIDTH,
     mixture_weights,
     observe_one_axis,
     one_axis_coords,
     robust_scale,
 )
-from models.shared import prior_constant
+from starmix.models.shared import prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error")
 CLUSTER_PARAMETERS = ("cluster_pmra", "cluster_pmra_dispersion", "w")
@@ -58,7 +58,7 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, **_):
+               magnitude_prior: bool = False):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     return cluster_pmra(table["pmra"], table["pmra_error"], cluster_guess=cluster_guess["pmra"],

@@ -23,9 +23,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from models.likelihoods import mvnormal_logpdf, normal_logpdf
-from models.observed import SKY_COLUMNS, SkyStarMixture, StarMixture, sky_log_densities
-from models.shared import prior_constant
+from starmix.models.likelihoods import mvnormal_logpdf, normal_logpdf
+from starmix.models.observed import SKY_COLUMNS, SkyStarMixture, StarMixture, sky_log_densities
+from starmix.models.shared import prior_constant
 
 MAX_FIELD_COMPONENTS = 5
 # Fewest stars a cluster model is fitted to: a cluster and K field Gaussians in up to six

@@ -4,7 +4,7 @@ with its gradient through a custom VJP. Kept apart from the Numba kernels so tha
 imported only when a JAX sampler runs.
 """
 
-from models.fused import LOG_2PI, MixtureLogLike
+from starmix.models.fused import LOG_2PI, MixtureLogLike
 
 
 def register_jax() -> None:

@@ -29,8 +29,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.random.op import RandomVariable
 
-from models.fused import mixture_loglike
-from models.likelihoods import convolved_logpdf, normal_logpdf
+from starmix.models.fused import mixture_loglike
+from starmix.models.likelihoods import convolved_logpdf, normal_logpdf
 
 SKY_COLUMNS = 2
 

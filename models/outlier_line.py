@@ -30,9 +30,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from data.line import LineData
-from models.likelihoods import normal_logpdf, normal_mixture_logp, normal_mixture_random
-from models.shared import data_tensor
+from starmix.data.line import LineData
+from starmix.models.likelihoods import normal_logpdf, normal_mixture_logp, normal_mixture_random
+from starmix.models.shared import data_tensor
 
 LINE_COMPONENTS = ("line", "outlier")
 LINE_PARAMETERS = ("m", "b", "ln_s_out", "w")

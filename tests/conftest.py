@@ -1,11 +1,18 @@
 """Shared helpers: small data sets and short-chain options for smoke runs."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from data.line import simulate_outlier_line
+# validation/ and benchmarks/ are not installed with the package: importable from the
+# checkout (appended, so that the starmix package found first stays the one imported)
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
+
+from starmix.data.line import simulate_outlier_line  # noqa: E402
 
 # Short chains with a lenient gate: smoke runs check the plumbing, not convergence.
 SHORT_ARGS = ["--draws", "300", "--tune", "300", "--chains", "2", "--seed", "7",
@@ -48,7 +55,7 @@ def shared_file(name):
 
 def make_field(seed=1, n_cluster=300, n_field=700, **overrides):
     """A small simulated NGC 6819 field."""
-    from data.cluster_field import simulate_cluster_field
+    from starmix.data.cluster_field import simulate_cluster_field
 
     return simulate_cluster_field("ngc6819", seed=seed, n_cluster=n_cluster, n_field=n_field,
                                   **overrides)

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from data.cluster_field import (
+from starmix.data.cluster_field import (
     astrometric_covariance,
     plummer_radii,
     simulate_cluster_field,
     write_cluster_field,
 )
-from data.clusters import cluster_reference
-from data.gaia import ARCHIVE_COLUMNS, load_gaia, separation
+from starmix.data.clusters import cluster_reference
+from starmix.data.gaia import ARCHIVE_COLUMNS, load_gaia, separation
 from tests.conftest import make_field
 
 CENTER = cluster_reference("NGC6819").center

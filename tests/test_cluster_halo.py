@@ -7,11 +7,11 @@ import pytest
 import xarray as xr
 from scipy.stats import multivariate_normal
 
-from models import CLUSTER_MODELS
-from models.cluster_joint import table_arrays
-from models.field import gaussian_components
+from starmix.models import CLUSTER_MODELS
+from starmix.models.cluster_joint import table_arrays
+from starmix.models.field import gaussian_components
+from starmix.workflows.membership import mixture_draws
 from tests.conftest import make_field, observed_loglike
-from workflows.membership import mixture_draws
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
 
@@ -88,3 +88,34 @@ def test_halo_prior_predictive_draws_core_and_halo():
     # about half of the stars in the core, half in the 0.45 mas/yr halo
     assert 0.2 < narrow.mean() < 0.95
     assert np.abs(draws[:, 0]).max() > 0.2
+
+
+def test_pm2d_halo_log_density_matches_scipy():
+    """pm2d with a halo: w_c [(1 - f) N(core) + f N(halo)] + sum_k w_k N(field_k), each with
+    the star's 2x2 error covariance (mutation check: the halo's variance d**2, not 2 d)."""
+    table, model = halo_model("pm2d")
+    values = np.stack([np.asarray(table["pmra"], float), np.asarray(table["pmdec"], float)], -1)
+    sx, sy = np.asarray(table["pmra_error"], float), np.asarray(table["pmdec_error"], float)
+    rho = np.asarray(table["pmra_pmdec_corr"], float)
+    error_cov = np.stack([np.stack([sx**2, rho * sx * sy], -1),
+                          np.stack([rho * sx * sy, sy**2], -1)], -2)  # built here, not reused
+    names = ["w", "cluster_pm", "cluster_pm_dispersion", "cluster_halo_fraction",
+             "cluster_halo_dispersion", "field_mean", "field_cov"]
+    f = model.compile_fn(model.replace_rvs_by_values(
+        [model[name] for name in names] + [observed_loglike(model)]),
+        inputs=model.value_vars, on_unused_input="ignore")
+    point = model.initial_point()
+    point["cluster_halo_fraction_logodds__"] = np.array(-0.8)
+    w, pm_c, core, fraction, halo, f_mean, f_cov, loglike = f(point)
+    assert abs(halo**2 - 2 * halo) > 0.3, halo  # d**2 and 2 d differ here
+    expected = 0.0
+    for i in range(len(values)):
+        c = error_cov[i]
+        total = w[0] * ((1 - fraction) * multivariate_normal.pdf(values[i], pm_c,
+                                                                 core**2 * np.eye(2) + c)
+                        + fraction * multivariate_normal.pdf(values[i], pm_c,
+                                                             halo**2 * np.eye(2) + c))
+        for k in range(2):
+            total += w[k + 1] * multivariate_normal.pdf(values[i], f_mean[k], f_cov[k] + c)
+        expected += np.log(total)
+    assert float(loglike) == pytest.approx(expected, rel=1e-9)

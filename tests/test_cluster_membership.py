@@ -6,9 +6,9 @@ import pytest
 import xarray as xr
 from scipy.stats import norm
 
-from models import CLUSTER_MODELS
+from starmix.models import CLUSTER_MODELS
+from starmix.workflows.membership import mixture_draws
 from tests.conftest import make_field
-from workflows.membership import mixture_draws
 
 
 def pmra_posterior(rng, chains: int, draws: int) -> xr.Dataset:
@@ -50,12 +50,12 @@ def test_mixture_draws_match_brute_force(rng):
 def test_fused_membership_equals_the_reference_graph(rng, name):
     """The fused kernel's membership pass gives the model graph's responsibilities and
     pointwise log-likelihood (``fused=False``, logsumexp of ``w`` and ``log_component``)."""
-    from data.clusters import cluster_reference
+    from starmix.data.clusters import cluster_reference
 
+    sky = {"center": cluster_reference("NGC6819").center} if name == "joint" else {}
     model = CLUSTER_MODELS[name].from_table(
         make_field(seed=7, n_cluster=20, n_field=40),
-        {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}, n_field=2,
-        center=cluster_reference("NGC6819").center)
+        {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}, n_field=2, **sky)
     prior = pm.draw(model.free_RVs, draws=3, random_seed=3)  # valid parameter values
     posterior = xr.Dataset({
         rv.name: (("chain", "draw", *[f"{rv.name}_{axis}" for axis in range(draws.ndim - 1)]),
@@ -71,7 +71,7 @@ def test_fused_membership_equals_the_reference_graph(rng, name):
 def test_streamed_mean_uses_every_draw_and_thinning_keeps_every_kth(monkeypatch, rng):
     """On a field too large to keep every draw, the mean still averages every draw (the
     same as the mean of the full per-draw array), and the kept draws are every k-th."""
-    from workflows import membership
+    from starmix.workflows import membership
 
     table = make_field(seed=5, n_cluster=10, n_field=20)
     model = CLUSTER_MODELS["pmra"].from_table(table, {"pmra": -2.9}, n_field=1)
@@ -91,7 +91,7 @@ def test_streamed_mean_uses_every_draw_and_thinning_keeps_every_kth(monkeypatch,
 
 
 def test_membership_percentiles_come_from_the_kept_draws_of_every_chain(rng):
-    from workflows.membership import MixtureDraws
+    from starmix.workflows.membership import MixtureDraws
 
     probability = rng.uniform(0, 1, (3, 5, 4)).astype(np.float32)
     mean = rng.uniform(0, 1, 4)
@@ -106,8 +106,8 @@ def test_membership_percentiles_come_from_the_kept_draws_of_every_chain(rng):
 
 
 def test_kept_draws_modes_and_the_budget_edge(monkeypatch):
-    from workflows import membership
-    from workflows.membership import kept_draws
+    from starmix.workflows import membership
+    from starmix.workflows.membership import kept_draws
 
     monkeypatch.setattr(membership, "KEEP_BUDGET", 2 * 10 * 5)
     np.testing.assert_array_equal(kept_draws(2, 10, 5), np.arange(10))  # exactly fits
@@ -124,14 +124,14 @@ def test_gaussian_models_take_the_fused_path_and_the_parallax_model_the_graph():
     """The fused membership pass is found through the observed stars' own log-density: it
     is used for every Gaussian model (the answers are the same either way, so only this
     test tells whether the fast path runs), and the parallax model falls back to its graph."""
-    from data.clusters import cluster_reference
-    from workflows.membership import _fused_membership
+    from starmix.data.clusters import cluster_reference
+    from starmix.workflows.membership import _fused_membership
 
     table = make_field(seed=7, n_cluster=20, n_field=40)
     guess = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
     for name in ("pmra", "pm2d", "pmplx", "joint"):
-        model = CLUSTER_MODELS[name].from_table(table, guess, n_field=2,
-                                                center=cluster_reference("NGC6819").center)
+        sky = {"center": cluster_reference("NGC6819").center} if name == "joint" else {}
+        model = CLUSTER_MODELS[name].from_table(table, guess, n_field=2, **sky)
         assert _fused_membership(model, "cluster") is not None, name
     parallax = CLUSTER_MODELS["parallax"].from_table(table, guess)
     assert _fused_membership(parallax, "cluster") is None

@@ -8,11 +8,11 @@ from scipy import integrate
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
 
-from data.cluster_field import astrometric_covariance
-from data.clusters import cluster_reference
-from models import CLUSTER_MODELS
-from models.cluster_joint import FROM_ARCHIVE_ORDER, tangent_plane
-from models.field import FIELD_MIN_PM_WIDTH
+from starmix.data.cluster_field import astrometric_covariance
+from starmix.data.clusters import cluster_reference
+from starmix.models import CLUSTER_MODELS
+from starmix.models.cluster_joint import FROM_ARCHIVE_ORDER, tangent_plane
+from starmix.models.field import FIELD_MIN_PM_WIDTH
 from tests.conftest import make_field
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
@@ -98,7 +98,7 @@ def test_pm2d_model(table):
 
 
 def test_joint_model(table):
-    from data.footprint import Footprint
+    from starmix.data.footprint import Footprint
 
     cone = Footprint(CENTER.ra.deg, CENTER.dec.deg, 20.0, "the test's")
     model = CLUSTER_MODELS["joint"].from_table(table, GUESS, n_field=2, center=CENTER,
@@ -163,7 +163,7 @@ def test_parallax_beta_field_and_offset(table):
 def test_parallax_gaussian_field(table):
     """--parallax-field gaussian: cluster N(plx, s² + e²) against K field Gaussians at least
     0.2 mas wide, against SciPy; its field-only alternative has no cluster."""
-    from models.cluster_parallax import FIELD_MIN_PARALLAX_WIDTH
+    from starmix.models.cluster_parallax import FIELD_MIN_PARALLAX_WIDTH
 
     model = CLUSTER_MODELS["parallax"].from_table(table, GUESS, parallax_field="gaussian",
                                                   n_field=2)
@@ -187,7 +187,8 @@ def test_parallax_gaussian_field(table):
 
 @pytest.mark.parametrize("name", ["pmra", "pm2d", "joint"])
 def test_field_widths_are_ordered_and_named_dims(table, name):
-    model = CLUSTER_MODELS[name].from_table(table, GUESS, n_field=3, center=CENTER)
+    sky = {"center": CENTER} if name == "joint" else {}  # the only model with positions
+    model = CLUSTER_MODELS[name].from_table(table, GUESS, n_field=3, **sky)
     assert model.rvs_to_transforms[model["field_cov_log_width"]] is not None
     assert list(model.coords["component"]) == ["cluster", "field_1", "field_2", "field_3"]
     assert model.named_vars_to_dims["log_component"] == ("star", "component")
@@ -199,3 +200,16 @@ def test_field_widths_are_ordered_and_named_dims(table, name):
 def test_field_component_count_is_checked(table):
     with pytest.raises(ValueError, match="1..5"):
         CLUSTER_MODELS["pm2d"].from_table(table, GUESS, n_field=6)
+
+
+def test_a_model_takes_only_its_own_options(table):
+    """A misspelt or foreign option is an error, and each model declares what it takes."""
+    from starmix.models import model_options
+
+    with pytest.raises(TypeError, match="cluster_hallo"):
+        CLUSTER_MODELS["pm2d"].from_table(table, GUESS, cluster_hallo=True)
+    with pytest.raises(TypeError, match="center"):
+        CLUSTER_MODELS["pmra"].from_table(table, GUESS, center=CENTER)
+    assert "cluster_halo" in model_options("pm2d") and "cluster_halo" not in model_options("pmra")
+    assert {"center", "footprint"} <= model_options("joint")
+    assert "parallax_field" in model_options("parallax")

@@ -5,9 +5,9 @@ import json
 import pytest
 from astropy.table import Table
 
+from starmix.workflows.cli import main
+from starmix.workflows.detection import NOT_FOUND
 from tests.conftest import SHORT_ARGS, shared_file
-from workflows.cli import main
-from workflows.detection import NOT_FOUND
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +59,7 @@ def test_m67_pmplx_finds_the_cg18_members(tmp_path):
     astrometry and G (data/members.py)."""
     import numpy as np
 
-    from data.members import load_member_list, match_members
+    from starmix.data.members import load_member_list, match_members
 
     path = shared_file("m67_gaiadr3_field.csv.gz")
     code = main(["run", "cluster", "--model", "pmplx", "--data", str(path), "--cluster", "M67",

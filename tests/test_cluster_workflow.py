@@ -7,10 +7,10 @@ import pytest
 import xarray as xr
 from astropy.table import Table
 
+from starmix.workflows.cli import main
+from starmix.workflows.cluster import cluster_gate, initial_guess, parse_columns
+from starmix.workflows.config import GateThresholds
 from tests.conftest import SHORT_ARGS, make_field
-from workflows.cli import main
-from workflows.cluster import cluster_gate, initial_guess, parse_columns
-from workflows.config import GateThresholds
 
 pytestmark = pytest.mark.smoke
 SMALL_FIELD = ["--n-cluster", "150", "--n-field", "250"]

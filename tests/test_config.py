@@ -1,6 +1,6 @@
 import pytest
 
-from workflows.config import (
+from starmix.workflows.config import (
     SamplingOptions,
     dataclass_defaults,
     merge_options,

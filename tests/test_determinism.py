@@ -2,9 +2,9 @@
 
 import pytest
 
+from starmix.workflows.cli import main
 from tests.conftest import SHORT_ARGS
 from tests.test_cluster_workflow import CLUSTER_ARGS, SMALL_FIELD
-from workflows.cli import main
 
 pytestmark = pytest.mark.smoke
 

@@ -6,11 +6,11 @@ import astropy.units as u
 import numpy as np
 import pytest
 
-from data.clusters import cluster_reference
-from data.fetch import cone_query, fetch_gaia_cone
-from data.gaia import ARCHIVE_COLUMNS, load_gaia
+from starmix.data.clusters import cluster_reference
+from starmix.data.fetch import cone_query, fetch_gaia_cone
+from starmix.data.gaia import ARCHIVE_COLUMNS, load_gaia
+from starmix.workflows.cli import main
 from tests.conftest import make_field
-from workflows.cli import main
 
 
 class FakeTap:

@@ -7,7 +7,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from pytensor.graph.traversal import ancestors
 
-from data.footprint import estimated_footprint, table_footprint
+from starmix.data.footprint import estimated_footprint, table_footprint
 from tests.conftest import make_field
 
 
@@ -47,7 +47,7 @@ def test_radius_cut_must_lie_inside_the_cone():
 
 
 def test_joint_plane_is_centred_on_the_cone_and_prior_on_the_cluster():
-    from models.cluster_joint import from_table
+    from starmix.models.cluster_joint import from_table
 
     table = make_field(n_cluster=50, n_field=200)
     off_centre = SkyCoord(295.327 * u.deg, 40.19 * u.deg).directional_offset_by(

@@ -11,9 +11,9 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from models.field import gaussian_log_densities
-from models.fused import mixture_loglike
-from models.likelihoods import mixture_logp
+from starmix.models.field import gaussian_log_densities
+from starmix.models.fused import mixture_loglike
+from starmix.models.likelihoods import mixture_logp
 
 
 def make_data(dim, n_objects=60, n_comp=3, seed=0):
@@ -80,7 +80,7 @@ def test_jax_backend_matches_reference(dim):
     pytest.importorskip("jax")
     import jax
 
-    from models.fused_jax import register_jax
+    from starmix.models.fused_jax import register_jax
 
     jax.config.update("jax_enable_x64", True)
     register_jax()
@@ -116,8 +116,8 @@ def test_non_positive_definite_covariance_gives_nan():
 def test_model_gradient_matches_reference_graph(name):
     """Each model's fused likelihood and its gradient in the sampler's (unconstrained)
     parameters equal the reference graph built from the model's own log_component."""
-    from data.clusters import cluster_reference
-    from models import CLUSTER_MODELS
+    from starmix.data.clusters import cluster_reference
+    from starmix.models import CLUSTER_MODELS
     from tests.conftest import make_field
 
     model = CLUSTER_MODELS[name].from_table(
@@ -147,8 +147,8 @@ def test_jax_samplers_gradient_through_the_op():
     import jax
     from pymc.sampling.jax import get_jaxified_logp
 
-    from models import CLUSTER_MODELS
-    from models.fused_jax import register_jax
+    from starmix.models import CLUSTER_MODELS
+    from starmix.models.fused_jax import register_jax
     from tests.conftest import make_field
 
     jax.config.update("jax_enable_x64", True)
@@ -165,7 +165,7 @@ def test_jax_samplers_gradient_through_the_op():
 
 
 def test_vectorisable_exp_matches_numpy():
-    from models.fused import exp_non_positive
+    from starmix.models.fused import exp_non_positive
 
     x = -np.concatenate([np.geomspace(1e-12, 700.0, 20_000), np.linspace(0, 30, 5_001)])
     got = x.copy()
@@ -178,7 +178,7 @@ def test_vectorisable_exp_matches_numpy():
 
 CACHE_PROBE = """
 import numpy as np
-from models.fused import LOGLIKE_WITH_GRADS, MEMBERSHIP
+from starmix.models.fused import LOGLIKE_WITH_GRADS, MEMBERSHIP
 values, error_cov = np.zeros((2, 3)), np.tile(np.eye(2)[:, :, None], (1, 1, 3))
 log_w, means, covs = np.log([0.5, 0.5]), np.zeros((2, 2)), np.tile(np.eye(2), (2, 1, 1))
 LOGLIKE_WITH_GRADS[2](values.T.copy(), error_cov.transpose(2, 0, 1).copy(), log_w,

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from data.clusters import cluster_reference, resolve_center
-from data.gaia import (
+from starmix.data.clusters import cluster_reference, resolve_center
+from starmix.data.gaia import (
     QualityCuts,
     apply_quality_cuts,
     assign_dr3_errors,
@@ -14,7 +14,7 @@ from data.gaia import (
     load_gaia,
     validate_gaia,
 )
-from data.input_checks import DataValidationError
+from starmix.data.input_checks import DataValidationError
 from tests.conftest import make_field
 
 ASTROMETRY = ["source_id", "parallax", "parallax_error", "pmra", "pmra_error", "pmdec",

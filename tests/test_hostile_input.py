@@ -13,12 +13,12 @@ from astropy.table import Table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data.gaia import load_gaia, validate_gaia
-from data.input_checks import DataValidationError
-from data.line import load_line_table
-from models.cluster_pm2d import REQUIRED_COLUMNS as PM2D_COLUMNS
+from starmix.data.gaia import load_gaia, validate_gaia
+from starmix.data.input_checks import DataValidationError
+from starmix.data.line import load_line_table
+from starmix.models.cluster_pm2d import REQUIRED_COLUMNS as PM2D_COLUMNS
+from starmix.workflows.cli import main
 from tests.conftest import make_field, make_line_data, write_line_csv
-from workflows.cli import main
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None,
                              suppress_health_check=[HealthCheck.too_slow])

@@ -22,10 +22,10 @@ import time
 
 import pytest
 
+from starmix.workflows.cli import main
+from starmix.workflows.interrupt import RunInterrupted
+from starmix.workflows.results import atomic_path, write_json
 from tests.conftest import SHORT_ARGS
-from workflows.cli import main
-from workflows.interrupt import RunInterrupted
-from workflows.results import atomic_path, write_json
 
 pytestmark = pytest.mark.smoke
 
@@ -59,7 +59,7 @@ def probe(*args, **kwargs):
     return original(*args, **kwargs)
 
 setattr(owner, attribute, probe)
-from workflows.cli import main
+from starmix.workflows.cli import main
 sys.exit(main(argv))
 """
 
@@ -88,23 +88,24 @@ def assert_folder_is_one_interrupted_run(out, step, signal_name):
 
 # (function the phase calls, phase name in the record, files complete before the signal)
 PHASES = [
-    ("workflows.outlier_line:simulate_outlier_line", "load data", set()),
-    ("workflows.outlier_line:outlier_line", "build model", set()),
-    ("workflows.nutpie_sampler:compile_for_nutpie", "sample", set()),
-    ("workflows.outlier_line:membership_from_posterior", "membership", set()),
-    ("workflows.checks:predictive_checks", "predictive checks", set()),
+    ("starmix.workflows.outlier_line:simulate_outlier_line", "load data", set()),
+    ("starmix.workflows.outlier_line:outlier_line", "build model", set()),
+    ("starmix.workflows.nutpie_sampler:compile_for_nutpie", "sample", set()),
+    ("starmix.workflows.outlier_line:membership_from_posterior", "membership", set()),
+    ("starmix.workflows.checks:predictive_checks", "predictive checks", set()),
     ("xarray:DataTree.to_netcdf", "save results", {"posterior"}),
     ("astropy.io.ascii.ui:write", "save results", {"posterior", "summary"}),
-    ("workflows.line_plots:line_fit_figure", "figures", {"posterior", "summary", "membership"}),
+    ("starmix.workflows.line_plots:line_fit_figure", "figures",
+     {"posterior", "summary", "membership"}),
     ("matplotlib.figure:Figure.savefig", "figures",
      {"posterior", "summary", "membership", "figure_line_fit"}),
-    ("workflows.run:versions", "write run record",
+    ("starmix.workflows.run:versions", "write run record",
      {"posterior", "summary", "membership", "figure_line_fit", "figure_corner",
       "figure_membership", "figure_pgm", "figure_checks"}),
 ]
 # inside a file write the signal waits, so there is no exception for a callback to swallow
 DEFERRED = {"xarray:DataTree.to_netcdf", "astropy.io.ascii.ui:write",
-            "matplotlib.figure:Figure.savefig", "workflows.run:versions"}
+            "matplotlib.figure:Figure.savefig", "starmix.workflows.run:versions"}
 
 
 @pytest.mark.parametrize(("target", "step", "complete"), PHASES,
@@ -128,7 +129,7 @@ def start_and_wait_for_sampling(out, stderr_path, timeout=120.0):
     """Start a long run in its own process group; return once NUTS is running."""
     stderr = stderr_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "workflows.cli", *LONG_RUN, "--out", str(out)],
+        [sys.executable, "-m", "starmix.workflows.cli", *LONG_RUN, "--out", str(out)],
         stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
         env={**os.environ, "CI": "true"},
     )

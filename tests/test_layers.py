@@ -1,5 +1,8 @@
-"""Layers point one way: data <- models <- workflows <- the command line; validation,
-benchmarks and tests sit above them all, and no module imports itself through a cycle.
+"""Layers point one way: data <- models <- workflows <- the command line and the Python
+API (``starmix/__init__.py``); validation, benchmarks and tests sit above them all, and no
+module imports itself through a cycle. The layers are the subpackages ``starmix.data``,
+``starmix.models`` and ``starmix.workflows`` (the top-level folders ``data/``, ``models/``,
+``workflows/``), named here without the ``starmix.`` prefix.
 
 Every import counts, at module level or inside a function (a deferred import is still a
 dependency)."""
@@ -11,11 +14,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("data", "models", "workflows")  # each may import only those before it
-ABOVE = ("validation", "benchmarks", "tests")
+API = "api"  # the package's own __init__: starmix.fit_cluster, starmix.fit_outlier_line
+ABOVE = (API, "validation", "benchmarks", "tests")
 
 
 def imports_of(path: Path) -> set[str]:
-    """The project modules (dotted names) a file imports."""
+    """The project modules (dotted names, ``starmix.`` dropped; ``starmix`` itself is
+    ``api``) a file imports."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -23,6 +28,9 @@ def imports_of(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.add(node.module)
             found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    found = {name.removeprefix("starmix.") if name.split(".")[1:2] and
+             name.split(".")[1] in LAYERS else API if name.split(".")[0] == "starmix" else name
+             for name in found}
     return {name for name in found if name.split(".")[0] in (*LAYERS, *ABOVE)}
 
 
@@ -72,5 +80,34 @@ def test_no_module_imports_in_a_cycle():
 def test_the_layer_check_sees_a_violation(tmp_path):
     # the checker itself: an upward import in a data module is found
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from workflows.results import atomic_path\n")
+    bad.write_text("def f():\n    from starmix.workflows.results import atomic_path\n")
     assert imports_of(bad) == {"workflows.results", "workflows.results.atomic_path"}
+    bad.write_text("import starmix\nfrom starmix import fit_cluster\n")
+    assert imports_of(bad) == {API}
+
+
+def test_the_layers_are_imported_only_through_the_package():
+    """``from models.field import ...`` would load a second copy of a module under another
+    name (and fails once installed): every import of a layer goes through ``starmix.``."""
+    bare = {}
+    for path in sorted(ROOT.glob("*/*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0
+                     and node.module else [])
+            found = [name for name in names if name.split(".")[0] in LAYERS]
+            if found:
+                bare.setdefault(str(path.relative_to(ROOT)), []).extend(found)
+    assert not bare
+
+
+def test_the_package_is_the_top_level_folders():
+    """``starmix.models`` and friends are the project's top-level folders (through links in
+    ``starmix/``), not copies."""
+    import starmix.data
+    import starmix.models
+    import starmix.workflows
+
+    for package in (starmix.data, starmix.models, starmix.workflows):
+        folder = Path(package.__file__).resolve().parent
+        assert folder == ROOT / package.__name__.split(".")[1]

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from data.input_checks import DataValidationError
-from data.line import LineData, load_line_table, simulate_outlier_line
+from starmix.data.input_checks import DataValidationError
+from starmix.data.line import LineData, load_line_table, simulate_outlier_line
 from tests.conftest import make_line_data, write_line_csv
 
 

@@ -13,6 +13,7 @@ def test_ruff_clean():
     ruff = shutil.which("ruff") or str(Path(__import__("sys").executable).parent / "ruff")
     if not Path(ruff).exists():
         pytest.skip("ruff is not installed")
-    folders = ["models", "data", "workflows", "validation", "tests", "benchmarks"]
+    folders = ["starmix", "models", "data", "workflows", "validation", "tests", "benchmarks",
+               "docs"]
     found = subprocess.run([ruff, "check", *folders], cwd=ROOT, capture_output=True, text=True)
     assert found.returncode == 0, found.stdout

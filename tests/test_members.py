@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from data.members import load_member_list, match_members
+from starmix.data.members import load_member_list, match_members
 
 
 def test_members_match_their_nearest_field_star_once():
@@ -28,7 +28,7 @@ def test_members_match_their_nearest_field_star_once():
 
 
 def test_cg18_m67_members_match_the_dr3_field():
-    from data.gaia import load_gaia
+    from starmix.data.gaia import load_gaia
     from tests.conftest import shared_file
 
     field = load_gaia(shared_file("m67_gaiadr3_field.csv.gz")).data

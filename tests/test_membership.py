@@ -3,7 +3,7 @@ import pytest
 import xarray as xr
 from scipy.stats import norm
 
-from workflows.membership import (
+from starmix.workflows.membership import (
     logsumexp,
     membership_from_posterior,
     responsibilities,
@@ -109,9 +109,9 @@ def test_mixture_draws_stream_every_draw_past_a_batch_and_say_each_chain():
     one progress line per chain."""
     import pymc as pm
 
-    from models import CLUSTER_MODELS
+    from starmix.models import CLUSTER_MODELS
+    from starmix.workflows.membership import BATCH, mixture_draws
     from tests.conftest import make_field
-    from workflows.membership import BATCH, mixture_draws
 
     assert BATCH < 20 < 2 * BATCH  # a full batch and a partial one
     table = make_field(seed=5, n_cluster=20, n_field=40)

@@ -11,9 +11,9 @@ import pymc as pm
 import pytest
 from scipy import stats
 
-from models import CLUSTER_MODELS
-from models.cluster_joint import AXES, table_arrays, tangent_plane
-from models.outlier_line import outlier_line
+from starmix.models import CLUSTER_MODELS
+from starmix.models.cluster_joint import AXES, table_arrays, tangent_plane
+from starmix.models.outlier_line import outlier_line
 from tests.conftest import make_field
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
@@ -112,8 +112,8 @@ def test_pmplx_priors(table):
 
 
 def test_joint_priors(table):
-    from data.clusters import cluster_reference
-    from data.footprint import Footprint
+    from starmix.data.clusters import cluster_reference
+    from starmix.data.footprint import Footprint
 
     centre = cluster_reference("NGC6819").center
     cone = Footprint(centre.ra.deg + 0.05, centre.dec.deg - 0.03, 24.0, "the test's")
@@ -152,7 +152,7 @@ def test_parallax_gaussian_field_priors_coords_and_distance(table):
     """--parallax-field gaussian: the cluster's parallax TruncatedNormal(guess, 0.3, lower
     0.01) mas, its spread U(0, 0.05) mas, K field Gaussians on the parallax axis centred on
     the stars' median with 2 x their robust width; coords of one measured axis."""
-    from models.cluster_parallax import FIELD_MIN_PARALLAX_WIDTH
+    from starmix.models.cluster_parallax import FIELD_MIN_PARALLAX_WIDTH
 
     model = CLUSTER_MODELS["parallax"].from_table(table, GUESS, parallax_field="gaussian",
                                                   n_field=2)
@@ -225,7 +225,7 @@ def test_pmra_defaults_given_field_priors_coords_and_magnitude_weights(table):
     """cluster_pmra's defaults (a cluster and two field Gaussians, stars numbered from 0),
     its coords, field priors centred where the caller says (as the SBC cases do), and
     the magnitude-dependent weights reached through from_table."""
-    from models.cluster_pmra import cluster_pmra
+    from starmix.models.cluster_pmra import cluster_pmra
 
     pmra, error = np.asarray(table["pmra"], float), np.asarray(table["pmra_error"], float)
     model = cluster_pmra(pmra, error, cluster_guess=-2.9, field_center=1.5, field_scale=3.0)

@@ -11,9 +11,9 @@ that computes the right density on the wrong columns, or labels it wrongly.
 import numpy as np
 import pytest
 
-from models import CLUSTER_MODELS
-from models.cluster_joint import AXES, table_arrays
-from models.cluster_pm2d import pm_covariance
+from starmix.models import CLUSTER_MODELS
+from starmix.models.cluster_joint import AXES, table_arrays
+from starmix.models.cluster_pm2d import pm_covariance
 from tests.conftest import make_field
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
@@ -35,8 +35,8 @@ def table():
 
 def build(name, table, **options):
     if name == "joint":
-        from data.clusters import cluster_reference
-        from data.footprint import Footprint
+        from starmix.data.clusters import cluster_reference
+        from starmix.data.footprint import Footprint
 
         centre = cluster_reference("NGC6819").center
         options |= {"center": centre,
@@ -70,6 +70,22 @@ def test_coords_and_dims_follow_the_table_and_the_field_components(name, table):
     for variable, variable_dims in expected.items():
         assert dims[variable] == variable_dims, variable
     assert [rv.name for rv in model.observed_RVs] == ["stars"]
+    if name == "joint":  # the cluster's offset on the tangent plane
+        assert tuple(model.coords["sky"]) == ("xi", "eta")
+
+
+@pytest.mark.parametrize("field", ["exponential", "beta", "gaussian"])
+def test_the_parallax_models_coords_follow_the_table(field, table):
+    from starmix.models.cluster_parallax import cluster_parallax
+
+    model = build("parallax", table, parallax_field=field)
+    np.testing.assert_array_equal(model.coords["star"], np.asarray(table["source_id"]))
+    assert tuple(model.coords["astrometry"]) == ("parallax",)
+    assert tuple(model.coords["coordinate"]) == ("parallax",)
+    unnamed = cluster_parallax(np.asarray(table["parallax"], float),
+                               np.asarray(table["parallax_error"], float), cluster_guess=0.36,
+                               field=field)  # no star ids: the stars are numbered
+    np.testing.assert_array_equal(unnamed.coords["star"], np.arange(len(table)))
 
 
 @pytest.mark.parametrize("name", ["pmra", "pm2d", "pmplx"])

@@ -8,9 +8,9 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from data.clusters import cluster_reference
-from models import CLUSTER_MODELS
-from models.observed import (
+from starmix.data.clusters import cluster_reference
+from starmix.models import CLUSTER_MODELS
+from starmix.models.observed import (
     beta_log_parallax_pdf,
     draw_sky,
     parallax_log_components,
@@ -66,7 +66,7 @@ def test_pymc_tools_work_on_every_model(table, name):
 
 @pytest.mark.parametrize("name", ["pm2d", "joint"])
 def test_set_data_switches_to_another_field(table, name):
-    from data.footprint import Footprint
+    from starmix.data.footprint import Footprint
 
     cone = Footprint(CENTER.ra.deg, CENTER.dec.deg, 20.0, "the test's")  # the same plane
     model = build(name, table, footprint=cone)
@@ -167,7 +167,7 @@ def test_sky_mixture_draws_put_the_cluster_label_on_the_plummer_profile(rng):
     """The joint model's random variable: stars drawn with the cluster's label (component
     0) lie on the Plummer profile around the cluster's offset, the others uniformly in the
     disc, and each star's astrometry follows its own component."""
-    from models.observed import SkyStarMixtureRV
+    from starmix.models.observed import SkyStarMixtureRV
 
     n, radius, scale = 20_000, 20.0, 2.0
     means = np.array([[5.0, 5.0], [-5.0, -5.0]])
@@ -188,7 +188,7 @@ def test_sky_mixture_draws_put_the_cluster_label_on_the_plummer_profile(rng):
 def test_parallax_cluster_draws_have_the_cluster_depth(rng):
     """With every star in the cluster and tiny errors, the parallax model's draws are
     N(cluster parallax + offset, depth² + error²), star by star independent."""
-    from models.observed import ParallaxMixtureRV
+    from starmix.models.observed import ParallaxMixtureRV
 
     n, depth = 20_000, 0.02
     error_cov = np.full((n, 1, 1), 1e-4**2)

@@ -6,7 +6,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-from models.outlier_line import outlier_line
+from starmix.models.outlier_line import outlier_line
 from tests.conftest import make_line_data
 
 
@@ -116,7 +116,7 @@ def test_mixture_random_draws_follow_the_mixture_logp():
     the mixture CDF, and the share of the broad component, for fixed parameters."""
     from scipy.stats import kstest
 
-    from models.likelihoods import normal_mixture_random
+    from starmix.models.likelihoods import normal_mixture_random
 
     log_w = np.log([0.7, 0.3])
     means, variances = np.array([[2.0, 0.0]]), np.array([[0.25, 9.0]])
@@ -149,7 +149,7 @@ def test_mixture_random_broadcasts_per_point_parameters_without_size():
     one draw per point, from that point's own mixture."""
     from scipy.stats import kstest
 
-    from models.likelihoods import normal_mixture_random
+    from starmix.models.likelihoods import normal_mixture_random
 
     n = 50_000
     x = np.linspace(0, 10, n)
@@ -173,7 +173,7 @@ def test_mixture_random_broadcasts_batch_shapes_and_uses_its_rng():
     """Weights, means and variances each with their own batch shape broadcast to one draw
     per cell from that cell's chosen component; the given rng is used (same seed, same
     draws), and unnormalised log-weights are normalised."""
-    from models.likelihoods import normal_mixture_random
+    from starmix.models.likelihoods import normal_mixture_random
 
     p_first = np.array([1 - 1e-12, 1e-12, 1 - 1e-12, 1e-12])  # per column of the batch
     log_w = np.log(np.stack([p_first, 1 - p_first], -1))[None]  # (1, 4, 2)
@@ -227,7 +227,7 @@ def test_outlier_line_wiring_names_dims_and_forms():
 def test_mixture_random_takes_its_batch_shape_from_any_one_parameter(batched):
     """Only one of the three parameters per point (shape (n, 2)), the others shared (2,):
     one draw per point, and the per-point parameter is the one each point uses."""
-    from models.likelihoods import normal_mixture_random
+    from starmix.models.likelihoods import normal_mixture_random
 
     n = 4000
     shared = {"log_weights": np.log([0.5, 0.5]), "means": np.array([0.0, 0.0]),

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 from matplotlib.colors import to_rgba
 
-from workflows import plots
+from starmix.workflows import plots
 
 
 @pytest.fixture

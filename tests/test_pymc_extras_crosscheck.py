@@ -15,9 +15,9 @@ import pytensor.tensor as pt
 import pytest
 import xarray as xr
 
-from data.line import simulate_outlier_line
-from models.outlier_line import outlier_line
-from workflows.outlier_line import line_membership
+from starmix.data.line import simulate_outlier_line
+from starmix.models.outlier_line import outlier_line
+from starmix.workflows.outlier_line import line_membership
 
 pytest.importorskip("pymc_extras")
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from data.gaia import ARCHIVE_COLUMNS, load_gaia, validate_gaia
+from starmix.data.gaia import ARCHIVE_COLUMNS, load_gaia, validate_gaia
 from tests.conftest import shared_file
 
 

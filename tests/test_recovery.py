@@ -5,8 +5,8 @@ import json
 import pytest
 from astropy.table import Table
 
-from workflows.outlier_line import run_outlier_line
-from workflows.reproduce import reproduce
+from starmix.workflows.outlier_line import run_outlier_line
+from starmix.workflows.reproduce import reproduce
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from workflows.recovery import (
+from starmix.workflows.recovery import (
     RELIABILITY_MIN_STARS,
     membership_quality,
     parameter_bias,

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from starmix.workflows.cli import main
+from starmix.workflows.outdir import OutputFolder, OutputFolderError
 from tests.conftest import SHORT_ARGS
-from workflows.cli import main
-from workflows.outdir import OutputFolder, OutputFolderError
 
 QUICK = ["--draws", "60", "--tune", "60", "--chains", "2", "--sampler", "nutpie",
          "--ess-bulk-min", "1", "--ess-tail-min", "1", "--r-hat-max", "10"]
@@ -36,7 +36,7 @@ def test_second_run_into_a_folder_fails_at_once_and_a_killed_run_leaves_no_lock(
     out = tmp_path / "line"
     stderr_path = tmp_path / "first.txt"
     first = subprocess.Popen(
-        [sys.executable, "-m", "workflows.cli", "run", "outlier-line", "--draws", "100000",
+        [sys.executable, "-m", "starmix.workflows.cli", "run", "outlier-line", "--draws", "100000",
          "--chains", "2", "--no-figures", "--out", str(out)],
         stdout=subprocess.DEVNULL, stderr=stderr_path.open("w"), start_new_session=True,
         env={**os.environ, "CI": "true"})

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from numba.core.event import install_recorder
 
-from data.clusters import cluster_reference
-from models import CLUSTER_MODELS
-from models.shared import data_tensor, prior_constant
+from starmix.data.clusters import cluster_reference
+from starmix.models import CLUSTER_MODELS
+from starmix.models.shared import data_tensor, prior_constant
+from starmix.workflows.nutpie_sampler import compile_for_nutpie
 from tests.conftest import make_field
-from workflows.nutpie_sampler import compile_for_nutpie
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
 

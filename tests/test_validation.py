@@ -210,7 +210,7 @@ def test_labelled_forward_draws_are_the_model_draws_and_label_the_cluster():
     """The SBC simulator draws stars through the observed variable's own ``draw_labelled``
     (what its ``rng_fn`` returns, labels kept): same seed, same stars; the labelled
     cluster stars sit at the cluster's parallax, and their share is the weight."""
-    from models.observed import ParallaxMixtureRV
+    from starmix.models.observed import ParallaxMixtureRV
 
     n = 20_000
     params = (np.log([0.3, 0.7]), 0.5, 0.0, 0.005, np.array([1.35]), np.full((n, 1, 1), 1e-4))
@@ -238,7 +238,7 @@ def test_simulator_parallax_membership_is_calibrated():
     """The simulator's own P from parallax and G at its true parameters (the reference
     the parallax fits are compared with) is calibrated on its own fields: a wrong
     luminosity slope, field law or error would put bins off by more than 0.05."""
-    from data.cluster_field import PRESETS, parallax_membership, simulate_cluster_field
+    from starmix.data.cluster_field import PRESETS, parallax_membership, simulate_cluster_field
 
     params = replace(PRESETS["ngc6819"], n_cluster=2000, n_field=4000)
     tables = [simulate_cluster_field("ngc6819", seed=seed, n_cluster=2000, n_field=4000)

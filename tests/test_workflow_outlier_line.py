@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
+from starmix.workflows.cli import main
 from tests.conftest import SHORT_ARGS, write_line_csv
-from workflows.cli import main
 
 pytestmark = pytest.mark.smoke
 
@@ -178,14 +178,14 @@ def test_a_bad_map_start_falls_back_to_the_default_initialisation(monkeypatch, c
                                                                   sampler):
     import pymc as pm
 
-    from workflows import sampling
-    from workflows.config import SamplingOptions
+    from starmix.workflows import sampling
+    from starmix.workflows.config import SamplingOptions
 
     with pm.Model() as model:
         scale = pm.Uniform("scale", 0, 1)
         pm.Normal("y", 0, scale, observed=np.linspace(-1, 1, 20))
     if sampler == "nutpie":  # nutpie's MAP is on the unconstrained scale
-        from workflows import nutpie_sampler
+        from starmix.workflows import nutpie_sampler
 
         monkeypatch.setattr(nutpie_sampler, "map_estimate",
                             lambda *_: (np.array([np.nan]), [float("nan")]))
@@ -203,14 +203,15 @@ def test_the_outlier_line_loads_no_cluster_kernels_coordinates_or_jax():
     placeholder) cost seconds per run and are not used."""
     script = (
         "import sys\n"
-        "from workflows.cli import build_parser, workflow_runner\n"
+        "from starmix.workflows.cli import build_parser, workflow_runner\n"
         "build_parser()\n"
         "workflow_runner('outlier-line')\n"
         "import matplotlib.pyplot as plt\n"
         "figure, axes = plt.subplots()\n"
         "axes.plot([1.0, 2.0])\n"
         "figure.canvas.draw()\n"
-        "heavy = ('jax', 'numpyro', 'models.fused', 'astropy.coordinates', 'workflows.cluster')\n"
+        "heavy = ('jax', 'numpyro', 'starmix.models.fused', 'astropy.coordinates',\n"
+        "         'starmix.workflows.cluster')\n"
         "print([name for name in heavy if name in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -12,10 +12,10 @@ import pytest
 import xarray as xr
 from astropy.table import Table
 
-from data.cluster_field import CORRELATION_COLUMNS, astrometric_covariance
-from workflows.config import GateThresholds
-from workflows.diagnostics import convergence_gate
-from workflows.recovery import (
+from starmix.data.cluster_field import CORRELATION_COLUMNS, astrometric_covariance
+from starmix.workflows.config import GateThresholds
+from starmix.workflows.diagnostics import convergence_gate
+from starmix.workflows.recovery import (
     membership_quality,
     parameter_bias,
     precision_recall,
@@ -54,7 +54,7 @@ def test_astrometric_covariance_matches_an_element_by_element_construction(rng):
 def test_simulated_errors_have_the_sign_of_their_correlation():
     """The simulated field's noise is correlated as its own columns say (a flipped sign
     in the covariance gives the opposite sign here)."""
-    from data.cluster_field import _observe
+    from starmix.data.cluster_field import _observe
 
     n = 20_000
     errors = {"parallax_error": np.full(n, 0.1), "pmra_error": np.full(n, 0.2),
@@ -102,7 +102,7 @@ def test_the_gate_passes_good_chains_and_counts_divergences(rng):
 # -- workflows/results.py: every writer is atomic ----------------------------------------
 
 def _writers():
-    from workflows import results
+    from starmix.workflows import results
 
     tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"a": ("draw", np.arange(3.0))})})
     table = Table({"a": [1.0, 2.0]})
@@ -159,8 +159,8 @@ def test_a_signal_during_a_write_waits_for_the_write(tmp_path, monkeypatch):
     is raised at the next write."""
     import os
 
-    from workflows.interrupt import RunInterrupted, stop_on_signals
-    from workflows.results import write_json, write_text
+    from starmix.workflows.interrupt import RunInterrupted, stop_on_signals
+    from starmix.workflows.results import write_json, write_text
 
     original = os.replace
 
@@ -232,7 +232,7 @@ def test_phase_space_matches_a_hand_computed_velocity():
     ``cluster_phase_space``: the ICRS velocity of a known cluster, by hand."""
     from astropy.coordinates import SkyCoord
 
-    from workflows.cluster import ClusterInput, phase_space
+    from starmix.workflows.cluster import ClusterInput, phase_space
 
     ra, dec, parallax, pmra, pmdec, rv = 295.33, 40.19, 0.36, -2.9, -3.9, 2.45
     draws = 50
@@ -263,7 +263,7 @@ def test_loo_keeps_the_best_k_not_the_worst(rng):
     """Kills: the choice of K taking the last row of the comparison (the worst K)."""
     from scipy.stats import norm
 
-    from workflows.cluster import best_by_loo
+    from starmix.workflows.cluster import best_by_loo
 
     data = rng.normal(0, 1, 300)
     trees = {}
@@ -281,7 +281,7 @@ def test_loo_keeps_the_best_k_not_the_worst(rng):
 # -- workflows/cluster.py: the members' parallax (no ../shared needed) ---------------------
 
 def test_weighted_median_and_members_parallax():
-    from workflows.cluster import PARALLAX_SYSTEMATIC, members_parallax, weighted_median
+    from starmix.workflows.cluster import PARALLAX_SYSTEMATIC, members_parallax, weighted_median
 
     assert weighted_median(np.array([4.0, 1.0, 3.0, 2.0]), np.array([1, 0, 1, 0.0])) == 3.0
     assert weighted_median(np.array([1.0, 2.0, 3.0]), np.ones(3)) == 2.0
@@ -295,7 +295,7 @@ def test_weighted_median_and_members_parallax():
 
 def test_detection_record_holds_the_verdict_and_its_numbers():
     """The run record's detection entry, key by key (the numbers a user reads)."""
-    from workflows.detection import DELTA_MIN, FOUND, Z_MIN, Detection
+    from starmix.workflows.detection import DELTA_MIN, FOUND, Z_MIN, Detection
 
     detection = Detection(FOUND, 123.4567, 8.91011, {"cluster + field, K=2": -10.12345},
                           ["a reason"])

@@ -14,12 +14,12 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from starmix.workflows.interrupt import RunInterrupted, stop_on_signals
 from validation.cases import CASES, CORRECT_CASES, WRONG_CASES, sbc_task
 from validation.coverage import COVERAGE_SAMPLING, COVERAGE_TIMEOUT_S, coverage_task
 from validation.report import write_report
 from validation.runner import run_all
 from validation.sbc import SBC_SAMPLING, SBC_TIMEOUT_S
-from workflows.interrupt import RunInterrupted, stop_on_signals
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -13,12 +13,12 @@ itself (:func:`forward_sample`).
 import numpy as np
 from pymc.pytensorf import compile as compile_pymc
 
-from models.cluster_parallax import cluster_parallax
-from models.cluster_pm2d import cluster_pm2d, pm_covariance
-from models.cluster_pmra import cluster_pmra
-from models.outlier_line import outlier_line
+from starmix.models.cluster_parallax import cluster_parallax
+from starmix.models.cluster_pm2d import cluster_pm2d, pm_covariance
+from starmix.models.cluster_pmra import cluster_pmra
+from starmix.models.outlier_line import outlier_line
+from starmix.workflows.config import SamplingOptions
 from validation.sbc import SBCCase, run_replicate
-from workflows.config import SamplingOptions
 
 N_POINTS = 40
 N_STARS = 200

@@ -20,10 +20,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from data.cluster_field import PRESETS, parallax_membership, simulate_cluster_field
-from data.clusters import resolve_center
-from workflows.cluster import ClusterInput, build_cluster_model, fit, initial_guess, prepare_stars
-from workflows.config import SamplingOptions
+from starmix.data.cluster_field import PRESETS, parallax_membership, simulate_cluster_field
+from starmix.data.clusters import resolve_center
+from starmix.workflows.cluster import (
+    ClusterInput,
+    build_cluster_model,
+    fit,
+    initial_guess,
+    prepare_stars,
+)
+from starmix.workflows.config import SamplingOptions
 
 N_CLUSTER, N_FIELD = 300, 600
 ORACLE_PARAMETERS = replace(PRESETS["ngc6819"], n_cluster=N_CLUSTER, n_field=N_FIELD)

@@ -29,6 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import binom, binomtest  # noqa: E402
 
+from starmix.workflows.results import save_figure, write_text  # noqa: E402
 from validation.cases import CORRECT_CASES, WRONG_CASES  # noqa: E402
 from validation.coverage import PARAMETERS, QUANTILES  # noqa: E402
 from validation.sbc import (  # noqa: E402
@@ -38,7 +39,6 @@ from validation.sbc import (  # noqa: E402
     finished,
     passes,
 )
-from workflows.results import save_figure, write_text  # noqa: E402
 
 SBC_ALPHA = 0.01
 # Brier score the fitted P may exceed the simulator's own P by (the 12-field measurement

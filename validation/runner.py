@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
-from workflows.results import write_json
+from starmix.workflows.results import write_json
 
 
 def quiet_worker() -> None:

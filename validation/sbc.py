@@ -21,9 +21,9 @@ import numpy as np
 import pymc as pm
 from scipy.stats import chisquare
 
-from workflows.config import SamplingOptions
-from workflows.membership import mixture_draws
-from workflows.sampling import sample_posterior
+from starmix.workflows.config import SamplingOptions
+from starmix.workflows.membership import mixture_draws
+from starmix.workflows.sampling import sample_posterior
 
 N_RANK_DRAWS = 99  # ranks 0..99: 100 values, 10 per bin
 N_BINS = 10

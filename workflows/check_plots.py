@@ -4,8 +4,8 @@ and the LOO-PIT ECDF against the uniform with its band."""
 
 import numpy as np
 
-from workflows.checks import ALPHA
-from workflows.plots import plt
+from starmix.workflows.checks import ALPHA
+from starmix.workflows.plots import plt
 
 GRID = 200
 

@@ -15,9 +15,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from data.input_checks import DataValidationError
-from models import CLUSTER_MODELS
-from workflows.config import (
+from starmix.data.input_checks import DataValidationError
+from starmix.models import CLUSTER_MODELS
+from starmix.workflows.config import (
     MASS_MATRICES,
     SAMPLERS,
     GateThresholds,
@@ -28,9 +28,9 @@ from workflows.config import (
     pick,
     read_config_file,
 )
-from workflows.interrupt import RunInterrupted, stop_on_signals
-from workflows.reproduce import WORKFLOWS
-from workflows.run import EXIT_ERROR
+from starmix.workflows.interrupt import RunInterrupted, stop_on_signals
+from starmix.workflows.reproduce import WORKFLOWS
+from starmix.workflows.run import EXIT_ERROR
 
 # Each command imports what it runs (in the functions below): the cluster workflow's
 # compiled kernels and astropy's coordinates cost seconds that the outlier line and
@@ -242,10 +242,10 @@ def resolve_options(args: argparse.Namespace, defaults: dict, config: dict) -> d
 def workflow_runner(workflow: str) -> tuple[type, Callable]:
     """The inputs dataclass and the runner of ``workflow``."""
     if workflow == "outlier-line":
-        from workflows.outlier_line import LineInput, run_outlier_line
+        from starmix.workflows.outlier_line import LineInput, run_outlier_line
 
         return LineInput, run_outlier_line
-    from workflows.cluster import ClusterInput, run_cluster
+    from starmix.workflows.cluster import ClusterInput, run_cluster
 
     return ClusterInput, run_cluster
 
@@ -285,7 +285,7 @@ def run_workflow(args: argparse.Namespace) -> int:
 
 
 def simulate(args: argparse.Namespace) -> int:
-    from data.cluster_field import simulate_cluster_field, write_cluster_field
+    from starmix.data.cluster_field import simulate_cluster_field, write_cluster_field
 
     if not str(args.out).lower().endswith((".fits", ".fits.gz")):
         raise ValueError(f"--out {args.out}: simulate writes FITS; give a .fits or .fits.gz name")
@@ -310,8 +310,8 @@ def simulate(args: argparse.Namespace) -> int:
 def fetch_gaia(args: argparse.Namespace) -> int:
     import astropy.units as u
 
-    from data.clusters import resolve_center
-    from data.fetch import fetch_gaia_cone
+    from starmix.data.clusters import resolve_center
+    from starmix.data.fetch import fetch_gaia_cone
 
     center, origin = resolve_center(args.cluster, args.center)
     try:
@@ -328,7 +328,7 @@ def fetch_gaia(args: argparse.Namespace) -> int:
 
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "reproduce":
-        from workflows.reproduce import reproduce
+        from starmix.workflows.reproduce import reproduce
 
         return reproduce(Path(args.figures_dir), Path(args.out), args.only)
     if args.command == "simulate":

@@ -3,8 +3,8 @@
 import numpy as np
 from astropy.table import Table
 
-from data.clusters import ClusterReference
-from workflows.plots import plt
+from starmix.data.clusters import ClusterReference
+from starmix.workflows.plots import plt
 
 MEMBERSHIP_CMAP = "viridis"
 

@@ -10,8 +10,10 @@ import os
 import tomllib
 import types
 import typing
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
+
+from starmix.data.input_checks import is_table, source_name
 
 SAMPLERS = ("auto", "pymc", "nutpie", "numpyro", "blackjax")
 MASS_MATRICES = ("low_rank", "diag")
@@ -187,5 +189,13 @@ def pick(cls, options: dict):
 
 
 def as_record(*objects) -> dict:
-    """Dataclass instances as one JSON-ready dict keyed by class name."""
-    return {type(obj).__name__: asdict(obj) for obj in objects}
+    """Dataclass instances as one JSON-ready dict keyed by class name; a table given in
+    Python as ``data`` is recorded by its description, not its contents."""
+    return {type(obj).__name__: {field.name: _record_value(getattr(obj, field.name))
+                                 for field in fields(obj)} for obj in objects}
+
+
+def _record_value(value):
+    if is_table(value):
+        return source_name(value)
+    return asdict(value) if is_dataclass(value) else value

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from workflows.config import GateThresholds
+from starmix.workflows.config import GateThresholds
 
 
 @dataclass

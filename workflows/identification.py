@@ -18,8 +18,8 @@ import numpy as np
 from astropy.table import Table
 from scipy.ndimage import gaussian_filter, maximum_filter
 
-from data.catalogue import read_catalogue
-from data.clusters import ClusterReference, cluster_reference, normalise_name
+from starmix.data.catalogue import read_catalogue
+from starmix.data.clusters import ClusterReference, cluster_reference, normalise_name
 
 N_CANDIDATES = 5
 CELL = 0.2  # mas/yr

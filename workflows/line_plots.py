@@ -3,8 +3,8 @@
 import numpy as np
 import xarray as xr
 
-from data.line import LineData
-from workflows.plots import plt
+from starmix.data.line import LineData
+from starmix.workflows.plots import plt
 
 
 def line_fit_figure(data: LineData, idata: xr.DataTree):

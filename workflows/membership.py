@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from workflows.config import available_cores
+from starmix.workflows.config import available_cores
 
 PERCENTILES = (16, 50, 84)
 
@@ -172,8 +172,8 @@ def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=
 def _graph_membership(model, index: int):
     import pytensor.tensor as pt
 
-    from models.field import log_weights
-    from workflows.nogil import compile_nogil
+    from starmix.models.field import log_weights
+    from starmix.workflows.nogil import compile_nogil
 
     log_joint = log_weights(model) + model["log_component"]
     total = pt.logsumexp(log_joint, axis=-1)
@@ -188,9 +188,9 @@ def _fused_membership(model, component: str):
     with a halo: :func:`models.field.gaussian_components`)."""
     import pymc as pm
 
-    from models.field import gaussian_components
-    from models.fused import MEMBERSHIP, fused_likelihood_node
-    from workflows.nogil import compile_nogil
+    from starmix.models.field import gaussian_components
+    from starmix.models.fused import MEMBERSHIP, fused_likelihood_node
+    from starmix.workflows.nogil import compile_nogil
 
     stars = model.named_vars.get("stars")
     if stars is None or stars not in model.observed_RVs:

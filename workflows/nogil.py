@@ -18,8 +18,10 @@ from pytensor.link.numba.linker import NumbaLinker
 class NogilNumbaLinker(NumbaLinker):
     """PyTensor's Numba linker whose compiled function releases the GIL while it runs.
 
-    The outer function gets its own cache entry (key suffix ``_nogil``), so it never
-    shares Numba's on-disk cache with the ordinary GIL-holding function of the same graph.
+    The outer function gets its own cache entry (key suffix ``_nogil`` and this module's
+    name), so it never shares Numba's on-disk cache with the ordinary GIL-holding function
+    of the same graph, nor with an entry written when this module had another name (Numba
+    imports the module named in a cached entry to rebuild it).
     """
 
     def jit_compile(self, fn_and_cache):
@@ -30,7 +32,7 @@ class NogilNumbaLinker(NumbaLinker):
             src="def graph_nogil(*args): return graph(*args)",
             function_name="graph_nogil",
             global_env={"graph": function, "__name__": __name__},
-            cache_key=f"{cache_key}_nogil",
+            cache_key=f"{cache_key}_nogil_{__name__}",
         )
         return numba_njit(outer, final_function=True, cache=True, nogil=True)
 

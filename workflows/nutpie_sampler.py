@@ -33,7 +33,7 @@ from pymc.initial_point import make_initial_point_fn
 from pytensor.graph.replace import clone_replace
 from scipy.optimize import minimize
 
-from workflows.nogil import compile_nogil, nogil_numba_mode, thread_safe
+from starmix.workflows.nogil import compile_nogil, nogil_numba_mode, thread_safe
 
 JITTER = 1.0  # starting points: U(-1, 1) on the unconstrained scale, as PyMC jitters
 # Around a MAP point the chains start within U(-0.1, 0.1): a jitter of 1 on the

@@ -22,7 +22,7 @@ import os
 import shutil
 from pathlib import Path
 
-from workflows.interrupt import deferred_signals
+from starmix.workflows.interrupt import deferred_signals
 
 RECORD_NAME = "run_record.json"
 

@@ -13,20 +13,20 @@ import pymc as pm
 import xarray as xr
 from astropy.table import Table
 
-from data.input_checks import DataValidationError
-from data.line import LineData, load_line_table, simulate_outlier_line
-from models.outlier_line import LINE_PARAMETERS, MIN_POINTS, outlier_line
-from workflows import line_plots, plots
-from workflows.check_plots import predictive_figure
-from workflows.checks import check_step
-from workflows.config import GateThresholds, SamplingOptions, as_record
-from workflows.diagnostics import GateReport, convergence_gate
-from workflows.membership import Membership, membership_from_posterior
-from workflows.pgm import outlier_line_pgm
-from workflows.results import save_figure, write_posterior, write_table
-from workflows.run import Run, RunResult, final_status
-from workflows.sampling import check_starting_point, sample_posterior, sampler_used
-from workflows.summary import summary_table
+from starmix.data.input_checks import DataValidationError, source_name
+from starmix.data.line import LineData, load_line_table, simulate_outlier_line
+from starmix.models.outlier_line import LINE_PARAMETERS, MIN_POINTS, outlier_line
+from starmix.workflows import line_plots, plots
+from starmix.workflows.check_plots import predictive_figure
+from starmix.workflows.checks import check_step
+from starmix.workflows.config import GateThresholds, SamplingOptions, as_record
+from starmix.workflows.diagnostics import GateReport, convergence_gate
+from starmix.workflows.membership import Membership, membership_from_posterior
+from starmix.workflows.pgm import outlier_line_pgm
+from starmix.workflows.results import save_figure, write_posterior, write_table
+from starmix.workflows.run import Run, RunResult, final_status
+from starmix.workflows.sampling import check_starting_point, sample_posterior, sampler_used
+from starmix.workflows.summary import summary_table
 
 FIGURES = {
     "line_fit": "outlier_line_fit.png",
@@ -76,9 +76,9 @@ def load_line_data(inputs: LineInput) -> LineData:
     dropped = f" after --drop-invalid removed {data.dropped['total']}" if data.dropped else ""
     if len(data) < MIN_POINTS:
         raise ValueError(
-            f"{inputs.data}: {len(data)} points{dropped}; the outlier line needs at least "
-            f"{MIN_POINTS} (five parameters: with fewer points the outlier component can take "
-            "any subset of them and the fit says nothing)")
+            f"{source_name(inputs.data)}: {len(data)} points{dropped}; the outlier line "
+            f"needs at least {MIN_POINTS} (five parameters: with fewer points the outlier "
+            "component can take any subset of them and the fit says nothing)")
     if np.ptp(data.x) == 0:
         raise DataValidationError(inputs.x, f"are all identical ({data.x[0]:g}): a line "
                                   "needs points at more than one x", len(data), len(data))

@@ -3,8 +3,8 @@
 import shutil
 from pathlib import Path
 
-from models import CLUSTER_MODELS
-from workflows.results import atomic_path, write_text
+from starmix.models import CLUSTER_MODELS
+from starmix.workflows.results import atomic_path, write_text
 
 LINE_DESCRIPTIONS = {
     "line_fit": "Data with error bars, weighted least-squares line (dashed), posterior median "
@@ -46,8 +46,8 @@ def reproduce(figures_dir: Path, out_dir: Path, workflows=WORKFLOWS) -> int:
     Returns 0 when every run passed its gate, else 2 (figures are still written).
     """
     # Imported here so that `starmix`'s parser, which lists WORKFLOWS, stays light.
-    from workflows.cluster import ClusterInput, run_cluster
-    from workflows.outlier_line import FIGURES, run_outlier_line
+    from starmix.workflows.cluster import ClusterInput, run_cluster
+    from starmix.workflows.outlier_line import FIGURES, run_outlier_line
 
     figures_dir.mkdir(parents=True, exist_ok=True)
     sections, codes = [], []

@@ -14,8 +14,8 @@ from pathlib import Path
 import xarray as xr
 from astropy.table import Table
 
-from data.files import atomic_path as plain_atomic_path
-from workflows.interrupt import check_signals, deferred_signals
+from starmix.data.files import atomic_path as plain_atomic_path
+from starmix.workflows.interrupt import check_signals, deferred_signals
 
 
 @contextmanager

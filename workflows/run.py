@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from workflows.interrupt import (
+from starmix.workflows.interrupt import (
     RunInterrupted,
     acknowledge_signal,
     check_signals,
     deferred_signals,
     signal_pending,
 )
-from workflows.outdir import RECORD_NAME, OutputFolder
-from workflows.results import write_json
+from starmix.workflows.outdir import RECORD_NAME, OutputFolder
+from starmix.workflows.results import write_json
 
 PACKAGES = ("starmix", "pymc", "pytensor", "arviz", "numpy", "scipy", "astropy", "xarray")
 EXIT_OK, EXIT_ERROR, EXIT_NOT_CONVERGED, EXIT_NO_CLUSTER, EXIT_CHECKS_FAILED = 0, 1, 2, 3, 4

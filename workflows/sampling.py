@@ -13,9 +13,9 @@ import xarray as xr
 from pymc.exceptions import SamplingError
 from pymc.sampling.parallel import ParallelSamplingError
 
-from data.input_checks import DataValidationError
-from workflows.config import SamplingOptions, available_cores
-from workflows.membership import logsumexp
+from starmix.data.input_checks import DataValidationError
+from starmix.workflows.config import SamplingOptions, available_cores
+from starmix.workflows.membership import logsumexp
 
 SMALL_MODEL_OBJECTS = 1_000
 DEFAULT_TUNE = {"nutpie": 300}  # every other sampler: 1000
@@ -89,7 +89,7 @@ def sample_posterior(
     """
     options = resolve_sampler(options, model)
     if options.sampler == "nutpie":
-        from workflows.nutpie_sampler import sample_nutpie
+        from starmix.workflows.nutpie_sampler import sample_nutpie
 
         idata = sample_nutpie(model, draws=options.draws, tune=options.tune,
                               chains=options.chains, cores=options.cores, seed=options.seed,
@@ -120,7 +120,7 @@ def _sample_with_pymc(model, options: SamplingOptions, var_names, initvals=None)
     (falling back to PyMC's default initialisation); see :func:`sample_posterior`."""
     nuts = {"target_accept": options.target_accept}
     if options.sampler in JAX_SAMPLERS:
-        from models.fused_jax import register_jax
+        from starmix.models.fused_jax import register_jax
 
         register_jax()
         if not jax_devices_for_chains(options.chains):
@@ -227,7 +227,7 @@ def check_starting_point(model: pm.Model, columns: Mapping[str, np.ndarray],
     well as when huge); the error names the column whose values in the bad rows lie
     furthest from their typical size.
     """
-    from models.field import log_weights
+    from starmix.models.field import log_weights
 
     outs = model.replace_rvs_by_values([log_weights(model), model["log_component"]])
     evaluate = model.compile_fn(outs=outs, inputs=model.value_vars, on_unused_input="ignore")

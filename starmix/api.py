@@ -1,0 +1,214 @@
+"""The Python API: run a workflow from a notebook or script and get a :class:`Fit` back.
+
+Each function runs the same steps as its ``starmix run`` command (load and check the data,
+build the model, NUTS, the convergence gate, membership, predictive checks, results), into
+``out`` when given, else into a fresh temporary folder that :meth:`Fit.save` copies
+elsewhere. Bad input raises the same errors as the command line (a
+:class:`starmix.data.input_checks.DataValidationError` names the column and the count of
+bad rows) before any sampling. A fit whose gate fails, or that finds no cluster, is
+returned all the same: check :attr:`Fit.passed` and :attr:`Fit.status`.
+"""
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from starmix.workflows.config import GateThresholds, SamplingOptions
+from starmix.workflows.outdir import RECORD_NAME, OutputFolder
+from starmix.workflows.run import RunResult
+
+LINE_CORNER = ("m", "b", "s_out", "w")
+SAMPLING_FIELDS = {name for name in SamplingOptions.__dataclass_fields__}
+GATE_FIELDS = {name for name in GateThresholds.__dataclass_fields__}
+
+
+@dataclass
+class Fit:
+    """A finished run. ``status`` is ``passed``, ``failed`` (convergence gate),
+    ``no_cluster`` or ``checks_failed`` (with ``checks="strict"``); the results are kept in
+    every case. Tables carry units; ``idata`` is the ArviZ ``DataTree`` saved as
+    ``posterior.nc`` (posterior, log_likelihood, observed_data and, with checks, the
+    predictive groups)."""
+
+    result: RunResult = field(repr=False)
+    workflow: str
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    @property
+    def passed(self) -> bool:
+        """True when the gate passed (and, for a cluster, one was found)."""
+        return self.result.status == "passed"
+
+    @property
+    def out_dir(self) -> Path:
+        """The folder holding this fit's files."""
+        return self.result.out_dir
+
+    @property
+    def record(self) -> dict:
+        """The run record (``run_record.json``): settings, data, gate, checks, timings."""
+        return self.result.record
+
+    @cached_property
+    def idata(self):
+        import xarray as xr
+
+        with xr.open_datatree(self.result.files["posterior"]) as tree:
+            return tree.load()
+
+    @cached_property
+    def membership(self) -> Table:
+        """One row per object: its data and the membership probability (mean and 16/50/84
+        percentiles over the posterior draws)."""
+        return Table.read(self.result.files["membership"], format="ascii.ecsv")
+
+    @cached_property
+    def summary(self) -> Table:
+        """Posterior summary per parameter (mean, sd, HDI, r_hat, ESS)."""
+        return Table.read(self.result.files["summary"], format="ascii.ecsv")
+
+    def plot_corner(self, var_names=None, truths=None):
+        """Corner plot of the model's parameters (or ``var_names``); returns the figure."""
+        from starmix.models import CLUSTER_MODELS
+        from starmix.workflows.plots import corner_plot
+
+        if self.workflow == "outlier-line":
+            names, component = var_names or LINE_CORNER, "line"
+        else:
+            model = self.record["settings"]["ClusterInput"]["model"]
+            names, component = var_names or CLUSTER_MODELS[model].CLUSTER_PARAMETERS, "cluster"
+        names = [name for name in names if name in self.idata["posterior"]]
+        return corner_plot(self.idata, names, coords={"component": component}, truths=truths)
+
+    def plot_membership(self):
+        """The objects coloured by membership: the points about the line, or a cluster's
+        vector-point diagram (its parallaxes when the model has no proper motions)."""
+        from starmix.workflows import cluster_plots, line_plots
+
+        table = self.membership
+        if self.workflow == "outlier-line":
+            from starmix.data.line import LineData
+
+            outlier = (np.asarray(table["true_outlier"], bool) if "true_outlier" in
+                       table.colnames else None)
+            data = LineData(np.asarray(table["x"], float), np.asarray(table["y"], float),
+                            np.asarray(table["y_err"], float), is_outlier=outlier)
+            return line_plots.membership_figure(data, np.asarray(table["p_line"]))
+        p = np.asarray(table["p_cluster"], float)
+        if {"pmra", "pmdec"} <= set(table.colnames):
+            weights = p if p.sum() > 0 else None
+            centre = (np.average(table["pmra"], weights=weights),
+                      np.average(table["pmdec"], weights=weights))
+            return cluster_plots.vector_point_diagram(table, p, centre)
+        return cluster_plots.parallax_histogram(table, p)
+
+    def save(self, path: str | Path) -> Path:
+        """Copy this fit's folder to ``path`` (one run per folder: an existing folder of
+        someone else's files is an error), written aside and swapped in, with the run
+        record's file paths pointing at the copies. Returns the folder."""
+        folder = OutputFolder(path)
+        staging = folder.open()
+        try:
+            shutil.copytree(self.out_dir, staging, dirs_exist_ok=True)
+            moved = {label: str(folder.final / Path(name).relative_to(self.out_dir))
+                     for label, name in self.record.get("files", {}).items()}
+            record = {**self.record, "files": moved}
+            (staging / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n")
+            folder.commit()
+        except BaseException:
+            folder.abandon()
+            raise
+        finally:
+            folder.release()
+        return folder.final
+
+
+def _options(options: dict) -> tuple[SamplingOptions, GateThresholds, dict]:
+    """Split keyword options into sampling, gate and workflow options."""
+    sampling = SamplingOptions(**{k: v for k, v in options.items() if k in SAMPLING_FIELDS})
+    gate = GateThresholds(**{k: v for k, v in options.items() if k in GATE_FIELDS})
+    rest = {k: v for k, v in options.items() if k not in SAMPLING_FIELDS | GATE_FIELDS}
+    return sampling, gate, rest
+
+
+def _out_dir(out) -> Path:
+    return Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="starmix-")) / "run"
+
+
+def fit_outlier_line(x=None, y=None, y_err=None, *, x_err=None, xy_corr=None,
+                     intrinsic_scatter: bool = False, out=None, figures: bool = False,
+                     checks: str = "on", quiet: bool = False, **options) -> Fit:
+    """Fit a straight line with outliers (a marginalised two-component mixture: points on
+    the line, and a broad outlier population) to points ``x``, ``y`` with errors ``y_err``
+    (and optionally ``x_err`` and the x-y error correlation ``xy_corr``), in the units of
+    the data. Without ``x`` and ``y`` the built-in reference data are fitted.
+
+    ``options``: sampling (``draws``, ``tune``, ``chains``, ``seed``, ``sampler``,
+    ``target_accept``, ...) and gate thresholds (``r_hat_max``, ``ess_bulk_min``, ...), as
+    the command-line flags of the same names. ``checks``: ``on``, ``off`` or ``strict``.
+    """
+    from starmix.workflows.outlier_line import LineInput, run_outlier_line
+
+    sampling, gate, rest = _options(options)
+    if rest:
+        raise TypeError(f"fit_outlier_line() got unknown options: {', '.join(sorted(rest))}")
+    inputs = LineInput()
+    if x is not None or y is not None:
+        if x is None or y is None or y_err is None:
+            raise ValueError("fit_outlier_line needs x, y and y_err together")
+        columns = {"x": x, "y": y, "y_err": y_err}
+        columns.update({k: v for k, v in (("x_err", x_err), ("xy_corr", xy_corr))
+                        if v is not None})
+        inputs = LineInput(data=Table(columns), xerr="x_err" if x_err is not None else None,
+                           xycorr="xy_corr" if xy_corr is not None else None,
+                           intrinsic_scatter=intrinsic_scatter)
+    elif intrinsic_scatter:
+        inputs = LineInput(intrinsic_scatter=True)
+    result = run_outlier_line(_out_dir(out), inputs, sampling, gate, figures=figures,
+                              quiet=quiet, checks=checks)
+    return Fit(result, "outlier-line")
+
+
+def fit_cluster(table=None, model: str = "pm2d", *, out=None, figures: bool = False,
+                checks: str = "on", quiet: bool = False, **options) -> Fit:
+    """Fit a cluster-versus-field mixture to a Gaia table (astropy ``Table``, pyia
+    ``GaiaData``, pandas ``DataFrame`` or a file path; archive column names and units:
+    mas, mas/yr, deg). ``model``: ``pmra``, ``parallax``, ``pm2d``, ``pmplx`` or ``joint``.
+    Without ``table`` the simulated NGC 6819 field is fitted.
+
+    ``options``: every option of ``starmix run cluster`` by its Python name (``cluster``,
+    ``center``, ``ruwe_max``, ``g_max``, ``field_components``, ``magnitude_prior``, ...,
+    see :class:`starmix.workflows.cluster.ClusterInput`), sampling options (``draws``,
+    ``chains``, ``seed``, ...) and gate thresholds. A misspelt option is an error.
+    """
+    from starmix.workflows.cluster import ClusterInput, run_cluster
+
+    sampling, gate, rest = _options(options)
+    unknown = set(rest) - set(ClusterInput.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"fit_cluster() got unknown options: {', '.join(sorted(unknown))}")
+    inputs = ClusterInput(model=model, data=table, **rest)
+    result = run_cluster(_out_dir(out), inputs, sampling, gate, figures=figures, quiet=quiet,
+                         checks=checks)
+    return Fit(result, "cluster")
+
+
+def load_fit(path: str | Path) -> Fit:
+    """A :class:`Fit` from a results folder written by ``starmix run`` or :meth:`Fit.save`
+    (the folder may have been moved since: files are found beside the record)."""
+    folder = Path(path)
+    record = json.loads((folder / RECORD_NAME).read_text())
+    recorded = Path(record["files"]["run_record"]).parent
+    files = {label: folder / Path(name).relative_to(recorded)
+             for label, name in record["files"].items()}
+    workflow = "outlier-line" if record.get("workflow") == "outlier-line" else "cluster"
+    return Fit(RunResult(record["status"], folder, files, record), workflow)

@@ -1,0 +1,235 @@
+"""Steps 4-7 of the cluster workflow: starting candidates (published values, or ranked
+overdensities: :mod:`workflows.identification`), the model, the MAP from each candidate and
+NUTS from the best, membership and pointwise log-likelihood per draw, the choice of the
+number of field components by PSIS-LOO, the detection step against field-only models
+(:mod:`workflows.detection`) and the convergence gate.
+"""
+
+import dataclasses
+import time
+from functools import partial
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import xarray as xr
+from astropy.table import Table
+
+from starmix.models import CLUSTER_MODELS, model_options
+from starmix.models.field import CLUSTER_BOUNDS, MAX_FIELD_COMPONENTS
+from starmix.workflows.cluster_inputs import (
+    CLUSTER_WEIGHT_RANGE,
+    ClusterInput,
+    footprint_for,
+)
+from starmix.workflows.config import GateThresholds, SamplingOptions
+from starmix.workflows.detection import detect, pinned_at_bounds, pointwise_loo
+from starmix.workflows.diagnostics import GateReport, convergence_gate
+from starmix.workflows.identification import (
+    Candidate,
+    candidate_overdensities,
+    published_candidate,
+    start_values,
+)
+from starmix.workflows.membership import MixtureDraws, mixture_draws
+from starmix.workflows.run import Run
+from starmix.workflows.sampling import check_starting_point, sample_posterior
+
+AUTO_FIELD_COMPONENTS = (1, 2, 3)
+DETECTION_DRAWS = 500  # draws per chain of each field-only alternative (PSIS-LOO only)
+
+
+def starting_candidates(table: Table, reference) -> list[Candidate]:
+    """Step 3b: where the MAP search starts. The named cluster's published values
+    (``reference``, from :func:`published_reference`) when there are any, else the field's
+    most significant proper-motion overdensities (:mod:`workflows.identification`)."""
+    if reference is not None:
+        return [published_candidate(reference, table)]
+    return candidate_overdensities(table)
+
+
+def initial_guess(table: Table) -> dict:
+    """The start of a run that names no cluster: the field's most significant proper-motion
+    overdensity (pmra, pmdec in mas/yr; parallax in mas when the table has it)."""
+    return candidate_overdensities(table, n=1)[0].guess()
+
+
+def prior_center_setter(model: pm.Model, candidates: list[Candidate], model_name: str):
+    """A ``before_start(j)`` for the sampler: puts candidate j's values into the model's
+    cluster prior centre (a shared variable), so that each MAP search is made under the
+    prior centred on its own candidate."""
+    from pytensor.graph.traversal import ancestors
+
+    spec = CLUSTER_MODELS[model_name]
+    axes = spec.PRIOR_CENTER_AXES
+    shared = [var for var in ancestors(model.free_RVs)
+              if getattr(var, "name", None) == spec.PRIOR_CENTER_NAME
+              and hasattr(var, "set_value")]
+    if not shared or len(candidates) < 2:
+        return None
+    target = shared[0]
+    shape = target.get_value().shape
+
+    def before_start(j):
+        guess = candidates[j].guess()
+        target.set_value(np.reshape([guess[name] for name in axes], shape).astype(float))
+    return before_start
+
+
+def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int,
+                        cluster: bool = True):
+    """Step 4: the chosen model from its module's ``from_table`` adapter, and its
+    starting-point check (:func:`workflows.sampling.check_starting_point` on the model's
+    input columns; the sampler runs it when the log-density at the start is not finite).
+    ``cluster=False``: the field-only alternative of the detection step."""
+    spec = CLUSTER_MODELS[inputs.model]
+    accepted = model_options(inputs.model)
+    offered = {"n_field": n_field, "center": center, "parallax_field": inputs.parallax_field,
+               "parallax_offset": inputs.parallax_offset,
+               "magnitude_prior": inputs.magnitude_prior,
+               "cluster_halo": inputs.cluster_halo and cluster, "cluster": cluster}
+    if "footprint" in accepted:
+        offered["footprint"] = footprint_for(table, inputs, center)
+    model = spec.from_table(table, guess, **{name: value for name, value in offered.items()
+                                             if name in accepted})
+    if not cluster:
+        return model, None
+    columns = {name: np.asarray(table[name]) for name in spec.REQUIRED_COLUMNS
+               if name != "source_id"}
+    return model, partial(check_starting_point, model, columns,
+                          [name for name in columns if name.endswith("_error")])
+
+
+def fit(model: pm.Model, sampling: SamplingOptions, say, check_start=None, starts=None,
+        before_start=None, component: str = "cluster",
+        log_likelihood: str = "auto") -> tuple[xr.DataTree, MixtureDraws]:
+    """Steps 5-6: NUTS from the best MAP point of ``starts`` (the per-star
+    ``log_component`` is not stored), then one streaming pass over the draws for the
+    membership of ``component`` and the pointwise ``log_likelihood`` group for LOO (of the
+    draws :func:`workflows.membership.kept_draws` keeps: all of them on small fields)."""
+    keep = [rv.name for rv in model.free_RVs] + [
+        var.name for var in model.deterministics
+        if var.name not in ("log_component", "log_weight")]  # star x component: not stored
+    idata = sample_posterior(model, sampling, var_names=keep, log_likelihood=False,
+                             start_at_map=True, check_start=check_start, starts=starts,
+                             before_start=before_start)
+    start = time.perf_counter()
+    draws = mixture_draws(model, idata["posterior"].to_dataset(), component=component,
+                          say=say, log_likelihood=log_likelihood)
+    idata.attrs["membership_draws_seconds"] = round(time.perf_counter() - start, 3)
+    stars = model.coords["star"]
+    idata["log_likelihood"] = xr.DataTree(xr.Dataset(
+        {"stars": (("chain", "draw", "star"), draws.log_likelihood)},
+        coords={"chain": idata["posterior"]["chain"],
+                "draw": idata["posterior"]["draw"].values[draws.kept],
+                "star": np.asarray(stars)}))
+    return idata, draws
+
+
+def choose_field_components(table, inputs, guess, center, sampling, run: Run, starts=None,
+                            candidates=None):
+    """``--field-components auto``: fit K = 1, 2, 3 field components and keep the one LOO
+    ranks first. Returns (K, its model, posterior, per-draw membership, comparison)."""
+    fits, loo = {}, {}
+    for n_field in AUTO_FIELD_COMPONENTS:
+        run.say(f"field components: fitting K = {n_field}")
+        model, check_start = build_cluster_model(table, inputs, guess, center, n_field)
+        idata, probability = fit(
+            model, sampling, run.say, check_start, *start_arguments(
+                model, inputs.model, candidates, table, len(model.coords["component"])),
+            log_likelihood=inputs.log_likelihood)
+        fits[n_field] = (model, idata, probability)
+        loo[f"K={n_field}"] = idata
+    best, table_out = best_by_loo(loo)
+    run.say(f"LOO prefers K = {best} field components")
+    return best, *fits[best], table_out
+
+
+def best_by_loo(fits: dict[str, xr.DataTree]) -> tuple[int, Table]:
+    """The K whose fit ("K=2": its posterior with a ``log_likelihood`` group) has the
+    highest PSIS-LOO elpd, and ArviZ's comparison table (best first)."""
+    comparison = az.compare(fits)
+    best = int(str(comparison.index[0]).split("=")[1])
+    return best, Table.from_pandas(comparison.reset_index())
+
+
+def start_arguments(model, model_name: str, candidates, table, n_components: int):
+    """(starts, before_start) for :func:`fit` from the starting candidates."""
+    if not candidates:
+        return None, None
+    starts = [start_values(candidate, n_components, len(table)) for candidate in candidates]
+    names = {rv.name for rv in model.free_RVs}
+    starts = [{key: value for key, value in start.items() if key in names} for start in starts]
+    return starts, prior_center_setter(model, candidates, model_name)
+
+
+def field_only_fits(table, inputs, guess, center, n_field: int, sampling: SamplingOptions,
+                    run: Run) -> dict[int, np.ndarray]:
+    """Step 7a: pointwise PSIS-LOO elpd (one value per star) of the field-only models with
+    K and K + 1 field Gaussians (by K), each sampled with at most ``DETECTION_DRAWS`` draws;
+    each fit's per-draw arrays are dropped as soon as its elpd is known."""
+
+    short = dataclasses.replace(sampling, draws=min(sampling.draws, DETECTION_DRAWS))
+    found = {}
+    for k in sorted({n_field, min(n_field + 1, MAX_FIELD_COMPONENTS)}):
+        run.say(f"detection: fitting the field-only model with K = {k}")
+        model, _ = build_cluster_model(table, inputs, guess, center, k, cluster=False)
+        idata, _ = fit(model, short, run.say, component="field_1",
+                       log_likelihood=inputs.log_likelihood)
+        found[k] = pointwise_loo(idata["log_likelihood"]["stars"].values)
+        del idata
+    return found
+
+
+def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sampling, run):
+    """Step 7: the cluster fit against field-only fits (:mod:`workflows.detection`).
+
+    ``fitted`` is (model, posterior, membership per draw) of the cluster model with K field
+    Gaussians. The field-only models with K and K + 1 say how many Gaussians the field
+    needs without a cluster (K*, the better by PSIS-LOO); the cluster model with K* is
+    compared with the field-only model with K*, like with like, so that the difference
+    measures the cluster and not the field's flexibility. When K* = K + 1 the cluster model
+    with K + 1 is fitted too, at full length, and becomes the run's result if PSIS-LOO
+    prefers it to K. Returns (K of the result, its fit, the detection).
+    """
+    alternatives = field_only_fits(table, inputs, guess, center, n_field, sampling, run)
+    field_elpd = {k: float(value.sum()) for k, value in alternatives.items()}
+    k_star = max(field_elpd, key=field_elpd.get)
+    cluster_fits = {n_field: fitted}
+    if k_star != n_field:
+        run.say(f"detection: without a cluster the field needs K = {k_star}; fitting the "
+                f"cluster model with K = {k_star} too")
+        model, check_start = build_cluster_model(table, inputs, guess, center, k_star)
+        idata, probability = fit(model, sampling, run.say, check_start, *start_arguments(
+            model, inputs.model, candidates, table, len(model.coords["component"])),
+            log_likelihood=inputs.log_likelihood)
+        cluster_fits[k_star] = (model, idata, probability)
+    pointwise = {k: pointwise_loo(fit_[1]["log_likelihood"]["stars"].values)
+                 for k, fit_ in cluster_fits.items()}
+    cluster_elpd = {k: float(value.sum()) for k, value in pointwise.items()}
+    best_k = max(cluster_elpd, key=cluster_elpd.get)
+    if best_k != n_field:
+        run.say(f"detection: PSIS-LOO prefers K = {best_k} field components for the cluster "
+                "model; its fit is the result")
+    detection = detect(pointwise[k_star], alternatives[k_star], k_star)
+    detection.elpd = {**{f"cluster + field, K={k}": v for k, v in cluster_elpd.items()},
+                      **{f"field only, K={k}": v for k, v in field_elpd.items()}}
+    return best_k, cluster_fits[best_k], detection
+
+
+def cluster_gate(idata, model, thresholds: GateThresholds) -> GateReport:
+    """The convergence gate on every free parameter, plus plain-words collapse checks and
+    cluster dispersions pinned at their prior bounds."""
+    names = [rv.name for rv in model.free_RVs]
+    report = convergence_gate(idata, names, thresholds)
+    report.failures.extend(pinned_at_bounds(idata["posterior"], CLUSTER_BOUNDS))
+    w_cluster = float(idata["posterior"]["w"].sel(component="cluster").mean())
+    low, high = CLUSTER_WEIGHT_RANGE
+    if w_cluster < low:
+        report.failures.append(f"the cluster component collapsed: its weight is {w_cluster:.2g}"
+                               f" (< {low}); no cluster was found")
+    elif w_cluster > high:
+        report.failures.append(f"the cluster component swallowed the field: its weight is "
+                               f"{w_cluster:.3f} (> {high})")
+    report.passed = not report.failures
+    return report
