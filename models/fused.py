@@ -136,7 +136,9 @@ class _SpecialisedCache(FunctionCache):
     Numba keys a closure's cache entries by its captured values, pickled; a captured
     Numba function pickles with an id that is new in every process, so each run missed
     the cache and compiled the kernels again (4-5 s each). The source file's time stamp
-    still invalidates the entries when this module changes.
+    still invalidates the entries when this module changes, and the key holds the
+    module's name: an entry written under another name (Numba imports that module to
+    rebuild the entry) is never read.
     """
 
     def __init__(self, py_func, specialisation: str):
@@ -145,7 +147,8 @@ class _SpecialisedCache(FunctionCache):
 
     def _index_key(self, sig, codegen):
         code = hashlib.sha256(self._py_func.__code__.co_code).hexdigest()
-        return sig, codegen.magic_tuple(), (code, self._specialisation)
+        return sig, codegen.magic_tuple(), (code, self._specialisation,
+                                             self._py_func.__module__)
 
 
 def _cached_per_dim(dispatcher, dim: int):

@@ -24,8 +24,10 @@ MODELS = ["pmra", "parallax", "pm2d", "pmplx", "joint"]
 CENTER = cluster_reference("NGC6819").center
 
 
-def build(name, table, **kwargs):
-    return CLUSTER_MODELS[name].from_table(table, GUESS, n_field=2, center=CENTER, **kwargs)
+def build(name, table, footprint=None, **kwargs):
+    sky = ({"center": CENTER, "footprint": footprint} if name == "joint"
+           else {})  # the only model with positions
+    return CLUSTER_MODELS[name].from_table(table, GUESS, n_field=2, **sky, **kwargs)
 
 
 @pytest.fixture(scope="module")
