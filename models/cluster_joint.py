@@ -45,6 +45,9 @@ CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_pm", "cluster_pm_dispersion",
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_prior_center"
 PRIOR_CENTER_AXES = ("pmra", "pmdec", "parallax")
+# graphical-model labels: cluster parameters, a star's data, its errors
+PGM_LABELS = (r"$\varpi_c, \vec\mu_c, \vec\xi_c, a$", r"$\vec\xi_i, \varpi_i, \vec\mu_i$",
+              r"$C_i$")
 AXES = ["pmra", "pmdec", "parallax"]
 FROM_ARCHIVE_ORDER = [1, 2, 0]  # (parallax, pmra, pmdec) covariance -> AXES order
 

@@ -62,6 +62,8 @@ CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_parallax_spread", "cluster_di
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_parallax_prior_center"
 PRIOR_CENTER_AXES = ("parallax",)
+# graphical-model labels: cluster parameters, a star's data, its errors
+PGM_LABELS = (r"$\varpi_c, s_\varpi$", r"$\varpi_i$", r"$\sigma_{\varpi,i}$")
 CLUSTER_PARALLAX_DEPTH = 0.005  # mas
 FIELDS = ("exponential", "beta", "gaussian")
 # the Gaussian field's narrowest width: no field Gaussian is as narrow as a cluster may be

@@ -31,6 +31,8 @@ CLUSTER_PARAMETERS = ("cluster_pm", "cluster_pm_dispersion", "w")
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_pm_prior_center"
 PRIOR_CENTER_AXES = ("pmra", "pmdec")
+# graphical-model labels: cluster parameters, a star's data, its errors
+PGM_LABELS = (r"$\vec\mu_c, s_c$", r"$\vec\mu_i$", r"$C_i$")
 PM_AXES = ["pmra", "pmdec"]
 
 

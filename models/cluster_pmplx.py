@@ -44,6 +44,8 @@ CLUSTER_PARAMETERS = ("cluster_pm", "cluster_pm_dispersion", "cluster_parallax",
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_prior_center"
 PRIOR_CENTER_AXES = ("pmra", "pmdec", "parallax")
+# graphical-model labels: cluster parameters, a star's data, its errors
+PGM_LABELS = (r"$\vec\mu_c, \varpi_c, s_c, s_\varpi$", r"$\varpi_i, \vec\mu_i$", r"$C_i$")
 MAX_PARALLAX_DISPERSION = CLUSTER_BOUNDS["cluster_parallax_dispersion"][1]  # mas
 
 

@@ -29,6 +29,8 @@ CLUSTER_PARAMETERS = ("cluster_pmra", "cluster_pmra_dispersion", "w")
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_pmra_prior_center"
 PRIOR_CENTER_AXES = ("pmra",)
+# graphical-model labels: cluster parameters, a star's data, its errors
+PGM_LABELS = (r"$\mu_{\alpha,c}, s_c$", r"$a_i$", r"$\sigma_{\alpha,i}$")
 
 
 def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, star_ids=None,

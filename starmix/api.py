@@ -85,7 +85,7 @@ class Fit:
             names, component = var_names or LINE_CORNER, "line"
         else:
             model = self.record["settings"]["ClusterInput"]["model"]
-            names, component = var_names or CLUSTER_MODELS[model].CLUSTER_PARAMETERS, "cluster"
+            names, component = var_names or CLUSTER_MODELS[model].parameters, "cluster"
         names = [name for name in names if name in self.idata["posterior"]]
         return corner_plot(self.idata, names, coords={"component": component}, truths=truths)
 

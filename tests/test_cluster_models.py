@@ -204,12 +204,29 @@ def test_field_component_count_is_checked(table):
 
 def test_a_model_takes_only_its_own_options(table):
     """A misspelt or foreign option is an error, and each model declares what it takes."""
-    from starmix.models import model_options
-
     with pytest.raises(TypeError, match="cluster_hallo"):
         CLUSTER_MODELS["pm2d"].from_table(table, GUESS, cluster_hallo=True)
     with pytest.raises(TypeError, match="center"):
         CLUSTER_MODELS["pmra"].from_table(table, GUESS, center=CENTER)
-    assert "cluster_halo" in model_options("pm2d") and "cluster_halo" not in model_options("pmra")
-    assert {"center", "footprint"} <= model_options("joint")
-    assert "parallax_field" in model_options("parallax")
+    assert "cluster_halo" in CLUSTER_MODELS["pm2d"].options
+    assert "cluster_halo" not in CLUSTER_MODELS["pmra"].options
+    assert {"center", "footprint"} <= CLUSTER_MODELS["joint"].options
+    assert "parallax_field" in CLUSTER_MODELS["parallax"].options
+
+
+@pytest.mark.parametrize("name", ["pmra", "parallax", "pm2d", "pmplx", "joint"])
+def test_each_cluster_model_is_one_object_that_knows_its_facts(table, name):
+    """What the workflows read from a model: its columns (archive names), the parameters
+    its model defines, the axes of its starting guess, its options and PGM labels."""
+    from starmix.data.gaia import ARCHIVE_COLUMNS
+
+    spec = CLUSTER_MODELS[name]
+    assert spec.name == name and set(spec.required_columns) <= set(ARCHIVE_COLUMNS)
+    assert set(spec.prior_center_axes) <= {"pmra", "pmdec", "parallax"}
+    assert {"n_field", "cluster", "magnitude_prior"} <= spec.options
+    assert len(spec.pgm_labels) == 3 and all("$" in label for label in spec.pgm_labels)
+    sky = {"center": CENTER} if name == "joint" else {}
+    names = set(spec.from_table(table, GUESS, **sky).named_vars)
+    if name == "parallax":  # the Gaussian field's variant adds the cluster's spread
+        names |= set(spec.from_table(table, GUESS, parallax_field="gaussian").named_vars)
+    assert set(spec.parameters) <= names, spec.parameters

@@ -113,7 +113,7 @@ def run_cluster(
                         f"({footprint.ra:.4f}, {footprint.dec:.4f}), {footprint.origin}")
             candidates = starting_candidates(table, reference)
             guess = candidates[0].guess()
-            if "parallax" in CLUSTER_MODELS[inputs.model].PRIOR_CENTER_AXES:
+            if "parallax" in CLUSTER_MODELS[inputs.model].prior_center_axes:
                 guess.setdefault("parallax", float(np.median(np.asarray(table["parallax"]))))
             run.say(f"{len(table)} stars to fit; {len(candidates)} starting candidate(s): "
                     + "; ".join(f"pm ({c.pmra:.2f}, {c.pmdec:.2f}) mas/yr from {c.origin}"
@@ -199,7 +199,7 @@ def run_cluster(
                                      reference, check_arrays)
         status = run_status(report, detection, check_report, checks)
         result = run.finish(status, **details, convergence=report.as_record(),
-                            cluster_parameters=[name for name in (*spec.CLUSTER_PARAMETERS,
+                            cluster_parameters=[name for name in (*spec.parameters,
                                                                   *HALO_PARAMETERS)
                                                 if name in idata["posterior"]],
                             sampler_used=sampler_used(idata))

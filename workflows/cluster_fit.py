@@ -15,7 +15,7 @@ import pymc as pm
 import xarray as xr
 from astropy.table import Table
 
-from starmix.models import CLUSTER_MODELS, model_options
+from starmix.models import CLUSTER_MODELS
 from starmix.models.field import CLUSTER_BOUNDS, MAX_FIELD_COMPONENTS
 from starmix.workflows.cluster_inputs import (
     CLUSTER_WEIGHT_RANGE,
@@ -61,7 +61,7 @@ def prior_center_setter(model: pm.Model, candidates: list[Candidate], model_name
     from pytensor.graph.traversal import ancestors
 
     spec = CLUSTER_MODELS[model_name]
-    axes = spec.PRIOR_CENTER_AXES
+    axes = spec.prior_center_axes
     shared = [var for var in ancestors(model.free_RVs)
               if getattr(var, "name", None) == spec.PRIOR_CENTER_NAME
               and hasattr(var, "set_value")]
@@ -83,7 +83,7 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
     input columns; the sampler runs it when the log-density at the start is not finite).
     ``cluster=False``: the field-only alternative of the detection step."""
     spec = CLUSTER_MODELS[inputs.model]
-    accepted = model_options(inputs.model)
+    accepted = spec.options
     offered = {"n_field": n_field, "center": center, "parallax_field": inputs.parallax_field,
                "parallax_offset": inputs.parallax_offset,
                "magnitude_prior": inputs.magnitude_prior,
@@ -94,7 +94,7 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
                                              if name in accepted})
     if not cluster:
         return model, None
-    columns = {name: np.asarray(table[name]) for name in spec.REQUIRED_COLUMNS
+    columns = {name: np.asarray(table[name]) for name in spec.required_columns
                if name != "source_id"}
     return model, partial(check_starting_point, model, columns,
                           [name for name in columns if name.endswith("_error")])

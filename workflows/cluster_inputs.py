@@ -201,7 +201,7 @@ def prepare_stars(table: Table, inputs: ClusterInput, center, seed: int, say):
     spec = CLUSTER_MODELS[inputs.model]
     cuts = QualityCuts(inputs.ruwe_max, inputs.g_max, inputs.parallax_over_error_min,
                        inputs.radius_arcmin)
-    required = (*spec.REQUIRED_COLUMNS, *(("phot_g_mean_mag",) if inputs.magnitude_prior else ()))
+    required = (*spec.required_columns, *(("phot_g_mean_mag",) if inputs.magnitude_prior else ()))
     table, dropped = validate_gaia(table, required, inputs.drop_invalid)
     table, cut_record = apply_quality_cuts(table, cuts, center)
     for reason, count in dropped.items():
@@ -216,7 +216,7 @@ def prepare_stars(table: Table, inputs: ClusterInput, center, seed: int, say):
         say(f"random subsample of {inputs.max_stars} of {len(table)} stars (--max-stars)")
         table = table[keep]
     record["n_stars"] = len(table)
-    check_enough_stars(table, spec.REQUIRED_COLUMNS, record)
+    check_enough_stars(table, spec.required_columns, record)
     return table, record
 
 

@@ -106,8 +106,8 @@ def draw_cluster_figures(run, inputs, table, idata, membership, estimates, truth
                          reference=None, check_arrays=None):
     spec = CLUSTER_MODELS[inputs.model]
     p = membership.mean
-    figures = {"pgm": cluster_pgm(inputs.model, inputs.parallax_field == "gaussian")}
-    corner_vars = [name for name in (*spec.CLUSTER_PARAMETERS, *HALO_PARAMETERS)
+    figures = {"pgm": cluster_pgm(spec, inputs.parallax_field == "gaussian")}
+    corner_vars = [name for name in (*spec.parameters, *HALO_PARAMETERS)
                    if name not in ("cluster_offset", "plummer_radius")
                    and name in idata["posterior"]]
     corner_truths = dict(truth)

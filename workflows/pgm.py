@@ -33,23 +33,14 @@ def outlier_line_pgm():
     return pgm.figure
 
 
-CLUSTER_PGM_PARAMETERS = {
-    "pmra": (r"$\mu_{\alpha,c}, s_c$", r"$a_i$", r"$\sigma_{\alpha,i}$"),
-    "parallax": (r"$\varpi_c, s_\varpi$", r"$\varpi_i$", r"$\sigma_{\varpi,i}$"),
-    "pm2d": (r"$\vec\mu_c, s_c$", r"$\vec\mu_i$", r"$C_i$"),
-    "pmplx": (r"$\vec\mu_c, \varpi_c, s_c, s_\varpi$", r"$\varpi_i, \vec\mu_i$", r"$C_i$"),
-    "joint": (r"$\varpi_c, \vec\mu_c, \vec\xi_c, a$", r"$\vec\xi_i, \varpi_i, \vec\mu_i$",
-              r"$C_i$"),
-}
-
-
-def cluster_pgm(model_name: str, gaussian_field: bool = True):
+def cluster_pgm(model, gaussian_field: bool = True):
     """PGM of a cluster-vs-field mixture: weights, cluster and field parameters, and per
     star the observation with its fixed error (co)variance; plates over stars and over the
     K field components (``gaussian_field=False``: the parallax model's one field density
-    with its length scale L)."""
-    cluster_label, data_label, error_label = CLUSTER_PGM_PARAMETERS[model_name]
-    gaussian_field = gaussian_field or model_name != "parallax"
+    with its length scale L). ``model``: a :class:`models.ClusterModel`, whose labels
+    are drawn."""
+    cluster_label, data_label, error_label = model.pgm_labels
+    gaussian_field = gaussian_field or model.name != "parallax"
     field_label = r"$m_k, \Sigma_k$" if gaussian_field else r"$L$"
     pgm = daft.PGM(dpi=150)
     pgm.add_node("w", r"$w$", 1.0, 3.0)
