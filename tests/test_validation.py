@@ -268,7 +268,10 @@ def test_report_judges_membership_on_sbc_replicates_and_against_the_reference(tm
     saved = fake_sbc(uniform)
     for rep in saved["results"]:
         p = rng.random(200)
-        rep.update(p_cluster=p.tolist(), is_member=(rng.random(200) < p).astype(int).tolist())
+        rep.update(p_cluster=p.tolist(), is_member=(rng.random(200) < p).astype(int).tolist(),
+                   divergences=0)
+    saved["results"][0].update(divergences=3, is_member=[1] * 200,  # a fit the gate fails
+                               p_cluster=[0.45] * 200)
     (results / "sbc_pmra.json").write_text(json.dumps(saved))
     for rep in saved["results"]:  # members are those with P > 0.5: over-confident P
         rep["is_member"] = (np.asarray(rep["p_cluster"]) > 0.5).astype(int).tolist()
@@ -300,9 +303,30 @@ def test_report_judges_membership_on_sbc_replicates_and_against_the_reference(tm
     verdicts = dict(line[2:].split(": ") for line in text.splitlines()
                     if line.startswith("- ") and line.endswith(("pass", "FAIL")))
     assert verdicts["membership_pmra (prior predictive)"] == "pass"
+    assert "over the 99 replicates whose fits have no divergent" in text
+    assert "With all 100 fits, the 1 with divergent transitions included" in text
     assert verdicts["membership_pm2d (prior predictive)"] == "FAIL"
     assert verdicts["membership_parallax_magnitude (NGC 6819 fields)"] == "pass"
     assert verdicts["membership_pm2d (NGC 6819 fields)"] == "FAIL"
     assert "membership_parallax (NGC 6819 fields)" not in verdicts
     assert "### parallax: Brier score" in text and "reported, not judged" in text
     assert (figures / "membership_sbc.png").stat().st_size > 10_000
+
+
+def test_reliability_allows_for_stars_fitted_together():
+    """Four fits of 100 stars, all given P = 0.45, whose member fractions are 0.15, 0.35,
+    0.55 and 0.75: right on average, but the stars of a fit move together. The binomial sd
+    (400 independent stars) calls the bin miscalibrated by chance of the draw; the
+    bootstrap over fits sees four fits that disagree, and its sd is several times larger.
+    Fits that all put too few members in the bin fail either way."""
+    probability = np.full(400, 0.45)
+    groups = np.repeat(np.arange(4), 100)
+    is_member = np.concatenate([np.arange(100) < k for k in (15, 35, 55, 75)])
+    binomial = reliability(probability, is_member)[0]
+    by_fit = reliability(probability, is_member, groups)[0]
+    assert by_fit["fraction"] == binomial["fraction"] == 0.45
+    assert by_fit["sd"] > 3 * binomial["sd"]
+    assert binomial["sd"] == pytest.approx(np.sqrt(0.45 * 0.55 / 400))
+    wrong = np.concatenate([np.arange(100) < 75 for _ in range(4)])
+    assert not reliability(probability, wrong)[0]["pass"]
+    assert not reliability(probability, wrong, groups)[0]["pass"]

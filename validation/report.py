@@ -8,10 +8,11 @@ Pass rules (stated in the report too):
 * Coverage: the nominal rate (68% or 95%) lies inside the 95% Clopper-Pearson interval of
   the fraction of fields whose interval contains the truth.
 * Membership, on the SBC replicates (data from the prior predictive, where the posterior
-  mean P is calibrated by Bayes' theorem): per bin of predicted P with >= 30 stars, the
-  fraction of true members is within 2 binomial sd (plus 0.02 for finite-sample slack) of
-  the bin's mean P. The Brier score is reported next to that of always predicting the
-  base rate.
+  mean P is calibrated by Bayes' theorem) whose fits have no divergent transitions (those
+  that would pass the gate; all fits reported too): per bin of predicted P with >= 30
+  stars, the fraction of true members is within 2 sd (plus 0.02 for finite-sample slack)
+  of the bin's mean P, the sd binomial or, where larger, from a bootstrap over fits. The
+  Brier score is reported next to that of always predicting the base rate.
 * Membership on the simulated NGC 6819 fields (one fixed truth): the same bin rule, or,
   where the simulator's own P at the true parameters exists (the parallax fits), a Brier
   score within ``ORACLE_MARGIN`` of that reference's. At a fixed truth a posterior mean P
@@ -191,9 +192,21 @@ def coverage_rows(fields: list[dict]) -> list[dict]:
     return rows
 
 
-def reliability(probability: np.ndarray, is_member: np.ndarray) -> list[dict]:
+def reliability(probability: np.ndarray, is_member: np.ndarray, groups=None,
+                n_boot: int = 400, seed: int = 0) -> list[dict]:
+    """Per bin of predicted P: stars, mean P, fraction of true members, the sd of their
+    difference, and whether it passes (within 2 sd + 0.02; bins under 30 stars pass).
+
+    The sd is binomial, as if stars were independent; with ``groups`` (the replicate or
+    field of each star) it is at least the sd of the difference over a bootstrap of whole
+    groups: stars fitted together share their fit's errors (one fit in the wrong mode
+    moves all its stars), which the binomial sd does not see."""
     rows = []
     bins = np.clip(np.digitize(probability, RELIABILITY_EDGES) - 1, 0, len(RELIABILITY_EDGES) - 2)
+    if groups is not None:
+        labels, group_index = np.unique(np.asarray(groups), return_inverse=True)
+        draws = np.random.default_rng(seed).multinomial(
+            len(labels), np.full(len(labels), 1 / len(labels)), size=n_boot)
     for index in range(len(RELIABILITY_EDGES) - 1):
         inside = bins == index
         n = int(inside.sum())
@@ -202,6 +215,15 @@ def reliability(probability: np.ndarray, is_member: np.ndarray) -> list[dict]:
         mean_p = float(probability[inside].mean())
         fraction = float(is_member[inside].mean())
         sd = float(np.sqrt(max(mean_p * (1 - mean_p), 1e-4) / n))
+        if groups is not None:
+            per_group = [np.bincount(group_index[inside], weights=values,
+                                     minlength=len(labels))
+                         for values in (np.ones(n), is_member[inside].astype(float),
+                                        probability[inside])]
+            count, members, p_sum = (draws @ column for column in per_group)
+            kept = count > 0
+            difference = (members[kept] - p_sum[kept]) / count[kept]
+            sd = max(sd, float(np.std(difference)))
         ok = n < RELIABILITY_MIN_STARS or abs(fraction - mean_p) <= 2 * sd + 0.02
         rows.append({"low": RELIABILITY_EDGES[index], "high": RELIABILITY_EDGES[index + 1],
                      "n": n, "mean_p": mean_p, "fraction": fraction, "sd": sd, "pass": ok})
@@ -212,11 +234,14 @@ def brier(probability: np.ndarray, is_member: np.ndarray) -> float:
     return float(np.mean((probability - is_member) ** 2))
 
 
-def membership_table(probability: np.ndarray, is_member: np.ndarray) -> tuple[list[str], list]:
+def membership_table(probability: np.ndarray, is_member: np.ndarray,
+                     groups) -> tuple[list[str], list]:
     """The reliability table (markdown lines) of pooled P against true membership, and its
-    rows."""
-    rows = reliability(probability, is_member)
-    lines = [f"{len(probability)} stars in all.", "",
+    rows (``groups``: the fit of each star, for :func:`reliability`)."""
+    rows = reliability(probability, is_member, groups)
+    lines = [f"{len(probability)} stars in all, from {len(set(groups))} fits (the 2 sd allow "
+             "for stars fitted together: a bootstrap over fits where it exceeds the binomial "
+             "sd).", "",
              "| P bin | stars | mean P | true-member fraction | 2 sd | pass |",
              "| --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['low']:.1f}-{r['high']:.1f} | {r['n']} | {r['mean_p']:.3f} | "
@@ -230,16 +255,40 @@ def pooled(results: list[dict], key: str) -> np.ndarray:
 
 
 def sbc_membership(name: str, done: list[dict]) -> tuple[list[str], bool | None, list]:
-    """Membership calibration pooled over a case's replicates (prior-predictive data)."""
-    if not done or "p_cluster" not in done[0]:
+    """Membership calibration pooled over a case's replicates (prior-predictive data),
+    judged on the fits without divergent transitions: a run with any fails the workflow's
+    convergence gate, so its P never reaches a user (the gate reads only the data and the
+    sampler, so the fits it passes keep the calibration Bayes' theorem gives). The fits
+    left out, and the verdict with them, are reported too."""
+    fitted = [rep for rep in done if "p_cluster" in rep]
+    if not fitted:
         return [], None, []
-    probability, is_member = pooled(done, "p_cluster"), pooled(done, "is_member").astype(bool)
-    table, rows = membership_table(probability, is_member)
-    calibrated = all(row["pass"] for row in rows)
+
+    def judge(replicates):
+        probability = pooled(replicates, "p_cluster")
+        is_member = pooled(replicates, "is_member").astype(bool)
+        groups = np.concatenate([np.full(len(rep["p_cluster"]), rep["seed"])
+                                 for rep in replicates])
+        table, rows = membership_table(probability, is_member, groups)
+        return table, rows, all(row["pass"] for row in rows), probability, is_member
+
+    gated = [rep for rep in fitted if rep["divergences"] == 0]
+    if not gated:
+        return [f"Membership: every one of the {len(fitted)} fits has divergent transitions; "
+                "NOT judged calibrated.", ""], False, []
+    table, rows, calibrated, probability, is_member = judge(gated)
     base = brier(is_member.mean(), is_member)
-    return [f"Membership over the replicates: Brier score {brier(probability, is_member):.4f} "
-            f"(base-rate forecast {base:.4f}); "
-            f"{'calibrated' if calibrated else 'NOT calibrated'}.", "", *table], calibrated, rows
+    lines = [f"Membership over the {len(gated)} replicates whose fits have no divergent "
+             f"transitions (what the convergence gate lets through): Brier score "
+             f"{brier(probability, is_member):.4f} (base-rate forecast {base:.4f}); "
+             f"{'calibrated' if calibrated else 'NOT calibrated'}.", "", *table]
+    if len(gated) < len(fitted):
+        *_, all_calibrated, all_probability, all_member = judge(fitted)
+        lines += [f"With all {len(fitted)} fits, the {len(fitted) - len(gated)} with divergent "
+                  f"transitions included (fits whose runs would fail the gate): Brier "
+                  f"{brier(all_probability, all_member):.4f}; "
+                  f"{'calibrated' if all_calibrated else 'NOT calibrated'}.", ""]
+    return lines, calibrated, rows
 
 
 def coverage_figure(rows: list[dict]) -> plt.Figure:
@@ -298,7 +347,9 @@ def coverage_section(results: Path, figures: Path) -> tuple[list[str], dict]:
     for model_name in fitted(fields):
         probability = pooled([f[model_name] for f in fields], "p_cluster")
         is_member = pooled([f[model_name] for f in fields], "is_member").astype(bool)
-        table, curves[model_name] = membership_table(probability, is_member)
+        groups = np.concatenate([np.full(len(f[model_name]["p_cluster"]), f["seed"])
+                                 for f in fields])
+        table, curves[model_name] = membership_table(probability, is_member, groups)
         score, base = brier(probability, is_member), brier(is_member.mean(), is_member)
         by_bins = all(row["pass"] for row in curves[model_name])
         reference = None
