@@ -51,6 +51,12 @@ class ClusterModel:
         return frozenset(list(inspect.signature(self.module.from_table).parameters)[2:])
 
     @property
+    def replaceable_priors(self) -> tuple[str, ...]:
+        """The cluster parameters whose priors ``from_table(..., priors={name: factory})``
+        may replace (each factory takes the name and returns the PyMC variable)."""
+        return self.module.REPLACEABLE_PRIORS
+
+    @property
     def pgm_labels(self) -> tuple[str, str, str]:
         """Graphical-model labels (LaTeX): cluster parameters, a star's data, its errors."""
         return self.module.PGM_LABELS

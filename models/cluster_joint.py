@@ -35,13 +35,15 @@ from starmix.models.field import (
     observe_stars,
     robust_scale,
 )
-from starmix.models.shared import prior_constant
+from starmix.models.shared import check_priors, prior, prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "ra", "dec", "parallax", "parallax_error", "pmra",
                     "pmra_error", "pmdec", "pmdec_error", "pmra_pmdec_corr",
                     "parallax_pmra_corr", "parallax_pmdec_corr")
 CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_pm", "cluster_pm_dispersion",
                       "cluster_offset", "plummer_radius", "w")
+# the cluster priors a user may replace (``priors={name: factory}``)
+REPLACEABLE_PRIORS = ("cluster_pm", "cluster_parallax", "cluster_pm_dispersion")
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_prior_center"
 PRIOR_CENTER_AXES = ("pmra", "pmdec", "parallax")
@@ -61,7 +63,7 @@ def tangent_plane(ra, dec, center: SkyCoord) -> np.ndarray:
 def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_guess,
                   n_field: int = 2, star_ids=None, cluster: bool = True,
                   magnitudes=None,
-                  offset_guess=(0.0, 0.0)):
+                  offset_guess=(0.0, 0.0), priors=None):
     """Build the joint model.
 
     sky (N, 2) arcmin offsets from the selection centre; radius (arcmin) of the selection
@@ -72,6 +74,7 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
     cluster's centre on the plane (the published centre's offset, when known).
     """
     sky, astrometry = np.asarray(sky, float), np.asarray(astrometry, float)
+    priors = check_priors(priors, REPLACEABLE_PRIORS, "joint")
     names = component_names(n_field, cluster=cluster)
     coords = {"star": np.arange(len(sky)) if star_ids is None else np.asarray(star_ids),
               "component": names, "field_component": [n for n in names if n != "cluster"],
@@ -84,10 +87,13 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
         mixture_weights(magnitudes)
         means, covs, sky_parameters = [], [], [radius]
         if cluster:
-            pm_mean = pm.Normal("cluster_pm", guess[:2], 1.0, dims="proper_motion")
-            plx = pm.TruncatedNormal("cluster_parallax", guess[2], 0.3, lower=0.01)
+            pm_mean = prior("cluster_pm", lambda name: pm.Normal(
+                name, guess[:2], 1.0, dims="proper_motion"), priors)
+            plx = prior("cluster_parallax", lambda name: pm.TruncatedNormal(
+                name, guess[2], 0.3, lower=0.01), priors)
             pm.Deterministic("cluster_distance", 1 / plx)
-            pm_dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
+            pm_dispersion = prior("cluster_pm_dispersion", lambda name: pm.Uniform(
+                name, 0.0, FIELD_MIN_PM_WIDTH), priors)
             offset = pm.Normal("cluster_offset",
                                prior_constant(offset_guess, "cluster_offset_prior_center"),
                                radius / 5, dims="sky")
@@ -118,7 +124,7 @@ def table_arrays(table) -> tuple[np.ndarray, np.ndarray]:
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = None,
                footprint=None, cluster: bool = True,
-               magnitude_prior: bool = False):
+               magnitude_prior: bool = False, priors=None):
     """The joint model of a Gaia table: ``footprint`` (:class:`data.footprint.Footprint`,
     the data's cone; estimated from the stars if None) sets the plane and the field's sky
     density, ``center`` (the cluster's published or given centre, if any) the prior centre
@@ -136,4 +142,5 @@ def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = 
     return cluster_joint(sky, astrometry, cov, radius=footprint.radius_arcmin,
                          cluster_guess=[cluster_guess[name] for name in AXES],
                          n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                         cluster=cluster, magnitudes=magnitudes, offset_guess=offset_guess)
+                         cluster=cluster, magnitudes=magnitudes, offset_guess=offset_guess,
+                         priors=priors)

@@ -55,10 +55,12 @@ from starmix.models.field import (
     star_data,
 )
 from starmix.models.observed import ParallaxMixture, parallax_log_components
-from starmix.models.shared import prior_constant
+from starmix.models.shared import check_priors, prior, prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error")
 CLUSTER_PARAMETERS = ("cluster_parallax", "cluster_parallax_spread", "cluster_distance", "w")
+# the cluster priors a user may replace (``priors={name: factory}``)
+REPLACEABLE_PRIORS = ("cluster_parallax", "cluster_parallax_spread")
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_parallax_prior_center"
 PRIOR_CENTER_AXES = ("parallax",)
@@ -73,7 +75,7 @@ FIELD_MIN_PARALLAX_WIDTH = CLUSTER_BOUNDS["cluster_parallax_dispersion"][1]  # m
 def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
                      field: str = "exponential", offset: bool = False, star_ids=None,
                      depth: float = CLUSTER_PARALLAX_DEPTH, n_field: int = 2,
-                     cluster: bool = True, magnitudes=None):
+                     cluster: bool = True, magnitudes=None, priors=None):
     """Build the 1D parallax mixture. ``cluster_guess``: prior centre (mas). The observed
     variable ``stars`` (:class:`models.observed.ParallaxMixture`, or the Gaussian
     mixture :class:`models.observed.StarMixture` for ``field="gaussian"``) holds the
@@ -83,13 +85,15 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
     """
     if field not in FIELDS:
         raise ValueError(f"parallax field must be one of {FIELDS}, got {field!r}")
+    priors = check_priors(priors, REPLACEABLE_PRIORS[:1] if field != "gaussian"
+                          else REPLACEABLE_PRIORS, f"parallax ({field} field)")
     parallax = np.asarray(parallax, float)
     parallax_error = np.asarray(parallax_error, float)
     if field == "gaussian":
         if offset:
             raise ValueError("a parallax offset is for the exponential and beta fields")
         return _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field,
-                                     star_ids, cluster, magnitudes)
+                                     star_ids, cluster, magnitudes, priors)
     if not cluster:
         raise ValueError(f"the {field} field has no field-only alternative: use gaussian")
     coords = {"star": np.arange(len(parallax)) if star_ids is None else np.asarray(star_ids),
@@ -98,9 +102,8 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
               "astrometry_": ["parallax"]}
     with pm.Model(coords=coords) as model:
         mixture_weights(magnitudes)
-        cluster_plx = pm.TruncatedNormal(
-            "cluster_parallax", prior_constant(cluster_guess, PRIOR_CENTER_NAME),
-            0.3, lower=0.01)
+        cluster_plx = prior("cluster_parallax", lambda name: pm.TruncatedNormal(
+            name, prior_constant(cluster_guess, PRIOR_CENTER_NAME), 0.3, lower=0.01), priors)
         pm.Deterministic("cluster_distance", 1 / cluster_plx)
         delta = pm.Normal("parallax_offset", -0.02, 0.02) if offset else pt.as_tensor(0.0)
         if field == "exponential":
@@ -123,18 +126,18 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
 
 
 def _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field, star_ids,
-                          cluster, magnitudes):
+                          cluster, magnitudes, priors):
     coords = one_axis_coords("parallax", n_field, cluster, len(parallax), star_ids)
     with pm.Model(coords=coords) as model:
         mixture_weights(magnitudes)
         parts = None
         if cluster:
-            plx = pm.TruncatedNormal("cluster_parallax",
-                                     prior_constant(cluster_guess, PRIOR_CENTER_NAME), 0.3,
-                                     lower=0.01)
+            plx = prior("cluster_parallax", lambda name: pm.TruncatedNormal(
+                name, prior_constant(cluster_guess, PRIOR_CENTER_NAME), 0.3, lower=0.01),
+                priors)
             pm.Deterministic("cluster_distance", 1 / plx)
-            parts = (plx, pm.Uniform("cluster_parallax_spread",
-                                     *CLUSTER_BOUNDS["cluster_parallax_spread"]))
+            parts = (plx, prior("cluster_parallax_spread", lambda name: pm.Uniform(
+                name, *CLUSTER_BOUNDS["cluster_parallax_spread"]), priors))
         observe_one_axis(parallax, parallax_error, float(np.median(parallax)),
                          robust_scale(parallax), FIELD_MIN_PARALLAX_WIDTH, parts)
     return model
@@ -142,10 +145,11 @@ def _gaussian_field_model(parallax, parallax_error, cluster_guess, n_field, star
 
 def from_table(table, cluster_guess: dict, parallax_field: str = "exponential",
                parallax_offset: bool = False, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False):
+               magnitude_prior: bool = False, priors=None):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     return cluster_parallax(table["parallax"], table["parallax_error"],
                             cluster_guess=cluster_guess["parallax"], field=parallax_field,
                             offset=parallax_offset, star_ids=np.asarray(table["source_id"]),
-                            n_field=n_field, cluster=cluster, magnitudes=magnitudes)
+                            n_field=n_field, cluster=cluster, magnitudes=magnitudes,
+                            priors=priors)

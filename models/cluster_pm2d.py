@@ -23,11 +23,13 @@ from starmix.models.field import (
     observe_stars,
     robust_scale,
 )
-from starmix.models.shared import prior_constant
+from starmix.models.shared import check_priors, prior, prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error", "pmdec", "pmdec_error",
                     "pmra_pmdec_corr")
 CLUSTER_PARAMETERS = ("cluster_pm", "cluster_pm_dispersion", "w")
+# the cluster priors a user may replace (``priors={name: factory}``)
+REPLACEABLE_PRIORS = ("cluster_pm", "cluster_pm_dispersion")
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_pm_prior_center"
 PRIOR_CENTER_AXES = ("pmra", "pmdec")
@@ -45,7 +47,7 @@ def pm_covariance(pmra_error, pmdec_error, pmra_pmdec_corr) -> np.ndarray:
 
 def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids=None,
                  field_center=None, field_scale=None, cluster: bool = True,
-                 magnitudes=None, halo: bool = False):
+                 magnitudes=None, halo: bool = False, priors=None):
     """Build the 2D mixture. pm_values (N, 2) mas/yr; pm_cov (N, 2, 2); cluster_guess (2,).
 
     ``halo``: the cluster gets a wider second Gaussian (:func:`models.field.cluster_halo`).
@@ -54,6 +56,7 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
     median and robust width of each coordinate. ``cluster=False`` builds the field-only
     alternative of the detection step (same field priors, no cluster component).
     """
+    priors = check_priors(priors, REPLACEABLE_PRIORS, "pm2d")
     pm_values, pm_cov = np.asarray(pm_values, float), np.asarray(pm_cov, float)
     names = component_names(n_field, cluster=cluster)
     coords = {"star": np.arange(len(pm_values)) if star_ids is None else np.asarray(star_ids),
@@ -65,10 +68,11 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
     with pm.Model(coords=coords) as model:
         mixture_weights(magnitudes)
         if cluster:
-            mean = pm.Normal("cluster_pm",
-                             prior_constant(cluster_guess, PRIOR_CENTER_NAME), 1.0,
-                             dims="astrometry")
-            dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
+            mean = prior("cluster_pm", lambda name: pm.Normal(
+                name, prior_constant(cluster_guess, PRIOR_CENTER_NAME), 1.0,
+                dims="astrometry"), priors)
+            dispersion = prior("cluster_pm_dispersion",
+                               lambda name: pm.Uniform(name, 0.0, FIELD_MIN_PM_WIDTH), priors)
         f_means = field_means("field_mean", centers, 2 * np.asarray(scales),
                               ("field_component", "astrometry"))
         f_covs = field_covariances("field_cov", scales,
@@ -86,7 +90,7 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, cluster_halo: bool = False):
+               magnitude_prior: bool = False, cluster_halo: bool = False, priors=None):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     values = np.stack([np.asarray(table["pmra"], float), np.asarray(table["pmdec"], float)], -1)
@@ -96,4 +100,5 @@ def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = Tru
     return cluster_pm2d(values, cov, cluster_guess=[cluster_guess["pmra"],
                                                     cluster_guess["pmdec"]],
                         n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                        cluster=cluster, magnitudes=magnitudes, halo=cluster_halo)
+                        cluster=cluster, magnitudes=magnitudes, halo=cluster_halo,
+                        priors=priors)

@@ -34,13 +34,16 @@ from starmix.models.field import (
     observe_stars,
     robust_scale,
 )
-from starmix.models.shared import prior_constant
+from starmix.models.shared import check_priors, prior, prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "parallax", "parallax_error", "pmra", "pmra_error", "pmdec",
                     "pmdec_error", "pmra_pmdec_corr", "parallax_pmra_corr",
                     "parallax_pmdec_corr")
 CLUSTER_PARAMETERS = ("cluster_pm", "cluster_pm_dispersion", "cluster_parallax",
                       "cluster_parallax_dispersion", "w")
+# the cluster priors a user may replace (``priors={name: factory}``)
+REPLACEABLE_PRIORS = ("cluster_pm", "cluster_parallax", "cluster_pm_dispersion",
+                      "cluster_parallax_dispersion")
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_prior_center"
 PRIOR_CENTER_AXES = ("pmra", "pmdec", "parallax")
@@ -51,11 +54,12 @@ MAX_PARALLAX_DISPERSION = CLUSTER_BOUNDS["cluster_parallax_dispersion"][1]  # ma
 
 def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2,
                   star_ids=None, cluster: bool = True,
-                  magnitudes=None, halo: bool = False):
+                  magnitudes=None, halo: bool = False, priors=None):
     """Build the 3D mixture. astrometry (N, 3) as (pmra, pmdec, parallax) in mas/yr, mas/yr,
     mas; astrometry_cov (N, 3, 3) in the same order; cluster_guess (3,) in the same order.
     ``halo``: the cluster gets a wider second Gaussian (:func:`models.field.cluster_halo`)
     with its mean and parallax spread."""
+    priors = check_priors(priors, REPLACEABLE_PRIORS, "pmplx")
     astrometry = np.asarray(astrometry, float)
     astrometry_cov = np.asarray(astrometry_cov, float)
     names = component_names(n_field, cluster=cluster)
@@ -69,12 +73,15 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
         means, covs, halo_part = [], [], None
         if cluster:
             guess = prior_constant(cluster_guess, PRIOR_CENTER_NAME)
-            pm_mean = pm.Normal("cluster_pm", guess[:2], 1.0, dims="proper_motion")
-            plx = pm.TruncatedNormal("cluster_parallax", guess[2], 0.3, lower=0.01)
+            pm_mean = prior("cluster_pm", lambda name: pm.Normal(
+                name, guess[:2], 1.0, dims="proper_motion"), priors)
+            plx = prior("cluster_parallax", lambda name: pm.TruncatedNormal(
+                name, guess[2], 0.3, lower=0.01), priors)
             pm.Deterministic("cluster_distance", 1 / plx)
-            pm_dispersion = pm.Uniform("cluster_pm_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
-            plx_dispersion = pm.Uniform("cluster_parallax_dispersion", 0.0,
-                                        MAX_PARALLAX_DISPERSION)
+            pm_dispersion = prior("cluster_pm_dispersion", lambda name: pm.Uniform(
+                name, 0.0, FIELD_MIN_PM_WIDTH), priors)
+            plx_dispersion = prior("cluster_parallax_dispersion", lambda name: pm.Uniform(
+                name, 0.0, MAX_PARALLAX_DISPERSION), priors)
             means.append(pt.concatenate([pm_mean, plx[None]])[None, :])
             covs.append(pt.diag(pt.stack([pm_dispersion**2, pm_dispersion**2,
                                           plx_dispersion**2]))[None])
@@ -94,10 +101,11 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False, cluster_halo: bool = False):
+               magnitude_prior: bool = False, cluster_halo: bool = False, priors=None):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     astrometry, cov = table_arrays(table)
     return cluster_pmplx(astrometry, cov, cluster_guess=[cluster_guess[name] for name in AXES],
                          n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                         cluster=cluster, magnitudes=magnitudes, halo=cluster_halo)
+                         cluster=cluster, magnitudes=magnitudes, halo=cluster_halo,
+                         priors=priors)

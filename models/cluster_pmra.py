@@ -22,10 +22,12 @@ from starmix.models.field import (
     one_axis_coords,
     robust_scale,
 )
-from starmix.models.shared import prior_constant
+from starmix.models.shared import check_priors, prior, prior_constant
 
 REQUIRED_COLUMNS = ("source_id", "pmra", "pmra_error")
 CLUSTER_PARAMETERS = ("cluster_pmra", "cluster_pmra_dispersion", "w")
+# the cluster priors a user may replace (``priors={name: factory}``)
+REPLACEABLE_PRIORS = ("cluster_pmra", "cluster_pmra_dispersion")
 # the shared variable holding the cluster's prior centre, and what it holds, in order
 PRIOR_CENTER_NAME = "cluster_pmra_prior_center"
 PRIOR_CENTER_AXES = ("pmra",)
@@ -36,7 +38,7 @@ PGM_LABELS = (r"$\mu_{\alpha,c}, s_c$", r"$a_i$", r"$\sigma_{\alpha,i}$")
 def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, star_ids=None,
                  field_center: float | None = None, field_scale: float | None = None,
                  cluster: bool = True,
-                 magnitudes=None):
+                 magnitudes=None, priors=None):
     """Build the 1D pmra mixture. ``cluster_guess``: prior centre of the cluster (mas/yr).
 
     ``field_center`` and ``field_scale`` (mas/yr) set the field priors; by default the
@@ -44,6 +46,7 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
     simulation-based calibration needs). ``cluster=False``: the field-only alternative
     of the detection step.
     """
+    priors = check_priors(priors, REPLACEABLE_PRIORS, "pmra")
     pmra, pmra_error = np.asarray(pmra, float), np.asarray(pmra_error, float)
     coords = one_axis_coords("pmra", n_field, cluster, len(pmra), star_ids)
     center = float(np.median(pmra)) if field_center is None else field_center
@@ -51,18 +54,19 @@ def cluster_pmra(pmra, pmra_error, *, cluster_guess: float, n_field: int = 2, st
     with pm.Model(coords=coords) as model:
         mixture_weights(magnitudes)
         if cluster:
-            mean = pm.Normal("cluster_pmra",
-                             prior_constant(cluster_guess, PRIOR_CENTER_NAME), 1.0)
-            dispersion = pm.Uniform("cluster_pmra_dispersion", 0.0, FIELD_MIN_PM_WIDTH)
+            mean = prior("cluster_pmra", lambda name: pm.Normal(
+                name, prior_constant(cluster_guess, PRIOR_CENTER_NAME), 1.0), priors)
+            dispersion = prior("cluster_pmra_dispersion",
+                               lambda name: pm.Uniform(name, 0.0, FIELD_MIN_PM_WIDTH), priors)
         observe_one_axis(pmra, pmra_error, center, scale, FIELD_MIN_PM_WIDTH,
                          (mean, dispersion) if cluster else None)
     return model
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, cluster: bool = True,
-               magnitude_prior: bool = False):
+               magnitude_prior: bool = False, priors=None):
     magnitudes = (np.asarray(table["phot_g_mean_mag"], float) if magnitude_prior
                   else None)
     return cluster_pmra(table["pmra"], table["pmra_error"], cluster_guess=cluster_guess["pmra"],
                         n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                        cluster=cluster, magnitudes=magnitudes)
+                        cluster=cluster, magnitudes=magnitudes, priors=priors)

@@ -9,8 +9,14 @@ widths as shared variables (inputs of the compiled function, not part of it), on
 compiled log-density serves every dataset with the same model and number of components.
 """
 
+from collections.abc import Callable, Mapping
+
 import numpy as np
 import pytensor
+
+# A replacement prior: called with the parameter's name inside the model's context, it
+# returns the PyMC variable (for example ``lambda name: pm.HalfNormal(name, 0.2)``).
+PriorFactory = Callable[[str], object]
 
 
 def data_tensor(array: np.ndarray, name: str):
@@ -25,3 +31,19 @@ def prior_constant(value, name: str):
     units) as a shared variable of fixed shape."""
     value = np.asarray(value, float)
     return pytensor.shared(value, name=name, shape=value.shape)
+
+
+def check_priors(priors: Mapping[str, PriorFactory] | None, replaceable, model: str) -> dict:
+    """``priors`` as a dict, or a ValueError naming any name the model cannot replace."""
+    unknown = sorted(set(priors or {}) - set(replaceable))
+    if unknown:
+        raise ValueError(f"the {model} model has no replaceable prior named "
+                         f"{', '.join(map(repr, unknown))}; replaceable: "
+                         f"{', '.join(replaceable)}")
+    return dict(priors or {})
+
+
+def prior(name: str, default: PriorFactory, priors: Mapping[str, PriorFactory]):
+    """The prior of parameter ``name``: the user's factory in ``priors`` if there is one,
+    else ``default``; either is called with the name inside the model's context."""
+    return priors.get(name, default)(name)

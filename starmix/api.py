@@ -189,6 +189,9 @@ def fit_cluster(table=None, model: str = "pm2d", *, out=None, figures: bool = Fa
     ``center``, ``ruwe_max``, ``g_max``, ``field_components``, ``magnitude_prior``, ...,
     see :class:`starmix.workflows.cluster.ClusterInput`), sampling options (``draws``,
     ``chains``, ``seed``, ...) and gate thresholds. A misspelt option is an error.
+    ``priors={name: factory}`` replaces the cluster's own priors (names in
+    ``CLUSTER_MODELS[model].replaceable_priors``), e.g.
+    ``priors={"cluster_pm_dispersion": lambda name: pm.HalfNormal(name, 0.1)}``.
     """
     from starmix.workflows.cluster import ClusterInput, run_cluster
 

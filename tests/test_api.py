@@ -74,17 +74,25 @@ def test_fit_outlier_line_errors_before_sampling():
 
 
 def test_fit_cluster_from_a_table(tmp_path):
+    import pymc as pm
+
+    def narrow(name):  # a replacement prior for the cluster's dispersion
+        return pm.Uniform(name, 0.0, 0.3)
+
     table = make_field(seed=3, n_cluster=300, n_field=700)
     fit = starmix.fit_cluster(table, model="pm2d", cluster="NGC6819", out=tmp_path / "run",
-                              **SHORT)
+                              priors={"cluster_pm_dispersion": narrow}, **SHORT)
+    assert fit.record["settings"]["ClusterInput"]["priors"] == {
+        "cluster_pm_dispersion": "given in Python (narrow)"}
+    assert float(fit.idata["posterior"]["cluster_pm_dispersion"].max()) < 0.3
     assert fit.out_dir == tmp_path / "run" and (tmp_path / "run" / "run_record.json").is_file()
     assert fit.status == "passed", fit.record.get("convergence")
     assert len(fit.membership) == fit.record["selection"]["n_stars"]
     members = np.asarray(fit.membership["is_member"], bool)
     p = np.asarray(fit.membership["p_cluster"])
     assert p[members].mean() > 0.8 > 0.2 > p[~members].mean()
-    pm = fit.idata["posterior"]["cluster_pm"].mean(("chain", "draw")).values
-    assert np.allclose(pm, [table.meta["TRUEPMRA"], table.meta["TRUEPMDE"]], atol=0.05)
+    motion = fit.idata["posterior"]["cluster_pm"].mean(("chain", "draw")).values
+    assert np.allclose(motion, [table.meta["TRUEPMRA"], table.meta["TRUEPMDE"]], atol=0.05)
     assert fit.plot_membership().axes[0].get_title() == "Vector-point diagram"
     assert "table given in Python" in fit.record["data"]["source"]
     assert len(table) == 1000 and "p_cluster" not in table.colnames  # the caller's untouched

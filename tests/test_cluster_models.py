@@ -230,3 +230,30 @@ def test_each_cluster_model_is_one_object_that_knows_its_facts(table, name):
     if name == "parallax":  # the Gaussian field's variant adds the cluster's spread
         names |= set(spec.from_table(table, GUESS, parallax_field="gaussian").named_vars)
     assert set(spec.parameters) <= names, spec.parameters
+
+
+@pytest.mark.parametrize("name", ["pmra", "parallax", "pm2d", "pmplx", "joint"])
+def test_the_cluster_priors_can_be_replaced_and_unknown_names_fail(table, name):
+    """A replacement prior is the model's prior (its log-density at a point is the
+    replacement's), the other priors stay, and a name the model cannot replace fails."""
+    import pymc as pm
+    from scipy.stats import halfnorm
+
+    spec = CLUSTER_MODELS[name]
+    sky = {"center": CENTER} if name == "joint" else {}
+    options = {"parallax_field": "gaussian"} if name == "parallax" else {}
+    replaced = spec.replaceable_priors[-1]  # a dispersion or spread: bounded by default
+    model = spec.from_table(table, GUESS, **sky, **options,
+                            priors={replaced: lambda n: pm.HalfNormal(n, 0.2)})
+    value = 0.3
+    logp = model.compile_fn(model.logp(vars=[model[replaced]], jacobian=False),
+                            inputs=[model.rvs_to_values[model[replaced]]],
+                            on_unused_input="ignore")
+    assert float(logp({f"{replaced}_log__": np.log(value)})) == pytest.approx(
+        halfnorm.logpdf(value, scale=0.2))
+    default = spec.from_table(table, GUESS, **sky, **options)
+    assert type(default[replaced].owner.op).__name__ == "UniformRV"  # without a replacement
+    assert type(model[replaced].owner.op).__name__ == "HalfNormalRV"
+    with pytest.raises(ValueError, match="no replaceable prior named 'field_mean'"):
+        spec.from_table(table, GUESS, **sky, **options,
+                        priors={"field_mean": lambda n: pm.Normal(n, 0, 1)})

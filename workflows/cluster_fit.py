@@ -87,7 +87,8 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
     offered = {"n_field": n_field, "center": center, "parallax_field": inputs.parallax_field,
                "parallax_offset": inputs.parallax_offset,
                "magnitude_prior": inputs.magnitude_prior,
-               "cluster_halo": inputs.cluster_halo and cluster, "cluster": cluster}
+               "cluster_halo": inputs.cluster_halo and cluster, "cluster": cluster,
+               "priors": inputs.priors}
     if "footprint" in accepted:
         offered["footprint"] = footprint_for(table, inputs, center)
     model = spec.from_table(table, guess, **{name: value for name, value in offered.items()

@@ -36,7 +36,10 @@ class ClusterInput:
     ``cluster`` names the cluster (its published values start the fit and are compared in
     the figures; looked up in ``catalogue``, then the built-in list); without a name the
     fit starts from the field's most significant proper-motion overdensities.
-    ``detection`` compares the fit with field-only models (PSIS-LOO)."""
+    ``detection`` compares the fit with field-only models (PSIS-LOO). ``priors`` (from
+    Python only): replacements for the cluster's own priors, {parameter: factory}, the
+    names in the model's ``replaceable_priors`` (a factory takes the name and returns the
+    PyMC variable)."""
 
     model: str = "pm2d"
     data: str | None = None
@@ -64,6 +67,7 @@ class ClusterInput:
     sim_seed: int = 42
     n_cluster: int | None = None
     n_field: int | None = None
+    priors: dict | None = None
 
     def __post_init__(self):
         """Every option is checked here, before any data are read: a bad value, or an

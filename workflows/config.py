@@ -198,4 +198,7 @@ def as_record(*objects) -> dict:
 def _record_value(value):
     if is_table(value):
         return source_name(value)
+    if isinstance(value, dict) and any(callable(item) for item in value.values()):
+        return {key: f"given in Python ({getattr(item, '__name__', type(item).__name__)})"
+                for key, item in value.items()}
     return asdict(value) if is_dataclass(value) else value
