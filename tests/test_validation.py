@@ -270,8 +270,10 @@ def test_report_judges_membership_on_sbc_replicates_and_against_the_reference(tm
         p = rng.random(200)
         rep.update(p_cluster=p.tolist(), is_member=(rng.random(200) < p).astype(int).tolist(),
                    divergences=0)
-    saved["results"][0].update(divergences=3, is_member=[1] * 200,  # a fit the gate fails
-                               p_cluster=[0.45] * 200)
+    saved["results"][0].update(divergences=3, is_member=[1] * 200,  # fits the gate fails:
+                               p_cluster=[0.45] * 200)  # divergent transitions,
+    saved["results"][1].update(max_r_hat=2.2, is_member=[1] * 200,  # chains that disagree
+                               p_cluster=[0.55] * 200)
     (results / "sbc_pmra.json").write_text(json.dumps(saved))
     for rep in saved["results"]:  # members are those with P > 0.5: over-confident P
         rep["is_member"] = (np.asarray(rep["p_cluster"]) > 0.5).astype(int).tolist()
@@ -303,8 +305,8 @@ def test_report_judges_membership_on_sbc_replicates_and_against_the_reference(tm
     verdicts = dict(line[2:].split(": ") for line in text.splitlines()
                     if line.startswith("- ") and line.endswith(("pass", "FAIL")))
     assert verdicts["membership_pmra (prior predictive)"] == "pass"
-    assert "over the 99 replicates whose fits have no divergent" in text
-    assert "With all 100 fits, the 1 with divergent transitions included" in text
+    assert "over the 98 replicates whose fits have no divergent" in text
+    assert "With all 100 fits, the 2 with divergent transitions or disagreeing chains" in text
     assert verdicts["membership_pm2d (prior predictive)"] == "FAIL"
     assert verdicts["membership_parallax_magnitude (NGC 6819 fields)"] == "pass"
     assert verdicts["membership_pm2d (NGC 6819 fields)"] == "FAIL"

@@ -42,6 +42,7 @@ from validation.sbc import (  # noqa: E402
 )
 
 SBC_ALPHA = 0.01
+SBC_R_HAT_MAX = 1.05  # chains of 200 draws: the short-run threshold of the smoke tests
 # Brier score the fitted P may exceed the simulator's own P by (the 12-field measurement
 # of the magnitude-prior fit: 0.1975 against 0.1928)
 ORACLE_MARGIN = 0.01
@@ -254,6 +255,14 @@ def pooled(results: list[dict], key: str) -> np.ndarray:
     return np.concatenate([np.asarray(result[key], float) for result in results])
 
 
+def passes_gate(replicate: dict) -> bool:
+    """The convergence gate as far as an SBC fit's short chains allow: no divergent
+    transitions, and the chains agree (r_hat <= ``SBC_R_HAT_MAX``; the workflow's 1.01 needs
+    its longer chains). Results saved before r_hat was recorded are judged on
+    divergences alone."""
+    return replicate["divergences"] == 0 and replicate.get("max_r_hat", 1.0) <= SBC_R_HAT_MAX
+
+
 def sbc_membership(name: str, done: list[dict]) -> tuple[list[str], bool | None, list]:
     """Membership calibration pooled over a case's replicates (prior-predictive data),
     judged on the fits without divergent transitions: a run with any fails the workflow's
@@ -272,20 +281,22 @@ def sbc_membership(name: str, done: list[dict]) -> tuple[list[str], bool | None,
         table, rows = membership_table(probability, is_member, groups)
         return table, rows, all(row["pass"] for row in rows), probability, is_member
 
-    gated = [rep for rep in fitted if rep["divergences"] == 0]
+    gated = [rep for rep in fitted if passes_gate(rep)]
     if not gated:
         return [f"Membership: every one of the {len(fitted)} fits has divergent transitions; "
                 "NOT judged calibrated.", ""], False, []
     table, rows, calibrated, probability, is_member = judge(gated)
     base = brier(is_member.mean(), is_member)
     lines = [f"Membership over the {len(gated)} replicates whose fits have no divergent "
-             f"transitions (what the convergence gate lets through): Brier score "
+             f"transitions and chains that agree (r_hat <= {SBC_R_HAT_MAX}: what the "
+             f"convergence gate lets through): Brier score "
              f"{brier(probability, is_member):.4f} (base-rate forecast {base:.4f}); "
              f"{'calibrated' if calibrated else 'NOT calibrated'}.", "", *table]
     if len(gated) < len(fitted):
         *_, all_calibrated, all_probability, all_member = judge(fitted)
         lines += [f"With all {len(fitted)} fits, the {len(fitted) - len(gated)} with divergent "
-                  f"transitions included (fits whose runs would fail the gate): Brier "
+                  f"transitions or disagreeing chains included (fits whose runs would fail the "
+                  f"gate): Brier "
                   f"{brier(all_probability, all_member):.4f}; "
                   f"{'calibrated' if all_calibrated else 'NOT calibrated'}.", ""]
     return lines, calibrated, rows

@@ -17,6 +17,7 @@ at one fixed truth (the coverage experiment) it holds only as the data grow.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import arviz as az
 import numpy as np
 import pymc as pm
 from scipy.stats import chisquare
@@ -133,10 +134,12 @@ def run_replicate(case: SBCCase, seed: int, sampling: SamplingOptions) -> dict:
                              var_names=kept, log_likelihood=False, start_at_map=True)
     posterior = idata["posterior"].to_dataset()
     divergences = int(idata["sample_stats"]["diverging"].sum())
+    r_hat = float(max(np.nanmax(az.rhat(posterior, var_names=[name])[name].values)
+                      for name in case.parameters))
     ranks = ranks_of_truth(truth, posterior, model, case.parameters)
     if case.summaries is not None:
         ranks.update(ranks_of_summaries(truth, posterior, case.summaries, case.summary_inputs))
-    result = {"seed": seed, "divergences": divergences, "ranks": ranks}
+    result = {"seed": seed, "divergences": divergences, "max_r_hat": r_hat, "ranks": ranks}
     if labelled:  # data drawn from the prior predictive: the posterior mean P is calibrated
         probability = mixture_draws(model, posterior, "cluster", threads=1).mean
         result.update(p_cluster=np.round(probability, 5).tolist(),
