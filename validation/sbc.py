@@ -134,8 +134,10 @@ def run_replicate(case: SBCCase, seed: int, sampling: SamplingOptions) -> dict:
                              var_names=kept, log_likelihood=False, start_at_map=True)
     posterior = idata["posterior"].to_dataset()
     divergences = int(idata["sample_stats"]["diverging"].sum())
-    r_hat = float(max(np.nanmax(az.rhat(posterior, var_names=[name])[name].values)
-                      for name in case.parameters))
+    # (on a selection: ArviZ's rhat given var_names drops the other variables from a
+    # Dataset it is handed)
+    r_hat = float(max(np.nanmax(value.values) for value in
+                      az.rhat(posterior[list(case.parameters)]).data_vars.values()))
     ranks = ranks_of_truth(truth, posterior, model, case.parameters)
     if case.summaries is not None:
         ranks.update(ranks_of_summaries(truth, posterior, case.summaries, case.summary_inputs))
