@@ -38,14 +38,18 @@ def wilson(killed: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+def run_and_killed(counts: Counter) -> tuple[int, int]:
+    """Mutants checked (any status but not run) and killed, from a status count."""
+    run = sum(n for status, n in counts.items() if status not in NOT_RUN)
+    return run, sum(counts[status] for status in KILLED)
+
+
 def stratified(census: Counter, sample: Counter, n_unchecked: int):
     """A module's estimated kill rate and 95% interval: the mutants the ordinary run
     checked count as themselves; the ``n_unchecked`` it did not reach count at the rate of
     their random sample (``sample``: statuses of the sampled ones checked so far)."""
-    census_run = sum(n for status, n in census.items() if status not in NOT_RUN)
-    census_killed = sum(census[status] for status in KILLED)
-    sample_run = sum(n for status, n in sample.items() if status not in NOT_RUN)
-    sample_killed = sum(sample[status] for status in KILLED)
+    (census_run, census_killed), (sample_run, sample_killed) = map(run_and_killed,
+                                                                   (census, sample))
     total = census_run + n_unchecked
     if not sample_run:
         return census_killed / census_run if census_run else float("nan"), (float("nan"),) * 2
@@ -84,8 +88,7 @@ def main() -> int:
     unchecked = 0
     for module in sorted(set(by_module) | set(in_sample)):
         counts, sample = by_module[module], in_sample[module]
-        run = sum(n for status, n in counts.items() if status not in NOT_RUN)
-        killed = sum(counts[status] for status in KILLED)
+        run, killed = run_and_killed(counts)
         not_run = sum(n for status, n in counts.items() if status in NOT_RUN)
         n_all = sum(counts.values()) + sum(sample.values())
         unchecked += not_run
@@ -95,7 +98,7 @@ def main() -> int:
         if not module.startswith("("):
             if saved and n_unchecked:
                 estimate, (low, high) = stratified(counts, sample, n_unchecked)
-                sample_run = sum(n for status, n in sample.items() if status not in NOT_RUN)
+                sample_run = run_and_killed(sample)[0]
                 line += (f"   {estimate:6.1%} ({low:.1%}-{high:.1%}; {sample_run} of "
                          f"{n_unchecked} unchecked sampled)")
                 totals["estimated_killed"] += estimate * (run + n_unchecked)

@@ -90,10 +90,5 @@ class ClusterModels(Mapping):
 CLUSTER_MODELS = ClusterModels()
 
 
-def model_options(name: str) -> frozenset[str]:
-    """The options the cluster model ``name`` takes (:attr:`ClusterModel.options`)."""
-    return CLUSTER_MODELS[name].options
-
-
 __all__ = ["CLUSTER_MODELS", "LINE_COMPONENTS", "LINE_PARAMETERS", "ClusterModel",
-           "model_options", "outlier_line"]
+           "outlier_line"]

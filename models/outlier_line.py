@@ -24,7 +24,7 @@ Two forms give the same posterior:
   from which membership probabilities are computed.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pymc as pm
@@ -32,12 +32,10 @@ import pytensor.tensor as pt
 
 from starmix.data.line import LineData
 from starmix.models.likelihoods import normal_logpdf, normal_mixture_logp, normal_mixture_random
-from starmix.models.shared import data_tensor
+from starmix.models.shared import PriorFactory, data_tensor
 
 LINE_COMPONENTS = ("line", "outlier")
 LINE_PARAMETERS = ("m", "b", "ln_s_out", "w")
-
-PriorFactory = Callable[[str], pt.TensorVariable]
 
 DEFAULT_PRIORS: dict[str, PriorFactory] = {
     "m": lambda name: pm.Uniform(name, 0, 10),

@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from starmix.workflows.config import GateThresholds, SamplingOptions
+from starmix.workflows.config import GateThresholds, SamplingOptions, dataclass_defaults, pick
 from starmix.workflows.outdir import RECORD_NAME, OutputFolder
+from starmix.workflows.results import write_json
 from starmix.workflows.run import RunResult
 
 LINE_CORNER = ("m", "b", "s_out", "w")
-SAMPLING_FIELDS = {name for name in SamplingOptions.__dataclass_fields__}
-GATE_FIELDS = {name for name in GateThresholds.__dataclass_fields__}
 
 
 @dataclass
@@ -122,7 +121,7 @@ class Fit:
             moved = {label: str(folder.final / Path(name).relative_to(self.out_dir))
                      for label, name in self.record.get("files", {}).items()}
             record = {**self.record, "files": moved}
-            (staging / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n")
+            write_json(staging / RECORD_NAME, record)
             folder.commit()
         except BaseException:
             folder.abandon()
@@ -134,10 +133,9 @@ class Fit:
 
 def _options(options: dict) -> tuple[SamplingOptions, GateThresholds, dict]:
     """Split keyword options into sampling, gate and workflow options."""
-    sampling = SamplingOptions(**{k: v for k, v in options.items() if k in SAMPLING_FIELDS})
-    gate = GateThresholds(**{k: v for k, v in options.items() if k in GATE_FIELDS})
-    rest = {k: v for k, v in options.items() if k not in SAMPLING_FIELDS | GATE_FIELDS}
-    return sampling, gate, rest
+    shared = dataclass_defaults(SamplingOptions, GateThresholds)
+    rest = {name: value for name, value in options.items() if name not in shared}
+    return pick(SamplingOptions, options), pick(GateThresholds, options), rest
 
 
 def _out_dir(out) -> Path:

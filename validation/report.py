@@ -255,6 +255,14 @@ def pooled(results: list[dict], key: str) -> np.ndarray:
     return np.concatenate([np.asarray(result[key], float) for result in results])
 
 
+def pooled_membership(fits: list[tuple[int, dict]]):
+    """P, true membership and the fit (seed) of every star, over ``(seed, result)`` pairs
+    of fits that kept ``p_cluster`` and ``is_member``."""
+    results = [result for _, result in fits]
+    groups = np.concatenate([np.full(len(result["p_cluster"]), seed) for seed, result in fits])
+    return pooled(results, "p_cluster"), pooled(results, "is_member").astype(bool), groups
+
+
 def passes_gate(replicate: dict) -> bool:
     """The convergence gate as far as an SBC fit's short chains allow: no divergent
     transitions, and the chains agree (r_hat <= ``SBC_R_HAT_MAX``; the workflow's 1.01 needs
@@ -265,26 +273,24 @@ def passes_gate(replicate: dict) -> bool:
 
 def sbc_membership(name: str, done: list[dict]) -> tuple[list[str], bool | None, list]:
     """Membership calibration pooled over a case's replicates (prior-predictive data),
-    judged on the fits without divergent transitions: a run with any fails the workflow's
-    convergence gate, so its P never reaches a user (the gate reads only the data and the
-    sampler, so the fits it passes keep the calibration Bayes' theorem gives). The fits
-    left out, and the verdict with them, are reported too."""
+    judged on the fits :func:`passes_gate` lets through: a run that fails the workflow's
+    convergence gate never gives a user its P (the gate reads only the data and the
+    sampler, so the fits it passes keep the calibration Bayes' theorem gives). The verdict
+    with every fit is reported too."""
     fitted = [rep for rep in done if "p_cluster" in rep]
     if not fitted:
         return [], None, []
 
     def judge(replicates):
-        probability = pooled(replicates, "p_cluster")
-        is_member = pooled(replicates, "is_member").astype(bool)
-        groups = np.concatenate([np.full(len(rep["p_cluster"]), rep["seed"])
-                                 for rep in replicates])
+        probability, is_member, groups = pooled_membership(
+            [(rep["seed"], rep) for rep in replicates])
         table, rows = membership_table(probability, is_member, groups)
         return table, rows, all(row["pass"] for row in rows), probability, is_member
 
     gated = [rep for rep in fitted if passes_gate(rep)]
     if not gated:
-        return [f"Membership: every one of the {len(fitted)} fits has divergent transitions; "
-                "NOT judged calibrated.", ""], False, []
+        return [f"Membership: every one of the {len(fitted)} fits would fail the gate; NOT "
+                "judged calibrated.", ""], False, []
     table, rows, calibrated, probability, is_member = judge(gated)
     base = brier(is_member.mean(), is_member)
     lines = [f"Membership over the {len(gated)} replicates whose fits have no divergent "
@@ -324,7 +330,7 @@ def reliability_figure(curves: dict[str, list[dict]], title: str) -> plt.Figure:
         axis.errorbar([r["mean_p"] for r in rows], [r["fraction"] for r in rows],
                       yerr=[2 * r["sd"] for r in rows], fmt="o-", ms=3, label=model_name)
     axis.set_xlabel("predicted membership probability (bin mean)")
-    axis.set_ylabel("fraction of true members (+- 2 binomial sd)")
+    axis.set_ylabel("fraction of true members (+- 2 sd)")
     axis.legend()
     axis.set_title(title, fontsize=9)
     figure.tight_layout()
@@ -356,10 +362,8 @@ def coverage_section(results: Path, figures: Path) -> tuple[list[str], dict]:
     curves, verdicts = {}, {"coverage": all(r["pass"] for r in rows)}
     lines += ["", "## Membership on the NGC 6819 fields (pooled)", ""]
     for model_name in fitted(fields):
-        probability = pooled([f[model_name] for f in fields], "p_cluster")
-        is_member = pooled([f[model_name] for f in fields], "is_member").astype(bool)
-        groups = np.concatenate([np.full(len(f[model_name]["p_cluster"]), f["seed"])
-                                 for f in fields])
+        probability, is_member, groups = pooled_membership(
+            [(f["seed"], f[model_name]) for f in fields])
         table, curves[model_name] = membership_table(probability, is_member, groups)
         score, base = brier(probability, is_member), brier(is_member.mean(), is_member)
         by_bins = all(row["pass"] for row in curves[model_name])

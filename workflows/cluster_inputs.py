@@ -20,7 +20,7 @@ from starmix.data.gaia import (
     validate_gaia,
 )
 from starmix.data.input_checks import DataValidationError, source_name
-from starmix.models import CLUSTER_MODELS, model_options
+from starmix.models import CLUSTER_MODELS
 from starmix.models.cluster_parallax import FIELDS as PARALLAX_FIELDS
 from starmix.models.field import MAX_FIELD_COMPONENTS, MIN_STARS
 from starmix.workflows.membership import LOG_LIKELIHOOD_MODES
@@ -134,7 +134,7 @@ class ClusterInput:
 def unused_options(inputs: "ClusterInput") -> dict[str, str]:
     """Options set away from their defaults that this run would not use: {option: why}."""
     default = ClusterInput.__dataclass_fields__
-    takes = model_options(inputs.model)  # the model's own options
+    takes = CLUSTER_MODELS[inputs.model].options  # the model's own options
     only_parallax = f"is for --model parallax only (this run: --model {inputs.model})"
     gaussian_field = inputs.model != "parallax" or inputs.parallax_field == "gaussian"
     with_data = "is for a --data table (this run uses the simulated field)"
