@@ -48,7 +48,9 @@ def source_name(source) -> str:
     if source is None:
         return "built-in simulated data"
     if is_table(source):
-        return f"table given in Python ({len(source)} rows)"
+        origin = getattr(source, "meta", {}).get("source")
+        return f"{origin if isinstance(origin, str) else 'table given in Python'} " \
+               f"({len(source)} rows)"
     return str(source)
 
 

@@ -220,6 +220,36 @@ def build_parser() -> argparse.ArgumentParser:
                        help="centre in degrees instead of the name's")
     fetch.add_argument("--out", required=True, help="output file (.fits or .fits.gz)")
 
+    survey = commands.add_parser(
+        "survey", help="cluster membership for every cluster of a catalogue, on Dask",
+        description="Run the cluster workflow on every cluster of a catalogue, one Dask task "
+                    "per cluster (a local cluster of one worker process per core, or "
+                    "--scheduler), and write one table (ECSV and Parquet) with a row per "
+                    "cluster, survey figures and each cluster's results folder. A rerun "
+                    "into the same --out skips the clusters already complete. Exit codes: "
+                    "0 every cluster has a verdict, 1 bad input, 5 some clusters ended in "
+                    "an error (their rows say why), 130 interrupted.")
+    survey.add_argument("catalogue", help="table with a name, ra and dec per cluster (optional: "
+                                          "radius, pmra, pmdec, parallax, distance, member "
+                                          "count), e.g. Cantat-Gaudin+2020's VizieR TSV")
+    survey.add_argument("--gaia", help="'simulate' (default: a field per cluster from its "
+                                       "catalogue values), a folder of per-cluster Gaia files "
+                                       "named for the clusters, or a HATS catalogue (LSDB)")
+    survey.add_argument("--model", choices=sorted(CLUSTER_MODELS),
+                        help="cluster model of every run (default pmplx: proper motion and "
+                             "parallax; joint adds the sky)")
+    survey.add_argument("--limit", type=int, help="survey the first N catalogue rows")
+    survey.add_argument("--scheduler", help="address of a running Dask scheduler "
+                                            "(tcp://host:8786) instead of a local cluster")
+    survey.add_argument("--workers", type=int,
+                        help="local worker processes, one thread each (default: one per core)")
+    survey.add_argument("--memory-limit", help="memory limit per local worker, e.g. 8GiB "
+                                               "(default auto: the memory shared equally)")
+    survey.add_argument("--sim-seed", type=int, help="seed of the simulated fields (default 42)")
+    survey.add_argument("--sim-field-density", type=float,
+                        help="simulated field stars per arcmin² (default 2)")
+    add_core_options(survey)
+
     reproduce = commands.add_parser(
         "reproduce", help="rewrite the reference figures in figures/ and their index",
         description="Run each workflow with its defaults and copy its figures into figures/.",
@@ -326,6 +356,28 @@ def fetch_gaia(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_survey_command(args: argparse.Namespace) -> int:
+    from starmix.workflows.survey import Execution, SurveyOptions, run_survey
+
+    classes = (SamplingOptions, GateThresholds, SurveyOptions, Execution)
+    defaults = dataclass_defaults(*classes)
+    defaults.update(out="results/survey", figures=True, checks="on")
+    schema = {**option_types(*classes), "out": str, "figures": bool, "checks": str}
+    config = read_config_file(args.config, schema)
+    options = resolve_options(args, defaults, config)
+    options.pop("catalogue")
+    survey_options = pick(SurveyOptions, options)
+    result = run_survey(args.catalogue, options["out"], survey_options,
+                        pick(SamplingOptions, options), pick(GateThresholds, options),
+                        pick(Execution, options))
+    print(f"survey table: {(result.out_dir / 'survey.ecsv').resolve()}")
+    if result.exit_code:
+        errors = result.record["verdicts"].get("error", 0)
+        print(f"{errors} cluster(s) ended in an error: their rows in survey.ecsv say why; "
+              "the same command redoes them", file=sys.stderr)
+    return result.exit_code
+
+
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "reproduce":
         from starmix.workflows.reproduce import reproduce
@@ -335,6 +387,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return simulate(args)
     if args.command == "fetch-gaia":
         return fetch_gaia(args)
+    if args.command == "survey":
+        return run_survey_command(args)
     return run_workflow(args)
 
 

@@ -100,7 +100,8 @@ def run_cluster(
               quiet=quiet)  # checks --out before any work
     with run:
         with run.step("load data"):
-            reference = published_reference(inputs.cluster, inputs.catalogue)
+            reference = inputs.reference or published_reference(inputs.cluster,
+                                                                  inputs.catalogue)
             center, center_origin = resolve_cluster_center(inputs, reference)
             table, provenance = load_cluster_table(inputs)
             run.say(f"{len(table)} stars from {provenance['source']}")

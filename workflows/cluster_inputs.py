@@ -9,7 +9,7 @@ import numpy as np
 from astropy.table import Table
 
 from starmix.data.cluster_field import simulate_cluster_field
-from starmix.data.clusters import resolve_center
+from starmix.data.clusters import ClusterReference, resolve_center
 from starmix.data.footprint import Footprint, table_footprint
 from starmix.data.gaia import (
     QualityCuts,
@@ -39,7 +39,8 @@ class ClusterInput:
     ``detection`` compares the fit with field-only models (PSIS-LOO). ``priors`` (from
     Python only): replacements for the cluster's own priors, {parameter: factory}, the
     names in the model's ``replaceable_priors`` (a factory takes the name and returns the
-    PyMC variable)."""
+    PyMC variable). ``reference`` (from Python only): published values to start from, in
+    place of looking ``cluster`` up (a survey passes its catalogue row's)."""
 
     model: str = "pm2d"
     data: str | None = None
@@ -68,6 +69,7 @@ class ClusterInput:
     n_cluster: int | None = None
     n_field: int | None = None
     priors: dict | None = None
+    reference: ClusterReference | None = None
 
     def __post_init__(self):
         """Every option is checked here, before any data are read: a bad value, or an
