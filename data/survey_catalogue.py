@@ -20,6 +20,7 @@ distance column, else 1/parallax), kept between ``CONE_FLOOR_ARCMIN`` and
 ``CONE_CEILING_ARCMIN``; without either, ``CONE_DEFAULT_ARCMIN``. The rule used is kept
 on each target (``radius_rule``).
 
+A negative RA in [-180, 0) (CG20 gives NGC 7789 at -0.666) is wrapped, with a ``note``.
 A row with a bad value (a centre out of range or missing, a non-positive radius or
 distance) is not dropped: its target carries ``problem``, and the survey gives it an error
 row.
@@ -69,6 +70,7 @@ class SurveyTarget:
     n_members: float | None = None
     source: str = ""
     problem: str | None = None
+    note: str = ""
 
     def reference(self) -> ClusterReference | None:
         """The published values that start the fit, when the catalogue has them all."""
@@ -132,8 +134,11 @@ def read_survey_catalogue(path: str | Path, limit: int | None = None) -> list[Su
 
 
 def _target(number: int, name: str, values: dict, source: str, seen: dict) -> SurveyTarget:
-    problems = []
+    problems, notes = [], []
     ra, dec = values["ra"], values["dec"]
+    if ra is not None and -180 <= ra < 0:  # the -180..180 convention
+        notes.append(f"ra {ra:g} read as {ra % 360:g} degrees")
+        ra = ra % 360
     if ra is None or not 0 <= ra < 360:
         problems.append(f"ra {_show(ra)} is not in [0, 360) degrees")
     if dec is None or not -90 <= dec <= 90:
@@ -160,7 +165,7 @@ def _target(number: int, name: str, values: dict, source: str, seen: dict) -> Su
         pmra_error=values["pmra_error"], pmdec_error=values["pmdec_error"],
         parallax_error=values["parallax_error"], distance_pc=values["distance"],
         n_members=values["n_members"], source=source,
-        problem="; ".join(problems) or None)
+        problem="; ".join(problems) or None, note="; ".join(notes))
 
 
 def _value(cell) -> float | None:

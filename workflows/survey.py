@@ -35,6 +35,7 @@ import math
 import os
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -44,7 +45,7 @@ from starmix.data.survey_catalogue import SurveyTarget, read_survey_catalogue
 from starmix.data.survey_sources import gaia_source
 from starmix.models import CLUSTER_MODELS
 from starmix.workflows.config import GateThresholds, SamplingOptions
-from starmix.workflows.interrupt import RunInterrupted
+from starmix.workflows.interrupt import RunInterrupted, acknowledge_signal
 from starmix.workflows.results import write_json, write_table
 from starmix.workflows.survey_rows import (
     COMPLETE,
@@ -116,8 +117,6 @@ def survey_cluster(target: SurveyTarget, source, folder: str, options: SurveyOpt
     from starmix.workflows.cluster import ClusterInput, run_cluster
 
     start = time.perf_counter()
-    if target.problem:
-        return error_row(target, f"catalogue row {target.row}: {target.problem}", 0.0)
     try:
         with output_to(log) as stream:
             data, provenance = source.field(target)
@@ -230,6 +229,10 @@ def run_survey(catalogue: str | Path, out: str | Path,
     with folder:
         rows, todo = {}, []
         for target in targets:
+            if target.problem:  # a bad catalogue row needs no worker
+                rows[target.row] = error_row(
+                    target, f"catalogue row {target.row}: {target.problem}", 0.0)
+                continue
             if folder_status(folder.cluster(target)) in COMPLETE:
                 try:
                     rows[target.row] = row_from_folder(target, folder.cluster(target))
@@ -237,21 +240,26 @@ def run_survey(catalogue: str | Path, out: str | Path,
                 except (OSError, ValueError, KeyError, TypeError):
                     pass  # an unreadable folder is redone
             todo.append(target)
+        bad = sum(target.problem is not None for target in targets)
         say(f"survey of {len(targets)} clusters from {catalogue}; {source.describe()}; "
-            f"{len(rows)} complete from before, {len(todo)} to run")
-        status = "complete"
+            f"{len(rows) - bad} complete from before, {bad} bad catalogue row(s), "
+            f"{len(todo)} to run")
         try:
             if todo:
                 _run_tasks(todo, source, folder, options, sampling, gate, execution, client,
                            rows, on_result, say)
         except RunInterrupted as stop:
-            status = "interrupted"
+            acknowledge_signal()  # the clean-up's own writes go ahead (each is atomic)
             say(f"{stop}: the workers are stopped; {len(rows)} clusters have rows, "
                 f"{len(targets) - len(rows)} are left for a rerun")
             rows.update({t.row: left_row(t) for t in targets if t.row not in rows})
-            _write_outputs(folder, targets, rows, settings, status, started, source, say)
+            result = _write_outputs(folder, targets, rows, settings, "interrupted", started,
+                                    source, say)
+            stop.record = str(folder.path / SURVEY_RECORD)
+            stop.kept = list(result.record["files"].values())
             raise
-        result = _write_outputs(folder, targets, rows, settings, status, started, source, say)
+        result = _write_outputs(folder, targets, rows, settings, "complete", started, source,
+                                say)
     return result
 
 
@@ -264,10 +272,11 @@ def _run_tasks(todo, source, folder, options, sampling, gate, execution, client,
     with dask_config.set({"distributed.scheduler.allowed-failures": 0}):
         if own:
             client = make_client(execution, say)
+        attempt = uuid.uuid4().hex[:8]  # a rerun's tasks are new tasks, not the old ones
         try:
             futures = {client.submit(survey_cluster, target, source,
                                      str(folder.cluster(target)), options, sampling, gate,
-                                     str(folder.log(target)), key=f"starmix-survey-{target.key}",
+                                     str(folder.log(target)), key=f"survey-{target.key}-{attempt}",
                                      pure=False): target for target in todo}
             progress = Progress(len(todo), say)
             for future in as_completed(futures):
@@ -302,7 +311,7 @@ def make_client(execution: Execution, say):
     say(f"starting a local Dask cluster: {workers} worker process(es) of 1 thread, memory "
         f"limit {execution.memory_limit} each")
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           memory_limit=execution.memory_limit, dashboard_address=None)
+                           memory_limit=execution.memory_limit, dashboard_address=":0")
     return Client(cluster)
 
 

@@ -73,7 +73,7 @@ def row_from_folder(target: SurveyTarget, folder: Path) -> dict:
 def error_row(target: SurveyTarget, message: str, wall_time: float = math.nan) -> dict:
     """The row of a cluster that ended in an error (or a bad catalogue row)."""
     row = base_row(target, "error", "error")
-    row["message"] = message
+    row["message"] = "; ".join(text for text in (message, target.note) if text)
     row["wall_time"] = wall_time
     return row
 
@@ -90,7 +90,7 @@ def base_row(target: SurveyTarget, verdict: str, status: str) -> dict:
            "radius_arcmin": _float(target.radius_arcmin), "radius_rule": target.radius_rule,
            "n_stars": -1, "members_sum_p": nan, "members_p07": -1,
            "max_r_hat": nan, "min_ess": nan, "divergences": -1, "wall_time": nan,
-           "agrees": False, "message": "", "folder": ""}
+           "agrees": False, "message": target.note, "folder": ""}
     for name in (*QUANTITIES, "distance"):
         row[name] = row[f"{name}_error"] = nan
         row[f"published_{name}"] = nan
