@@ -14,7 +14,7 @@ PYTHON_CANDIDATES := $(PYTHON) python3.12 python3.13 python3 \
 BASE_PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell \
 	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $(p))))
 
-.PHONY: run test smoke lint reproduce validate bench bench-baseline bench-large bench-membership mutation mutation-sample clean venv
+.PHONY: run test smoke lint reproduce validate bench bench-baseline bench-large bench-membership bench-survey mutation mutation-sample clean venv
 
 venv: $(STAMP)
 
@@ -83,6 +83,11 @@ bench-large: $(STAMP)
 
 # starmix against scikit-learn's GaussianMixture and HDBSCAN on simulated and real fields
 # (about an hour on 2 cores; BENCH_ARGS="--cases m67 ngc188" for the real fields only).
+# starmix survey's throughput: a serial loop against 1 and 2 Dask workers on 24 simulated
+# CG20 clusters, per-cluster overhead, compile-cache reuse, memory, projected survey time
+bench-survey: $(STAMP)
+	$(PY) benchmarks/bench_survey.py $(BENCH_ARGS)
+
 bench-membership: $(STAMP)
 	$(PY) benchmarks/bench_membership.py $(BENCH_ARGS)
 

@@ -12,7 +12,6 @@ from scipy.stats import binomtest
 
 from validation.cases import CASES, field_moments
 from validation.report import coverage_rows, reliability
-from validation.runner import timed_task
 from validation.sbc import (
     N_RANK_DRAWS,
     SBC_SAMPLING,
@@ -127,42 +126,61 @@ def test_coverage_and_reliability_summaries():
 
 
 def sleepy_task(seed):
-    time.sleep(10)
+    time.sleep(60 if seed == 3 else 0.1)
     return {"seed": seed}
 
 
 def failing_task(seed):
-    raise RuntimeError(f"sampler broke on {seed}")
-
-
-def test_slow_or_failing_fits_are_recorded_not_fatal():
-    late = timed_task(3, task=sleepy_task, timeout_s=1)
-    assert late["timed_out"] and late["seed"] == 3 and late["seconds"] < 5
-    broken = timed_task(4, task=failing_task, timeout_s=5)
-    assert broken["error"] == "RuntimeError: sampler broke on 4"
-    assert finished([late, broken, {"seed": 5, "ranks": {}}]) == [{"seed": 5, "ranks": {}}]
+    if seed == 4:
+        raise RuntimeError(f"sampler broke on {seed}")
+    return {"seed": seed}
 
 
 def squaring_task(seed):
     return {"seed": seed, "value": seed ** 2}
 
 
-def test_runner_resumes_only_the_missing_seeds(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def dask_client():
+    from validation.runner import close_client, make_client
+
+    client = make_client(workers=2)
+    yield client
+    close_client(client)
+
+
+@pytest.mark.workflow
+def test_slow_or_failing_fits_are_recorded_not_fatal(tmp_path, dask_client):
+    from validation.runner import run_all
+
+    results = run_all(tmp_path / "slow.json", sleepy_task, range(2, 6), dask_client,
+                      label="slow", header={}, timeout_s=3)
+    late = next(r for r in results if r["seed"] == 3)
+    assert late["timed_out"] and late["seconds"] < 30  # its worker was restarted
+    assert [r["seed"] for r in results if not r.get("timed_out")] == [2, 4, 5]
+    broken = run_all(tmp_path / "broken.json", failing_task, range(3, 6), dask_client,
+                     label="broken", header={}, timeout_s=30)
+    assert broken[1]["error"] == "RuntimeError: sampler broke on 4"
+    assert finished([late, broken[1], {"seed": 5, "ranks": {}}]) == [{"seed": 5, "ranks": {}}]
+
+
+@pytest.mark.workflow
+def test_runner_resumes_only_the_missing_seeds(tmp_path, capsys, dask_client):
     from validation.runner import run_all
 
     path = tmp_path / "sbc_case.json"
     saved = [{"seed": 0, "value": "kept"}, {"seed": 1, "value": "kept"}]
     path.write_text(json.dumps({"results": saved}))
-    results = run_all(path, squaring_task, range(4), jobs=1, label="case",
+    results = run_all(path, squaring_task, range(4), dask_client, label="case",
                       header={"description": "test"}, timeout_s=30)
     assert [r["value"] for r in results] == ["kept", "kept", 4, 9]  # 0 and 1 not redone
     on_disk = json.loads(path.read_text())
     assert on_disk["description"] == "test"
     assert [r["seed"] for r in on_disk["results"]] == [0, 1, 2, 3]
-    assert "2 fits to run (2 already saved)" in capsys.readouterr().err
-    again = run_all(path, squaring_task, range(4), jobs=1, label="case", header={},
+    assert "2 fits to run (2 already saved), 2 Dask worker(s)" in capsys.readouterr().err
+    again = run_all(path, squaring_task, range(4), dask_client, label="case", header={},
                     timeout_s=30)
-    assert again == results and capsys.readouterr().err == ""  # nothing left: no workers
+    assert again == results and capsys.readouterr().err == ""  # nothing left: no tasks
 
 
 def fake_sbc(ranks_by_label: dict[str, list[int]], **extra) -> dict:

@@ -33,6 +33,7 @@ import fcntl
 import json
 import math
 import os
+import resource
 import sys
 import time
 import uuid
@@ -111,9 +112,10 @@ class SurveyResult:
 
 def survey_cluster(target: SurveyTarget, source, folder: str, options: SurveyOptions,
                    sampling: SamplingOptions, gate: GateThresholds, log: str) -> dict:
-    """One Dask task: the cluster's cone, the cluster workflow into ``folder``, its row.
-    Never raises: an error becomes the cluster's error row. The run's progress and report
-    go to ``log``."""
+    """One Dask task: the cluster's cone, the cluster workflow into ``folder``, its row
+    (plus ``task_time``, s, and the worker process's peak memory so far,
+    ``worker_peak_mib``). Never raises: an error becomes the cluster's error row. The
+    run's progress and report go to ``log``."""
     from starmix.workflows.cluster import ClusterInput, run_cluster
 
     start = time.perf_counter()
@@ -130,7 +132,11 @@ def survey_cluster(target: SurveyTarget, source, folder: str, options: SurveyOpt
             result = run_cluster(folder, inputs, sampling, gate, figures=options.figures,
                                  checks=options.checks)
             print(json.dumps({"cone": provenance}, default=str), file=stream, flush=True)
-        return row_from_folder(target, result.out_dir)
+        row = row_from_folder(target, result.out_dir)
+        row["task_time"] = round(time.perf_counter() - start, 3)
+        row["worker_peak_mib"] = round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        return row
     except Exception as err:  # noqa: BLE001 - any failure of one cluster is its error row
         return error_row(target, f"{type(err).__name__}: {err}",
                          round(time.perf_counter() - start, 3))
@@ -316,10 +322,21 @@ def make_client(execution: Execution, say):
 
 
 def _close(client) -> None:
+    """Close the client and its local cluster. The nanny's warning that a worker took
+    over 4 s to exit (Numba's and LLVM's finalisers) and was killed is not shown: the
+    worker's clusters are complete or recorded by then."""
+    import logging
+
     cluster = client.cluster
     client.close()
     if cluster is not None:
-        cluster.close()
+        nanny = logging.getLogger("distributed.nanny")
+        level = nanny.level
+        nanny.setLevel(logging.ERROR)
+        try:
+            cluster.close()
+        finally:
+            nanny.setLevel(level)
 
 
 def _task_error(err: BaseException) -> str:

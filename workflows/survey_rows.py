@@ -1,5 +1,10 @@
 """One survey-table row per cluster, read from the cluster's results folder.
 
+``wall_time`` is the run's own (from its record), ``sampling_time`` its NUTS steps' (the
+fit and the detection step's field-only fits); ``task_time`` the whole task's (the
+cone's data too) and ``worker_peak_mib`` its worker's peak memory, both only for clusters
+run by this invocation (NaN for those read back on resuming).
+
 The row is built only from what the cluster's run wrote (``run_record.json`` and
 ``membership.ecsv``), so a survey that is resumed reads the rows of clusters done before
 exactly as it builds new ones. Units: mas/yr, mas, pc, arcmin, seconds.
@@ -29,7 +34,8 @@ AGREEMENT_Z = 3.0
 MEMBER_P = 0.7
 QUANTITIES = ("pmra", "pmdec", "parallax")
 UNITS = {"ra": "deg", "dec": "deg", "radius_arcmin": "arcmin", "pmra": "mas/yr",
-         "pmdec": "mas/yr", "parallax": "mas", "distance": "pc", "wall_time": "s"}
+         "pmdec": "mas/yr", "parallax": "mas", "distance": "pc", "wall_time": "s",
+         "sampling_time": "s", "task_time": "s", "worker_peak_mib": "MiB"}
 
 
 def folder_status(folder: Path) -> str | None:
@@ -46,7 +52,9 @@ def row_from_folder(target: SurveyTarget, folder: Path) -> dict:
     record = json.loads((folder / RECORD_NAME).read_text())
     row = base_row(target, VERDICTS.get(record["status"], "error"), record["status"])
     row["folder"] = str(folder)
-    row["wall_time"] = float(record["timings_s"]["total"])
+    timings = record["timings_s"]
+    row["wall_time"] = float(timings["total"])
+    row["sampling_time"] = float(timings.get("sample", 0) + timings.get("detection", 0))
     row["n_stars"] = int(record["selection"]["n_stars"])
     estimates = record.get("cluster_estimates") or {}
     for name in QUANTITIES:
@@ -90,6 +98,7 @@ def base_row(target: SurveyTarget, verdict: str, status: str) -> dict:
            "radius_arcmin": _float(target.radius_arcmin), "radius_rule": target.radius_rule,
            "n_stars": -1, "members_sum_p": nan, "members_p07": -1,
            "max_r_hat": nan, "min_ess": nan, "divergences": -1, "wall_time": nan,
+           "sampling_time": nan, "task_time": nan, "worker_peak_mib": nan,
            "agrees": False, "message": target.note, "folder": ""}
     for name in (*QUANTITIES, "distance"):
         row[name] = row[f"{name}_error"] = nan
