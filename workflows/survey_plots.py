@@ -84,7 +84,7 @@ def sky_figure(table):
                        s=12, color=colour, label=f"{verdict} ({keep.sum()})")
     ax.grid(True, lw=0.3)
     ax.set_xticklabels([])
-    ax.set_title("survey clusters by verdict (RA increasing to the left)", fontsize=10)
+    ax.set_title("survey clusters by verdict (RA increasing to the left)", fontsize=10, pad=22)
     ax.legend(loc="lower right", fontsize=7, bbox_to_anchor=(1.15, -0.1))
     figure.tight_layout()
     return figure
