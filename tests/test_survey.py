@@ -199,6 +199,27 @@ def test_lsdb_cone_search_returns_the_stars_of_the_cone(hats_catalogue):
         assert len(inner) == int((separation <= 4.0).sum()) < len(table)
 
 
+def test_agreement_is_judged_in_units_of_the_combined_error():
+    from starmix.data.survey_catalogue import SurveyTarget
+    from starmix.workflows.survey_rows import base_row, compare
+
+    target = SurveyTarget(0, "A", "A", 10.0, 10.0, 10.0, "given", pmra=1.0, pmdec=-2.0,
+                          parallax=0.5, pmra_error=0.03, distance_pc=1900.0)
+    row = base_row(target, "cluster found", "passed")
+    row.update(pmra=1.1, pmra_error=0.04, pmdec=-1.975, pmdec_error=0.01, parallax=0.52,
+               parallax_error=0.01, distance=1000 / 0.52)
+    compare(row, target)
+    assert row["z_pmra"] == pytest.approx(0.1 / 0.05)  # hypot(0.04, 0.03)
+    assert row["z_pmdec"] == pytest.approx(2.5) and row["z_parallax"] == pytest.approx(2.0)
+    assert row["agrees"] and row["diff_distance"] == pytest.approx(1000 / 0.52 - 1900)
+    row["pmdec"] = -1.9699  # just past 3 combined errors
+    compare(row, target)
+    assert not row["agrees"]
+    row.update(pmdec=-2.0, parallax=math.nan)  # an estimate missing is not agreement
+    compare(row, target)
+    assert not row["agrees"]
+
+
 # ---------------------------------------------------------------- whole surveys
 
 

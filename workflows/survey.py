@@ -233,6 +233,11 @@ def run_survey(catalogue: str | Path, out: str | Path,
     folder.check_settings(settings)
     started = time.perf_counter()
     with folder:
+        # the record first: a survey killed outright (no chance to write its table) is
+        # still known as this survey's folder, and its rerun resumes it
+        write_json(folder.path / SURVEY_RECORD, {"status": "running", "command": sys.argv,
+                                                 "settings": settings,
+                                                 "gaia_source": source.describe()})
         rows, todo = {}, []
         for target in targets:
             if target.problem:  # a bad catalogue row needs no worker
