@@ -24,7 +24,7 @@ from starmix.data.survey_catalogue import (
 from starmix.data.survey_sources import FolderSource, HatsSource, SimulatedSource, gaia_source
 from starmix.workflows.cli import main
 from starmix.workflows.config import GateThresholds, SamplingOptions
-from starmix.workflows.survey import SurveyOptions, run_survey
+from starmix.workflows.survey import Execution, SurveyOptions, run_survey
 from tests.conftest import make_field, shared_file
 
 # Small, quick clusters: ~100 members (31 counted at G < 18) in a 10' cone of ~160 stars
@@ -298,11 +298,14 @@ def test_a_worker_killed_mid_survey_leaves_error_rows_that_a_rerun_completes(tmp
 
 
 @pytest.mark.workflow
-def test_survey_through_lsdb_on_a_hats_catalogue(tmp_path, client, hats_catalogue):
+def test_survey_through_lsdb_on_a_hats_catalogue_on_a_scheduler_by_address(tmp_path, client,
+                                                                          hats_catalogue):
     path, targets, _ = hats_catalogue
     catalogue = write_catalogue(tmp_path / "c.ecsv", CLUSTERS[:2])
     options = SurveyOptions(gaia=str(path), figures=False, checks="off")
-    result = run_survey(catalogue, tmp_path / "survey", options, SHORT, LENIENT, client=client)
+    # through --scheduler: the survey connects to the running cluster by its address
+    result = run_survey(catalogue, tmp_path / "survey", options, SHORT, LENIENT,
+                        Execution(scheduler=client.scheduler.address))
     assert result.exit_code == 0, list(result.table["message"])
     assert recovered_within(result.table) == 2
     record = json.loads((tmp_path / "survey" / "clusters" / "Alpha_1" /
