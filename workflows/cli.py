@@ -248,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     survey.add_argument("--sim-seed", type=int, help="seed of the simulated fields (default 42)")
     survey.add_argument("--sim-field-density", type=float,
                         help="simulated field stars per arcmin² (default 2)")
+    survey.add_argument("--assign-errors", action="store_true", default=None,
+                        help="give stars Gaia DR3 errors from G (files without errors)")
+    survey.add_argument("--drop-invalid", action="store_true", default=None,
+                        help="drop (and count) invalid rows of a cluster's stars instead of "
+                             "ending that cluster in an error")
     add_core_options(survey)
 
     reproduce = commands.add_parser(

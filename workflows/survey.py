@@ -68,7 +68,9 @@ class SurveyOptions:
     the cluster's parallax (pm2d reports the members' weighted median parallax, which
     field stars of small P pull towards the field's); ``limit``: the first N catalogue
     rows; ``sim_seed`` and ``sim_field_density`` (field stars per arcmin²) shape the
-    simulated fields."""
+    simulated fields; ``assign_errors`` and ``drop_invalid`` are ``starmix run cluster``'s
+    options for real files (Gaia DR3 errors from G for files without errors; drop and
+    count invalid rows)."""
 
     gaia: str = "simulate"
     model: str = "pmplx"
@@ -77,6 +79,8 @@ class SurveyOptions:
     checks: str = "on"
     sim_seed: int = 42
     sim_field_density: float = 2.0
+    assign_errors: bool = False
+    drop_invalid: bool = False
 
     def __post_init__(self):
         if self.model not in CLUSTER_MODELS:
@@ -127,6 +131,7 @@ def survey_cluster(target: SurveyTarget, source, folder: str, options: SurveyOpt
             cone = (target.ra, target.dec, target.radius_arcmin)
             inputs = ClusterInput(
                 model=options.model, data=data, cluster=target.name,
+                assign_errors=options.assign_errors, drop_invalid=options.drop_invalid,
                 reference=target.reference(), center=(target.ra, target.dec),
                 footprint=cone if options.model == "joint" and hasattr(data, "meta") else None)
             result = run_cluster(folder, inputs, sampling, gate, figures=options.figures,
