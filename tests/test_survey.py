@@ -215,6 +215,8 @@ def test_agreement_is_judged_in_units_of_the_combined_error():
     row["pmdec"] = -1.9699  # just past 3 combined errors
     compare(row, target)
     assert not row["agrees"]
+    compare(row, target, {"pmdec": 0.026})  # on real data Gaia's floor joins in
+    assert row["z_pmdec"] == pytest.approx(0.0301 / math.hypot(0.01, 0.026)) and row["agrees"]
     row.update(pmdec=-2.0, parallax=math.nan)  # an estimate missing is not agreement
     compare(row, target)
     assert not row["agrees"]
