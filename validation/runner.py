@@ -22,6 +22,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from starmix.workflows.results import write_json
+from starmix.workflows.survey import close_client  # noqa: F401 (used by __main__)
 
 START_TOPIC = "starmix-validation-start"
 POLL_S = 2.0
@@ -53,21 +54,14 @@ def fit_task(seed: int, task: Callable, **task_kwargs) -> dict:
 
 
 def make_client(workers: int = 2, scheduler: str | None = None):
-    """A client of ``scheduler``, or of a new local cluster of single-threaded workers."""
-    from distributed import Client, LocalCluster
+    """A client of ``scheduler``, or of a new local cluster of ``workers`` single-threaded
+    processes: the survey's (:func:`starmix.workflows.survey.make_client`)."""
+    from starmix.workflows.survey import Execution
+    from starmix.workflows.survey import make_client as survey_client
 
-    if scheduler is not None:
-        return Client(scheduler, timeout="30s")
-    return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0"))
-
-
-def close_client(client) -> None:
-    cluster = client.cluster
-    client.close()
-    if cluster is not None:
-        logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
-        cluster.close()
+    execution = Execution(scheduler=scheduler, workers=None if scheduler else workers)
+    return survey_client(execution, lambda message: print(f"[validate] {message}",
+                                                          file=sys.stderr, flush=True))
 
 
 def load_done(path: Path) -> dict:

@@ -35,8 +35,9 @@ def _first_existing(path: Path) -> Path:
     return next(folder for folder in (path, *path.parents) if folder.exists())
 
 
-def check_output_path(out: str | Path) -> Path:
-    """The absolute results folder, or :class:`OutputFolderError` naming the problem.
+def check_output_path(out: str | Path, record_name: str = RECORD_NAME) -> Path:
+    """The absolute results folder, or :class:`OutputFolderError` naming the problem; a
+    folder that holds files must hold ``record_name`` (a survey's: ``survey_record.json``).
     Writes nothing."""
     path = Path(os.path.abspath(Path(out).expanduser()))
     if str(out).strip() == "":
@@ -53,11 +54,11 @@ def check_output_path(out: str | Path) -> Path:
         raise OutputFolderError(f"--out {out}: {existing} is not writable")
     if path.is_dir():
         foreign = [item.name for item in path.iterdir()]
-        if foreign and not (path / RECORD_NAME).is_file():
+        if foreign and not (path / record_name).is_file():
             shown = ", ".join(sorted(foreign)[:5]) + (" ..." if len(foreign) > 5 else "")
             raise OutputFolderError(
                 f"--out {out}: the folder holds {len(foreign)} entries ({shown}) but no "
-                f"{RECORD_NAME}, so it is not a starmix results folder and would be replaced; "
+                f"{record_name}, so it is not a starmix results folder and would be replaced; "
                 "give a new or empty folder")
     return path
 
@@ -99,40 +100,11 @@ class OutputFolder:
         return self.final.parent / f".{self.final.name}.lock"
 
     def _lock(self) -> None:
-        """Exclusive, non-blocking ``flock`` on the lock file (retried if another run
-        removed the file between our open and our lock)."""
-        for _ in range(10):
-            try:
-                handle = open(self.lock_path, "a+")  # noqa: SIM115 (held for the run)
-            except OSError as err:
-                self._remove_created()
-                raise OutputFolderError(f"--out {self.given}: cannot create the lock file "
-                                        f"{self.lock_path}: {err.strerror}") from None
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as err:
-                if err.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                handle.seek(0)
-                holder = handle.read().strip() or "unknown"
-                handle.close()
-                self._remove_created()
-                raise OutputFolderError(
-                    f"--out {self.given}: another starmix run (process {holder}) is writing "
-                    "into this folder; wait for it to finish or choose another --out") from None
-            try:
-                same = os.fstat(handle.fileno()).st_ino == os.stat(self.lock_path).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                handle.seek(0)
-                handle.truncate()
-                handle.write(f"{os.getpid()}\n")
-                handle.flush()
-                self._lock_file = handle
-                return
-            handle.close()
-        raise OutputFolderError(f"--out {self.given}: could not lock {self.lock_path}")
+        try:
+            self._lock_file = lock_file(self.lock_path, self.given)
+        except OutputFolderError:
+            self._remove_created()
+            raise
 
     def _remove_leftovers(self) -> None:
         """What runs killed with SIGKILL left: staging and old folders, partial files."""
@@ -189,3 +161,38 @@ class OutputFolder:
             except OSError:
                 break
         self._created = []
+
+
+def lock_file(path: Path, given) -> object:
+    """Exclusive, non-blocking ``flock`` on ``path`` (created if needed, retried if another
+    run removed the file between our open and our lock); returns the open handle, which
+    holds the lock until it is closed. ``given``: the ``--out`` named in errors."""
+    for _ in range(10):
+        try:
+            handle = open(path, "a+")  # noqa: SIM115 (held for the run)
+        except OSError as err:
+            raise OutputFolderError(f"--out {given}: cannot create the lock file "
+                                    f"{path}: {err.strerror}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise OutputFolderError(
+                f"--out {given}: another starmix run (process {holder}) is writing "
+                "into this folder; wait for it to finish or choose another --out") from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            return handle
+        handle.close()
+    raise OutputFolderError(f"--out {given}: could not lock {path}")

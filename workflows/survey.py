@@ -29,7 +29,6 @@ Exit codes: 0 every cluster has a verdict (found, none found, gate failed); 1 ba
 interrupted.
 """
 
-import fcntl
 import json
 import math
 import os
@@ -47,6 +46,7 @@ from starmix.data.survey_sources import gaia_source
 from starmix.models import CLUSTER_MODELS
 from starmix.workflows.config import GateThresholds, SamplingOptions
 from starmix.workflows.interrupt import RunInterrupted, acknowledge_signal
+from starmix.workflows.outdir import check_output_path, lock_file
 from starmix.workflows.results import write_json, write_table
 from starmix.workflows.survey_rows import (
     COMPLETE,
@@ -172,13 +172,8 @@ class SurveyFolder:
     while a survey runs in it (a second one into the same folder is an error)."""
 
     def __init__(self, out: str | Path):
-        self.path = Path(os.path.abspath(Path(out).expanduser()))
-        if self.path.exists() and not self.path.is_dir():
-            raise ValueError(f"--out {out}: {self.path} is a file, not a folder")
-        if self.path.is_dir() and any(self.path.iterdir()) and not (
-                self.path / SURVEY_RECORD).is_file():
-            raise ValueError(f"--out {out}: the folder is not empty and holds no "
-                             f"{SURVEY_RECORD}, so it is not a survey folder")
+        self.path = check_output_path(out, SURVEY_RECORD)
+        self.given = out
         self._lock = None
 
     def cluster(self, target: SurveyTarget) -> Path:
@@ -190,13 +185,7 @@ class SurveyFolder:
     def __enter__(self):
         (self.path / "logs").mkdir(parents=True, exist_ok=True)
         (self.path / "clusters").mkdir(exist_ok=True)
-        self._lock = open(self.path / ".survey.lock", "a+")  # noqa: SIM115 - held open
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise ValueError(f"--out {self.path}: another survey is running in this "
-                             "folder") from None
+        self._lock = lock_file(self.path / ".survey.lock", self.given)
         return self
 
     def __exit__(self, *_):
@@ -308,7 +297,7 @@ def _run_tasks(todo, source, folder, options, sampling, gate, execution, client,
             progress.finish()
         finally:
             if own:
-                _close(client)
+                close_client(client)
 
 
 def make_client(execution: Execution, say):
@@ -331,7 +320,7 @@ def make_client(execution: Execution, say):
     return Client(cluster)
 
 
-def _close(client) -> None:
+def close_client(client) -> None:
     """Close the client and its local cluster. The nanny's warning that a worker took
     over 4 s to exit (Numba's and LLVM's finalisers) and was killed is not shown: the
     worker's clusters are complete or recorded by then."""
