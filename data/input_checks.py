@@ -29,7 +29,8 @@ class DataFileError(ValueError):
     """A file that cannot be read as a table: the message names the file and why."""
 
 
-TABLE_FORMATS = "CSV (.csv, .csv.gz), ECSV, FITS (.fits, .fits.gz, .fit) or VOTable (.vot, .xml)"
+TABLE_FORMATS = ("CSV (.csv, .csv.gz), ECSV, FITS (.fits, .fits.gz, .fit), VOTable (.vot, "
+                 ".xml) or whitespace-separated text with a '#' header line (.dat, .txt)")
 
 
 def is_table(source) -> bool:
@@ -79,6 +80,8 @@ def read_table(path, what: str = "data file"):
         reader = {"format": "ascii.ecsv"}
     elif suffixes.endswith((".vot", ".xml", ".votable")):
         reader = {"format": "votable"}
+    elif suffixes.endswith((".dat", ".txt", ".dat.gz", ".txt.gz")):
+        reader = {"format": "ascii"}
     else:
         reader = {}
     try:
