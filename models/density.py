@@ -67,12 +67,16 @@ def gaussian_mixture_density(
     truncation: tuple[float, float] | None = None,
     priors: Mapping[str, PriorFactory] | None = None,
     object_ids=None,
+    centre=None,
+    scale=None,
 ) -> pm.Model:
     """The density model of the (N, d) ``values`` with (N, d, d) ``error_cov`` (None: no
     errors). ``coordinates`` names the columns (coords ``coordinate``); ``priors`` may
     replace ``w`` or ``mean`` (``{"w": lambda name: pm.Dirichlet(name, ...)}``).
     ``truncation`` = (lower, upper) cuts a one-coordinate intrinsic density to that range
     (either bound may be infinite); every value must lie inside it unless it has an error.
+    ``centre``/``scale`` (d,) fix the priors' centre and scale instead of the data's median
+    and robust width (simulation-based calibration needs priors that ignore the data).
     """
     values = np.asarray(values, float)
     if values.ndim == 1:
@@ -93,7 +97,9 @@ def gaussian_mixture_density(
     names = component_names(n_components)
     coords = {"object": np.arange(n_objects) if object_ids is None else np.asarray(object_ids),
               "coordinate": coordinates, "coordinate_": coordinates, "component": names}
-    centre, scale = data_scales(values)
+    data_centre, data_scale = data_scales(values)
+    centre = data_centre if centre is None else np.broadcast_to(np.asarray(centre, float), dim)
+    scale = data_scale if scale is None else np.broadcast_to(np.asarray(scale, float), dim)
     with pm.Model(coords=coords) as model:
         w = prior("w", lambda name: pm.Dirichlet(name, np.ones(n_components),
                                                  dims="component"), priors)

@@ -16,6 +16,7 @@ from pymc.pytensorf import compile as compile_pymc
 from starmix.models.cluster_parallax import cluster_parallax
 from starmix.models.cluster_pm2d import cluster_pm2d, pm_covariance
 from starmix.models.cluster_pmra import cluster_pmra
+from starmix.models.density import gaussian_mixture_density
 from starmix.models.outlier_line import outlier_line
 from starmix.workflows.config import SamplingOptions
 from validation.sbc import SBCCase, run_replicate
@@ -171,6 +172,46 @@ def field_moments(values: dict) -> dict:
     return out
 
 
+# --- the Gaussian-mixture density (extreme deconvolution) -----------------------------------
+
+N_DENSITY = 150
+DENSITY_CENTRE, DENSITY_SCALE = 0.0, 2.0
+
+
+def density_covariates(rng):
+    return {"values": np.zeros(N_DENSITY), "error": log_uniform(rng, 0.5, 3.0, N_DENSITY)}
+
+
+def build_density(data):
+    return gaussian_mixture_density(data["values"], (data["error"] ** 2)[:, None, None], 2,
+                                    centre=DENSITY_CENTRE, scale=DENSITY_SCALE)
+
+
+_forward_density = forward_sample(build_density,
+                                  lambda data, values: {**data, "values": values[:, 0]})
+
+
+def simulate_density(truth, data, rng):
+    """The density's forward draw, without the component labels (no membership to
+    calibrate: a density has no cluster)."""
+    data = _forward_density(truth, data, rng)
+    data.pop("is_cluster", None)
+    return data
+
+
+def ignore_density_errors(data):
+    return {**data, "error": np.full_like(data["error"], 1e-3)}
+
+
+def density_moments(values: dict) -> dict:
+    """Label-invariant summaries of a 1-D mixture: its mean and sd (the same whichever
+    component is which)."""
+    w, mean, cov = values["w"], values["mean"][..., 0], values["cov"][..., 0, 0]
+    centre = (w * mean).sum(-1)
+    return {"density mean": centre,
+            "density sd": np.sqrt(np.maximum((w * (cov + mean**2)).sum(-1) - centre**2, 0))}
+
+
 FIELD_PARAMETERS = ("field_mean", "field_cov_log_width")
 CASES = {
     case.name: case for case in [
@@ -191,6 +232,14 @@ CASES = {
                 "label-invariant summaries: validation.cases.field_moments)", pm2d_covariates,
                 build_pm2d, simulate_pm2d, ("cluster_pm", "cluster_pm_dispersion"),
                 summaries=field_moments, summary_inputs=("w", "field_mean", "field_cov")),
+        SBCCase("density", f"Gaussian-mixture density, {N_DENSITY} values with errors, "
+                "K = 2", density_covariates, build_density, simulate_density,
+                ("cov_log_width", "w"), summaries=density_moments,
+                summary_inputs=("w", "mean", "cov")),
+        SBCCase("density_errors_ignored", "WRONG on purpose: the density fitted as if the "
+                "errors were 0.001", density_covariates, build_density, simulate_density,
+                ("cov_log_width", "w"), ignore_density_errors, summaries=density_moments,
+                summary_inputs=("w", "mean", "cov")),
         SBCCase("pmra_errors_ignored", "WRONG on purpose: pmra fitted as if errors were "
                 "0.001 mas/yr", pmra_covariates, build_pmra, simulate_pmra,
                 ("cluster_pmra", "cluster_pmra_dispersion", "w"), ignore_pmra_errors),
@@ -199,8 +248,8 @@ CASES = {
                 ("m", "b", "ln_s_out", "w"), halve_line_errors),
     ]
 }
-CORRECT_CASES = ("outlier_line", "pmra", "parallax", "parallax_magnitude", "pm2d")
-WRONG_CASES = ("pmra_errors_ignored", "outlier_line_errors_halved")
+CORRECT_CASES = ("outlier_line", "pmra", "parallax", "parallax_magnitude", "pm2d", "density")
+WRONG_CASES = ("pmra_errors_ignored", "outlier_line_errors_halved", "density_errors_ignored")
 
 
 def sbc_task(seed: int, case_name: str, sampling: dict) -> dict:

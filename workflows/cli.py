@@ -37,7 +37,8 @@ from starmix.workflows.run import EXIT_ERROR
 # `starmix --help` need not pay.
 
 WORKFLOW_DEFAULT_OUT = {"outlier-line": "results/outlier-line", "cluster": "results/cluster",
-                        "ngc6819": "results/ngc6819"}
+                        "ngc6819": "results/ngc6819", "density": "results/density",
+                        "ages": "results/ages"}
 CLUSTER_WORKFLOWS = ("cluster", "ngc6819")  # ngc6819: the old name, an alias
 
 
@@ -83,13 +84,75 @@ def add_core_options(parser: argparse.ArgumentParser) -> None:
     gate.add_argument("--divergences-max", type=int, help="divergences allowed (default 0)")
 
 
+def add_density_options(parser, ages: bool) -> None:
+    data = parser.add_argument_group(
+        "data (default: " + ("a built-in simulated table of two age columns" if ages else
+                             "a built-in simulated 1-D sample with errors and known truth")
+        + ")")
+    data.add_argument("--data", help="table file: CSV, ECSV, FITS, VOTable or whitespace text "
+                                     "with a '#' header (.dat, .txt)")
+    data.add_argument("--columns", help=("the two age columns (default Joyce_age,Bensby_age)"
+                                         if ages else "1 to 3 comma-separated columns to fit"))
+    data.add_argument("--errors", help="1-sigma error of each column: a column name or a "
+                                       "constant, comma-separated (default: no errors)")
+    data.add_argument("--drop-invalid", action="store_true", default=None,
+                      help="drop (and count) rows with text, NaN/inf or errors <= 0")
+    shape = parser.add_argument_group("density options")
+    shape.add_argument("--log", action="store_true", default=None,
+                       help="fit ln(value) (positive quantities; errors carried to first order)")
+    shape.add_argument("--lower", type=float, help="lower physical limit: values below are "
+                                                   "counted and reported" +
+                       (" (default 0 Gyr)" if ages else ""))
+    shape.add_argument("--upper", type=float, help="upper physical limit: values above are "
+                                                   "counted and reported" +
+                       (" (default 13.8 Gyr, the age of the Universe)" if ages else ""))
+    shape.add_argument("--truncate", action="store_true", default=None,
+                       help="cut the intrinsic density at --lower/--upper (one column; values "
+                            "beyond need errors)")
+    shape.add_argument("--components", type=int,
+                       help="fixed number of Gaussians K (default: K by PSIS-LOO)")
+    shape.add_argument("--max-components", type=int,
+                       help="largest K tried by PSIS-LOO (default 4, at most 6)")
+    shape.add_argument("--synthetic-sets", type=int,
+                       help="synthetic samples written, each from its own posterior draw "
+                            "(default 20)")
+    if ages:
+        shape.add_argument("--comparison-draws", type=int,
+                           help="posterior draws in the two-sample comparison (default 1000)")
+    add_core_options(parser)
+
+
+def add_density_parsers(workflows) -> None:
+    density = workflows.add_parser(
+        "density", help="Gaussian-mixture density with per-object errors (extreme "
+                        "deconvolution), with KDE/EM/XDGMM baselines",
+        description="Fit a Gaussian-mixture density to 1 to 3 columns, each value blurred by "
+                    "its errors (extreme deconvolution, Bovy, Hogg & Roweis 2011), K by "
+                    "PSIS-LOO; compare with KDEs, EM, a variational Dirichlet process and "
+                    "astroML's XDGMM; write synthetic samples, each from a posterior draw. "
+                    "Without --data, runs on a built-in simulated sample with known truth. "
+                    "Sampling defaults here: --draws 2000 --target-accept 0.99.")
+    add_density_options(density, ages=False)
+    ages = workflows.add_parser(
+        "ages", help="the density workflow on two age columns (stellar_ages.dat), and "
+                     "their comparison",
+        description="Fit each age column's density (Gyr), count ages beyond the age of the "
+                    "Universe, and ask whether the two columns are drawn from the same "
+                    "distribution (posterior of the differences in mean and width; "
+                    "predictive two-sample check). Without --data, runs on a built-in "
+                    "simulated table of the same shape. Sampling defaults here: --draws "
+                    "2000 --target-accept 0.99.")
+    add_density_options(ages, ages=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = StarmixParser(
         prog="starmix",
         description="Bayesian mixture-model workflows for astronomy.",
         epilog="Workflows: outlier-line (straight line with outliers), cluster (cluster "
                "membership: --model pmra, parallax, pm2d, pmplx or joint; 'ngc6819' is an "
-               "alias). "
+               "alias), density (Gaussian-mixture density with errors), ages (two age "
+               "columns compared). "
                "See 'starmix run WORKFLOW --help'.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -220,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="centre in degrees instead of the name's")
     fetch.add_argument("--out", required=True, help="output file (.fits or .fits.gz)")
 
+    add_density_parsers(workflows)
+
     survey = commands.add_parser(
         "survey", help="cluster membership for every cluster of a catalogue, on Dask",
         description="Run the cluster workflow on every cluster of a catalogue, one Dask task "
@@ -280,6 +345,10 @@ def workflow_runner(workflow: str) -> tuple[type, Callable]:
         from starmix.workflows.outlier_line import LineInput, run_outlier_line
 
         return LineInput, run_outlier_line
+    if workflow in ("density", "ages"):
+        from starmix.workflows.density import AgesInput, DensityInput, run_ages, run_density
+
+        return (DensityInput, run_density) if workflow == "density" else (AgesInput, run_ages)
     from starmix.workflows.cluster import ClusterInput, run_cluster
 
     return ClusterInput, run_cluster
@@ -289,6 +358,8 @@ def run_workflow(args: argparse.Namespace) -> int:
     inputs_class, runner = workflow_runner(args.workflow)
     defaults = dataclass_defaults(SamplingOptions, GateThresholds, inputs_class)
     defaults.update(out=WORKFLOW_DEFAULT_OUT[args.workflow], figures=True, checks="on")
+    if args.workflow in ("density", "ages"):  # see workflows.density_fit.DENSITY_SAMPLING
+        defaults.update(draws=2000, target_accept=0.99)
     schema = {**option_types(SamplingOptions, GateThresholds, inputs_class), "out": str,
               "figures": bool, "checks": str}
     config = read_config_file(args.config, schema)

@@ -12,7 +12,7 @@ Per sample NAME the folder holds ``posterior_NAME.nc`` (ArviZ: posterior, log_li
 ``synthetic_NAME.ecsv`` and ``figures/``; the run record holds the numbers.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ from starmix.workflows import plots
 from starmix.workflows.checks import check_step
 from starmix.workflows.config import GateThresholds, SamplingOptions, as_record
 from starmix.workflows.density_fit import (
+    DENSITY_SAMPLING,
     OBSERVED,
     DensityFit,
     fit_density,
@@ -227,7 +228,10 @@ def xdgmm_agreement(fit: DensityFit, xd) -> dict:
     xd_width = np.sqrt(np.diagonal(xd_components["cov"], axis1=-2, axis2=-1))
 
     def z(value, samples):
-        return np.round((value - samples.mean(0)) / samples.std(0), 2).tolist()
+        spread = samples.std(0)
+        offset = value - samples.mean(0)
+        safe = np.where(spread > 0, spread, 1.0)
+        return np.round(np.where(spread > 0, offset / safe, 0.0), 2).tolist()
 
     return {"z_w": z(xd_components["w"], draws["w"]),
             "z_mean": z(xd_components["mean"], draws["mean"]),
@@ -462,7 +466,7 @@ def truth_record(fit: DensityFit, truth: dict) -> dict:
 # -- the workflows --------------------------------------------------------------------------
 
 def run_density(out_dir: str | Path, inputs: DensityInput = DensityInput(),
-                sampling: SamplingOptions = SamplingOptions(),
+                sampling: SamplingOptions = DENSITY_SAMPLING,
                 gate: GateThresholds = GateThresholds(), figures: bool = True,
                 quiet: bool = False, checks: str = "on") -> RunResult:
     """Fit a density to one sample; returns the result also when the gate fails (status
@@ -484,7 +488,7 @@ def run_density(out_dir: str | Path, inputs: DensityInput = DensityInput(),
 
 
 def run_ages(out_dir: str | Path, inputs: AgesInput = AgesInput(),
-             sampling: SamplingOptions = SamplingOptions(),
+             sampling: SamplingOptions = DENSITY_SAMPLING,
              gate: GateThresholds = GateThresholds(), figures: bool = True,
              quiet: bool = False, checks: str = "on") -> RunResult:
     """The ages preset: each age column's density, then are the two drawn from the same
@@ -495,7 +499,15 @@ def run_ages(out_dir: str | Path, inputs: AgesInput = AgesInput(),
     final_status(True, None, checks)
     columns = inputs.column_list()
     table = simulate_ages(seed=sampling.seed) if inputs.data is None else inputs.data
-    samples = [load_sample(table, [column], inputs) for column in columns]
+    errors = [None] * 2 if inputs.errors is None else [e.strip() for e in
+                                                         inputs.errors.split(",")]
+    if len(errors) == 1:
+        errors *= 2
+    if len(errors) != 2:
+        raise ValueError(f"--errors: one entry for both age columns or one per column "
+                         f"({', '.join(columns)}), got {inputs.errors!r}")
+    samples = [load_sample(table, [column], replace(inputs, errors=error))
+               for column, error in zip(columns, errors, strict=True)]
     run = Run("ages", out_dir, as_record(inputs, sampling, gate), quiet=quiet)
     with run:
         run.say(f"ages from {source_name(table)}: {', '.join(columns)}")
