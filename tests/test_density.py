@@ -68,7 +68,9 @@ def test_known_mixture_recovered_within_intervals_and_agrees_with_xdgmm(tmp_path
     assert truth["comparable"]
     for key in ("w", "mean", "width"):
         assert np.all(truth[key]["in_95"]), (key, truth[key])
-    # K-S: a fresh sample of the true intrinsic density against the posterior-mean CDF
+    # K-S: a fresh sample of the true intrinsic density, as large as the data, against the
+    # posterior-mean CDF; and closer to it than the Scott KDE of the measured values
+    # (which is blurred by the errors)
     data = simulate_density()
     rng = np.random.default_rng(5)
     labels = rng.choice(2, 3000, p=data.truth["w"])
@@ -76,14 +78,16 @@ def test_known_mixture_recovered_within_intervals_and_agrees_with_xdgmm(tmp_path
     from astropy.table import Table
 
     table = Table.read(tmp_path / "out" / "density_x.ecsv")
-    grid, mean = np.asarray(table["x"]), np.asarray(table["posterior_mean"])
-    cdf = np.cumsum(mean) * (grid[1] - grid[0])
-    assert stats.kstest(fresh, lambda x: np.interp(x, grid, cdf)).pvalue > 0.01
-    # ... which a density without the deconvolution (the Scott KDE of the measured values)
-    # fails
-    kde = np.asarray(table["kde_scott"])
-    kde_cdf = np.cumsum(kde) * (grid[1] - grid[0])
-    assert stats.kstest(fresh, lambda x: np.interp(x, grid, kde_cdf)).pvalue < 0.01
+    grid = np.asarray(table["x"])
+
+    def cdf_of(column):
+        cdf = np.cumsum(np.asarray(table[column])) * (grid[1] - grid[0])
+        return lambda x: np.interp(x, grid, cdf)
+
+    assert stats.kstest(fresh[:len(data)], cdf_of("posterior_mean")).pvalue > 0.05
+    posterior_d = stats.kstest(fresh, cdf_of("posterior_mean")).statistic
+    kde_d = stats.kstest(fresh, cdf_of("kde_scott")).statistic
+    assert posterior_d < 0.8 * kde_d, (posterior_d, kde_d)
     # astroML's XDGMM (EM for the same likelihood) agrees with the posterior
     agreement = record["xdgmm_agreement"]
     assert np.abs(agreement["z_mean"]).max() < 3 and np.abs(agreement["z_width"]).max() < 3
@@ -110,7 +114,7 @@ def test_deconvolution_recovers_intrinsic_widths_where_the_baselines_are_inflate
     fit = fit_density(data, SHORT, components=2, say=lambda _: None)
     width = np.sqrt(fit.draws()["cov"][:, :, 0, 0])
     low, high = np.percentile(width, [2.5, 97.5], axis=0)
-    assert np.all((low <= [0.5, 0.7]) & ([0.5, 0.7] <= high)), (low, high)
+    assert np.all((low <= [0.5, 0.7]) & (high >= [0.5, 0.7])), (low, high)
     em = em_bic(data.values, 2, 0).components  # errors ignored: widths ~ sqrt(V + <e²>)
     assert np.all(np.sqrt(em["cov"][:, 0, 0]) > 1.5 * np.array([0.5, 0.7]))
     xd = fit_baselines(data.values, data.error_cov, 2, 2, 0)["xdgmm"].components

@@ -40,6 +40,7 @@ from starmix.workflows.density_fit import (
     DensityFit,
     fit_density,
     grid_for,
+    interval,
     mass_outside,
     mixture_log_density,
     mixture_moments,
@@ -327,15 +328,6 @@ def analyse_sample(run: Run, data: DensityData, name: str, inputs, sampling: Sam
                 plots.close(figure)
     record["sampler"] = sampler_used(fit.idata)
     return SampleResult(name, fit, report.passed, record, check_report, extras)
-
-
-def interval(samples) -> dict:
-    samples = np.asarray(samples, float)
-    p2, p16, p50, p84, p97 = np.percentile(samples, [2.5, 16, 50, 84, 97.5])
-    return {"mean": round(float(samples.mean()), 4), "sd": round(float(samples.std()), 4),
-            "p16": round(float(p16), 4), "p50": round(float(p50), 4),
-            "p84": round(float(p84), 4), "p2.5": round(float(p2), 4),
-            "p97.5": round(float(p97), 4)}
 
 
 def density_table(fit, data, fitted, inputs, truncation):

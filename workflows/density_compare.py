@@ -19,15 +19,13 @@ from astropy.table import Table
 from scipy.stats import ks_2samp
 
 from starmix.data.density import DensityData, log_values
-from starmix.workflows.density_fit import draw_from, fit_density, mixture_moments
+from starmix.workflows.density_fit import draw_from, fit_density, interval, mixture_moments
 from starmix.workflows.diagnostics import convergence_gate
 from starmix.workflows.results import save_figure, write_posterior, write_table
 
 
 def difference_posterior(a, b, max_draws: int, seed: int) -> dict:
     """Draws of mean_a - mean_b and sd_a - sd_b (original units), paired at random."""
-    from starmix.workflows.density import interval
-
     rng = np.random.default_rng(seed)
     ma, mb = mixture_moments(a, max_draws), mixture_moments(b, max_draws)
     n = min(len(ma["mean"]), len(mb["mean"]))

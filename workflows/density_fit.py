@@ -133,6 +133,17 @@ def fit_density(data: DensityData, sampling: SamplingOptions, components: int | 
 
 # -- the posterior density -----------------------------------------------------------------
 
+def interval(samples) -> dict:
+    """Mean, sd and the 2.5/16/50/84/97.5 percentiles of draws, rounded for the record."""
+    samples = np.asarray(samples, float)
+    p2, p16, p50, p84, p97 = np.percentile(samples, [2.5, 16, 50, 84, 97.5])
+    return {"mean": round(float(samples.mean()), 4), "sd": round(float(samples.std()), 4),
+            "p16": round(float(p16), 4), "p50": round(float(p50), 4),
+            "p84": round(float(p84), 4), "p2.5": round(float(p2), 4),
+            "p97.5": round(float(p97), 4)}
+
+
+
 def mixture_log_density(points: np.ndarray, w, mean, cov, truncation=None) -> np.ndarray:
     """(S, G) log-density of the intrinsic mixture at (G, d) ``points`` for each of S draws
     (w (S, K), mean (S, K, d), cov (S, K, d, d)); with ``truncation`` (1-D) renormalised
