@@ -171,24 +171,27 @@ def simulate_density(n: int = 300, seed: int = 42, error_range=(0.5, 1.5),
                        errors=["simulated"] * true.shape[1])
 
 
-# Two known, different age distributions (Gyr) for the ages preset's built-in sample.
+# Two known, different age distributions, each a mixture in ln(age / Gyr) (the ages
+# preset fits ln(age) by default): Joyce-like, mean age 9.8 Gyr; Bensby-like, 6.5 Gyr.
 SIMULATED_AGES = {
-    "Joyce_age": {"w": [0.5, 0.5], "mean": [[6.5], [11.5]], "cov": [[[4.0]], [[4.0]]]},
-    "Bensby_age": {"w": [0.6, 0.4], "mean": [[3.5], [9.5]], "cov": [[[2.25]], [[4.0]]]},
+    "Joyce_age": {"w": [0.4, 0.6], "mean": [[np.log(6.0)], [np.log(12.0)]],
+                  "cov": [[[0.09]], [[0.0144]]]},
+    "Bensby_age": {"w": [0.5, 0.5], "mean": [[np.log(3.5)], [np.log(9.0)]],
+                   "cov": [[[0.1225]], [[0.04]]]},
 }
 
 
 def simulate_ages(n: int = 91, seed: int = 42):
     """An astropy Table shaped like ``stellar_ages.dat`` (columns ``Joyce_age``,
-    ``Bensby_age``, Gyr, no errors), each column drawn from its own known mixture
-    (``SIMULATED_AGES``, in ``table.meta["truth"]``)."""
+    ``Bensby_age``, Gyr, no errors), each column drawn from its own known mixture in
+    ln(age) (``SIMULATED_AGES``, in ``table.meta["truth_ln_age"]``)."""
     from astropy.table import Table
 
     rng = np.random.default_rng(seed)
-    table = Table({name: draw_mixture(rng, truth, n)[1][:, 0]
+    table = Table({name: np.exp(draw_mixture(rng, truth, n)[1][:, 0])
                    for name, truth in SIMULATED_AGES.items()})
     table.meta["source"] = f"built-in simulated ages (seed {seed})"
-    table.meta["truth"] = SIMULATED_AGES
+    table.meta["truth_ln_age"] = SIMULATED_AGES
     return table
 
 

@@ -142,12 +142,14 @@ def ordered_normal(name: str, mu, sigma, n: int, dims: str):
                          shape=(n,))
 
 
-def field_covariances(name: str, scales, dims: tuple[str, str, str], min_width: float = 0.0):
+def field_covariances(name: str, scales, dims: tuple[str, str, str], min_width: float = 0.0,
+                      ordered: bool = True):
     """(K, d, d) covariances L Lᵀ from Cholesky factors L.
 
     diag(L)[:, 0] = min_width + exp(ordered log-widths ~ N(log scale_0, 1)): the ordering is
-    the label-switching guard, and ``min_width`` keeps every field Gaussian broader than the
-    cluster so the two cannot trade places. The other diagonal entries ~ LogNormal(log
+    the label-switching guard (``ordered=False``: unordered, for a model guarded otherwise),
+    and ``min_width`` keeps every field Gaussian broader than the cluster so the two cannot
+    trade places. The other diagonal entries ~ LogNormal(log
     scale_j, 1); below the diagonal ~ N(0, scale).
     """
     model = pm.modelcontext(None)
@@ -155,8 +157,11 @@ def field_covariances(name: str, scales, dims: tuple[str, str, str], min_width: 
     axes = list(model.coords[dims[1]])
     d = len(scales)
     scales = prior_constant(scales, f"{name}_prior_scale")
-    log_width = ordered_normal(f"{name}_log_width", pt.log(scales[0]), 1.0, n_field,
-                               dims=dims[0])
+    if ordered:
+        log_width = ordered_normal(f"{name}_log_width", pt.log(scales[0]), 1.0, n_field,
+                                   dims=dims[0])
+    else:
+        log_width = pm.Normal(f"{name}_log_width", pt.log(scales[0]), 1.0, dims=dims[0])
     chol = {(0, 0): min_width + pt.exp(log_width)}  # entries of L, each (K,); zeros absent
     if d > 1:
         model.add_coord(f"{name}_chol_diag_axis", axes[1:])

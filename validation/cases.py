@@ -233,12 +233,13 @@ CASES = {
                 build_pm2d, simulate_pm2d, ("cluster_pm", "cluster_pm_dispersion"),
                 summaries=field_moments, summary_inputs=("w", "field_mean", "field_cov")),
         SBCCase("density", f"Gaussian-mixture density, {N_DENSITY} values with errors, "
-                "K = 2", density_covariates, build_density, simulate_density,
-                ("cov_log_width", "w"), summaries=density_moments,
+                "K = 2 (means ordered: the 1-D guard)", density_covariates, build_density,
+                simulate_density, ("mean_first", "cov_log_width", "w"), summaries=density_moments,
                 summary_inputs=("w", "mean", "cov")),
         SBCCase("density_errors_ignored", "WRONG on purpose: the density fitted as if the "
                 "errors were 0.001", density_covariates, build_density, simulate_density,
-                ("cov_log_width", "w"), ignore_density_errors, summaries=density_moments,
+                ("mean_first", "cov_log_width", "w"), ignore_density_errors,
+                summaries=density_moments,
                 summary_inputs=("w", "mean", "cov")),
         SBCCase("pmra_errors_ignored", "WRONG on purpose: pmra fitted as if errors were "
                 "0.001 mas/yr", pmra_covariates, build_pmra, simulate_pmra,

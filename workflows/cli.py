@@ -98,8 +98,13 @@ def add_density_options(parser, ages: bool) -> None:
     data.add_argument("--drop-invalid", action="store_true", default=None,
                       help="drop (and count) rows with text, NaN/inf or errors <= 0")
     shape = parser.add_argument_group("density options")
-    shape.add_argument("--log", action="store_true", default=None,
-                       help="fit ln(value) (positive quantities; errors carried to first order)")
+    scale = shape.add_mutually_exclusive_group()
+    scale.add_argument("--log", action="store_true", default=None,
+                       help="fit ln(value) (positive quantities; errors carried to first "
+                            "order)" + (" (the default here)" if ages else ""))
+    if ages:
+        scale.add_argument("--linear", dest="log", action="store_false",
+                           help="fit the ages themselves, not ln(age)")
     shape.add_argument("--lower", type=float, help="lower physical limit: values below are "
                                                    "counted and reported" +
                        (" (default 0 Gyr)" if ages else ""))
@@ -116,6 +121,11 @@ def add_density_options(parser, ages: bool) -> None:
     shape.add_argument("--synthetic-sets", type=int,
                        help="synthetic samples written, each from its own posterior draw "
                             "(default 20)")
+    if not ages:
+        data.add_argument("--example", choices=["mixture", "two-galaxies"],
+                          help="built-in data without --data: mixture (default; 1-D, 300 "
+                               "values with errors, known truth) or two-galaxies (the 2-D "
+                               "lesson: a sphere and an inclined disc, 3,000 points each)")
     if ages:
         shape.add_argument("--comparison-draws", type=int,
                            help="posterior draws in the two-sample comparison (default 1000)")

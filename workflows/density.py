@@ -27,6 +27,7 @@ from starmix.data.density import (
     log_values,
     simulate_ages,
     simulate_density,
+    two_galaxies,
 )
 from starmix.data.input_checks import source_name
 from starmix.models.density import MAX_COMPONENTS, MIN_OBJECTS
@@ -53,12 +54,16 @@ from starmix.workflows.run import Run, RunResult, final_status
 from starmix.workflows.sampling import sampler_used
 from starmix.workflows.summary import summary_table
 
+EXAMPLES = ("mixture", "two-galaxies")
+
 
 @dataclass(frozen=True)
 class DensityInput:
     """What to fit. ``data`` None: the built-in simulated sample (0.6 N(4, 1.5²) + 0.4 N(10,
-    2²) with errors 0.5-1.5). ``columns``: 1 to 3 comma-separated names; ``errors``: one
-    1-sigma error per column, a column name or a constant. ``log``: fit ln(value).
+    2²) with errors 0.5-1.5; ``example="two-galaxies"``: the 2-D lesson, 3,000 points from
+    a unit sphere at (5, 5) and 3,000 from an inclined disc, no errors). ``columns``: 1 to
+    3 comma-separated names; ``errors``: one 1-sigma error per column, a column name or a
+    constant. ``log``: fit ln(value).
     ``lower``/``upper``: physical limits; values beyond are counted and reported, and
     with ``truncate`` (one column) the intrinsic density is cut there. ``components``: a
     fixed K, else K by PSIS-LOO over 1..``max_components``."""
@@ -74,8 +79,14 @@ class DensityInput:
     max_components: int = 4
     synthetic_sets: int = 20
     drop_invalid: bool = False
+    example: str = "mixture"
 
     def __post_init__(self):
+        if self.example not in EXAMPLES:
+            raise ValueError(f"--example must be one of {', '.join(EXAMPLES)}, got "
+                             f"{self.example!r}")
+        if self.data is not None and self.example != "mixture":
+            raise ValueError("--example picks built-in data: leave it out with --data")
         if self.data is None and (self.columns or self.errors or self.drop_invalid):
             raise ValueError("--columns, --errors and --drop-invalid name columns of --data: "
                              "give --data FILE too (without it the built-in sample is used)")
@@ -100,7 +111,8 @@ def check_shape_options(inputs) -> None:
     if inputs.truncate and inputs.lower is None and inputs.upper is None:
         raise ValueError("--truncate needs --lower and/or --upper: the limits to cut at")
     if inputs.truncate and inputs.log:
-        raise ValueError("--truncate and --log are two ways to bound a density: choose one")
+        raise ValueError("--truncate and --log are two ways to bound a density: choose one "
+                         "(the ages preset fits ln(age) unless given --linear)")
     if inputs.log and inputs.lower is not None and inputs.lower < 0:
         raise ValueError(f"--log: the density lives above 0, so --lower {inputs.lower} "
                          "cannot be a limit")
@@ -109,13 +121,14 @@ def check_shape_options(inputs) -> None:
 @dataclass(frozen=True)
 class AgesInput:
     """The ages preset: ``data`` (default: a built-in simulated table of the same shape) with
-    the two age columns (Gyr), each fitted on its own, then compared. ``upper`` is the
-    physical limit reported (the age of the Universe, 13.8 Gyr)."""
+    the two age columns (Gyr), each fitted on its own, then compared. The densities are of
+    ln(age) by default (``log``), so no age below 0 is ever drawn; ``lower``/``upper`` are
+    the physical limits reported (0 and the age of the Universe, 13.8 Gyr)."""
 
     data: str | None = None
     columns: str = ",".join(AGE_COLUMNS)
     errors: str | None = None
-    log: bool = False
+    log: bool = True
     lower: float | None = 0.0
     upper: float | None = AGE_OF_UNIVERSE
     truncate: bool = False
@@ -141,7 +154,8 @@ def load_sample(source, columns: list[str], inputs) -> DensityData:
     """Read ``columns`` of ``source`` (a path or table; None: the simulated default) with
     their errors; ``--log`` takes logarithms. Too few objects is an error saying so."""
     if source is None:
-        data = simulate_density()
+        example = getattr(inputs, "example", "mixture")
+        data = simulate_density() if example == "mixture" else two_galaxies()
     else:
         data = load_density_table(source, columns, inputs.errors, inputs.drop_invalid)
     if len(data) < MIN_OBJECTS:
@@ -149,6 +163,8 @@ def load_sample(source, columns: list[str], inputs) -> DensityData:
                          f"needs at least {MIN_OBJECTS}")
     if inputs.truncate and data.dim != 1:
         raise ValueError("--truncate is for one column")
+    if inputs.log:
+        log_values(data)  # a value <= 0 fails here, before any fit
     return data
 
 
@@ -505,9 +521,9 @@ def run_ages(out_dir: str | Path, inputs: AgesInput = AgesInput(),
         run.say(f"ages from {source_name(table)}: {', '.join(columns)}")
         results = [analyse_sample(run, data, data.columns[0], inputs, sampling, gate, checks,
                                   figures) for data in samples]
-        truth = getattr(table, "meta", {}).get("truth") if inputs.data is None else None
+        truth = table.meta.get("truth_ln_age") if inputs.data is None else None
         for result in results:
-            if truth:
+            if truth and inputs.log:  # the truth is a mixture in ln(age)
                 true = {k: np.asarray(v, float) for k, v in truth[result.name].items()}
                 result.record["truth"] = truth_record(result.fit, true)
         comparison = compare_samples(run, results, inputs, sampling, figures)

@@ -112,6 +112,8 @@ def fit_density(data: DensityData, sampling: SamplingOptions, components: int | 
                      "min_ess_bulk": float(np.nanmin(gate.diagnostics["ess_bulk"])),
                      "divergences": gate.divergences,
                      "seconds": round(time.perf_counter() - began, 2)})
+        if log:  # the same elpd per unit of the original values: comparable with a linear fit
+            rows[-1]["elpd_original_units"] = rows[-1]["elpd"] - float(data.values.sum())
         fits[k] = (model, idata)
         say(f"K = {k}: elpd {rows[-1]['elpd']:.1f} ± {rows[-1]['se']:.1f}, max r_hat "
             f"{rows[-1]['max_r_hat']:.3f}, {gate.divergences} divergences, "
@@ -207,6 +209,8 @@ def mass_outside(fit: DensityFit, lower, upper, max_draws: int = 1000) -> np.nda
     def cdf(x):
         if x is None:
             return None
+        if fit.log and x <= 0:
+            return np.zeros_like(mean)
         point = np.log(x) if fit.log else x
         return ndtr((point - mean) / sd)
 

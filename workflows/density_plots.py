@@ -25,7 +25,7 @@ BASELINE_STYLES = {
 
 def density_1d(data, fit, extras, inputs):
     band = extras["band"]
-    figure, axis = plt.subplots(figsize=(8, 5))
+    figure, axis = plt.subplots(figsize=(11, 5))
     values = data.values[:, 0]
     axis.hist(values, bins="auto", density=True, color="0.85", edgecolor="0.6",
               label=f"data ({len(values)})")
@@ -52,7 +52,7 @@ def density_1d(data, fit, extras, inputs):
     axis.set_xlabel(data.columns[0])
     axis.set_ylabel(f"density (per unit of {data.columns[0]})")
     axis.set_title(f"{data.columns[0]}: {data.source}", fontsize=10)
-    axis.legend(fontsize=7, loc="upper right")
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     return figure
 
