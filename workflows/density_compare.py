@@ -131,9 +131,12 @@ def compare_samples(run, results, inputs, sampling, figures: bool) -> dict:
                                  "intrinsic densities' mean and standard deviation")
     table.meta["two_sample_check"] = record["two_sample_check"]
     run.keep("comparison", write_table(run.out_dir / "comparison.ecsv", table))
-    text = (f"{names[0]} - {names[1]}: mean {record['difference_in_mean']['mean']:+.2f} "
-            f"± {record['difference_in_mean']['sd']:.2f}, sd "
-            f"{record['difference_in_sd']['mean']:+.2f} ± {record['difference_in_sd']['sd']:.2f};"
+    def median_band(key):
+        entry = record[f"difference_in_{key}"]
+        return f"{entry['p50']:+.2f} [{entry['p16']:+.2f}, {entry['p84']:+.2f}]"
+
+    text = (f"{names[0]} - {names[1]} (median [16%, 84%]): mean {median_band('mean')}, sd "
+            f"{median_band('sd')};"
             f" predictive two-sample check p = {check['p_value']['ks_d']:.3f} (K-S), "
             f"{check['p_value']['abs_difference_of_means']:.3f} (means)")
     run.say(text)

@@ -85,6 +85,7 @@ def photograph(data, fit, extras):
         for k in range(len(data.truth["w"])):
             ellipse(axis, data.truth["mean"][k], data.truth["cov"][k], "white", ":",
                     label="truth" if k == 0 else None, n_sigma=(2,))
+    axis.set_aspect("equal")
     axis.set_xlabel(data.columns[0])
     axis.set_ylabel(data.columns[1])
     axis.set_title(f"{data.source}: K = {fit.n_components} (1 and 2 sigma)", fontsize=10)
