@@ -5,6 +5,7 @@ The Python API, for notebooks and scripts (the ``starmix`` command line does the
     import starmix
     fit = starmix.fit_outlier_line(x, y, y_err)          # a straight line with outliers
     fit = starmix.fit_cluster(table, model="pm2d")       # cluster membership in a Gaia field
+    fit = starmix.fit_density(ages, errors, log=True)    # a density with errors
     fit.passed, fit.idata, fit.membership, fit.record
     fit.plot_corner(); fit.plot_membership(); fit.save("results/my-run")
 
@@ -17,7 +18,7 @@ imported on first use, so ``import starmix`` stays light.
 import importlib
 
 _API = {"fit_cluster": "starmix.api", "fit_outlier_line": "starmix.api", "Fit": "starmix.api",
-        "load_fit": "starmix.api"}
+        "load_fit": "starmix.api", "fit_density": "starmix.api"}
 
 __all__ = sorted(_API)
 __version__ = "0.1.0"

@@ -57,23 +57,42 @@ class Fit:
         """The run record (``run_record.json``): settings, data, gate, checks, timings."""
         return self.result.record
 
+    def _file(self, label: str) -> Path:
+        """The file ``label``; a density run names its files per sample
+        (``posterior_NAME``): the first sample's."""
+        files = self.result.files
+        if label in files:
+            return files[label]
+        named = [key for key in files if key.startswith(f"{label}_")]
+        if not named:
+            raise KeyError(f"this {self.workflow} fit has no {label} file")
+        return files[named[0]]
+
     @cached_property
     def idata(self):
         import xarray as xr
 
-        with xr.open_datatree(self.result.files["posterior"]) as tree:
+        with xr.open_datatree(self._file("posterior")) as tree:
             return tree.load()
+
+    @cached_property
+    def density(self) -> Table:
+        """A 1-D density fit's grid: the posterior density's mean and 16/50/84% band and
+        each baseline, per unit of the value."""
+        return Table.read(self._file("density"), format="ascii.ecsv")
 
     @cached_property
     def membership(self) -> Table:
         """One row per object: its data and the membership probability (mean and 16/50/84
         percentiles over the posterior draws)."""
+        if self.workflow in ("density", "ages"):
+            raise AttributeError("a density fit has no membership: see Fit.density")
         return Table.read(self.result.files["membership"], format="ascii.ecsv")
 
     @cached_property
     def summary(self) -> Table:
         """Posterior summary per parameter (mean, sd, HDI, r_hat, ESS)."""
-        return Table.read(self.result.files["summary"], format="ascii.ecsv")
+        return Table.read(self._file("summary"), format="ascii.ecsv")
 
     def plot_corner(self, var_names=None, truths=None):
         """Corner plot of the model's parameters (or ``var_names``); returns the figure."""
@@ -82,6 +101,10 @@ class Fit:
 
         if self.workflow == "outlier-line":
             names, component = var_names or LINE_CORNER, "line"
+        elif self.workflow in ("density", "ages"):
+            names = [name for name in var_names or ("w", "mean") if name in
+                     self.idata["posterior"]]
+            return corner_plot(self.idata, names, truths=truths)
         else:
             model = self.record["settings"]["ClusterInput"]["model"]
             names, component = var_names or CLUSTER_MODELS[model].parameters, "cluster"
@@ -203,6 +226,50 @@ def fit_cluster(table=None, model: str = "pm2d", *, out=None, figures: bool = Fa
     return Fit(result, "cluster")
 
 
+def fit_density(values=None, errors=None, *, columns=None, log: bool = False, lower=None,
+                upper=None, truncate: bool = False, components: int | None = None,
+                max_components: int = 4, out=None, figures: bool = False,
+                checks: str = "on", quiet: bool = False, **options) -> Fit:
+    """Fit a Gaussian-mixture density with per-object errors (extreme deconvolution) to
+    ``values`` ((N,) or (N, d), d <= 3, any units) with 1-sigma ``errors`` of the same
+    shape (None: no errors), as ``starmix run density`` does: K by PSIS-LOO over
+    1..``max_components`` (or ``components``), baselines, synthetic samples. ``columns``
+    names the coordinates. Without ``values`` the built-in sample is fitted. ``options``:
+    sampling and gate options (defaults: 2000 draws, target acceptance 0.99).
+    """
+    from starmix.workflows.density import DensityInput, run_density
+    from starmix.workflows.density_fit import DENSITY_SAMPLING
+
+    sampling, gate, rest = _options({**{k: v for k, v in vars(DENSITY_SAMPLING).items()},
+                                     **options})
+    if rest:
+        raise TypeError(f"fit_density() got unknown options: {', '.join(sorted(rest))}")
+    shape = dict(log=log, lower=lower, upper=upper, truncate=truncate, components=components,
+                 max_components=max_components)
+    if values is None:
+        inputs = DensityInput(**shape)
+    else:
+        values = np.asarray(values, float)
+        values = values[:, None] if values.ndim == 1 else values
+        names = list(columns or [f"x{j + 1}" for j in range(values.shape[1])])
+        if len(names) != values.shape[1]:
+            raise ValueError(f"columns names {len(names)} coordinates, values have "
+                             f"{values.shape[1]}")
+        table = Table({name: values[:, j] for j, name in enumerate(names)})
+        error_names = None
+        if errors is not None:
+            errors = np.asarray(errors, float).reshape(values.shape)
+            error_names = [f"e_{name}" for name in names]
+            for j, name in enumerate(error_names):
+                table[name] = errors[:, j]
+        table.meta["source"] = "values given in Python"
+        inputs = DensityInput(data=table, columns=",".join(names),
+                              errors=",".join(error_names) if error_names else None, **shape)
+    result = run_density(_out_dir(out), inputs, sampling, gate, figures=figures, quiet=quiet,
+                         checks=checks)
+    return Fit(result, "density")
+
+
 def load_fit(path: str | Path) -> Fit:
     """A :class:`Fit` from a results folder written by ``starmix run`` or :meth:`Fit.save`
     (the folder may have been moved since: files are found beside the record)."""
@@ -211,5 +278,6 @@ def load_fit(path: str | Path) -> Fit:
     recorded = Path(record["files"]["run_record"]).parent
     files = {label: folder / Path(name).relative_to(recorded)
              for label, name in record["files"].items()}
-    workflow = "outlier-line" if record.get("workflow") == "outlier-line" else "cluster"
+    workflow = record.get("workflow")
+    workflow = workflow if workflow in ("outlier-line", "density", "ages") else "cluster"
     return Fit(RunResult(record["status"], folder, files, record), workflow)

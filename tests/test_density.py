@@ -240,3 +240,22 @@ def test_simulated_data_are_reproducible_and_log_carries_errors():
     logged = log_values(positive)
     np.testing.assert_allclose(np.sqrt(logged.error_cov[:, 0, 0]),
                                np.sqrt(a.error_cov[:, 0, 0]) / positive.values[:, 0])
+
+
+@pytest.mark.workflow
+def test_python_api_fits_values_with_errors_and_reloads(tmp_path):
+    import starmix
+
+    data = simulate_density(n=300, seed=8)
+    fit = starmix.fit_density(data.values[:, 0], data.error_sd()[:, 0], columns=["age"],
+                              components=2, checks="off", out=tmp_path / "fit", seed=8)
+    assert fit.passed, fit.record["samples"]["age"]["convergence"]["failures"]
+    assert {"x", "posterior_mean", "posterior_p16", "xdgmm"} <= set(fit.density.colnames)
+    assert "mean" in fit.idata["posterior"] and "w" in fit.summary["parameter"][0]
+    assert fit.plot_corner() is not None
+    again = starmix.load_fit(fit.out_dir)
+    assert again.workflow == "density" and len(again.density) == len(fit.density)
+    with pytest.raises(AttributeError, match="no membership"):
+        _ = fit.membership
+    with pytest.raises(TypeError, match="unknown options"):
+        starmix.fit_density(data.values, nonsense=1)

@@ -141,7 +141,7 @@ def add_density_parsers(workflows) -> None:
                     "PSIS-LOO; compare with KDEs, EM, a variational Dirichlet process and "
                     "astroML's XDGMM; write synthetic samples, each from a posterior draw. "
                     "Without --data, runs on a built-in simulated sample with known truth. "
-                    "Sampling defaults here: --draws 2000 --target-accept 0.99.")
+                    "Sampling defaults here: --draws 2000 --tune 1000 --target-accept 0.99.")
     add_density_options(density, ages=False)
     ages = workflows.add_parser(
         "ages", help="the density workflow on two age columns (stellar_ages.dat), and "
@@ -151,7 +151,7 @@ def add_density_parsers(workflows) -> None:
                     "distribution (posterior of the differences in mean and width; "
                     "predictive two-sample check). Without --data, runs on a built-in "
                     "simulated table of the same shape. Sampling defaults here: --draws "
-                    "2000 --target-accept 0.99.")
+                    "2000 --tune 1000 --target-accept 0.99.")
     add_density_options(ages, ages=True)
 
 
@@ -369,7 +369,7 @@ def run_workflow(args: argparse.Namespace) -> int:
     defaults = dataclass_defaults(SamplingOptions, GateThresholds, inputs_class)
     defaults.update(out=WORKFLOW_DEFAULT_OUT[args.workflow], figures=True, checks="on")
     if args.workflow in ("density", "ages"):  # see workflows.density_fit.DENSITY_SAMPLING
-        defaults.update(draws=2000, target_accept=0.99)
+        defaults.update(draws=2000, tune=1000, target_accept=0.99)
     schema = {**option_types(SamplingOptions, GateThresholds, inputs_class), "out": str,
               "figures": bool, "checks": str}
     config = read_config_file(args.config, schema)
