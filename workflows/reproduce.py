@@ -119,7 +119,8 @@ def reproduce_density(figures_dir: Path, out_dir: Path, workflows, codes: list) 
         return
     figures_dir.mkdir(parents=True, exist_ok=True)
     lines = ["# Density figures", "", "Written by `starmix reproduce --only density ages` "
-             "(seed 42, 4 chains x (1000 tuning + 2000 draws), the density workflows' defaults).", ""]
+             "(seed 42, 4 chains x (1000 tuning + 2000 draws), the density workflows' "
+             "defaults).", ""]
     for label, command, runner in runs:
         result = runner(out_dir / f"density-{label}")
         codes.append(result.exit_code)
