@@ -259,3 +259,22 @@ def test_python_api_fits_values_with_errors_and_reloads(tmp_path):
         _ = fit.membership
     with pytest.raises(TypeError, match="unknown options"):
         starmix.fit_density(data.values, nonsense=1)
+
+
+@pytest.mark.workflow
+def test_three_coordinates_with_correlated_errors_recovered():
+    rng = np.random.default_rng(21)
+    truth = {"w": np.array([0.5, 0.5]), "mean": np.array([[0.0, 0.0, 0.0], [4.0, -3.0, 2.0]]),
+             "cov": np.array([np.diag([0.5, 1.0, 0.8]) ** 2,
+                              [[4.0, 1.0, 0.0], [1.0, 1.0, 0.2], [0.0, 0.2, 1.0]]])}
+    labels = rng.choice(2, 800, p=truth["w"])
+    chol = np.linalg.cholesky(truth["cov"])[labels]
+    true = truth["mean"][labels] + np.einsum("nij,nj->ni", chol, rng.standard_normal((800, 3)))
+    error_cov = np.array([[[0.09, 0.03, 0.0], [0.03, 0.16, 0.0], [0.0, 0.0, 0.04]]] * 800)
+    noise = np.einsum("nij,nj->ni", np.linalg.cholesky(error_cov), rng.standard_normal((800, 3)))
+    data = DensityData(true + noise, ["a", "b", "c"], error_cov, truth=truth)
+    fit = fit_density(data, SamplingOptions(draws=300, tune=500, seed=4), components=2,
+                      say=lambda _: None)
+    draws = fit.draws()
+    np.testing.assert_allclose(draws["mean"].mean(0), truth["mean"], atol=0.2)
+    np.testing.assert_allclose(draws["cov"].mean(0), truth["cov"], atol=0.35)
