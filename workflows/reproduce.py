@@ -103,16 +103,16 @@ def reproduce(figures_dir: Path, out_dir: Path, workflows=WORKFLOWS) -> int:
 
 def reproduce_density(figures_dir: Path, out_dir: Path, workflows, codes: list) -> None:
     """The density workflows' figures and their own index, ``figures/density/README.md``:
-    the built-in 1-D sample, the two galaxies (K up to 3: K = 4 on 6,000 points takes six
-    minutes) and the ages preset on its built-in simulated table."""
+    the built-in 1-D sample, the two galaxies (K from 1 to 2: each further K on 6,000 points
+    takes minutes) and the ages preset on its built-in simulated table."""
     from starmix.workflows.density import AgesInput, DensityInput, run_ages, run_density
 
     runs = []
     if "density" in workflows:
         runs += [("mixture", "starmix run density", lambda out: run_density(out)),
                  ("two_galaxies", "starmix run density --example two-galaxies "
-                  "--max-components 3", lambda out: run_density(
-                      out, DensityInput(example="two-galaxies", max_components=3)))]
+                  "--max-components 2", lambda out: run_density(
+                      out, DensityInput(example="two-galaxies", max_components=2)))]
     if "ages" in workflows:
         runs.append(("ages", "starmix run ages", lambda out: run_ages(out, AgesInput())))
     if not runs:
