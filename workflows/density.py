@@ -419,7 +419,7 @@ def synthetic_record(sets, kde_sets, inputs) -> dict:
     for key, values in (("posterior", sets[..., 0]), ("kde_scott", kde_sets[..., 0])):
         entry = {"sd_of_set_means": round(float(values.mean(1).std()), 4),
                  "sd_of_set_sds": round(float(values.std(1).std()), 4)}
-        if inputs is not None:
+        if inputs is not None and (inputs.lower is not None or inputs.upper is not None):
             beyond = np.zeros(values.shape, bool)
             if inputs.lower is not None:
                 beyond |= values < inputs.lower

@@ -19,7 +19,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import logsumexp
 
 CV_FACTORS = np.geomspace(0.05, 2.0, 30)
 CV_FOLDS = 5
@@ -160,6 +159,3 @@ def l1_distance(grid: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """∫ |a - b| dx on a uniform 1-D grid (0: identical, 2: disjoint)."""
     return float(np.abs(a - b).sum() * (grid[1] - grid[0]))
 
-
-def log_mean_exp(log_values: np.ndarray, axis=0) -> np.ndarray:
-    return logsumexp(log_values, axis=axis) - np.log(log_values.shape[axis])
