@@ -142,6 +142,9 @@ class AgesInput:
         if len(self.column_list()) != 2:
             raise ValueError(f"--columns: the ages preset compares two columns, got "
                              f"{self.columns!r}")
+        if self.comparison_draws < 10:
+            raise ValueError(f"--comparison-draws must be at least 10, got "
+                             f"{self.comparison_draws}")
         check_shape_options(self)
 
     def column_list(self) -> list[str]:
