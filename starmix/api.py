@@ -240,8 +240,7 @@ def fit_density(values=None, errors=None, *, columns=None, log: bool = False, lo
     from starmix.workflows.density import DensityInput, run_density
     from starmix.workflows.density_fit import DENSITY_SAMPLING
 
-    sampling, gate, rest = _options({**{k: v for k, v in vars(DENSITY_SAMPLING).items()},
-                                     **options})
+    sampling, gate, rest = _options({**vars(DENSITY_SAMPLING), **options})
     if rest:
         raise TypeError(f"fit_density() got unknown options: {', '.join(sorted(rest))}")
     shape = dict(log=log, lower=lower, upper=upper, truncate=truncate, components=components,

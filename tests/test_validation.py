@@ -142,7 +142,8 @@ def squaring_task(seed):
 
 @pytest.fixture(scope="module")
 def dask_client():
-    from validation.runner import close_client, make_client
+    from starmix.workflows.survey import close_client
+    from validation.runner import make_client
 
     client = make_client(workers=2)
     yield client

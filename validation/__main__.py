@@ -17,10 +17,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from starmix.workflows.interrupt import RunInterrupted, stop_on_signals
+from starmix.workflows.survey import close_client
 from validation.cases import CASES, CORRECT_CASES, WRONG_CASES, sbc_task
 from validation.coverage import COVERAGE_SAMPLING, COVERAGE_TIMEOUT_S, coverage_task
 from validation.report import write_report
-from validation.runner import close_client, make_client, run_all
+from validation.runner import make_client, run_all
 from validation.sbc import SBC_SAMPLING, SBC_TIMEOUT_S
 
 

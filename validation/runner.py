@@ -22,7 +22,6 @@ from contextlib import suppress
 from pathlib import Path
 
 from starmix.workflows.results import write_json
-from starmix.workflows.survey import close_client  # noqa: F401 (used by __main__)
 
 START_TOPIC = "starmix-validation-start"
 POLL_S = 2.0

@@ -48,7 +48,6 @@ from starmix.workflows.density_fit import (
     posterior_density,
     synthetic_sets,
 )
-from starmix.workflows.diagnostics import convergence_gate
 from starmix.workflows.results import save_figure, write_posterior, write_table
 from starmix.workflows.run import Run, RunResult, final_status
 from starmix.workflows.sampling import sampler_used
@@ -289,10 +288,10 @@ def analyse_sample(run: Run, data: DensityData, name: str, inputs, sampling: Sam
                     f"{outside['above']} above {inputs.upper} (counted, kept in the fit)")
     with run.step(f"fit {name}"):
         fit = fit_density(model_data, sampling, inputs.components, inputs.max_components,
-                          truncation, inputs.log, say=lambda m: run.say(f"{name}: {m}"))
+                          truncation, inputs.log, say=lambda m: run.say(f"{name}: {m}"),
+                          gate=gate)
     record["k_selection"] = fit.k_choice.record()
-    with run.step(f"convergence gate {name}"):
-        report = convergence_gate(fit.idata, fit.parameter_names(), gate)
+    report = fit.gate
     record["convergence"] = report.as_record()
     print(f"[{name}] {report.text()}")
     details: dict = {}
@@ -529,7 +528,7 @@ def run_ages(out_dir: str | Path, inputs: AgesInput = AgesInput(),
             if truth and inputs.log:  # the truth is a mixture in ln(age)
                 true = {k: np.asarray(v, float) for k, v in truth[result.name].items()}
                 result.record["truth"] = truth_record(result.fit, true)
-        comparison = compare_samples(run, results, inputs, sampling, figures)
+        comparison = compare_samples(run, results, inputs, sampling, gate, figures)
         passed = all(r.passed for r in results) and comparison["pooled_passed"]
         checks_any = next((r.checks for r in results if r.checks is not None
                            and not r.checks.passed), results[0].checks)

@@ -18,9 +18,8 @@ import numpy as np
 from astropy.table import Table
 from scipy.stats import ks_2samp
 
-from starmix.data.density import DensityData, log_values
+from starmix.data.density import DensityData
 from starmix.workflows.density_fit import draw_from, fit_density, interval, mixture_moments
-from starmix.workflows.diagnostics import convergence_gate
 from starmix.workflows.results import save_figure, write_posterior, write_table
 
 
@@ -53,18 +52,20 @@ def statistics(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 STATISTICS = ("ks_d", "abs_difference_of_means")
 
 
-def two_sample_check(fit, samples: list[DensityData], n_draws: int, seed: int) -> dict:
-    """The predictive two-sample check under the pooled fit (see the module docstring)."""
+def two_sample_check(fit, samples: list[DensityData], originals: list[np.ndarray],
+                     n_draws: int, seed: int) -> dict:
+    """The predictive two-sample check under the pooled fit (see the module docstring):
+    ``samples`` as fitted (logs with ``--log``), ``originals`` their values in the data's
+    units, on which the statistics are computed."""
     rng = np.random.default_rng(seed)
     draws = fit.draws(n_draws)
     sizes = [len(s) for s in samples]
-    model_samples = [log_values(s) if fit.log else s for s in samples]
-    errors = np.concatenate([s.error_sd()[:, 0] for s in model_samples])
+    errors = np.concatenate([s.error_sd()[:, 0] for s in samples])
     true = draw_from(rng, draws, sum(sizes), fit.truncation)[..., 0]  # (S, n_a + n_b)
     replicated = true + errors[None] * rng.standard_normal(true.shape)
     if fit.log:
         replicated = np.exp(replicated)
-    observed = statistics(samples[0].values[:, 0], samples[1].values[:, 0])
+    observed = statistics(*originals)
     reps = np.array([statistics(row[:sizes[0]], row[sizes[0]:]) for row in replicated])
     p = (reps >= observed[None]).mean(0)
     return {"draws": len(reps), "observed": dict(zip(STATISTICS, np.round(observed, 4).tolist(),
@@ -75,8 +76,8 @@ def two_sample_check(fit, samples: list[DensityData], n_draws: int, seed: int) -
             "replicates": reps}
 
 
-def paired(samples: list[DensityData]) -> dict | None:
-    a, b = (s.values[:, 0] for s in samples)
+def paired(originals: list[np.ndarray]) -> dict | None:
+    a, b = originals
     if len(a) != len(b):
         return None
     diff = a - b
@@ -89,38 +90,35 @@ def paired(samples: list[DensityData]) -> dict | None:
             "correlation": round(float(np.corrcoef(a, b)[0, 1]), 4)}
 
 
-def compare_samples(run, results, inputs, sampling, figures: bool) -> dict:
+def compare_samples(run, results, inputs, sampling, gate, figures: bool) -> dict:
     """The comparison step of the ages preset; writes ``comparison.ecsv``,
     ``posterior_pooled.nc`` and ``figures/comparison.png``; returns its record."""
     from starmix.workflows import density_plots, plots
 
     first, second = results
     names = [first.name, second.name]
-    samples = [first.fit.data, second.fit.data]
-    if first.fit.log:  # the fits hold logs; the comparison reads the original values
-        samples = [DensityData(np.exp(s.values), [n], None if s.error_cov is None else
-                               s.error_cov * np.exp(s.values)[:, :, None] ** 2, s.source)
-                   for s, n in zip(samples, names, strict=True)]
+    samples = [first.fit.data, second.fit.data]  # as fitted: logs with --log
+    originals = [np.exp(s.values[:, 0]) if first.fit.log else s.values[:, 0] for s in samples]
     with run.step("compare: posterior of the differences"):
         differences = difference_posterior(first.fit, second.fit, inputs.comparison_draws,
                                            sampling.seed)
     with run.step("compare: pooled fit"):
-        data = pooled([first.fit.data, second.fit.data])
-        fit = fit_density(data, sampling, inputs.components, inputs.max_components,
+        fit = fit_density(pooled(samples), sampling, inputs.components, inputs.max_components,
                           first.fit.truncation, first.fit.log,
-                          say=lambda m: run.say(f"pooled: {m}"))
-        gate = convergence_gate(fit.idata, fit.parameter_names())
+                          say=lambda m: run.say(f"pooled: {m}"), gate=gate)
         run.keep("posterior_pooled", write_posterior(run.out_dir / "posterior_pooled.nc",
                                                      fit.idata))
     with run.step("compare: predictive two-sample check"):
-        check = two_sample_check(fit, samples, inputs.comparison_draws, sampling.seed)
+        check = two_sample_check(fit, samples, originals, inputs.comparison_draws,
+                                 sampling.seed)
     record = {
         "samples": names,
         **{key: value for key, value in differences.items() if not key.endswith("_draws")},
         "two_sample_check": {k: v for k, v in check.items() if k != "replicates"},
-        "pooled_fit": {"k_selection": fit.k_choice.record(), "convergence": gate.as_record()},
-        "pooled_passed": gate.passed,
-        "paired": paired(samples),
+        "pooled_fit": {"k_selection": fit.k_choice.record(),
+                       "convergence": fit.gate.as_record()},
+        "pooled_passed": fit.gate.passed,
+        "paired": paired(originals),
     }
     rows = [(f"difference_in_{key}", names[0], names[1], *(record[f"difference_in_{key}"][q]
                                                            for q in ("mean", "sd", "p16",

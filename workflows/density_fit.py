@@ -16,6 +16,7 @@ densities returned here are per unit of the original value (p(x) = p_ln(ln x) / 
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pymc as pm
@@ -24,9 +25,9 @@ from scipy.special import logsumexp, ndtr
 
 from starmix.data.density import DensityData
 from starmix.models.density import gaussian_mixture_density
-from starmix.workflows.config import SamplingOptions
+from starmix.workflows.config import GateThresholds, SamplingOptions
 from starmix.workflows.detection import pointwise_loo
-from starmix.workflows.diagnostics import convergence_gate
+from starmix.workflows.diagnostics import GateReport, convergence_gate
 from starmix.workflows.sampling import sample_posterior
 
 LOO_SE_MULTIPLE = 2.0
@@ -53,12 +54,14 @@ class KChoice:
 
 @dataclass
 class DensityFit:
-    """One fitted density: its model, posterior (with ``log_likelihood``) and K choice."""
+    """One fitted density: its model, posterior (with ``log_likelihood``), K choice and the
+    chosen K's convergence gate."""
 
     data: DensityData
     model: pm.Model
     idata: xr.DataTree
     k_choice: KChoice
+    gate: GateReport
     log: bool = False
     truncation: tuple[float, float] | None = None
 
@@ -69,14 +72,16 @@ class DensityFit:
     def parameter_names(self) -> list[str]:
         return (["w"] if self.n_components > 1 else []) + ["mean", "cov"]
 
+    @cached_property
+    def _all_draws(self) -> dict[str, np.ndarray]:
+        posterior = self.idata["posterior"].to_dataset()
+        return {name: np.asarray(posterior[name].values, float).reshape(
+            -1, *posterior[name].shape[2:]) for name in ("w", "mean", "cov")}
+
     def draws(self, max_draws: int | None = None) -> dict[str, np.ndarray]:
         """Posterior draws of ``w`` (S, K), ``mean`` (S, K, d), ``cov`` (S, K, d, d), chains
         stacked, thinned evenly to at most ``max_draws``."""
-        posterior = self.idata["posterior"].to_dataset()
-        out = {}
-        for name in ("w", "mean", "cov"):
-            array = np.asarray(posterior[name].values, float)
-            out[name] = array.reshape(-1, *array.shape[2:])
+        out = self._all_draws
         n = len(out["w"])
         if max_draws is not None and n > max_draws:
             pick = np.linspace(0, n - 1, max_draws).round().astype(int)
@@ -91,12 +96,13 @@ def build_density_model(data: DensityData, n_components: int, truncation=None) -
 
 def fit_density(data: DensityData, sampling: SamplingOptions, components: int | None = None,
                 max_components: int = 4, truncation=None, log: bool = False,
-                say=print) -> DensityFit:
+                say=print, gate: GateThresholds | None = None) -> DensityFit:
     """Fit the density with ``components`` Gaussians, or with each K in
     1..``max_components`` and keep the one PSIS-LOO chooses (see the module docstring).
     Every fit uses ``sampling`` (same seed; the workflows' default is
     ``DENSITY_SAMPLING``) and starts at the MAP, so that the chains explore one labelling
-    of the components; ``say`` reports each K's numbers."""
+    of the components; ``say`` reports each K's numbers. Every K's fit is judged by the
+    convergence gate with ``gate`` (default thresholds); the chosen K's report is kept."""
     ks = [components] if components else list(range(1, max_components + 1))
     fits, pointwise, rows = {}, {}, []
     for k in ks:
@@ -106,18 +112,18 @@ def fit_density(data: DensityData, sampling: SamplingOptions, components: int | 
         loglike = np.asarray(idata["log_likelihood"][OBSERVED].values, float)
         pointwise[k] = pointwise_loo(loglike.reshape(*loglike.shape[:2], -1))
         names = (["w"] if k > 1 else []) + ["mean", "cov"]
-        gate = convergence_gate(idata, names)
+        report = convergence_gate(idata, names, gate)
         rows.append({"K": k, "elpd": float(pointwise[k].sum()),
                      "se": float(np.sqrt(len(pointwise[k]) * pointwise[k].var())),
-                     "max_r_hat": float(np.nanmax(gate.diagnostics["r_hat"])),
-                     "min_ess_bulk": float(np.nanmin(gate.diagnostics["ess_bulk"])),
-                     "divergences": gate.divergences,
+                     "max_r_hat": float(np.nanmax(report.diagnostics["r_hat"])),
+                     "min_ess_bulk": float(np.nanmin(report.diagnostics["ess_bulk"])),
+                     "divergences": report.divergences,
                      "seconds": round(time.perf_counter() - began, 2)})
         if log:  # the same elpd per unit of the original values: comparable with a linear fit
             rows[-1]["elpd_original_units"] = rows[-1]["elpd"] - float(data.values.sum())
-        fits[k] = (model, idata)
+        fits[k] = (model, idata, report)
         say(f"K = {k}: elpd {rows[-1]['elpd']:.1f} ± {rows[-1]['se']:.1f}, max r_hat "
-            f"{rows[-1]['max_r_hat']:.3f}, {gate.divergences} divergences, "
+            f"{rows[-1]['max_r_hat']:.3f}, {report.divergences} divergences, "
             f"{rows[-1]['seconds']:.0f} s")
     best = max(pointwise, key=lambda k: pointwise[k].sum())
     for row in rows:
@@ -128,10 +134,11 @@ def fit_density(data: DensityData, sampling: SamplingOptions, components: int | 
                  if row["elpd_behind_best"] <= LOO_SE_MULTIPLE * row["se_behind_best"])
     for row in rows:
         row["chosen"] = row["K"] == chosen
-    model, idata = fits[chosen]
+    model, idata, report = fits[chosen]
     if len(ks) > 1:
         say(f"chosen K = {chosen} (best elpd at K = {best})")
-    return DensityFit(data, model, idata, KChoice(chosen, rows), log=log, truncation=truncation)
+    return DensityFit(data, model, idata, KChoice(chosen, rows), report, log=log,
+                      truncation=truncation)
 
 
 # -- the posterior density -----------------------------------------------------------------
