@@ -96,7 +96,9 @@ def test_a_second_run_leaves_none_of_the_first_runs_files(tmp_path):
 def test_leftovers_of_killed_runs_are_removed(tmp_path):
     out = tmp_path / "line"
     out.mkdir()
-    (out / "run_record.json").write_text("{}")
+    (out / "run_record.json").write_text(json.dumps({
+        "workflow": "outlier-line", "status": "passed",
+        "files": {"run_record": str(out / "run_record.json")}}))
     (out / ".posterior.partial-4242.nc").write_bytes(b"half")
     (out / "figures").mkdir()
     (out / "figures" / ".outlier_line_fit.partial-4242.png").write_bytes(b"")

@@ -1,4 +1,5 @@
-"""Stop a run cleanly on Ctrl-C (SIGINT) or SIGTERM, in every phase.
+"""Stop a run cleanly on Ctrl-C (SIGINT), SIGTERM or SIGHUP (a closed terminal or SSH
+session), in every phase.
 
 PyMC catches ``KeyboardInterrupt`` during sampling and carries on with the draws it has,
 which would turn an interrupted run into a short, unconverged one. Inside
@@ -23,13 +24,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 _state = {"pending": None, "deferred": 0}
 
 
 class RunInterrupted(BaseException):
-    """A run was stopped by a signal; ``exit_code`` is 130 for SIGINT, 143 for SIGTERM."""
+    """A run was stopped by a signal; ``exit_code`` is 130 for SIGINT, 143 for SIGTERM,
+    129 for SIGHUP."""
 
     def __init__(self, signal_number: int):
         self.signal_number = signal_number

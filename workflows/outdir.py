@@ -3,23 +3,35 @@
 A run never writes into ``--out`` directly. :class:`OutputFolder`:
 
 1. checks the path before the data are loaded (an existing file, a path under a file, an
-   unwritable place, or a folder of someone else's files is an error that names it);
+   unwritable place, a folder of someone else's files, a ``run_record.json`` that is not a
+   starmix record, a file the previous run's record does not list, or an input file
+   inside the folder is an error that names it); a symbolic link ``--out`` is followed,
+   so the run is written into its target;
 2. takes an exclusive lock, ``.NAME.lock`` beside the folder (``fcntl.flock``: the kernel
    drops it when the process ends, so a killed run never leaves it stuck), so a second run
-   into the same folder fails at once and names the first one's process id;
+   into the same folder fails at once and names the first one's process id. The lock is
+   opened without following links and must be a regular file of the user's, so a link
+   planted there cannot make the run write over someone's file;
 3. removes what a killed run left behind (``.NAME.staging-*`` and ``.NAME.old-*`` beside
    the folder, ``.*.partial-*`` files inside it);
 4. lets the run write into a fresh ``.NAME.staging-PID`` folder beside ``--out``;
 5. at the end (passed, failed, no cluster or interrupted: every case with a run record)
    swaps the staging folder in for the old one, so that every file in ``--out`` belongs to
-   the run its ``run_record.json`` describes. A run that stops with an error
+   the run its ``run_record.json`` describes. Of the old folder only the files its record
+   lists are deleted: a file someone put there during the run is kept, in a folder
+   ``NAME.kept-PID`` beside it, and named on stderr. A run that stops with an error
    (:meth:`abandon`) leaves ``--out`` as it was and removes what it created.
 """
 
+import contextlib
 import errno
 import fcntl
+import json
 import os
 import shutil
+import stat
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from starmix.workflows.interrupt import deferred_signals
@@ -35,13 +47,25 @@ def _first_existing(path: Path) -> Path:
     return next(folder for folder in (path, *path.parents) if folder.exists())
 
 
-def check_output_path(out: str | Path, record_name: str = RECORD_NAME) -> Path:
-    """The absolute results folder, or :class:`OutputFolderError` naming the problem; a
-    folder that holds files must hold ``record_name`` (a survey's: ``survey_record.json``).
-    Writes nothing."""
-    path = Path(os.path.abspath(Path(out).expanduser()))
+def check_output_path(out: str | Path, record_name: str = RECORD_NAME,
+                      inputs: Iterable[tuple[str, object]] = ()) -> Path:
+    """The absolute results folder, or :class:`OutputFolderError` naming the problem.
+
+    A symbolic link is followed (the run is written into its target). A folder that holds
+    files must hold ``record_name`` (a survey's: ``survey_record.json``); a run folder's
+    record must be a starmix run record, and every file in the folder must be one it
+    lists, so that replacing the folder loses nothing of the user's. ``inputs``: (option,
+    value) pairs; an existing file among them inside the folder is refused. Writes
+    nothing."""
     if str(out).strip() == "":
         raise OutputFolderError("--out is empty: give a results folder")
+    path = Path(os.path.abspath(Path(out).expanduser()))
+    if path.is_symlink():
+        try:
+            path = path.resolve(strict=False)
+        except (OSError, RuntimeError) as err:  # a link loop
+            raise OutputFolderError(f"--out {out}: the symbolic link cannot be followed "
+                                    f"({err})") from None
     if path == path.parent:
         raise OutputFolderError(f"--out {out}: the file-system root cannot be a results folder")
     if path.exists() and not path.is_dir():
@@ -52,22 +76,100 @@ def check_output_path(out: str | Path, record_name: str = RECORD_NAME) -> Path:
                                 "made under it")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputFolderError(f"--out {out}: {existing} is not writable")
+    _check_inputs_outside(out, path, inputs)
     if path.is_dir():
         foreign = [item.name for item in path.iterdir()]
         if foreign and not (path / record_name).is_file():
-            shown = ", ".join(sorted(foreign)[:5]) + (" ..." if len(foreign) > 5 else "")
             raise OutputFolderError(
-                f"--out {out}: the folder holds {len(foreign)} entries ({shown}) but no "
-                f"{record_name}, so it is not a starmix results folder and would be replaced; "
-                "give a new or empty folder")
+                f"--out {out}: the folder holds {len(foreign)} entries ({_shown(foreign)}) but "
+                f"no {record_name}, so it is not a starmix results folder and would be "
+                "replaced; give a new or empty folder")
+        if foreign and record_name == RECORD_NAME:
+            unlisted = unlisted_files(path, previous_run_files(path, out))
+            if unlisted:
+                raise OutputFolderError(
+                    f"--out {out}: the folder holds {len(unlisted)} file(s) that its "
+                    f"{RECORD_NAME} does not list ({_shown(unlisted)}); a new run replaces "
+                    "the folder, so move them out or choose another --out")
     return path
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(sorted(names)[:5]) + (" ..." if len(names) > 5 else "")
+
+
+def _check_inputs_outside(out, path: Path, inputs: Iterable[tuple[str, object]]) -> None:
+    for option, value in inputs:
+        if not isinstance(value, (str, Path)) or str(value).strip() == "":
+            continue
+        try:
+            given = Path(value).expanduser()
+            if not given.exists():
+                continue
+            resolved = given.resolve()
+        except (OSError, RuntimeError, ValueError):
+            continue
+        if resolved == path or resolved.is_relative_to(path):
+            raise OutputFolderError(
+                f"--{option.replace('_', '-')} {value} lies inside --out {out}, which this run "
+                "replaces; move the file out of the results folder or choose another --out")
+
+
+def previous_run_files(folder: Path, out=None) -> set[Path]:
+    """The files (paths inside ``folder``) that the starmix run record in ``folder`` lists;
+    :class:`OutputFolderError` if the record is not a starmix run record. The record's
+    paths are absolute; a moved folder's are read relative to the record's own entry."""
+    record_file = folder / RECORD_NAME
+    given = out if out is not None else folder
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise OutputFolderError(
+            f"--out {given}: {record_file} is not a starmix run record ({err}); the folder "
+            "would be replaced, so move it or choose another --out") from None
+    files = record.get("files") if isinstance(record, dict) else None
+    if (not isinstance(files, dict) or not isinstance(record.get("workflow"), str)
+            or not isinstance(record.get("status"), str)
+            or not isinstance(files.get("run_record"), str)
+            or not all(isinstance(name, str) for name in files.values())):
+        raise OutputFolderError(
+            f"--out {given}: {record_file} is not a starmix run record (no workflow, status "
+            "and files entries); the folder would be replaced, so move it or choose "
+            "another --out")
+    recorded = Path(files["run_record"]).parent
+    listed = set()
+    for name in files.values():
+        try:
+            relative = Path(name).relative_to(recorded)
+        except ValueError:
+            raise OutputFolderError(
+                f"--out {given}: {record_file} lists {name}, outside its own folder, so it "
+                "is not a starmix run record; move the folder or choose another --out"
+            ) from None
+        if ".." in relative.parts:
+            raise OutputFolderError(f"--out {given}: {record_file} lists {name} outside "
+                                    "its folder; move the folder or choose another --out")
+        listed.add(folder / relative)
+    return listed
+
+
+def unlisted_files(folder: Path, listed: set[Path]) -> list[str]:
+    """Files under ``folder`` (symbolic links included, not followed) that are not in
+    ``listed`` and are not a killed write's ``.*.partial-*`` leftovers; relative names."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            item = Path(root) / name
+            if item not in listed and not (name.startswith(".") and ".partial-" in name):
+                found.append(str(item.relative_to(folder)))
+    return found
 
 
 class OutputFolder:
     """The results folder of one run (see the module docstring for the life cycle)."""
 
-    def __init__(self, out: str | Path):
-        self.final = check_output_path(out)
+    def __init__(self, out: str | Path, inputs: Iterable[tuple[str, object]] = ()):
+        self.final = check_output_path(out, inputs=inputs)
         self.given = Path(out)
         self.staging: Path | None = None
         self._lock_file = None
@@ -125,17 +227,39 @@ class OutputFolder:
         return path
 
     def commit(self) -> None:
-        """Swap the staging folder in for ``--out`` (signals wait until it is done)."""
+        """Swap the staging folder in for ``--out`` (signals wait until it is done). Of the
+        old folder only the files its record lists are deleted (see the module
+        docstring)."""
         with deferred_signals():
             old = None
             if self.final.exists():
+                try:
+                    listed = previous_run_files(self.final, self.given)
+                except OutputFolderError:
+                    listed = set()  # the record was damaged during the run: delete nothing
                 old = self.final.parent / f".{self.final.name}.old-{os.getpid()}"
                 os.replace(self.final, old)
             os.replace(self.staging, self.final)
             self.staging = None
             if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+                self._remove_old(old, {old / path.relative_to(self.final) for path in listed})
             self.release()
+
+    def _remove_old(self, old: Path, listed: set[Path]) -> None:
+        """Delete the previous run's listed files; keep anything else, visibly."""
+        for path in listed:
+            if path.is_file() or path.is_symlink():
+                path.unlink(missing_ok=True)
+        for partial in old.rglob(".*.partial-*"):
+            partial.unlink(missing_ok=True)
+        for root, _dirs, _names in sorted(os.walk(old), key=lambda w: -len(w[0])):
+            with contextlib.suppress(OSError):
+                os.rmdir(root)
+        if old.exists():
+            kept = self.final.parent / f"{self.final.name}.kept-{os.getpid()}"
+            os.replace(old, kept)
+            print(f"starmix: files that appeared in {self.final} during the run were not "
+                  f"written by it and are kept in {kept}", file=sys.stderr)
 
     def abandon(self) -> None:
         """Remove the staging folder and any folder this run created; ``--out`` untouched."""
@@ -166,33 +290,67 @@ class OutputFolder:
 def lock_file(path: Path, given) -> object:
     """Exclusive, non-blocking ``flock`` on ``path`` (created if needed, retried if another
     run removed the file between our open and our lock); returns the open handle, which
-    holds the lock until it is closed. ``given``: the ``--out`` named in errors."""
+    holds the lock until it is closed. ``given``: the ``--out`` named in errors.
+
+    The file is opened without following a symbolic link (``O_NOFOLLOW``) and must be a
+    regular file of the user's with one link: otherwise someone who can write beside the
+    folder could make the run write its process id over another file."""
     for _ in range(10):
-        try:
-            handle = open(path, "a+")  # noqa: SIM115 (held for the run)
-        except OSError as err:
-            raise OutputFolderError(f"--out {given}: cannot create the lock file "
-                                    f"{path}: {err.strerror}") from None
+        handle = _open_lock(path, given)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
             if err.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
             handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            holder = handle.read(64).strip() or "unknown"
             handle.close()
             raise OutputFolderError(
                 f"--out {given}: another starmix run (process {holder}) is writing "
                 "into this folder; wait for it to finish or choose another --out") from None
         try:
-            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+            same = os.fstat(handle.fileno()).st_ino == os.lstat(path).st_ino
         except FileNotFoundError:
             same = False
         if same:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{os.getpid()}\n")
-            handle.flush()
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"{os.getpid()}\n")
+                handle.flush()
+            except OSError as err:
+                handle.close()
+                path.unlink(missing_ok=True)
+                raise OutputFolderError(f"--out {given}: cannot write the lock file {path}: "
+                                        f"{err.strerror}") from None
             return handle
         handle.close()
     raise OutputFolderError(f"--out {given}: could not lock {path}")
+
+
+def _open_lock(path: Path, given):
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        descriptor = os.open(path, flags, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise OutputFolderError(
+                f"--out {given}: the lock file {path} is a symbolic link; starmix does not "
+                "follow it (it could point at someone's file): remove it and run again"
+            ) from None
+        raise OutputFolderError(f"--out {given}: cannot create the lock file "
+                                f"{path}: {err.strerror}") from None
+    info = os.fstat(descriptor)
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        problem = "is not a regular file"
+    elif info.st_uid != os.geteuid():
+        problem = f"belongs to another user (uid {info.st_uid})"
+    elif info.st_nlink != 1:
+        problem = f"has {info.st_nlink} hard links (it could be someone's file)"
+    if problem:
+        os.close(descriptor)
+        raise OutputFolderError(f"--out {given}: the lock file {path} {problem}; starmix "
+                                "does not write into it: remove it and run again")
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "r+")

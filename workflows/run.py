@@ -69,7 +69,8 @@ class Run:
 
     def __init__(self, workflow: str, out_dir: str | Path, settings: dict, quiet=False):
         self.workflow = workflow
-        self.folder = OutputFolder(out_dir)  # checks the path; writes nothing
+        # checks the path (and that no input file lies inside it); writes nothing
+        self.folder = OutputFolder(out_dir, inputs=_options_of(settings))
         self.out_dir = self.folder.final
         self.settings = settings
         self.quiet = quiet
@@ -159,6 +160,17 @@ class Run:
         }
         write_json(self.files["run_record"], record)
         return record
+
+
+def _options_of(settings: dict) -> list[tuple[str, object]]:
+    """(option, value) pairs of the run's settings, nested dicts flattened."""
+    pairs = []
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            pairs.extend(_options_of(value))
+        else:
+            pairs.append((key, value))
+    return pairs
 
 
 def versions() -> dict[str, str]:
