@@ -3,7 +3,10 @@
 Columns use Gaia archive names (``parallax``, ``pmra_error``, ``pmra_pmdec_corr``, ...).
 Files with VizieR-style names (``Plx``, ``pmRA``, ``pmDE``, ``Gmag``, ``BP-RP``) are renamed
 on reading; any other spelling can be mapped with ``columns={"my_name": "archive_name"}``.
-Units follow the Gaia archive: degrees, mas, mas/yr, mag.
+Units follow the Gaia archive: degrees, mas, mas/yr, mag. A column the file gives in another
+unit that converts (``pmra`` in deg/yr, ``parallax`` in arcsec) is converted on reading;
+one that does not (``parallax`` in km) is an error naming it. Validation takes RA in
+[-360, 360) degrees and wraps it into [0, 360), with a note; dec must lie in [-90, 90].
 """
 
 from dataclasses import asdict, dataclass
@@ -11,7 +14,7 @@ from dataclasses import asdict, dataclass
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle, SkyCoord
-from astropy.table import Table
+from astropy.table import Column, Table
 from pyia import GaiaData
 from pyia.data import gaia_unit_map
 
@@ -39,6 +42,16 @@ VIZIER_NAMES = {
     "PlxpmRAcor": "parallax_pmra_corr", "PlxpmDEcor": "parallax_pmdec_corr",
     "Gmag": "phot_g_mean_mag", "BP-RP": "bp_rp", "RUWE": "ruwe",
 }
+UNIT_COLUMNS = (*ARCHIVE_COLUMNS, "ra_error", "dec_error", "ecl_lat", "radial_velocity",
+                "radial_velocity_error")
+# The archive unit of each column starmix reads (pyia's map, its marcsec spelt mas): a file's
+# other unit is converted to it on reading
+ARCHIVE_UNITS = {name: u.Unit(gaia_unit_map[name].to_string().replace("marcsec", "mas"))
+                 for name in UNIT_COLUMNS if name in gaia_unit_map}
+UNIT_ALIASES = {"degree": "deg", "degrees": "deg", "mags": "mag", "magnitude": "mag",
+                "magnitudes": "mag"}
+RA_READ = (-360.0, 360.0)  # degrees accepted; [-360, 0) is wrapped into [0, 360)
+RA_OUTSIDE = "are outside [0, 360) degrees (RA in [-360, 0) is wrapped)"
 
 
 def load_gaia(path, columns: dict[str, str] | None = None) -> GaiaData:
@@ -48,6 +61,10 @@ def load_gaia(path, columns: dict[str, str] | None = None) -> GaiaData:
     ``columns`` maps names in the file to archive names; VizieR-style names are mapped
     automatically. Blank cells become NaN (never silently a fill value), archive units are
     attached where the file has none, and ``table.meta["renamed"]`` lists every rename.
+    A column of ``ARCHIVE_UNITS`` in another unit is converted to the archive's
+    (``table.meta["converted_units"]``: {column: "deg / yr -> mas / yr"}); a unit that
+    does not convert, or that astropy does not recognise, is a
+    :class:`DataValidationError` naming the column and the unit.
     """
     table = read_table(path, "Gaia table")
     renames = {**{k: v for k, v in VIZIER_NAMES.items() if k in table.colnames}, **(columns or {})}
@@ -63,18 +80,74 @@ def load_gaia(path, columns: dict[str, str] | None = None) -> GaiaData:
         if column.dtype.kind == "f" and getattr(column, "mask", None) is not None:
             table[name] = np.ma.filled(column, np.nan)
         if table[name].unit is None and name in gaia_unit_map:
-            table[name].unit = gaia_unit_map[name]
+            table[name].unit = ARCHIVE_UNITS.get(name, gaia_unit_map[name])
+    converted = convert_archive_units(table)
+    if converted:
+        table.meta["converted_units"] = converted
     return GaiaData(table)
+
+
+def convert_archive_units(table: Table) -> dict[str, str]:
+    """Convert, in place, every column of ``ARCHIVE_UNITS`` whose unit differs from the
+    archive's but converts to it; return {column: "from -> to"}.
+
+    Harmless spellings are read as meant ("degrees", "mags"; a dimensionless magnitude is
+    mag). A unit that does not convert (``parallax`` in km, a dimensionless ``pmra``) or
+    that astropy does not recognise is a :class:`DataValidationError` naming the column
+    and the unit."""
+    converted = {}
+    for name, expected in ARCHIVE_UNITS.items():
+        if name not in table.colnames or table[name].unit is None:
+            continue
+        column = table[name]
+        unit = _parsed_unit(column.unit)
+        if unit is None:
+            raise DataValidationError(
+                name, f"has unit {column.unit.to_string()!r}, which astropy does not "
+                f"recognise: expected {expected} (or a unit that converts to it)", 0, 0)
+        if unit == u.dimensionless_unscaled and expected == u.mag:
+            unit = u.mag  # magnitudes written without a unit
+        if unit == expected:
+            column.unit = expected
+            continue
+        if not unit.is_equivalent(expected):
+            shown = ("'' (dimensionless)" if unit == u.dimensionless_unscaled
+                     else repr(unit.to_string()))
+            raise DataValidationError(name, f"has unit {shown}, which does not convert to "
+                                      f"the archive's {expected}", 0, 0)
+        if column.dtype.kind not in "fiu":  # text: validation names the cells
+            continue
+        values = np.asarray(column, float) * unit.to(expected)
+        table[name] = Column(values, name=name, unit=expected, description=column.description)
+        converted[name] = f"{unit} -> {expected}"
+    return converted
+
+
+def _parsed_unit(unit):
+    """``unit`` as an astropy unit; an unrecognised string is tried in the other unit
+    formats and ``UNIT_ALIASES``; None when nothing parses."""
+    if not isinstance(unit, u.UnrecognizedUnit):
+        return unit
+    text = unit.to_string().strip()
+    for candidate in (text, UNIT_ALIASES.get(text.lower(), text.lower())):
+        for form in ("generic", "fits", "cds", "vounit", "ogip"):
+            try:
+                return u.Unit(candidate, format=form)
+            except ValueError:
+                continue
+    return None
 
 
 def validate_gaia(table: Table, required, drop_invalid: bool = False):
     """Check ``required`` columns; return (table, {reason: rows dropped}).
 
     Checks: an empty table; missing columns; text in a number column; non-finite values;
-    ``*_error`` <= 0; ``*_corr`` outside [-1, 1]; blank (masked) or repeated
-    ``source_id``. Without ``drop_invalid`` the first problem raises
-    :class:`DataValidationError`; with it, bad rows are removed and counted per reason (a
-    row bad for two reasons counts under both; ``"total"`` is the union).
+    ``*_error`` <= 0; ``*_corr`` outside [-1, 1]; ``ra`` outside [-360, 360) and ``dec``
+    outside [-90, 90] degrees; blank (masked) or repeated ``source_id``. Without
+    ``drop_invalid`` the first problem raises :class:`DataValidationError`; with it, bad
+    rows are removed and counted per reason (a row bad for two reasons counts under both;
+    ``"total"`` is the union). A required ``ra`` in [-360, 0) is wrapped into [0, 360) in
+    the returned table (a copy; ``table.meta["ra_wrapped"]`` says how many rows).
     """
     if len(table) == 0:
         raise DataValidationError(", ".join(required) or "<none>", "have no rows: empty table",
@@ -91,6 +164,7 @@ def validate_gaia(table: Table, required, drop_invalid: bool = False):
     masks = row_problems(numeric, text,
                          positive=[name for name in numeric if name.endswith("_error")],
                          correlations=[name for name in numeric if name.endswith("_corr")])
+    masks.update(_position_problems(numeric))
     if "source_id" in table.colnames:
         blank = np.ma.getmaskarray(table["source_id"])
         if blank.any():
@@ -102,13 +176,48 @@ def validate_gaia(table: Table, required, drop_invalid: bool = False):
             masks[("source_id", "repeat an earlier source_id")] = repeated
     if not drop_invalid:
         raise_first(masks, len(table))
-        return table, {}
+        return _wrapped_ra(table, numeric.get("ra")), {}
     keep, dropped = drop_rows(masks, len(table), ", ".join(required))
     table = table[keep]
     for name, cells in text.items():  # a column whose text cells are gone: now numbers
         if cells.any():
             table[name] = numeric[name][keep]
-    return table, dropped
+    return _wrapped_ra(table, numeric["ra"][keep] if "ra" in numeric else None), dropped
+
+
+def _position_problems(numeric: dict[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+    """Bad-row masks of finite ``ra`` outside ``RA_READ`` and ``dec`` outside [-90, 90]
+    (degrees); non-finite values are counted by :func:`row_problems`."""
+    masks = {}
+    with np.errstate(invalid="ignore"):
+        if "ra" in numeric:
+            ra = numeric["ra"]
+            outside = np.isfinite(ra) & ~((ra >= RA_READ[0]) & (ra < RA_READ[1]))
+            if outside.any():
+                masks[("ra", RA_OUTSIDE)] = outside
+        if "dec" in numeric:
+            dec = numeric["dec"]
+            outside = np.isfinite(dec) & ~((dec >= -90) & (dec <= 90))
+            if outside.any():
+                masks[("dec", "are outside [-90, 90] degrees")] = outside
+    return masks
+
+
+def _wrapped_ra(table: Table, ra: np.ndarray | None) -> Table:
+    """``table`` with ``ra`` (degrees, already checked) in [-360, 0) wrapped into [0, 360):
+    a copy noted in ``meta["ra_wrapped"]``; the same table when nothing wraps."""
+    if ra is None or not (ra < 0).any():
+        return table
+    negative = ra < 0
+    wrapped = ra.copy()
+    wrapped[negative] = np.mod(ra[negative], 360.0)
+    wrapped[wrapped >= 360.0] = 0.0  # np.mod(-1e-20, 360) rounds to 360
+    table = table.copy(copy_data=False)
+    table["ra"] = Column(wrapped, name="ra", unit=u.deg)
+    table.meta["ra_wrapped"] = (f"{int(negative.sum())} rows with ra in [-360, 0) degrees "
+                                f"wrapped into [0, 360) (e.g. {ra[negative][0]:g} -> "
+                                f"{wrapped[negative][0]:g})")
+    return table
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,16 @@ Every check raises :class:`DataValidationError`, whose message is written for a 
 ``n_bad`` attributes let callers count or drop bad rows instead.
 """
 
+import codecs
+import csv
+import errno
 import gzip
+import os
+import re
+import stat
+import warnings
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -31,6 +39,9 @@ class DataFileError(ValueError):
 
 TABLE_FORMATS = ("CSV (.csv, .csv.gz), ECSV, FITS (.fits, .fits.gz, .fit), VOTable (.vot, "
                  ".xml) or whitespace-separated text with a '#' header line (.dat, .txt)")
+ASCII_FORMATS = ("ascii.csv", "ascii.ecsv", "ascii")
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                    (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 def is_table(source) -> bool:
@@ -55,13 +66,66 @@ def source_name(source) -> str:
     return str(source)
 
 
+def check_regular_file(path: Path, what: str, kind: str = "a table file",
+                       error: type[Exception] | None = None) -> None:
+    """Fail unless ``path`` is a regular file (a symbolic link to one counts), without
+    opening it: a FIFO or a device would block or never end. A missing file is a
+    ``FileNotFoundError``; a directory, FIFO, device, socket or symbolic link loop is
+    ``error`` (default :class:`DataFileError`), each a one-line message naming ``path``."""
+    error = error or DataFileError
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise FileNotFoundError(f"{what} {path} is a symbolic link to a missing file "
+                                    f"({os.readlink(path)})") from None
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise error(f"{what} {path} is a symbolic link loop") from None
+        raise error(f"{what} {path} cannot be opened: {err.strerror or err}") from None
+    if stat.S_ISDIR(mode):
+        raise error(f"{what} {path} is a directory, not {kind}")
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            raise error(f"{what} {path} is {name}, not a regular file: give {kind}")
+    if not stat.S_ISREG(mode):
+        raise error(f"{what} {path} is not a regular file: give {kind}")
+
+
+def table_reader(path: Path, what: str = "data file") -> dict:
+    """Table.read arguments for ``path``, chosen by its suffix (``.gz`` looked through).
+    A name without a format suffix is a :class:`DataFileError`; an unknown suffix leaves
+    the format for astropy to guess."""
+    suffixes = [suffix.lower() for suffix in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    suffix = suffixes[-1] if suffixes else ""
+    if not suffix:
+        raise DataFileError(f"{what} {path} has no suffix: starmix reads {TABLE_FORMATS}; "
+                            "rename it with the suffix of its format (e.g. stars.csv)")
+    for known, reader in (((".csv",), {"format": "ascii.csv"}),
+                          ((".fits", ".fit", ".fz"),
+                           {"format": "fits", "unit_parse_strict": "silent"}),
+                          ((".ecsv",), {"format": "ascii.ecsv"}),
+                          ((".vot", ".xml", ".votable"), {"format": "votable"}),
+                          ((".dat", ".txt"), {"format": "ascii"})):
+        if suffix in known:
+            return dict(reader)
+    return {}
+
+
 def read_table(path, what: str = "data file"):
     """Read a table file into an astropy ``Table``; the format follows the suffix. A table
     object (:func:`is_table`) is copied into a new astropy ``Table``, so the caller's stays
     untouched.
 
-    Any failure (missing file, truncated gzip, random bytes, a format astropy cannot
-    guess) is a :class:`DataFileError` (or ``FileNotFoundError``) naming the file."""
+    Text files may start with a byte-order mark (UTF-8 or UTF-16) and end lines with CRLF.
+    Any failure (missing file, a directory, FIFO or device, no suffix, truncated gzip,
+    random bytes, a format astropy cannot guess, a column name that appears twice) is a
+    :class:`DataFileError` (or ``FileNotFoundError``) with a one-line message naming the
+    file."""
     from astropy.table import Table
 
     if _is_dataframe(path):
@@ -69,35 +133,143 @@ def read_table(path, what: str = "data file"):
     if is_table(path):
         return Table(getattr(path, "data", path), copy=True)
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    suffixes = "".join(path.suffixes[-2:]).lower()
-    if suffixes.endswith((".csv", ".csv.gz")):
-        reader = {"format": "ascii.csv"}
-    elif suffixes.endswith((".fits", ".fits.gz", ".fit", ".fit.gz", ".fz")):
-        reader = {"format": "fits", "unit_parse_strict": "silent"}
-    elif suffixes.endswith(".ecsv") or suffixes.endswith(".ecsv.gz"):
-        reader = {"format": "ascii.ecsv"}
-    elif suffixes.endswith((".vot", ".xml", ".votable")):
-        reader = {"format": "votable"}
-    elif suffixes.endswith((".dat", ".txt", ".dat.gz", ".txt.gz")):
-        reader = {"format": "ascii"}
-    else:
-        reader = {}
+    check_regular_file(path, what)
+    reader = table_reader(path, what)
+    encoding = None
+    if reader.get("format", "ascii") in ASCII_FORMATS:
+        head = _first_bytes(path)
+        encoding = next((name for mark, name in BYTE_ORDER_MARKS if head.startswith(mark)),
+                        None)
+        if encoding:
+            reader["encoding"] = encoding
     try:
         table = Table.read(path, **reader)
-    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError,
-            UnicodeDecodeError, gzip.BadGzipFile, zlib.error) as err:
+    except Exception as err:  # astropy raises many classes for corrupt files
+        if reader.get("format") == "fits":
+            _raise_duplicates(_fits_names(path), path, what)
         kind = reader.get("format", "a table (format guessed from the contents)")
-        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        raise DataFileError(f"{what} {path}: cannot be read as {kind}: {reason}. starmix "
-                            f"reads {TABLE_FORMATS}") from None
-    except Exception as err:  # astropy raises its own classes for some corrupt files
-        raise DataFileError(f"{what} {path}: cannot be read as a table "
-                            f"({type(err).__name__}: {str(err)[:200]})") from None
+        raise DataFileError(f"{what} {path}: cannot be read as {kind}: {_first_line(err)}. "
+                            f"starmix reads {TABLE_FORMATS}") from None
+    if table.colnames and table.colnames[0].startswith("\ufeff"):
+        first = table.colnames[0]
+        if first.lstrip("\ufeff") not in table.colnames:
+            table.rename_column(first, first.lstrip("\ufeff"))
     if len(table.colnames) == 0:
         raise DataFileError(f"{what} {path}: the file holds no columns")
+    if any(_renamed_duplicate(name, table.colnames) for name in table.colnames):
+        if reader.get("format") == "votable":
+            _raise_duplicates(_votable_names(path), path, what)
+        elif reader.get("format", "ascii") in ASCII_FORMATS:
+            _raise_duplicates(_header_names(path, table.colnames, encoding), path, what)
     return table
+
+
+def _first_line(err: Exception) -> str:
+    """The first non-blank line of an exception's message (at most 200 characters)."""
+    lines = [line.strip(" *") for line in str(err).splitlines() if line.strip(" *")]
+    return lines[0][:200].rstrip(".") if lines else type(err).__name__
+
+
+def _first_bytes(path: Path, size: int = 4) -> bytes:
+    """The first ``size`` bytes of a file, decompressed when it is gzipped."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(size)
+        if head.startswith(b"\x1f\x8b"):
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(size)
+    except (OSError, EOFError, zlib.error):
+        return b""
+    return head
+
+
+def _renamed_duplicate(name: str, names: Sequence[str]) -> bool:
+    """Whether ``name`` looks like astropy's rename of a repeated name (``pmra_1``)."""
+    match = re.fullmatch(r"(.+)_\d+", name)
+    return match is not None and match.group(1) in names
+
+
+def _raise_duplicates(names: Sequence[str] | None, path: Path, what: str) -> None:
+    """Raise a :class:`DataFileError` for the first name that appears more than once."""
+    counts = Counter(names or ())
+    for name in names or ():
+        if counts[name] > 1:
+            raise DataFileError(f"{what} {path}: column {name!r} appears {counts[name]} times; "
+                                "every column needs its own name")
+
+
+def _deduplicated(names: Sequence[str]) -> list[str]:
+    """astropy's renaming of repeated names: the second ``pmra`` becomes ``pmra_1``."""
+    new, seen = [], set()
+    for name in names:
+        base, number = name, 1
+        while name in seen:
+            name, number = f"{base}_{number}", number + 1
+        new.append(name)
+        seen.add(name)
+    return new
+
+
+def _header_names(path: Path, colnames: Sequence[str], encoding: str | None,
+                  max_lines: int = 100_000) -> list[str] | None:
+    """The column names as written in a text file's header line (the first line that is
+    not blank or a '#' comment, or the comment line just before it), such that astropy's
+    renaming of repeats gives ``colnames``; None when no line matches."""
+    candidates, last_comment = [], None
+    try:
+        with path.open("rb") as handle:
+            opener = gzip.open if handle.read(2) == b"\x1f\x8b" else open
+        with opener(path, "rt", encoding=encoding or "utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle):
+                text = line.strip().lstrip("\ufeff")
+                if number > max_lines:
+                    break
+                if not text:
+                    continue
+                if text.startswith("#"):
+                    last_comment = text.lstrip("#")
+                    continue
+                candidates = [text] + ([last_comment] if last_comment else [])
+                break
+    except (OSError, EOFError, zlib.error, UnicodeError):
+        return None
+    for text in candidates:
+        for delimiter in (",", "\t", "|", " "):
+            names = next(csv.reader([text], delimiter=delimiter, skipinitialspace=True), [])
+            names = [name.strip() for name in names if delimiter != " " or name.strip()]
+            if _deduplicated(names) == list(colnames):
+                return names
+    return None
+
+
+def _fits_names(path: Path) -> list[str] | None:
+    """The TTYPE names of the first table extension of a FITS file (None if unreadable)."""
+    from astropy.io import fits
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path) as hdus:
+                for hdu in hdus:
+                    if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
+                        header = hdu.header
+                        return [str(header.get(f"TTYPE{i}", "")).strip()
+                                for i in range(1, int(header.get("TFIELDS", 0)) + 1)]
+    except Exception:  # noqa: BLE001 - a file astropy cannot open: the read error stands
+        return None
+    return None
+
+
+def _votable_names(path: Path) -> list[str] | None:
+    """The FIELD names of the first table of a VOTable (None if unreadable)."""
+    from astropy.io.votable import parse
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [field.name for field in parse(str(path)).get_first_table().fields]
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def require_columns(available: Sequence[str], required: Sequence[str]) -> None:

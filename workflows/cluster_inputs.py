@@ -188,6 +188,8 @@ def load_cluster_table(inputs: ClusterInput) -> tuple[Table, dict]:
                        "simulation_seed": inputs.sim_seed, **sizes}
     table = load_gaia(inputs.data, parse_columns(inputs.columns)).data
     provenance = {"source": source_name(inputs.data), "renamed": table.meta.get("renamed", {})}
+    if table.meta.get("converted_units"):
+        provenance["converted_units"] = table.meta["converted_units"]
     if inputs.assign_errors:
         table = assign_dr3_errors(table)
         provenance["errors"] = table.meta["errors"]
@@ -208,13 +210,18 @@ def prepare_stars(table: Table, inputs: ClusterInput, center, seed: int, say):
     cuts = QualityCuts(inputs.ruwe_max, inputs.g_max, inputs.parallax_over_error_min,
                        inputs.radius_arcmin)
     required = (*spec.required_columns, *(("phot_g_mean_mag",) if inputs.magnitude_prior else ()))
+    if inputs.radius_arcmin is not None and {"ra", "dec"} <= set(table.colnames):
+        required = (*required, *(name for name in ("ra", "dec") if name not in required))
     table, dropped = validate_gaia(table, required, inputs.drop_invalid)
     table, cut_record = apply_quality_cuts(table, cuts, center)
     for reason, count in dropped.items():
         say(f"dropped (--drop-invalid) {count} rows: {reason}")
+    if "ra_wrapped" in table.meta:
+        say(f"note: {table.meta['ra_wrapped']}")
     for cut, count in cut_record["removed"].items():
         say(f"quality cut {cut}: removed {count} rows")
-    record = {"quality_cuts": cut_record, "dropped_invalid": dropped}
+    record = {"quality_cuts": cut_record, "dropped_invalid": dropped,
+              **({"ra_wrapped": table.meta["ra_wrapped"]} if "ra_wrapped" in table.meta else {})}
     if inputs.max_stars is not None and len(table) > inputs.max_stars:
         keep = np.sort(np.random.default_rng(seed).choice(len(table), inputs.max_stars,
                                                           replace=False))

@@ -13,7 +13,7 @@ import typing
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 
-from starmix.data.input_checks import is_table, source_name
+from starmix.data.input_checks import check_regular_file, is_table, source_name
 
 SAMPLERS = ("auto", "pymc", "nutpie", "numpyro", "blackjax")
 MASS_MATRICES = ("low_rank", "diag")
@@ -86,17 +86,20 @@ def read_config_file(path: str | Path | None, schema: dict | None = None) -> dic
     """Read a TOML config into a flat dict with ``_`` in key names (empty for None).
 
     With ``schema`` ({key: type annotation}, see :func:`option_types`), every value is
-    checked against its option's type and unknown keys are an error."""
+    checked against its option's type and unknown keys are an error. A missing file is a
+    ``FileNotFoundError``; a directory, FIFO, device or symbolic link loop a
+    :class:`ConfigError` saying what the path is (never opened)."""
     if path is None:
         return {}
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
+    check_regular_file(path, "config file", "a TOML file", ConfigError)
     try:
         with path.open("rb") as handle:
             raw = tomllib.load(handle)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"config file {path}: not valid TOML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"config file {path} cannot be read: {err.strerror or err}") from None
     config = {}
     for key, value in raw.items():
         name = key.replace("-", "_")
