@@ -27,10 +27,25 @@ def vector_point_diagram(table: Table, probability, cluster_pm, window: float = 
 
 
 def sky_map(table: Table, probability):
+    """Positions on the tangent plane at the stars' mean direction (offsets in degrees, east
+    to the left), so a field across RA 0 or near a pole is drawn whole."""
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    stars = SkyCoord(np.asarray(table["ra"], float) * u.deg,
+                     np.asarray(table["dec"], float) * u.deg)
+    mean = np.mean(stars.cartesian.xyz.value, axis=1)
+    center = SkyCoord(*mean, representation_type="cartesian").spherical
+    center = SkyCoord(center.lon, center.lat)
+    offsets = stars.transform_to(center.skyoffset_frame())
     figure, axes = plt.subplots(figsize=(6, 5.5))
-    _coloured(axes, table["ra"], table["dec"], probability, "P(cluster)")
+    _coloured(axes, offsets.lon.wrap_at(180 * u.deg).deg, offsets.lat.deg, probability,
+              "P(cluster)")
     axes.invert_xaxis()
-    axes.set(xlabel="RA [deg]", ylabel="Dec [deg]", title="Sky coloured by membership")
+    axes.set_aspect("equal", adjustable="datalim")
+    axes.set(xlabel="ΔRA cos Dec [deg]", ylabel="ΔDec [deg]",
+             title=f"Sky coloured by membership, around RA {center.ra.deg:.3f}°, "
+                   f"Dec {center.dec.deg:+.3f}°")
     return figure
 
 

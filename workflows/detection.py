@@ -16,11 +16,12 @@ A cluster parameter pinned at its prior bound is a second, separate verdict
 limit means the "cluster" is a field feature as broad as the field's own components.
 """
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
+
+from starmix.workflows.loo import pointwise_loo  # noqa: F401 (the detection's criterion)
 
 Z_MIN = 4.0
 DELTA_MIN = 10.0  # nats
@@ -54,30 +55,6 @@ class Detection:
                  f"best field-only model by {self.delta_elpd:.1f} ± {self.se:.1f} nats)"]
         lines += [f"  - {reason}" for reason in self.reasons]
         return "\n".join(lines)
-
-
-LOO_CHUNK = 20_000  # stars per ArviZ call: its float64 copies stay small on any field
-
-
-def pointwise_loo(log_likelihood: np.ndarray, chunk: int = LOO_CHUNK) -> np.ndarray:
-    """Pointwise PSIS-LOO elpd of (chain, draw, object) log-likelihoods (ArviZ), computed
-    ``chunk`` objects at a time: PSIS smooths each object's importance weights on its
-    own, so the result is the same as one call, in a fraction of the memory."""
-    import arviz as az
-
-    n_objects = log_likelihood.shape[-1]
-    dummy = xr.Dataset({"dummy": (("chain", "draw"), np.zeros(log_likelihood.shape[:2]))})
-    pieces = []
-    for start in range(0, n_objects, chunk):
-        piece = np.asarray(log_likelihood[..., start:start + chunk], float)
-        tree = xr.DataTree.from_dict({
-            "posterior": dummy,
-            "log_likelihood": xr.Dataset({"stars": (("chain", "draw", "star"), piece)})})
-        with warnings.catch_warnings():  # high Pareto k is reported by the elpd's se
-            warnings.simplefilter("ignore", UserWarning)
-            result = az.loo(tree, pointwise=True)
-        pieces.append(np.asarray(result.elpd_i, float).ravel())
-    return np.concatenate(pieces) if pieces else np.zeros(0)
 
 
 def detect(cluster_elpd: np.ndarray, field_elpd: np.ndarray, n_field: int) -> Detection:
