@@ -22,14 +22,17 @@ on each target (``radius_rule``).
 
 A negative RA in [-180, 0) (CG20 gives NGC 7789 at -0.666) is wrapped, with a ``note``.
 A row with a bad value (a centre out of range or missing, a non-positive radius or
-distance) is not dropped: its target carries ``problem``, and the survey gives it an error
-row.
+distance, an empty name or one without a letter or digit) is not dropped: its target
+carries ``problem``, and the survey gives it an error row. A catalogue without rows is an
+error.
 """
 
 import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import numpy as np
 
 from starmix.data.catalogue import COLUMN_NAMES, read_vizier_tsv
 from starmix.data.clusters import ClusterReference
@@ -38,6 +41,7 @@ from starmix.data.input_checks import read_table
 CONE_PHYSICAL_PC = 10.0
 CONE_FLOOR_ARCMIN, CONE_CEILING_ARCMIN = 10.0, 30.0
 CONE_DEFAULT_ARCMIN = 20.0
+MAX_KEY_LENGTH = 200  # a results folder's name (file systems allow 255 bytes)
 OPTIONAL_COLUMNS = {
     "radius": ("radius", "radius_arcmin", "r_arcmin"),
     "pmra_error": ("e_pmRA*", "e_pmRA", "pmra_error"),
@@ -96,9 +100,22 @@ def cone_radius(distance_pc: float | None, parallax: float | None) -> tuple[floa
 
 
 def folder_key(name: str) -> str:
-    """A file-system-safe folder name for a cluster (``NGC 188`` -> ``NGC_188``)."""
-    key = re.sub(r"[^A-Za-z0-9.+-]+", "_", name.strip()).strip("_.")
+    """A file-system-safe folder name for a cluster (``NGC 188`` -> ``NGC_188``); never one
+    that starts with ``-`` (read as an option by shell tools) or ``.``."""
+    key = re.sub(r"[^A-Za-z0-9.+-]+", "_", name.strip()).strip("_.-")
     return key or "unnamed"
+
+
+def _name(cell) -> str:
+    """A name cell as text: empty when the cell is empty (masked, or NaN in a numeric
+    column), never astropy's ``--`` for a masked value."""
+    if cell is None or np.ma.is_masked(cell):
+        return ""
+    if isinstance(cell, float | np.floating) and not math.isfinite(cell):
+        return ""
+    if isinstance(cell, bytes | np.bytes_):
+        cell = cell.decode("utf-8", "replace")
+    return str(cell).strip()
 
 
 def read_survey_catalogue(path: str | Path, limit: int | None = None) -> list[SurveyTarget]:
@@ -121,6 +138,9 @@ def read_survey_catalogue(path: str | Path, limit: int | None = None) -> list[Su
         raise ValueError(f"CATALOGUE {path}: no {', '.join(missing)} column (looked for "
                          f"{[list(COLUMN_NAMES[k]) for k in missing]}; the file has "
                          f"{table.colnames})")
+    if len(table) == 0:
+        raise ValueError(f"CATALOGUE {path}: no rows (the file has the columns "
+                         f"{table.colnames} but no clusters)")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be at least 1, got {limit}")
     rows = table if limit is None else table[:limit]
@@ -128,12 +148,13 @@ def read_survey_catalogue(path: str | Path, limit: int | None = None) -> list[Su
     for number, row in enumerate(rows):
         values = {key: _value(row[column]) if column else None
                   for key, column in columns.items() if key != "name"}
-        name = str(row[columns["name"]]).strip()
-        targets.append(_target(number, name, values, str(path), seen))
+        name = _name(row[columns["name"]])
+        targets.append(_target(number, name, values, str(path), seen, columns["name"]))
     return targets
 
 
-def _target(number: int, name: str, values: dict, source: str, seen: dict) -> SurveyTarget:
+def _target(number: int, name: str, values: dict, source: str, seen: dict,
+            name_column: str = "name") -> SurveyTarget:
     problems, notes = [], []
     ra, dec = values["ra"], values["dec"]
     if ra is not None and -180 <= ra < 0:  # the -180..180 convention
@@ -146,10 +167,16 @@ def _target(number: int, name: str, values: dict, source: str, seen: dict) -> Su
     for key, unit in (("radius", "arcmin"), ("distance", "pc")):
         if values[key] is not None and not values[key] > 0:
             problems.append(f"{key} {_show(values[key])} {unit} is not positive")
-    if not name:
-        problems.append("the name is empty")
     key = folder_key(name)
-    if key.upper() in seen:
+    if not name:
+        problems.append(f"the name (column {name_column!r}) is empty")
+    elif not any(character.isalnum() for character in name):
+        problems.append(f"the name {name!r} (column {name_column!r}) has no letter or digit "
+                        "to name its results folder")
+    elif len(key) > MAX_KEY_LENGTH:
+        problems.append(f"the name (column {name_column!r}) is {len(name)} characters long; "
+                        f"a results folder name takes at most {MAX_KEY_LENGTH}")
+    elif key.upper() in seen:
         problems.append(f"the same folder name as row {seen[key.upper()]} ({key})")
     else:
         seen[key.upper()] = number

@@ -443,7 +443,8 @@ def fetch_gaia(args: argparse.Namespace) -> int:
 
 
 def run_survey_command(args: argparse.Namespace) -> int:
-    from starmix.workflows.survey import Execution, SurveyOptions, run_survey
+    from starmix.workflows.interrupt import check_signals
+    from starmix.workflows.survey import Execution, SurveyOptions, mark_interrupted, run_survey
 
     classes = (SamplingOptions, GateThresholds, SurveyOptions, Execution)
     defaults = dataclass_defaults(*classes)
@@ -452,15 +453,25 @@ def run_survey_command(args: argparse.Namespace) -> int:
     config = read_config_file(args.config, schema)
     options = resolve_options(args, defaults, config)
     options.pop("catalogue")
+    # every option is checked (one line naming it) before the survey writes anything
     survey_options = pick(SurveyOptions, options)
-    result = run_survey(args.catalogue, options["out"], survey_options,
-                        pick(SamplingOptions, options), pick(GateThresholds, options),
-                        pick(Execution, options))
-    print(f"survey table: {(result.out_dir / 'survey.ecsv').resolve()}")
-    if result.exit_code:
-        errors = result.record["verdicts"].get("error", 0)
-        print(f"{errors} cluster(s) ended in an error: their rows in survey.ecsv say why; "
-              "the same command redoes them", file=sys.stderr)
+    sampling, gate = pick(SamplingOptions, options), pick(GateThresholds, options)
+    execution = pick(Execution, options)
+    finished = []
+    try:
+        result = run_survey(args.catalogue, options["out"], survey_options, sampling, gate,
+                            execution, finished=finished)
+        check_signals()  # a signal held back while the survey closed its folder
+        print(f"survey table: {(result.out_dir / 'survey.ecsv').resolve()}")
+        if result.exit_code:
+            errors = result.record["verdicts"].get("error", 0)
+            print(f"{errors} cluster(s) ended in an error: their rows in survey.ecsv say "
+                  "why; the same command redoes them (a bad catalogue row once it is "
+                  "fixed)", file=sys.stderr)
+    except RunInterrupted as stop:
+        if stop.record is None and finished:  # after the survey's outputs were written
+            mark_interrupted(finished[0], stop)
+        raise
     return result.exit_code
 
 

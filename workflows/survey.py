@@ -17,16 +17,22 @@ compile caches.
 * Resumable: a rerun into the same ``OUT`` skips every cluster whose folder holds a run
   record with a verdict (:data:`workflows.survey_rows.COMPLETE`) and redoes the rest.
   ``OUT`` holds one survey: a rerun with other settings is an error naming them.
-* Ctrl-C (or SIGTERM) cancels the tasks, stops the workers and writes the table of the
-  clusters done so far (the others ``not run``); each cluster folder is written aside and
-  swapped in whole (:mod:`workflows.outdir`), so a complete cluster stays complete.
+* Ctrl-C (or SIGTERM, SIGHUP) cancels the tasks, stops the workers and writes the table of
+  the clusters done so far (the others ``not run``) and a record marked ``interrupted``
+  with the exit code, at whatever phase the signal comes (also during the final writes);
+  each cluster folder is written aside and swapped in whole (:mod:`workflows.outdir`), so
+  a complete cluster stays complete. Any other error after the record is first written
+  marks it ``failed`` with the error.
+* Every option is checked before anything is written (:class:`SurveyOptions`,
+  :class:`Execution`); a catalogue without rows, and a damaged ``survey_record.json`` in
+  ``OUT``, are errors naming the file.
 * Outputs: ``OUT/survey.ecsv`` and ``OUT/survey.parquet`` (one row per cluster,
   :mod:`workflows.survey_rows`), ``OUT/survey_record.json``, ``OUT/figures/`` and one log
   per cluster in ``OUT/logs/``.
 
 Exit codes: 0 every cluster has a verdict (found, none found, gate failed); 1 bad input;
-5 some clusters ended in an error (their rows say why; a rerun redoes them); 130/143
-interrupted.
+5 some clusters ended in an error (their rows say why; a rerun redoes them); 130/143/129
+interrupted by SIGINT/SIGTERM/SIGHUP.
 """
 
 import json
@@ -37,15 +43,24 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from starmix.data.survey_catalogue import SurveyTarget, read_survey_catalogue
+from starmix.data.survey_catalogue import (
+    CONE_CEILING_ARCMIN,
+    SurveyTarget,
+    read_survey_catalogue,
+)
 from starmix.data.survey_sources import gaia_source
 from starmix.models import CLUSTER_MODELS
 from starmix.workflows.config import GateThresholds, SamplingOptions
-from starmix.workflows.interrupt import RunInterrupted, acknowledge_signal
+from starmix.workflows.interrupt import (
+    RunInterrupted,
+    acknowledge_signal,
+    check_signals,
+    deferred_signals,
+)
 from starmix.workflows.outdir import check_output_path, lock_file
 from starmix.workflows.results import write_json, write_table
 from starmix.workflows.survey_rows import (
@@ -58,7 +73,11 @@ from starmix.workflows.survey_rows import (
 )
 
 EXIT_SURVEY_ERRORS = 5
+EXIT_FAILED = 1  # the command's exit code when the survey stops on an error
 SURVEY_RECORD = "survey_record.json"
+CHECKS = ("on", "off", "strict")
+MAX_FIELD_DENSITY = 100.0  # --sim-field-density, field stars per arcmin²
+MIN_WORKER_MEMORY = 512 * 2**20  # --memory-limit, bytes
 
 
 @dataclass(frozen=True)
@@ -86,6 +105,20 @@ class SurveyOptions:
         if self.model not in CLUSTER_MODELS:
             raise ValueError(f"--model must be one of {sorted(CLUSTER_MODELS)}, "
                              f"got {self.model!r}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be at least 1, got {self.limit}")
+        if self.checks not in CHECKS:
+            raise ValueError(f"checks must be one of {list(CHECKS)} (--no-checks: off, "
+                             f"--strict-checks: strict), got {self.checks!r}")
+        if not 0 <= self.sim_seed < 2**32:
+            raise ValueError("--sim-seed must be a whole number from 0 to 2**32 - 1, got "
+                             f"{self.sim_seed}")
+        if not 0 < self.sim_field_density <= MAX_FIELD_DENSITY:
+            raise ValueError(
+                f"--sim-field-density must be above 0 and at most {MAX_FIELD_DENSITY:g} field "
+                f"stars per arcmin² (a {CONE_CEILING_ARCMIN:g}' cone would then hold "
+                f"{MAX_FIELD_DENSITY * math.pi * CONE_CEILING_ARCMIN**2:,.0f}), got "
+                f"{self.sim_field_density:g}")
 
 
 @dataclass(frozen=True)
@@ -99,11 +132,58 @@ class Execution:
     memory_limit: str = "auto"
 
     def __post_init__(self):
-        if self.workers is not None and self.workers < 1:
-            raise ValueError(f"--workers must be at least 1, got {self.workers}")
         if self.scheduler is not None and self.workers is not None:
             raise ValueError("--workers is for the local cluster; with --scheduler the "
                              "cluster at that address has its own workers")
+        if self.scheduler is not None and self.memory_limit != "auto":
+            raise ValueError("--memory-limit is for the local cluster; with --scheduler the "
+                             "cluster at that address sets its workers' memory")
+        if self.scheduler is not None:
+            _check_scheduler_address(self.scheduler)
+        cpus = len(os.sched_getaffinity(0))
+        if self.workers is not None and not 1 <= self.workers <= cpus:
+            raise ValueError(
+                f"--workers must be from 1 to {cpus} (the CPUs available to this process: "
+                "each worker is one single-threaded process fitting one cluster at a time; "
+                f"use --scheduler for more), got {self.workers}")
+        if self.memory_limit != "auto":
+            _check_memory_limit(self.memory_limit)
+
+
+def _check_scheduler_address(address: str) -> None:
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+
+    example = "give an address such as tcp://host:8786"
+    try:
+        protocol, location = parse_address(str(address).strip())
+        if protocol not in backends:
+            raise ValueError(f"unknown protocol {protocol!r}; known: {sorted(backends)}")
+        if protocol != "inproc":
+            host, port = parse_host_port(location)
+            if not host or not 0 < port < 65536:
+                raise ValueError("no host, or a port outside 1-65535")
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"--scheduler {address!r} is not a Dask scheduler address ({err}); "
+                         f"{example}") from None
+
+
+def _check_memory_limit(value: str) -> None:
+    from dask.utils import format_bytes, parse_bytes
+    from distributed.system import MEMORY_LIMIT
+
+    try:
+        size = parse_bytes(str(value).strip()) if str(value).strip() else None
+    except (ValueError, TypeError):
+        size = None
+    if size is None or size < MIN_WORKER_MEMORY:
+        raise ValueError(
+            f"--memory-limit must be 'auto' or a size per worker of at least "
+            f"{MIN_WORKER_MEMORY // 2**20} MiB such as 4GiB or 600MB (a worker holds about "
+            f"0.4 GiB once PyMC and the models are loaded), got {value!r}")
+    if size > MEMORY_LIMIT:
+        raise ValueError(f"--memory-limit {value} per worker is more than this machine's "
+                         f"memory ({format_bytes(MEMORY_LIMIT)})")
 
 
 @dataclass
@@ -169,11 +249,15 @@ def output_to(path: str | Path) -> Iterator:
 
 class SurveyFolder:
     """``OUT``: one survey's settings, cluster folders, logs, table and figures. Locked
-    while a survey runs in it (a second one into the same folder is an error)."""
+    while a survey runs in it (a second one into the same folder is an error).
+    ``recorded``: this survey has written its record (so an interruption or an error from
+    then on is written into it)."""
 
     def __init__(self, out: str | Path):
         self.path = check_output_path(out, SURVEY_RECORD)
         self.given = out
+        self.record = self.path / SURVEY_RECORD
+        self.recorded = False
         self._lock = None
 
     def cluster(self, target: SurveyTarget) -> Path:
@@ -182,22 +266,49 @@ class SurveyFolder:
     def log(self, target: SurveyTarget) -> Path:
         return self.path / "logs" / f"{target.key}.log"
 
-    def __enter__(self):
-        (self.path / "logs").mkdir(parents=True, exist_ok=True)
+    def open(self, record: dict) -> None:
+        """Lock the folder, write the survey's first record, then make its subfolders: a
+        survey killed outright (no chance to write its table) is still known as this
+        survey's folder, and its rerun resumes it. Signals wait until the record is
+        written (see :func:`run_survey`)."""
+        with deferred_signals():
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = lock_file(self.path / ".survey.lock", self.given)
+            write_json(self.record, record)
+            self.recorded = True
+        (self.path / "logs").mkdir(exist_ok=True)
         (self.path / "clusters").mkdir(exist_ok=True)
-        self._lock = lock_file(self.path / ".survey.lock", self.given)
-        return self
 
-    def __exit__(self, *_):
-        self._lock.close()
-        return False
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def previous_record(self) -> dict | None:
+        """The record of the survey this folder holds, or None (a new folder); a damaged
+        record is an error naming it."""
+        if not self.record.is_file():
+            return None
+        damaged = (f"--out {self.given}: the survey record {self.record} is damaged: it is "
+                   "{}; remove it or choose another --out")
+        try:
+            record = json.loads(self.record.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(damaged.format("not valid JSON (not UTF-8 text)")) from None
+        except json.JSONDecodeError as err:
+            raise ValueError(damaged.format(
+                f"not valid JSON (line {err.lineno} col {err.colno})")) from None
+        if not isinstance(record, dict) or not isinstance(record.get("settings", {}), dict):
+            raise ValueError(damaged.format("valid JSON but not a survey record (an object "
+                                            "with the survey's settings)"))
+        return record
 
     def check_settings(self, settings: dict) -> None:
         """A rerun must ask for what the folder's survey did (else its rows would mix)."""
-        path = self.path / SURVEY_RECORD
-        if not path.is_file():
+        previous = self.previous_record()
+        if previous is None:
             return
-        before = json.loads(path.read_text()).get("settings", {})
+        before = previous.get("settings", {})
         changed = sorted(key for key in settings if before.get(key) != settings[key])
         if changed:
             shown = "; ".join(f"{key}: {before.get(key)!r} then, {settings[key]!r} now"
@@ -211,10 +322,17 @@ def run_survey(catalogue: str | Path, out: str | Path,
                sampling: SamplingOptions = SamplingOptions(),
                gate: GateThresholds = GateThresholds(),
                execution: Execution = Execution(), client=None, on_result=None,
-               say=None) -> SurveyResult:
+               say=None, finished: list | None = None) -> SurveyResult:
     """Run (or resume) a survey; see the module docstring. ``client``: a
     ``distributed.Client`` to use instead of making one; ``on_result(row, client)`` is
-    called after each cluster (progress hooks, tests)."""
+    called after each cluster (progress hooks, tests); ``finished``: a list that gets the
+    result as soon as every output is written (``starmix survey`` marks the record
+    interrupted, :func:`mark_interrupted`, when a signal comes after that).
+
+    Interrupted (:class:`RunInterrupted`) at any point after the record is first written,
+    the survey writes the table of the clusters done (the others ``not run``), its figures
+    and a record marked ``interrupted`` with the signal's exit code, and sets the
+    exception's ``record`` and ``kept``; any other error marks the record ``failed``."""
     say = say or _stderr
     targets = read_survey_catalogue(catalogue, options.limit)
     source = gaia_source(options.gaia, options.sim_seed, options.sim_field_density)
@@ -226,46 +344,107 @@ def run_survey(catalogue: str | Path, out: str | Path,
     folder = SurveyFolder(out)
     folder.check_settings(settings)
     started = time.perf_counter()
-    with folder:
-        # the record first: a survey killed outright (no chance to write its table) is
-        # still known as this survey's folder, and its rerun resumes it
-        write_json(folder.path / SURVEY_RECORD, {"status": "running", "command": sys.argv,
-                                                 "settings": settings,
-                                                 "gaia_source": source.describe()})
-        rows, todo = {}, []
-        for target in targets:
-            if target.problem:  # a bad catalogue row needs no worker
-                rows[target.row] = error_row(
-                    target, f"catalogue row {target.row}: {target.problem}", 0.0)
-                continue
-            if folder_status(folder.cluster(target)) in COMPLETE:
-                try:
-                    rows[target.row] = row_from_folder(target, folder.cluster(target))
-                    continue
-                except (OSError, ValueError, KeyError, TypeError):
-                    pass  # an unreadable folder is redone
-            todo.append(target)
-        bad = sum(target.problem is not None for target in targets)
-        say(f"survey of {len(targets)} clusters from {catalogue}; {source.describe()}; "
-            f"{len(rows) - bad} complete from before, {bad} bad catalogue row(s), "
-            f"{len(todo)} to run")
+    rows: dict = {}
+    workers = []  # set once tasks were sent
+    result = None
+    try:
         try:
+            folder.open({"status": "running", "command": sys.argv, "settings": settings,
+                         "gaia_source": source.describe()})
+            todo = []
+            for target in targets:
+                if target.problem:  # a bad catalogue row needs no worker
+                    rows[target.row] = error_row(
+                        target, f"catalogue row {target.row}: {target.problem}", 0.0)
+                    continue
+                if folder_status(folder.cluster(target)) in COMPLETE:
+                    try:
+                        rows[target.row] = row_from_folder(target, folder.cluster(target))
+                        continue
+                    except (OSError, ValueError, KeyError, TypeError):
+                        pass  # an unreadable folder is redone
+                todo.append(target)
+            bad = sum(target.problem is not None for target in targets)
+            say(f"survey of {len(targets)} clusters from {catalogue}; {source.describe()}; "
+                f"{len(rows) - bad} complete from before, {bad} bad catalogue row(s), "
+                f"{len(todo)} to run")
             if todo:
+                workers.append(True)
                 _run_tasks(todo, source, folder, options, sampling, gate, execution, client,
                            rows, on_result, say)
-        except RunInterrupted as stop:
-            acknowledge_signal()  # the clean-up's own writes go ahead (each is atomic)
-            say(f"{stop}: the workers are stopped; {len(rows)} clusters have rows, "
-                f"{len(targets) - len(rows)} are left for a rerun")
-            rows.update({t.row: left_row(t) for t in targets if t.row not in rows})
-            result = _write_outputs(folder, targets, rows, settings, "interrupted", started,
+            result = _write_outputs(folder, targets, rows, settings, "complete", started,
                                     source, say)
-            stop.record = str(folder.path / SURVEY_RECORD)
-            stop.kept = list(result.record["files"].values())
+            check_signals()  # a signal held back during the last write stops the run here
+        except RunInterrupted as stop:
+            if folder.recorded:
+                _record_interruption(stop, folder, targets, rows, settings, started, source,
+                                     say, bool(workers))
             raise
-        result = _write_outputs(folder, targets, rows, settings, "complete", started, source,
-                                say)
+        except Exception as err:
+            if folder.recorded:
+                _record_failure(folder, settings, source, started, err)
+            raise
+    finally:
+        with deferred_signals(raise_after=False):  # a signal now is the caller's to see
+            folder.close()
+            if finished is not None and result is not None:
+                finished.append(result)
     return result
+
+
+def _record_interruption(stop, folder, targets, rows, settings, started, source, say,
+                         had_workers) -> None:
+    """Write the table of the clusters done (the others ``not run``), the figures and the
+    record marked ``interrupted`` with the exit code ``stop`` gives; set its ``record``
+    and ``kept``. Signals are held back meanwhile (a second Ctrl-C does not cut the
+    record short)."""
+    acknowledge_signal()  # the clean-up's own writes go ahead (each is atomic)
+    with deferred_signals(raise_after=False):
+        done = sum(t.row in rows for t in targets)
+        say(f"{stop}: {'the workers are stopped; ' if had_workers else ''}{done} of "
+            f"{len(targets)} clusters have rows, {len(targets) - done} are left for a rerun; "
+            f"writing the table and the record {folder.record}")
+        rows.update({t.row: left_row(t) for t in targets if t.row not in rows})
+        try:
+            result = _write_outputs(folder, targets, rows, settings, "interrupted", started,
+                                    source, say, exit_code=stop.exit_code)
+            stop.kept = list(result.record["files"].values())
+        except Exception as err:  # noqa: BLE001 - the record must still say interrupted
+            _write_record(folder, {"status": "interrupted", "command": sys.argv,
+                                   "settings": settings, "gaia_source": source.describe(),
+                                   "exit_code": stop.exit_code,
+                                   "error": f"the table could not be written: "
+                                            f"{type(err).__name__}: {err}",
+                                   "wall_time_s": round(time.perf_counter() - started, 1),
+                                   "files": {}})
+        stop.record = str(folder.record)
+
+
+def _record_failure(folder, settings, source, started, err) -> None:
+    """Mark the record ``failed`` with the error (the command exits 1 with its message)."""
+    with deferred_signals(raise_after=False):
+        _write_record(folder, {"status": "failed", "command": sys.argv, "settings": settings,
+                               "gaia_source": source.describe(), "exit_code": EXIT_FAILED,
+                               "error": f"{type(err).__name__}: {err}",
+                               "wall_time_s": round(time.perf_counter() - started, 1),
+                               "files": {}})
+
+
+def _write_record(folder, record: dict) -> None:
+    with suppress(OSError):  # a full disk: the error that stopped the survey is reported
+        write_json(folder.record, record)
+
+
+def mark_interrupted(result: SurveyResult, stop: RunInterrupted) -> None:
+    """A signal came after the survey wrote its outputs: its record becomes
+    ``interrupted`` with the signal's exit code (the table and figures are complete)."""
+    acknowledge_signal()
+    with deferred_signals(raise_after=False):
+        record = {**result.record, "status": "interrupted", "exit_code": stop.exit_code}
+        write_json(result.out_dir / SURVEY_RECORD, record)
+        result.record = record
+        stop.record = str(result.out_dir / SURVEY_RECORD)
+        stop.kept = list(record["files"].values())
 
 
 def _run_tasks(todo, source, folder, options, sampling, gate, execution, client, rows,
@@ -345,7 +524,8 @@ def _task_error(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _write_outputs(folder, targets, rows, settings, status, started, source, say):
+def _write_outputs(folder, targets, rows, settings, status, started, source, say,
+                   exit_code=None):
     from starmix.workflows.survey_plots import draw_survey_figures
 
     table = survey_table([rows[t.row] for t in targets if t.row in rows])
@@ -362,7 +542,8 @@ def _write_outputs(folder, targets, rows, settings, status, started, source, say
                  "criterion": table.meta.get("agreement")}
     agreement["fraction"] = (agreement["agree"] / agreement["found"] if agreement["found"]
                              else math.nan)
-    exit_code = EXIT_SURVEY_ERRORS if counts.get("error") else 0
+    if exit_code is None:
+        exit_code = EXIT_SURVEY_ERRORS if counts.get("error") else 0
     record = {"status": status, "command": sys.argv, "settings": settings,
               "gaia_source": source.describe(), "clusters": len(targets),
               "verdicts": counts, "agreement": agreement, "exit_code": exit_code,
