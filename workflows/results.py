@@ -102,6 +102,20 @@ def write_table(path: str | Path, table: Table) -> Path:
     return Path(path)
 
 
+@contextmanager
+def _local_write_lock() -> Iterator[None]:
+    """xarray takes a Dask-distributed lock named after the target when a Dask client is
+    active (as in a survey's worker), which an in-memory target cannot be: encode under
+    Dask's synchronous scheduler, so xarray uses a local lock."""
+    try:
+        import dask
+    except ImportError:
+        yield
+        return
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
 def posterior_bytes(idata: xr.DataTree) -> int:
     """The bytes of every array in ``idata`` (about the size of its netCDF file)."""
     return int(sum(node.dataset.nbytes for node in idata.subtree))
@@ -117,7 +131,8 @@ def write_posterior(path: str | Path, idata: xr.DataTree) -> Path:
     require_space(path, needed)
     with atomic_path(path, needed) as temporary:
         if needed <= IN_MEMORY_BYTES:
-            encoded = idata.to_netcdf(engine="h5netcdf")
+            with _local_write_lock():
+                encoded = idata.to_netcdf(engine="h5netcdf")
             require_space(path, len(encoded))
             with open(temporary, "wb") as handle:
                 handle.write(encoded)
