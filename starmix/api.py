@@ -10,6 +10,7 @@ returned all the same: check :attr:`Fit.passed` and :attr:`Fit.status`.
 """
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -25,6 +26,19 @@ from starmix.workflows.results import write_json
 from starmix.workflows.run import RunResult
 
 LINE_CORNER = ("m", "b", "s_out", "w")
+# What reading a damaged file can raise: h5py's OSError, xarray's ValueError for an unknown
+# format, astropy's and the parsers' errors for a broken table
+READ_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError,
+               UnicodeDecodeError)
+
+
+class RunRecordError(ValueError):
+    """A ``run_record.json`` that is not a starmix run record: the message names the file and
+    what is wrong."""
+
+
+class FitFileError(OSError):
+    """A fit's file that is missing or cannot be read: the message names the file."""
 
 
 @dataclass
@@ -59,27 +73,44 @@ class Fit:
 
     def _file(self, label: str) -> Path:
         """The file ``label``; a density run names its files per sample
-        (``posterior_NAME``): the first sample's."""
+        (``posterior_NAME``): the first sample's. :class:`RunRecordError` when the run
+        record lists none."""
         files = self.result.files
         if label in files:
-            return files[label]
+            return Path(files[label])
         named = [key for key in files if key.startswith(f"{label}_")]
         if not named:
-            raise KeyError(f"this {self.workflow} fit has no {label} file")
-        return files[named[0]]
+            raise RunRecordError(f"{self.out_dir / RECORD_NAME} lists no {label} file (this "
+                                 f"{self.workflow} fit has none)")
+        return Path(files[named[0]])
+
+    def _read(self, label: str, reader):
+        """``reader(path)`` of the file ``label``; a missing or damaged file is a
+        :class:`FitFileError` naming it."""
+        path = self._file(label)
+        if not path.is_file():
+            raise FitFileError(f"{path} cannot be read: the file is missing (listed in "
+                               f"{self.out_dir / RECORD_NAME})")
+        try:
+            return reader(path)
+        except READ_ERRORS as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise FitFileError(f"{path} cannot be read: {reason}") from None
 
     @cached_property
     def idata(self):
         import xarray as xr
 
-        with xr.open_datatree(self._file("posterior")) as tree:
-            return tree.load()
+        def read(path):
+            with xr.open_datatree(path) as tree:
+                return tree.load()
+        return self._read("posterior", read)
 
     @cached_property
     def density(self) -> Table:
         """A 1-D density fit's grid: the posterior density's mean and 16/50/84% band and
         each baseline, per unit of the value."""
-        return Table.read(self._file("density"), format="ascii.ecsv")
+        return self._read("density", _read_ecsv)
 
     @cached_property
     def membership(self) -> Table:
@@ -87,12 +118,12 @@ class Fit:
         percentiles over the posterior draws)."""
         if self.workflow in ("density", "ages"):
             raise AttributeError("a density fit has no membership: see Fit.density")
-        return Table.read(self.result.files["membership"], format="ascii.ecsv")
+        return self._read("membership", _read_ecsv)
 
     @cached_property
     def summary(self) -> Table:
         """Posterior summary per parameter (mean, sd, HDI, r_hat, ESS)."""
-        return Table.read(self._file("summary"), format="ascii.ecsv")
+        return self._read("summary", _read_ecsv)
 
     def plot_corner(self, var_names=None, truths=None):
         """Corner plot of the model's parameters (or ``var_names``); returns the figure."""
@@ -134,17 +165,38 @@ class Fit:
         return cluster_plots.parallax_histogram(table, p)
 
     def save(self, path: str | Path) -> Path:
-        """Copy this fit's folder to ``path`` (one run per folder: an existing folder of
-        someone else's files is an error), written aside and swapped in, with the run
-        record's file paths pointing at the copies. Returns the folder."""
+        """Copy this fit's files (those its run record lists) to the folder ``path`` (one
+        run per folder: an existing folder of someone else's files is an error), written
+        aside and swapped in, with the run record's file paths pointing at the copies.
+        ``path`` may not lie inside this fit's folder, nor contain it. Returns the folder."""
+        source = Path(os.path.abspath(self.out_dir))
+        target = Path(os.path.abspath(Path(path).expanduser()))
+        if target == source or target.is_relative_to(source) or source.is_relative_to(target):
+            where = "is" if target == source else ("lies inside" if target.is_relative_to(
+                source) else "contains")
+            raise ValueError(f"cannot save to {path}: it {where} this fit's own folder "
+                             f"{self.out_dir}; give a folder elsewhere")
+        copies = {}
+        for label, name in self.result.files.items():
+            try:
+                copies[label] = Path(os.path.abspath(name)).relative_to(source)
+            except ValueError:
+                raise RunRecordError(f"{self.out_dir / RECORD_NAME} lists {name}, outside "
+                                     "the fit's folder") from None
         folder = OutputFolder(path)
         staging = folder.open()
         try:
-            shutil.copytree(self.out_dir, staging, dirs_exist_ok=True)
-            moved = {label: str(folder.final / Path(name).relative_to(self.out_dir))
-                     for label, name in self.record.get("files", {}).items()}
-            record = {**self.record, "files": moved}
-            write_json(staging / RECORD_NAME, record)
+            for label, relative in copies.items():
+                if label == "run_record":
+                    continue
+                original = source / relative
+                if not original.is_file():
+                    raise FitFileError(f"cannot save: {original} is missing (listed in "
+                                       f"{self.out_dir / RECORD_NAME})")
+                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(original, staging / relative)
+            moved = {label: str(folder.final / relative) for label, relative in copies.items()}
+            write_json(staging / RECORD_NAME, {**self.record, "files": moved})
             folder.commit()
         except BaseException:
             folder.abandon()
@@ -152,6 +204,10 @@ class Fit:
         finally:
             folder.release()
         return folder.final
+
+
+def _read_ecsv(path: Path) -> Table:
+    return Table.read(path, format="ascii.ecsv")
 
 
 def _options(options: dict) -> tuple[SamplingOptions, GateThresholds, dict]:
@@ -214,8 +270,11 @@ def fit_cluster(table=None, model: str = "pm2d", *, out=None, figures: bool = Fa
     ``CLUSTER_MODELS[model].replaceable_priors``), e.g.
     ``priors={"cluster_pm_dispersion": lambda name: pm.HalfNormal(name, 0.1)}``.
     """
+    from starmix.data.input_checks import is_table
     from starmix.workflows.cluster import ClusterInput, run_cluster
 
+    if table is not None and not is_table(table) and is_table(getattr(table, "data", None)):
+        table = table.data  # a pyia GaiaData: its astropy Table (copied when read)
     sampling, gate, rest = _options(options)
     unknown = set(rest) - set(ClusterInput.__dataclass_fields__)
     if unknown:
@@ -248,8 +307,7 @@ def fit_density(values=None, errors=None, *, columns=None, log: bool = False, lo
     if values is None:
         inputs = DensityInput(**shape)
     else:
-        values = np.asarray(values, float)
-        values = values[:, None] if values.ndim == 1 else values
+        values = _array("values", values)
         names = list(columns or [f"x{j + 1}" for j in range(values.shape[1])])
         if len(names) != values.shape[1]:
             raise ValueError(f"columns names {len(names)} coordinates, values have "
@@ -257,7 +315,13 @@ def fit_density(values=None, errors=None, *, columns=None, log: bool = False, lo
         table = Table({name: values[:, j] for j, name in enumerate(names)})
         error_names = None
         if errors is not None:
-            errors = np.asarray(errors, float).reshape(values.shape)
+            errors = _array("errors", errors)
+            if len(errors) != len(values):
+                raise ValueError(f"errors has {len(errors)} values but values has "
+                                 f"{len(values)}")
+            if errors.shape != values.shape:
+                raise ValueError(f"errors have {errors.shape[1]} coordinates per value but "
+                                 f"values have {values.shape[1]}")
             error_names = [f"e_{name}" for name in names]
             for j, name in enumerate(error_names):
                 table[name] = errors[:, j]
@@ -269,14 +333,67 @@ def fit_density(values=None, errors=None, *, columns=None, log: bool = False, lo
     return Fit(result, "density")
 
 
+def _array(name: str, values) -> np.ndarray:
+    """``values`` as an (N, d) float array, or a ValueError naming ``name``."""
+    try:
+        array = np.asarray(values, float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be numbers: {err}") from None
+    if array.ndim not in (1, 2) or len(array) == 0:
+        raise ValueError(f"{name} must have shape (N,) or (N, d) with N > 0, got shape "
+                         f"{array.shape}")
+    return array[:, None] if array.ndim == 1 else array
+
+
 def load_fit(path: str | Path) -> Fit:
     """A :class:`Fit` from a results folder written by ``starmix run`` or :meth:`Fit.save`
-    (the folder may have been moved since: files are found beside the record)."""
+    (the folder may have been moved since: files are found beside the record).
+
+    A folder without a run record is a ``FileNotFoundError``, a record that is not a
+    starmix run record a :class:`RunRecordError` (a ValueError), both naming the file."""
     folder = Path(path)
-    record = json.loads((folder / RECORD_NAME).read_text())
-    recorded = Path(record["files"]["run_record"]).parent
-    files = {label: folder / Path(name).relative_to(recorded)
-             for label, name in record["files"].items()}
+    record_file = folder / RECORD_NAME
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such results folder")
+    if not record_file.is_file():
+        raise FileNotFoundError(f"{folder} is not a starmix results folder: it has no "
+                                f"{RECORD_NAME}")
+    try:
+        record = json.loads(record_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunRecordError(f"{record_file} is not a starmix run record: not valid JSON "
+                             f"({err})") from None
+    except OSError as err:
+        raise FitFileError(f"{record_file} cannot be read: {err.strerror or err}") from None
+    files = _recorded_files(record, record_file)
     workflow = record.get("workflow")
     workflow = workflow if workflow in ("outlier-line", "density", "ages") else "cluster"
     return Fit(RunResult(record["status"], folder, files, record), workflow)
+
+
+def _recorded_files(record, record_file: Path) -> dict[str, Path]:
+    """The record's files, found beside ``record_file`` (their recorded folder may be
+    another); :class:`RunRecordError` naming what the record lacks."""
+    def broken(what):
+        return RunRecordError(f"{record_file} is not a starmix run record: {what}")
+
+    if not isinstance(record, dict):
+        raise broken(f"it holds a JSON {type(record).__name__}, not an object")
+    files = record.get("files")
+    if not isinstance(files, dict):
+        raise broken("no 'files' entry")
+    if not isinstance(record.get("status"), str):
+        raise broken("no 'status' entry")
+    if not isinstance(files.get("run_record"), str):
+        raise broken("its 'files' entry does not list the run record itself")
+    recorded = Path(files["run_record"]).parent
+    found = {}
+    for label, name in files.items():
+        try:
+            relative = Path(name).relative_to(recorded)
+        except (TypeError, ValueError):
+            raise broken(f"'files' lists {name!r} ({label}), outside the run's folder") from None
+        if ".." in relative.parts:
+            raise broken(f"'files' lists {name!r} ({label}), outside the run's folder")
+        found[label] = record_file.parent / relative
+    return found

@@ -31,9 +31,14 @@ from starmix.workflows.identification import (
     published_candidate,
     start_values,
 )
-from starmix.workflows.membership import MixtureDraws, mixture_draws
+from starmix.workflows.membership import MixtureDraws, kept_draws, mixture_draws
 from starmix.workflows.run import Run
-from starmix.workflows.sampling import check_starting_point, sample_posterior
+from starmix.workflows.sampling import (
+    check_draw_budget,
+    check_starting_point,
+    sample_posterior,
+    stored_values_per_draw,
+)
 
 AUTO_FIELD_COMPONENTS = (1, 2, 3)
 DETECTION_DRAWS = 500  # draws per chain of each field-only alternative (PSIS-LOO only)
@@ -101,16 +106,37 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
                           [name for name in columns if name.endswith("_error")])
 
 
+def stored_variables(model: pm.Model) -> list[str]:
+    """What a cluster fit's posterior stores: every free variable and deterministic but the
+    per-star ``log_component`` and ``log_weight`` (star x component)."""
+    return [rv.name for rv in model.free_RVs] + [
+        var.name for var in model.deterministics
+        if var.name not in ("log_component", "log_weight")]
+
+
+def check_fit_budget(model: pm.Model, sampling: SamplingOptions, log_likelihood: str = "auto",
+                     out_dir=None, copies: int = 1) -> None:
+    """:func:`workflows.sampling.check_draw_budget` for ``copies`` cluster fits held at once:
+    the stored variables per draw, plus the per-star membership and log-likelihood
+    (float32) of the draws :func:`workflows.membership.kept_draws` keeps."""
+    stars = len(model.coords["star"])
+    kept = len(kept_draws(sampling.chains, sampling.draws, stars, log_likelihood))
+    per_star = 2 * 4 * sampling.chains * kept * stars
+    check_draw_budget(copies * stored_values_per_draw(model, stored_variables(model), False),
+                      sampling, out_dir, extra_bytes=copies * per_star)
+
+
 def fit(model: pm.Model, sampling: SamplingOptions, say, check_start=None, starts=None,
         before_start=None, component: str = "cluster",
-        log_likelihood: str = "auto") -> tuple[xr.DataTree, MixtureDraws]:
+        log_likelihood: str = "auto", out_dir=None) -> tuple[xr.DataTree, MixtureDraws]:
     """Steps 5-6: NUTS from the best MAP point of ``starts`` (the per-star
     ``log_component`` is not stored), then one streaming pass over the draws for the
     membership of ``component`` and the pointwise ``log_likelihood`` group for LOO (of the
-    draws :func:`workflows.membership.kept_draws` keeps: all of them on small fields)."""
-    keep = [rv.name for rv in model.free_RVs] + [
-        var.name for var in model.deterministics
-        if var.name not in ("log_component", "log_weight")]  # star x component: not stored
+    draws :func:`workflows.membership.kept_draws` keeps: all of them on small fields).
+    Draws that would not fit in memory, or on the disk of ``out_dir``, are refused before
+    sampling (:func:`check_fit_budget`)."""
+    keep = stored_variables(model)
+    check_fit_budget(model, sampling, log_likelihood, out_dir)
     idata = sample_posterior(model, sampling, var_names=keep, log_likelihood=False,
                              start_at_map=True, check_start=check_start, starts=starts,
                              before_start=before_start)
@@ -135,10 +161,13 @@ def choose_field_components(table, inputs, guess, center, sampling, run: Run, st
     for n_field in AUTO_FIELD_COMPONENTS:
         run.say(f"field components: fitting K = {n_field}")
         model, check_start = build_cluster_model(table, inputs, guess, center, n_field)
+        if not fits:  # every K's fit is held until LOO has compared them
+            check_fit_budget(model, sampling, inputs.log_likelihood,
+                             copies=len(AUTO_FIELD_COMPONENTS))
         idata, probability = fit(
             model, sampling, run.say, check_start, *start_arguments(
                 model, inputs.model, candidates, table, len(model.coords["component"])),
-            log_likelihood=inputs.log_likelihood)
+            log_likelihood=inputs.log_likelihood, out_dir=run.out_dir)
         fits[n_field] = (model, idata, probability)
         loo[f"K={n_field}"] = idata
     best, table_out = best_by_loo(loo)
@@ -176,7 +205,7 @@ def field_only_fits(table, inputs, guess, center, n_field: int, sampling: Sampli
         run.say(f"detection: fitting the field-only model with K = {k}")
         model, _ = build_cluster_model(table, inputs, guess, center, k, cluster=False)
         idata, _ = fit(model, short, run.say, component="field_1",
-                       log_likelihood=inputs.log_likelihood)
+                       log_likelihood=inputs.log_likelihood, out_dir=run.out_dir)
         found[k] = pointwise_loo(idata["log_likelihood"]["stars"].values)
         del idata
     return found
@@ -203,7 +232,7 @@ def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sa
         model, check_start = build_cluster_model(table, inputs, guess, center, k_star)
         idata, probability = fit(model, sampling, run.say, check_start, *start_arguments(
             model, inputs.model, candidates, table, len(model.coords["component"])),
-            log_likelihood=inputs.log_likelihood)
+            log_likelihood=inputs.log_likelihood, out_dir=run.out_dir)
         cluster_fits[k_star] = (model, idata, probability)
     pointwise = {k: pointwise_loo(fit_[1]["log_likelihood"]["stars"].values)
                  for k, fit_ in cluster_fits.items()}

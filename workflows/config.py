@@ -17,6 +17,13 @@ from starmix.data.input_checks import check_regular_file, is_table, source_name
 
 SAMPLERS = ("auto", "pymc", "nutpie", "numpyro", "blackjax")
 MASS_MATRICES = ("low_rank", "diag")
+# Hard bounds that need no knowledge of the model: more chains than any machine has cores
+# for, or more draws or tuning steps than a run could finish, are a mistake (10**12 draws
+# made nutpie abort with a Rust panic, 2**63 - 1 overflowed its integers). Whether the
+# draws fit in memory and on disk is checked per model before sampling
+# (:func:`workflows.sampling.check_draw_budget`).
+MAX_CHAINS = 64
+MAX_STEPS = 10**8  # draws, and tuning steps, per chain
 
 
 def available_cores() -> int:
@@ -31,7 +38,9 @@ class SamplingOptions:
     settled per model by :func:`workflows.sampling.resolve_sampler` (nutpie with 300
     tuning steps when installed, else PyMC's NUTS with 1000). ``mass_matrix`` is nutpie's
     adaptation: ``low_rank`` (diagonal plus the leading correlations, learnt from draws and
-    gradients) or ``diag``; the other samplers adapt a diagonal one."""
+    gradients) or ``diag``; the other samplers adapt a diagonal one. ``chains`` is at most
+    ``MAX_CHAINS`` (64) and ``draws`` and ``tune`` at most ``MAX_STEPS`` (10**8); whether
+    the draws fit in the machine's memory and disk is checked before sampling."""
 
     draws: int = 1000
     tune: int | None = None
@@ -46,6 +55,10 @@ class SamplingOptions:
         for name in ("draws", "tune", "chains"):
             if getattr(self, name) is not None and getattr(self, name) < (name != "tune"):
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
+        for name, limit in (("draws", MAX_STEPS), ("tune", MAX_STEPS), ("chains", MAX_CHAINS)):
+            if getattr(self, name) is not None and getattr(self, name) > limit:
+                raise ValueError(f"--{name} must be at most {limit:,} (a limit of starmix, "
+                                 f"whatever the machine), got {getattr(self, name)}")
         if not 0 <= self.seed < 2**32:
             raise ValueError(f"--seed must be a whole number from 0 to 2**32 - 1, got {self.seed}")
         if self.cores is not None and self.cores < 1:

@@ -28,7 +28,11 @@ from starmix.models.density import gaussian_mixture_density
 from starmix.workflows.config import GateThresholds, SamplingOptions
 from starmix.workflows.detection import pointwise_loo
 from starmix.workflows.diagnostics import GateReport, convergence_gate
-from starmix.workflows.sampling import sample_posterior
+from starmix.workflows.sampling import (
+    check_draw_budget,
+    sample_posterior,
+    stored_values_per_draw,
+)
 
 LOO_SE_MULTIPLE = 2.0
 # The density workflows' sampling defaults: at target acceptance 0.9 and 0.95 a mixture
@@ -96,19 +100,23 @@ def build_density_model(data: DensityData, n_components: int, truncation=None) -
 
 def fit_density(data: DensityData, sampling: SamplingOptions, components: int | None = None,
                 max_components: int = 4, truncation=None, log: bool = False,
-                say=print, gate: GateThresholds | None = None) -> DensityFit:
+                say=print, gate: GateThresholds | None = None, out_dir=None) -> DensityFit:
     """Fit the density with ``components`` Gaussians, or with each K in
     1..``max_components`` and keep the one PSIS-LOO chooses (see the module docstring).
     Every fit uses ``sampling`` (same seed; the workflows' default is
     ``DENSITY_SAMPLING``) and starts at the MAP, so that the chains explore one labelling
     of the components; ``say`` reports each K's numbers. Every K's fit is judged by the
-    convergence gate with ``gate`` (default thresholds); the chosen K's report is kept."""
+    convergence gate with ``gate`` (default thresholds); the chosen K's report is kept.
+    Draws that would not fit in memory with every K's fit held (or, with ``out_dir``, on
+    its disk) are refused before the first fit."""
     ks = [components] if components else list(range(1, max_components + 1))
     fits, pointwise, rows = {}, {}, []
     for k in ks:
         began = time.perf_counter()
         model = build_density_model(data, k, truncation)
-        idata = sample_posterior(model, sampling, start_at_map=True)
+        if not fits:  # every K's fit is held until PSIS-LOO has compared them
+            check_draw_budget(len(ks) * stored_values_per_draw(model), sampling)
+        idata = sample_posterior(model, sampling, start_at_map=True, out_dir=out_dir)
         loglike = np.asarray(idata["log_likelihood"][OBSERVED].values, float)
         pointwise[k] = pointwise_loo(loglike.reshape(*loglike.shape[:2], -1))
         names = (["w"] if k > 1 else []) + ["mean", "cov"]

@@ -172,7 +172,8 @@ def run_outlier_line(
         with run.step("build model"):
             model, check_start = build_line_model(data, inputs)
         with run.step("sample"):
-            idata = sample_posterior(model, sampling, check_start=check_start)
+            idata = sample_posterior(model, sampling, check_start=check_start,
+                                     out_dir=run.out_dir)
         var_names = line_parameters(inputs)
         with run.step("convergence gate"):
             report: GateReport = convergence_gate(idata, var_names, gate)

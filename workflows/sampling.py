@@ -1,11 +1,15 @@
 """Posterior sampling with NUTS, through PyMC's own sampler or an external backend."""
 
+import contextlib
 import dataclasses
 import importlib.util
+import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import numpy as np
 import pymc as pm
@@ -51,6 +55,104 @@ def resolve_sampler(options: SamplingOptions, model: pm.Model) -> SamplingOption
     return dataclasses.replace(options, sampler=sampler, tune=tune, cores=cores)
 
 
+BYTES_PER_VALUE = 8  # float64
+# Per-draw sampler statistics (step size, tree depth, energy, log-density, divergence, ...):
+# PyMC's NUTS stores about 15, nutpie about 10 more.
+SAMPLE_STATS_PER_DRAW = 25
+
+
+def stored_values_per_draw(model: pm.Model, var_names=None,
+                           log_likelihood: bool = True) -> int:
+    """Values a posterior holds per draw: those of the stored variables (``var_names``, by
+    default every free variable and deterministic), the sampler's statistics and, with
+    ``log_likelihood``, one pointwise log-likelihood per observed value. Sizes come from
+    the model's dimensions and static shapes, without compiling anything."""
+    names = set(var_names) if var_names is not None else None
+    stored = [var for var in (*model.free_RVs, *model.deterministics)
+              if names is None or var.name in names]
+    total = sum(_size(model, var) for var in stored) + SAMPLE_STATS_PER_DRAW
+    if log_likelihood:
+        total += sum(_size(model, var) for var in model.observed_RVs)
+    return total
+
+
+def _size(model: pm.Model, var) -> int:
+    """Number of values in ``var``: from its named dimensions, else its static shape, else
+    its shape evaluated (one object per row of the model's longest coordinate if that
+    fails)."""
+    dims = model.named_vars_to_dims.get(var.name) or ()
+    lengths = [len(model.coords[dim]) if model.coords.get(dim) is not None else None
+               for dim in dims]
+    if dims and len(dims) == var.ndim and None not in lengths:
+        return math.prod(lengths)
+    if None not in var.type.shape:
+        return math.prod(var.type.shape)
+    try:
+        return int(np.prod(var.shape.eval()))
+    except Exception:  # noqa: BLE001 - an estimate: never let it stop a run
+        return n_objects(model) * math.prod(s or 1 for s in var.type.shape)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process could still take: the system's available memory
+    (psutil, else ``MemAvailable`` in /proc/meminfo, else free pages), capped by the
+    cgroup's (container's) limit; None when none of these can be read."""
+    found = []
+    try:
+        import psutil
+
+        found.append(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - psutil is optional
+        try:
+            for line in Path("/proc/meminfo").read_text().splitlines():
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+        except (OSError, ValueError, IndexError):
+            pass
+    if not found:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            found.append(max(int(limit) - used, 0))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def _gb(size: float) -> str:
+    return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+
+
+def check_draw_budget(n_values_per_draw: int, sampling: SamplingOptions, out_dir=None,
+                      extra_bytes: int = 0) -> int:
+    """Refuse, before any sampling, draws that would not fit: the posterior is estimated
+    as chains x draws x ``n_values_per_draw`` values of 8 bytes (what ``posterior.nc``
+    holds, see :func:`stored_values_per_draw`), plus ``extra_bytes`` (per-object arrays
+    kept beside it), and compared with the memory available (:func:`available_memory`)
+    and, with ``out_dir``, the free space of the disk it will be written to (its nearest
+    existing folder). Raises ValueError naming ``--draws`` and ``--chains`` and saying what
+    they would need; returns the estimate in bytes."""
+    need = sampling.chains * sampling.draws * n_values_per_draw * BYTES_PER_VALUE + extra_bytes
+    what = (f"--draws {sampling.draws} x --chains {sampling.chains}: the posterior "
+            f"({n_values_per_draw:,} values per draw) would need {_gb(need)}")
+    memory = available_memory()
+    if memory is not None and need > memory:
+        raise ValueError(f"{what} in memory ({_gb(memory)} available); lower --draws or "
+                         "--chains")
+    if out_dir is not None:
+        folder = Path(os.path.abspath(out_dir))
+        folder = next((path for path in (folder, *folder.parents) if path.exists()), None)
+        if folder is not None:
+            free = shutil.disk_usage(folder).free
+            if need > free:
+                raise ValueError(f"{what} on disk ({_gb(free)} free at {folder}); lower "
+                                 "--draws or --chains, or give --out on a larger disk")
+    return need
+
+
 def show_progress() -> bool:
     """PyMC's progress bar only on an interactive terminal outside CI."""
     return sys.stderr.isatty() and not os.environ.get("CI")
@@ -65,6 +167,7 @@ def sample_posterior(
     check_start: Callable[[], None] | None = None,
     starts=None,
     before_start: Callable[[int], None] | None = None,
+    out_dir=None,
 ) -> xr.DataTree:
     """Run NUTS; with ``log_likelihood`` add PyMC's pointwise ``log_likelihood`` group.
 
@@ -82,12 +185,17 @@ def sample_posterior(
     variables; the MAP is searched from each and the highest kept (``before_start(j)``
     runs before start j, and again for the winner).
 
+    Before anything is compiled, :func:`check_draw_budget` refuses draws whose posterior
+    would not fit in memory (or, with ``out_dir``, on the disk of the results folder).
+
     The same ``options.seed`` gives the same draws for the same model and sampler.
     ``numpyro``/``blackjax`` run through JAX (CPU is fine) and need the ``jax`` extra.
     The sampler and tuning length used (:func:`resolve_sampler`) are stored in the
     result's attributes ``sampler`` and ``tune``.
     """
     options = resolve_sampler(options, model)
+    check_draw_budget(stored_values_per_draw(model, var_names, log_likelihood), options,
+                      out_dir)
     if options.sampler == "nutpie":
         from starmix.workflows.nutpie_sampler import sample_nutpie
 
