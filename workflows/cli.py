@@ -266,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "up to 1e8 values (25,000 stars x 4,000 draws), else thin")
     shape.add_argument("--no-detection", dest="detection", action="store_false", default=None,
                        help="skip the detection step (field-only models and PSIS-LOO)")
+    shape.add_argument("--detection-method", choices=["laplace", "nuts"],
+                       help="how the detection step fits the field-only models: laplace "
+                            "(default; a Laplace approximation corrected by importance "
+                            "sampling, NUTS where its Pareto k says it is poor) or nuts")
     add_core_options(cluster)
 
     simulate = commands.add_parser(

@@ -132,7 +132,8 @@ def run_cluster(
                 starts, before_start = start_arguments(model, inputs.model, candidates, table,
                                                        len(model.coords["component"]))
                 idata, probability = fit(model, sampling, run.say, check_start, starts,
-                                         before_start, log_likelihood=inputs.log_likelihood)
+                                         before_start, log_likelihood=inputs.log_likelihood,
+                                         out_dir=run.out_dir)
         detection = None
         if inputs.detection and gaussian_field:
             with run.step("detection"):

@@ -194,21 +194,43 @@ def start_arguments(model, model_name: str, candidates, table, n_components: int
 
 
 def field_only_fits(table, inputs, guess, center, n_field: int, sampling: SamplingOptions,
-                    run: Run) -> dict[int, np.ndarray]:
+                    run: Run) -> tuple[dict[int, np.ndarray], dict[int, dict]]:
     """Step 7a: pointwise PSIS-LOO elpd (one value per star) of the field-only models with
-    K and K + 1 field Gaussians (by K), each sampled with at most ``DETECTION_DRAWS`` draws;
-    each fit's per-draw arrays are dropped as soon as its elpd is known."""
+    K and K + 1 field Gaussians (by K), and how each was found (by K).
+
+    With ``inputs.detection_method == "laplace"`` each model's LOO comes from its Laplace
+    approximation corrected by importance sampling (:func:`workflows.laplace.
+    approximate_loo`); a model whose approximation its Pareto k calls poor is sampled with
+    NUTS instead, as every model is with ``"nuts"`` (at most ``DETECTION_DRAWS`` draws per
+    chain). Each fit's per-draw arrays are dropped as soon as its elpd is known."""
+    from starmix.workflows.laplace import approximate_loo
 
     short = dataclasses.replace(sampling, draws=min(sampling.draws, DETECTION_DRAWS))
-    found = {}
+    found, how = {}, {}
     for k in sorted({n_field, min(n_field + 1, MAX_FIELD_COMPONENTS)}):
-        run.say(f"detection: fitting the field-only model with K = {k}")
         model, _ = build_cluster_model(table, inputs, guess, center, k, cluster=False)
+        if inputs.detection_method == "laplace":
+            run.say(f"detection: Laplace approximation of the field-only model with K = {k}")
+            approx = approximate_loo(model, sampling.seed, "field_1",
+                                     log_likelihood=inputs.log_likelihood)
+            how[k] = approx.record()
+            if approx.reliable:
+                found[k] = approx.elpd_i
+                run.say(f"detection: K = {k} field only: elpd {approx.elpd_i.sum():.1f} "
+                        f"({how[k]['method']}, Pareto k of p/q {approx.k_posterior:.2f}, "
+                        f"{approx.seconds:.1f} s)")
+                continue
+            run.say(f"detection: {approx.reason}; sampling K = {k} with NUTS instead")
+        run.say(f"detection: fitting the field-only model with K = {k} (NUTS)")
+        began = time.perf_counter()
         idata, _ = fit(model, short, run.say, component="field_1",
                        log_likelihood=inputs.log_likelihood, out_dir=run.out_dir)
         found[k] = pointwise_loo(idata["log_likelihood"]["stars"].values)
+        how[k] = {**({"laplace": how[k]} if k in how else {}), "method": "nuts",
+                  "draws": short.draws, "chains": short.chains,
+                  "seconds": round(time.perf_counter() - began, 3)}
         del idata
-    return found
+    return found, how
 
 
 def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sampling, run):
@@ -222,7 +244,7 @@ def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sa
     with K + 1 is fitted too, at full length, and becomes the run's result if PSIS-LOO
     prefers it to K. Returns (K of the result, its fit, the detection).
     """
-    alternatives = field_only_fits(table, inputs, guess, center, n_field, sampling, run)
+    alternatives, how = field_only_fits(table, inputs, guess, center, n_field, sampling, run)
     field_elpd = {k: float(value.sum()) for k, value in alternatives.items()}
     k_star = max(field_elpd, key=field_elpd.get)
     cluster_fits = {n_field: fitted}
@@ -244,6 +266,7 @@ def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sa
     detection = detect(pointwise[k_star], alternatives[k_star], k_star)
     detection.elpd = {**{f"cluster + field, K={k}": v for k, v in cluster_elpd.items()},
                       **{f"field only, K={k}": v for k, v in field_elpd.items()}}
+    detection.alternatives = {f"field only, K={k}": value for k, value in how.items()}
     return best_k, cluster_fits[best_k], detection
 
 

@@ -28,6 +28,8 @@ from starmix.workflows.membership import LOG_LIKELIHOOD_MODES
 CLUSTER_WEIGHT_RANGE = (0.001, 0.95)
 MAX_SIMULATED = 5_000_000  # stars per population of the simulated field
 
+DETECTION_METHODS = ("laplace", "nuts")
+
 
 @dataclass(frozen=True)
 class ClusterInput:
@@ -36,7 +38,10 @@ class ClusterInput:
     ``cluster`` names the cluster (its published values start the fit and are compared in
     the figures; looked up in ``catalogue``, then the built-in list); without a name the
     fit starts from the field's most significant proper-motion overdensities.
-    ``detection`` compares the fit with field-only models (PSIS-LOO). ``priors`` (from
+    ``detection`` compares the fit with field-only models (PSIS-LOO); ``detection_method``
+    says how the field-only models are fitted: ``laplace`` (a Laplace approximation
+    corrected by importance sampling, NUTS where its Pareto k says it is poor;
+    :mod:`workflows.laplace`) or ``nuts`` (always NUTS). ``priors`` (from
     Python only): replacements for the cluster's own priors, {parameter: factory}, the
     names in the model's ``replaceable_priors`` (a factory takes the name and returns the
     PyMC variable). ``reference`` (from Python only): published values to start from, in
@@ -62,6 +67,7 @@ class ClusterInput:
     parallax_offset: bool = False
     radial_velocity: tuple[float, float] | None = None
     detection: bool = True
+    detection_method: str = "laplace"
     magnitude_prior: bool = False
     cluster_halo: bool = False
     log_likelihood: str = "auto"
@@ -108,6 +114,9 @@ class ClusterInput:
                     self.field_components).strip():
                 raise ValueError(f"--field-components must be 1 to {MAX_FIELD_COMPONENTS} or "
                                  f"'auto', got {self.field_components!r}")
+        if self.detection_method not in DETECTION_METHODS:
+            raise ValueError(f"--detection-method must be one of {DETECTION_METHODS}, got "
+                             f"{self.detection_method!r}")
         if self.log_likelihood not in LOG_LIKELIHOOD_MODES:
             raise ValueError(f"--log-likelihood must be one of {LOG_LIKELIHOOD_MODES}, got "
                              f"{self.log_likelihood!r}")

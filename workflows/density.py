@@ -289,7 +289,7 @@ def analyse_sample(run: Run, data: DensityData, name: str, inputs, sampling: Sam
     with run.step(f"fit {name}"):
         fit = fit_density(model_data, sampling, inputs.components, inputs.max_components,
                           truncation, inputs.log, say=lambda m: run.say(f"{name}: {m}"),
-                          gate=gate)
+                          gate=gate, out_dir=run.out_dir)
     record["k_selection"] = fit.k_choice.record()
     report = fit.gate
     record["convergence"] = report.as_record()

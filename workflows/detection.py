@@ -38,6 +38,7 @@ class Detection:
     se: float
     elpd: dict[str, float]
     reasons: list[str] = field(default_factory=list)
+    alternatives: dict = field(default_factory=dict)  # how each field-only model was fitted
 
     @property
     def found(self) -> bool:
@@ -48,7 +49,7 @@ class Detection:
                 "delta_elpd": round(self.delta_elpd, 3), "se": round(self.se, 3),
                 "z_min": Z_MIN, "delta_min": DELTA_MIN,
                 "elpd": {name: round(value, 3) for name, value in self.elpd.items()},
-                "reasons": self.reasons}
+                "alternatives": self.alternatives, "reasons": self.reasons}
 
     def text(self) -> str:
         lines = [f"detection: {self.verdict.upper()} (PSIS-LOO: cluster model ahead of the "

@@ -92,6 +92,8 @@ def psis_loo(log_likelihood: np.ndarray, correction: np.ndarray | None = None,
     shape), folded into the importance ratios as ``arviz.loo_approximate_posterior``
     does. ``chunk`` objects are smoothed at a time."""
     n_objects = log_likelihood.shape[-1]
+    if n_objects == 0:
+        return np.zeros(0), np.zeros(0)
     draws = np.asarray(log_likelihood).reshape(-1, n_objects)
     n_draws = draws.shape[0]
     n_tail = tail_length(n_draws)
@@ -109,18 +111,20 @@ def psis_loo(log_likelihood: np.ndarray, correction: np.ndarray | None = None,
     return elpd, k
 
 
-def pointwise_loo(log_likelihood: np.ndarray, reference: bool = False) -> np.ndarray:
+def pointwise_loo(log_likelihood: np.ndarray, chunk: int = LOO_CHUNK,
+                  reference: bool = False) -> np.ndarray:
     """Pointwise PSIS-LOO elpd of (chain, draw, object) log-likelihoods, one value per
-    object: :func:`psis_loo`, or ArviZ's ``loo`` itself with ``reference=True``."""
+    object: :func:`psis_loo` (``chunk`` objects at a time), or ArviZ's ``loo`` itself with
+    ``reference=True``."""
     if not reference:
-        return psis_loo(log_likelihood)[0]
+        return psis_loo(log_likelihood, chunk=chunk)[0]
     import arviz as az
 
     n_objects = log_likelihood.shape[-1]
     dummy = xr.Dataset({"dummy": (("chain", "draw"), np.zeros(log_likelihood.shape[:2]))})
     pieces = []
-    for start in range(0, n_objects, 20_000):
-        piece = np.asarray(log_likelihood[..., start:start + 20_000], float)
+    for start in range(0, n_objects, chunk):
+        piece = np.asarray(log_likelihood[..., start:start + chunk], float)
         tree = xr.DataTree.from_dict({
             "posterior": dummy,
             "log_likelihood": xr.Dataset({"stars": (("chain", "draw", "star"), piece)})})
