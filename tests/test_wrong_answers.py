@@ -113,8 +113,12 @@ def _writers():
     return {
         # writer, what it writes, file name, the library call it makes, the position of
         # that call's destination argument
+        # a posterior above IN_MEMORY_BYTES is streamed by HDF5, one below it is encoded
+        # in memory and written as bytes
         "write_posterior": (results.write_posterior, tree, "posterior.nc",
                             "xarray:DataTree.to_netcdf", 1),
+        "write_posterior_in_memory": (results.write_posterior, tree, "posterior.nc",
+                                      "starmix.workflows.results:_write_bytes", 0),
         "write_table": (results.write_table, table, "summary.ecsv",
                         "astropy.io.ascii.ui:write", 1),
         "write_json": (results.write_json, {"a": 1}, "record.json",
@@ -125,8 +129,8 @@ def _writers():
     }
 
 
-@pytest.mark.parametrize("name", ["write_posterior", "write_table", "write_json",
-                                  "write_text", "save_figure"])
+@pytest.mark.parametrize("name", ["write_posterior", "write_posterior_in_memory",
+                                  "write_table", "write_json", "write_text", "save_figure"])
 def test_every_writer_is_atomic(tmp_path, monkeypatch, name):
     """Kills: any writer of :mod:`workflows.results` writing straight to its final name.
     The underlying library call is made to write half a file and then fail; the file
@@ -148,6 +152,8 @@ def test_every_writer_is_atomic(tmp_path, monkeypatch, name):
         raise OSError("disk full")
 
     monkeypatch.setattr(owner, method, half_then_fail)
+    if name == "write_posterior":  # the streamed route
+        monkeypatch.setattr("starmix.workflows.results.IN_MEMORY_BYTES", 0)
     with pytest.raises(OSError, match="disk full"):
         writer(path, payload)
     assert path.read_bytes() == b"the earlier, complete file"
@@ -302,7 +308,8 @@ def test_detection_record_holds_the_verdict_and_its_numbers():
     assert detection.record() == {
         "verdict": FOUND, "criterion": "PSIS-LOO elpd difference", "delta_elpd": 123.457,
         "se": 8.91, "z_min": Z_MIN, "delta_min": DELTA_MIN,
-        "elpd": {"cluster + field, K=2": -10.123}, "reasons": ["a reason"]}
+        "elpd": {"cluster + field, K=2": -10.123}, "alternatives": {},
+        "reasons": ["a reason"]}
     assert detection.found and (Z_MIN, DELTA_MIN) == (4.0, 10.0)
     assert detection.text().startswith("detection: CLUSTER FOUND (PSIS-LOO: cluster model "
                                        "ahead of the best field-only model by 123.5 ± 8.9 nats)")

@@ -116,6 +116,11 @@ def _local_write_lock() -> Iterator[None]:
         yield
 
 
+def _write_bytes(path: Path, data) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
 def posterior_bytes(idata: xr.DataTree) -> int:
     """The bytes of every array in ``idata`` (about the size of its netCDF file)."""
     return int(sum(node.dataset.nbytes for node in idata.subtree))
@@ -134,8 +139,7 @@ def write_posterior(path: str | Path, idata: xr.DataTree) -> Path:
             with _local_write_lock():
                 encoded = idata.to_netcdf(engine="h5netcdf")
             require_space(path, len(encoded))
-            with open(temporary, "wb") as handle:
-                handle.write(encoded)
+            _write_bytes(temporary, encoded)
         else:
             idata.to_netcdf(temporary, engine="h5netcdf")
     return Path(path)

@@ -404,6 +404,12 @@ def _record_interruption(stop, folder, targets, rows, settings, started, source,
         say(f"{stop}: {'the workers are stopped; ' if had_workers else ''}{done} of "
             f"{len(targets)} clusters have rows, {len(targets) - done} are left for a rerun; "
             f"writing the table and the record {folder.record}")
+        for target in targets:  # a cluster whose folder was completed before its task's
+            if target.row in rows or target.problem:  # result came back counts as done
+                continue
+            if folder_status(folder.cluster(target)) in COMPLETE:
+                with suppress(OSError, ValueError, KeyError, TypeError):
+                    rows[target.row] = row_from_folder(target, folder.cluster(target))
         rows.update({t.row: left_row(t) for t in targets if t.row not in rows})
         try:
             result = _write_outputs(folder, targets, rows, settings, "interrupted", started,
