@@ -53,8 +53,8 @@ def run_case(name, args, model, method, draws, chains, out_root) -> dict:
     record = json.loads(record_path.read_text())
     row["status"] = record["status"]
     row["timings_s"] = record["timings_s"]
-    row["n_stars"] = (record.get("selection") or {}).get("n_fitted") or record.get(
-        "data", {}).get("n_rows")
+    row["n_stars"] = (record.get("selection") or {}).get("n_stars")
+    row["field_components"] = record.get("field_components")
     detection = record.get("detection") or {}
     row["verdict"] = detection.get("verdict")
     row["delta_elpd"], row["se"] = detection.get("delta_elpd"), detection.get("se")
@@ -84,7 +84,8 @@ def line(row: dict) -> str:
                 f"ERROR {row['error']}")
     t = row["timings_s"]
     steps = " ".join(f"{step.split()[0][:6]}={t[step]:.0f}" for step in STEPS if step in t)
-    return (f"{row['case']:>12} {row['model']:>6} {row['detection_method']:>8}: total "
+    return (f"{row['case']:>12} {row['model']:>6} {row['detection_method']:>8} "
+            f"{row['n_stars']} stars K={row['field_components']}: total "
             f"{t.get('total', row['wall_s']):6.1f} s (process {row['wall_s']:.0f} s) | {steps} | "
             f"grad/draw {row['gradients_per_draw']} | {row['verdict']} "
             f"Δelpd {row['delta_elpd']} ± {row['se']}")

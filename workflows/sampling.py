@@ -5,6 +5,7 @@ import dataclasses
 import importlib.util
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -148,7 +149,9 @@ def check_draw_budget(n_values_per_draw: int, sampling: SamplingOptions, out_dir
         if folder is not None:
             free = shutil.disk_usage(folder).free
             if need > free:
-                raise ValueError(f"{what} on disk ({_gb(free)} free at {folder}); lower "
+                staged = re.fullmatch(r"\.(.+)\.staging-\d+", folder.name)  # name --out
+                shown = folder.parent / staged.group(1) if staged else folder
+                raise ValueError(f"{what} on disk ({_gb(free)} free for {shown}); lower "
                                  "--draws or --chains, or give --out on a larger disk")
     return need
 
