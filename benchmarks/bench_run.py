@@ -32,8 +32,8 @@ REAL = {
     "blanco1-dr2": (["--data", str(SHARED / "blanco1_gaiadr2_field.csv.gz"), "--cluster",
                      "Blanco 1", "--drop-invalid"], "blanco1_gaiadr2_field.csv.gz"),
 }
-STEPS = ("load data", "validate and cut", "sample", "detection", "convergence gate",
-         "membership and summaries", "predictive checks", "save results")
+STEPS = ("load data", "validate and cut", "field-only models", "sample", "detection",
+         "convergence gate", "membership and summaries", "predictive checks", "save results")
 
 
 def run_case(name, args, model, method, draws, chains, out_root) -> dict:

@@ -3,9 +3,13 @@
 
 1-3. :mod:`workflows.cluster_inputs`: load (or simulate) the Gaia table, validate it for
      the model, quality cuts, footprint.
-4-7. :mod:`workflows.cluster_fit`: starting candidates, build the model, MAP from each
-     candidate and NUTS from the best, membership and pointwise log-likelihood per draw,
-     field components by PSIS-LOO, detection against field-only models, convergence gate.
+4-7. :mod:`workflows.cluster_fit`: starting candidates; with detection (Laplace route, the
+     default) the field-only models with K and K + 1 Gaussians first, whose PSIS-LOO sets
+     K*, the field's own number; the cluster model with K*, MAP from each candidate and
+     NUTS from the best, membership and pointwise log-likelihood per draw; detection (the
+     cluster model with K* against the field-only model with K*); convergence gate. With
+     ``--detection-method nuts`` the cluster model is fitted with K first and again with
+     K* if they differ (:func:`workflows.cluster_fit.detection_step`).
 8.   :mod:`workflows.cluster_outputs`: estimates, tables and figures.
 
 The names below the imports are this workflow's public ones (``from
@@ -28,7 +32,10 @@ from starmix.workflows.cluster_fit import (  # noqa: F401 (public names of the w
     build_cluster_model,
     choose_field_components,
     cluster_gate,
+    detection_against,
     detection_step,
+    field_components_needed,
+    field_only_fits,
     fit,
     initial_guess,
     prior_center_setter,
@@ -122,12 +129,26 @@ def run_cluster(
         gaussian_field = inputs.model != "parallax" or inputs.parallax_field == "gaussian"
         auto = inputs.field_components == "auto" and gaussian_field
         comparison = None
+        field_first = (inputs.detection and gaussian_field and not auto
+                       and inputs.detection_method == "laplace")
+        alternatives = None
+        if field_first:  # the field's own K first, so that the cluster model is fitted once
+            with run.step("field-only models"):
+                k_given = int(inputs.field_components)
+                alternatives = field_only_fits(table, inputs, guess, center, k_given,
+                                               sampling, run)
+                n_field = field_components_needed(alternatives[0])
+                if n_field != k_given:
+                    run.say(f"detection: without a cluster the field needs K = {n_field}; the "
+                            f"cluster model is fitted with K = {n_field}")
         with run.step("sample"):
             if auto:
                 n_field, model, idata, probability, comparison = choose_field_components(
                     table, inputs, guess, center, sampling, run, candidates=candidates)
             else:
-                n_field = 2 if inputs.field_components == "auto" else int(inputs.field_components)
+                if alternatives is None:
+                    n_field = (2 if inputs.field_components == "auto"
+                               else int(inputs.field_components))
                 model, check_start = build_cluster_model(table, inputs, guess, center, n_field)
                 starts, before_start = start_arguments(model, inputs.model, candidates, table,
                                                        len(model.coords["component"]))
@@ -137,9 +158,12 @@ def run_cluster(
         detection = None
         if inputs.detection and gaussian_field:
             with run.step("detection"):
-                n_field, (model, idata, probability), detection = detection_step(
-                    table, inputs, guess, center, candidates, n_field, (model, idata, probability),
-                    sampling, run)
+                if alternatives is not None:
+                    detection = detection_against(idata, n_field, *alternatives)
+                else:
+                    n_field, (model, idata, probability), detection = detection_step(
+                        table, inputs, guess, center, candidates, n_field,
+                        (model, idata, probability), sampling, run)
         background = ThreadPoolExecutor(1)  # NumPy's percentiles release the GIL
         spread = background.submit(probability.membership, "cluster")
         background.shutdown(wait=False)  # its one task still runs; spread.result() waits

@@ -233,6 +233,25 @@ def field_only_fits(table, inputs, guess, center, n_field: int, sampling: Sampli
     return found, how
 
 
+def field_components_needed(alternatives: dict[int, np.ndarray]) -> int:
+    """K*: the number of field Gaussians whose field-only model PSIS-LOO ranks first."""
+    field_elpd = {k: float(value.sum()) for k, value in alternatives.items()}
+    return max(field_elpd, key=field_elpd.get)
+
+
+def detection_against(idata: xr.DataTree, n_field: int, alternatives: dict[int, np.ndarray],
+                      how: dict[int, dict]):
+    """Step 7 when the field-only models came first (``--detection-method laplace``): the
+    cluster fit with K* field Gaussians (``idata``) against the field-only model with K*,
+    like with like, as :func:`detection_step` compares them."""
+    cluster = pointwise_loo(idata["log_likelihood"]["stars"].values)
+    detection = detect(cluster, alternatives[n_field], n_field)
+    detection.elpd = {f"cluster + field, K={n_field}": float(cluster.sum()),
+                      **{f"field only, K={k}": float(v.sum()) for k, v in alternatives.items()}}
+    detection.alternatives = {f"field only, K={k}": value for k, value in how.items()}
+    return detection
+
+
 def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sampling, run):
     """Step 7: the cluster fit against field-only fits (:mod:`workflows.detection`).
 
