@@ -30,7 +30,8 @@ REAL = {
     "ngc188-dr2": (["--data", str(SHARED / "ngc188_gaiadr2_cone.csv.gz"), "--cluster", "NGC188",
                     "--assign-errors", "--drop-invalid"], "ngc188_gaiadr2_cone.csv.gz"),
     "blanco1-dr2": (["--data", str(SHARED / "blanco1_gaiadr2_field.csv.gz"), "--cluster",
-                     "Blanco 1", "--drop-invalid"], "blanco1_gaiadr2_field.csv.gz"),
+                     "Blanco_1", "--catalogue", str(SHARED / "cg20_cluster_parameters.tsv"),
+                     "--drop-invalid"], "blanco1_gaiadr2_field.csv.gz"),
 }
 STEPS = ("load data", "validate and cut", "field-only models", "sample", "detection",
          "convergence gate", "membership and summaries", "predictive checks", "save results")
