@@ -60,7 +60,8 @@ class LaplaceLoo:
                 "draws": self.draws, "seconds": round(self.seconds, 3),
                 "pareto_k_posterior": round(self.k_posterior, 3),
                 "share_pointwise_k_above_0.7": round(self.high_k_share, 4),
-                "reliable": self.reliable, **({"reason": self.reason} if self.reason else {})}
+                "reliable": self.reliable, **({"reason": self.reason} if self.reason else {}),
+                **({"attempts": self.attempts} if self.attempts else {})}
 
 
 def _unconstrained(model: pm.Model, point: dict) -> dict:
@@ -79,11 +80,13 @@ def _unconstrained(model: pm.Model, point: dict) -> dict:
 
 def laplace_loo(model: pm.Model, seed: int, component: str, start: dict | None = None,
                 draws: int = LAPLACE_DRAWS, log_likelihood: str = "auto",
-                df: float | None = LAPLACE_DF) -> LaplaceLoo:
+                df: float | None = LAPLACE_DF, then: tuple = ()) -> LaplaceLoo:
     """Pointwise PSIS-LOO elpd of ``model`` from its Laplace approximation (see the module
     docstring). ``start``: constrained values of every free variable to start the mode
     search from (else the model's initial point); ``seed`` draws from q; ``component``:
-    any component of the mixture (:func:`mixture_draws` needs one)."""
+    any component of the mixture (:func:`mixture_draws` needs one); ``df``: the proposal
+    (None: Gaussian, else Student t); ``then``: further proposals tried, with the same
+    mode and Hessian, while the last is not reliable."""
     from pymc.blocking import DictToArrayBijection
     from scipy.optimize import minimize
     from scipy.special import gammaln
@@ -114,55 +117,71 @@ def laplace_loo(model: pm.Model, seed: int, component: str, start: dict | None =
     except np.linalg.LinAlgError:
         return LaplaceLoo(np.zeros(n_stars), np.inf, 1.0, 0, time.perf_counter() - began,
                           "the Hessian at the mode is not negative definite", df)
-    rng = np.random.default_rng(seed)
-    dimension = len(mode)
-    standard = rng.standard_normal((draws, dimension))
-    log_det_precision = 2.0 * np.sum(np.log(np.diag(chol_precision)))
-    if df is None:  # Gaussian q
-        log_q = (-0.5 * np.sum(standard**2, axis=1) - 0.5 * dimension * np.log(2 * np.pi)
-                 + 0.5 * log_det_precision)
-    else:  # multivariate Student t q with ``df`` degrees of freedom: heavier tails
-        standard = standard / np.sqrt(rng.chisquare(df, size=draws) / df)[:, None]
-        log_q = (gammaln((df + dimension) / 2) - gammaln(df / 2)
-                 - 0.5 * dimension * np.log(df * np.pi) + 0.5 * log_det_precision
-                 - 0.5 * (df + dimension) * np.log1p(np.sum(standard**2, axis=1) / df))
-    # x = mode + L^-T z has covariance (L L^T)^-1 = precision^-1
-    samples = mode + np.linalg.solve(chol_precision.T, standard.T).T
-    log_p = np.array([float(logp(point_of(x))) for x in samples])
-
     names = [rv.name for rv in model.free_RVs]
     outputs = {var.name: var for var in model.unobserved_value_vars}
     constrained = model.compile_fn([outputs[name] for name in names], inputs=value_vars,
                                    on_unused_input="ignore", point_fn=True)
-    columns = {name: [] for name in names}
-    finite = np.isfinite(log_p)
-    for x in samples[finite]:
-        for name, value in zip(names, constrained(point_of(x)), strict=True):
-            columns[name].append(value)
-    dims = model.named_vars_to_dims
-    posterior = xr.Dataset({
-        name: (("chain", "draw", *dims.get(name, ())), np.asarray(values)[None])
-        for name, values in columns.items()}, coords={
-            "chain": [0], "draw": np.arange(int(finite.sum())),
-            **{name: list(values) for name, values in model.coords.items()}})
-    membership = mixture_draws(model, posterior, component=component,
-                               log_likelihood=log_likelihood)
-    log_p, log_q = log_p[finite], log_q[finite]
-    kept = membership.kept
-    correction = log_p[kept] - log_q[kept]
-    elpd_i, pointwise_k = psis_loo(membership.log_likelihood, correction)
-    _, k_posterior = _psis_block(correction[None] - correction.max(), tail_length(len(kept)))
-    k_posterior = float(k_posterior[0])
-    high = float(np.mean(~(pointwise_k <= 0.7)))
-    reason = ""
-    if not np.isfinite(k_posterior) or k_posterior > K_POSTERIOR_MAX:
-        reason = (f"the Laplace approximation is poor: Pareto k of p/q is {k_posterior:.2f} "
-                  f"(> {K_POSTERIOR_MAX})")
-    elif high > HIGH_K_SHARE:
-        reason = (f"{high:.1%} of the stars have a pointwise Pareto k above 0.7 "
-                  f"(> {HIGH_K_SHARE:.0%})")
-    return LaplaceLoo(elpd_i, float(k_posterior), float(high), int(len(kept)),
-                      time.perf_counter() - began, reason, df)
+
+    def attempt(df):
+        rng = np.random.default_rng(seed)
+        dimension = len(mode)
+        standard = rng.standard_normal((draws, dimension))
+        log_det_precision = 2.0 * np.sum(np.log(np.diag(chol_precision)))
+        if df is None:  # Gaussian q
+            log_q = (-0.5 * np.sum(standard**2, axis=1) - 0.5 * dimension * np.log(2 * np.pi)
+                     + 0.5 * log_det_precision)
+        else:  # multivariate Student t q with ``df`` degrees of freedom: heavier tails
+            standard = standard / np.sqrt(rng.chisquare(df, size=draws) / df)[:, None]
+            log_q = (gammaln((df + dimension) / 2) - gammaln(df / 2)
+                     - 0.5 * dimension * np.log(df * np.pi) + 0.5 * log_det_precision
+                     - 0.5 * (df + dimension) * np.log1p(np.sum(standard**2, axis=1) / df))
+        # x = mode + L^-T z has covariance (L L^T)^-1 = precision^-1
+        samples = mode + np.linalg.solve(chol_precision.T, standard.T).T
+        log_p = np.array([float(logp(point_of(x))) for x in samples])
+
+        columns = {name: [] for name in names}
+        finite = np.isfinite(log_p)
+        for x in samples[finite]:
+            for name, value in zip(names, constrained(point_of(x)), strict=True):
+                columns[name].append(value)
+        dims = model.named_vars_to_dims
+        posterior = xr.Dataset({
+            name: (("chain", "draw", *dims.get(name, ())), np.asarray(values)[None])
+            for name, values in columns.items()}, coords={
+                "chain": [0], "draw": np.arange(int(finite.sum())),
+                **{name: list(values) for name, values in model.coords.items()}})
+        membership = mixture_draws(model, posterior, component=component,
+                                   log_likelihood=log_likelihood)
+        log_p, log_q = log_p[finite], log_q[finite]
+        kept = membership.kept
+        correction = log_p[kept] - log_q[kept]
+        elpd_i, pointwise_k = psis_loo(membership.log_likelihood, correction)
+        _, k_posterior = _psis_block(correction[None] - correction.max(), tail_length(len(kept)))
+        k_posterior = float(k_posterior[0])
+        high = float(np.mean(~(pointwise_k <= 0.7)))
+        reason = ""
+        if not np.isfinite(k_posterior) or k_posterior > K_POSTERIOR_MAX:
+            reason = (f"the Laplace approximation is poor: Pareto k of p/q is {k_posterior:.2f} "
+                      f"(> {K_POSTERIOR_MAX})")
+        elif high > HIGH_K_SHARE:
+            reason = (f"{high:.1%} of the stars have a pointwise Pareto k above 0.7 "
+                      f"(> {HIGH_K_SHARE:.0%})")
+        return LaplaceLoo(elpd_i, float(k_posterior), float(high), int(len(kept)),
+                          time.perf_counter() - began, reason, df)
+
+    tried = []
+    for proposal in (df, *then):
+        result = attempt(proposal)
+        tried.append(result)
+        if result.reliable:
+            break
+    if len(tried) > 1:
+        result.attempts = [each.record() for each in tried]
+        if not result.reliable:
+            result.reason = "; ".join(
+                f"{'Gaussian' if each.df is None else f'Student t ({each.df:g})'}: "
+                f"{each.reason}" for each in tried)
+    return result
 
 
 def _minus_hessian(gradient_of_minus_logp, mode: np.ndarray, step: float = 1e-4) -> np.ndarray:
@@ -181,15 +200,8 @@ def _minus_hessian(gradient_of_minus_logp, mode: np.ndarray, step: float = 1e-4)
 
 def approximate_loo(model: pm.Model, seed: int, component: str, start: dict | None = None,
                     draws: int = LAPLACE_DRAWS, log_likelihood: str = "auto") -> LaplaceLoo:
-    """:func:`laplace_loo` with the Gaussian proposal, then the Student t one if the first
-    is not reliable; the last attempt is returned (its ``reliable`` says whether to fall
-    back to NUTS), with the earlier attempts' reasons in its ``reason``."""
-    first = laplace_loo(model, seed, component, start, draws, log_likelihood, df=None)
-    if first.reliable:
-        return first
-    second = laplace_loo(model, seed, component, start, draws, log_likelihood, df=FALLBACK_DF)
-    second.seconds += first.seconds
-    second.attempts = [first.record(), second.record()]
-    if not second.reliable:
-        second.reason = f"Gaussian: {first.reason}; Student t: {second.reason}"
-    return second
+    """:func:`laplace_loo` with the Gaussian proposal, then the Student t one (same mode and
+    Hessian) if the first is not reliable; ``reliable`` of the result says whether to fall
+    back to NUTS, and ``attempts`` holds each proposal's record."""
+    return laplace_loo(model, seed, component, start, draws, log_likelihood, df=None,
+                       then=(FALLBACK_DF,))
