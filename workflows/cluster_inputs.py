@@ -202,6 +202,17 @@ def load_cluster_table(inputs: ClusterInput) -> tuple[Table, dict]:
     if inputs.assign_errors:
         table = assign_dr3_errors(table)
         provenance["errors"] = table.meta["errors"]
+    correlations = ("pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr")
+    errors = ("parallax_error", "pmra_error", "pmdec_error")
+    if (all(name in table.colnames for name in errors)
+            and not any(name in table.colnames for name in correlations)):
+        # a file with its own errors but none of the three correlations (as many DR2
+        # extractions): zero correlations, said in the record, never silently
+        table = table.copy()
+        for name in correlations:
+            table[name] = np.zeros(len(table))
+        provenance["correlations"] = ("absent from the file: taken as zero (the file's own "
+                                      "errors are kept)")
     if inputs.zero_point:
         table = correct_parallax_zero_point(table)
         provenance["parallax_zero_point"] = {
