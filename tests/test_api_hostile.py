@@ -106,7 +106,7 @@ def test_draw_budget_memory_and_disk(tmp_path, monkeypatch):
         return usage(10 * GB, 10 * GB - 10**6, 10**6)
 
     monkeypatch.setattr(sampling_module.shutil, "disk_usage", small_disk)
-    with pytest.raises(ValueError, match=rf"on disk \(1.0 MB free at {tmp_path}\)"):
+    with pytest.raises(ValueError, match=rf"on disk \(1.0 MB free for {tmp_path}\)"):
         sampling_module.check_draw_budget(100, options, tmp_path / "not" / "yet")
     assert seen == [tmp_path]
 

@@ -24,12 +24,13 @@ import numpy as np
 
 from starmix.data.clusters import normalise_name
 from starmix.models import CLUSTER_MODELS
-from starmix.models.field import HALO_PARAMETERS
+from starmix.models.field import HALO_PARAMETERS, MAX_FIELD_COMPONENTS
 from starmix.workflows.checks import check_step
 from starmix.workflows.cluster_fit import (  # noqa: F401 (public names of the workflow)
     AUTO_FIELD_COMPONENTS,
     best_by_loo,
     build_cluster_model,
+    check_fit_budget,
     choose_field_components,
     cluster_gate,
     detection_against,
@@ -135,6 +136,12 @@ def run_cluster(
         if field_first:  # the field's own K first, so that the cluster model is fitted once
             with run.step("field-only models"):
                 k_given = int(inputs.field_components)
+                # what the cluster fit will need (memory, disk) and rows whose likelihood is
+                # not finite stop the run here, before any model is fitted
+                largest, check_start = build_cluster_model(
+                    table, inputs, guess, center, min(k_given + 1, MAX_FIELD_COMPONENTS))
+                check_fit_budget(largest, sampling, inputs.log_likelihood, run.out_dir)
+                check_start()
                 alternatives = field_only_fits(table, inputs, guess, center, k_given,
                                                sampling, run)
                 n_field = field_components_needed(alternatives[0])

@@ -141,6 +141,10 @@ def laplace_loo(model: pm.Model, seed: int, component: str, start: dict | None =
 
         columns = {name: [] for name in names}
         finite = np.isfinite(log_p)
+        if finite.sum() < 25:
+            return LaplaceLoo(np.zeros(n_stars), np.inf, 1.0, int(finite.sum()),
+                              time.perf_counter() - began, f"only {int(finite.sum())} of "
+                              f"{draws} draws have a finite log posterior", df)
         for x in samples[finite]:
             for name, value in zip(names, constrained(point_of(x)), strict=True):
                 columns[name].append(value)
