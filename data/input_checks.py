@@ -242,34 +242,37 @@ def _header_names(path: Path, colnames: Sequence[str], encoding: str | None,
     return None
 
 
+def _quietly(read):
+    """``read()``, or None when it fails (a file astropy cannot open: the read error
+    stands), with astropy's warnings silenced."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return read()
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def _fits_names(path: Path) -> list[str] | None:
     """The TTYPE names of the first table extension of a FITS file (None if unreadable)."""
     from astropy.io import fits
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with fits.open(path) as hdus:
-                for hdu in hdus:
-                    if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
-                        header = hdu.header
-                        return [str(header.get(f"TTYPE{i}", "")).strip()
-                                for i in range(1, int(header.get("TFIELDS", 0)) + 1)]
-    except Exception:  # noqa: BLE001 - a file astropy cannot open: the read error stands
+    def read():
+        with fits.open(path) as hdus:
+            for hdu in hdus:
+                if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
+                    header = hdu.header
+                    return [str(header.get(f"TTYPE{i}", "")).strip()
+                            for i in range(1, int(header.get("TFIELDS", 0)) + 1)]
         return None
-    return None
+    return _quietly(read)
 
 
 def _votable_names(path: Path) -> list[str] | None:
     """The FIELD names of the first table of a VOTable (None if unreadable)."""
     from astropy.io.votable import parse
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return [field.name for field in parse(str(path)).get_first_table().fields]
-    except Exception:  # noqa: BLE001
-        return None
+    return _quietly(lambda: [field.name for field in parse(str(path)).get_first_table().fields])
 
 
 def require_columns(available: Sequence[str], required: Sequence[str]) -> None:

@@ -64,20 +64,6 @@ class LaplaceLoo:
                 **({"attempts": self.attempts} if self.attempts else {})}
 
 
-def _unconstrained(model: pm.Model, point: dict) -> dict:
-    """Value-variable point (transformed where the model transforms) from constrained
-    values of the free variables."""
-    values = {}
-    for rv in model.free_RVs:
-        value_var = model.rvs_to_values[rv]
-        transform = model.rvs_to_transforms.get(rv)
-        value = np.asarray(point[rv.name], float)
-        if transform is not None:
-            value = transform.forward(value, *rv.owner.inputs).eval()
-        values[value_var.name] = np.asarray(value, float)
-    return values
-
-
 def laplace_loo(model: pm.Model, seed: int, component: str, start: dict | None = None,
                 draws: int = LAPLACE_DRAWS, log_likelihood: str = "auto",
                 df: float | None = LAPLACE_DF, then: tuple = ()) -> LaplaceLoo:
@@ -92,10 +78,11 @@ def laplace_loo(model: pm.Model, seed: int, component: str, start: dict | None =
     from scipy.special import gammaln
 
     from starmix.workflows.membership import mixture_draws
+    from starmix.workflows.sampling import unconstrained_point
 
     began = time.perf_counter()
     value_vars = model.value_vars
-    start_point = model.initial_point() if start is None else _unconstrained(model, start)
+    start_point = model.initial_point() if start is None else unconstrained_point(model, start)
     raveled = DictToArrayBijection.map({var.name: start_point[var.name] for var in value_vars})
     logp = model.compile_logp(jacobian=True)
     dlogp = model.compile_dlogp(jacobian=True)

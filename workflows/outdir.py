@@ -28,6 +28,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import stat
 import sys
@@ -92,6 +93,13 @@ def check_output_path(out: str | Path, record_name: str = RECORD_NAME,
                     f"{RECORD_NAME} does not list ({_shown(unlisted)}); a new run replaces "
                     "the folder, so move them out or choose another --out")
     return path
+
+
+def shown_folder(folder: Path) -> Path:
+    """``--out`` for its staging folder ``.NAME.staging-PID`` (what messages name), else
+    ``folder`` itself."""
+    staged = re.fullmatch(r"\.(.+)\.staging-\d+", Path(folder).name)
+    return Path(folder).parent / staged.group(1) if staged else Path(folder)
 
 
 def _shown(names: list[str]) -> str:

@@ -14,7 +14,6 @@ crashes the process on the way out when it does).
 
 import errno
 import json
-import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from astropy.table import Table
 
 from starmix.data.files import atomic_path as plain_atomic_path
 from starmix.workflows.interrupt import check_signals, deferred_signals
+from starmix.workflows.outdir import shown_folder
 
 IN_MEMORY_BYTES = 512 * 2**20
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -38,8 +38,7 @@ class DiskFullError(OSError):
         free = _free_bytes(folder)
         need = f", {_mb(needed)} needed" if needed else ""
         have = f", {_mb(free)} free" if free is not None else ""
-        staged = re.fullmatch(r"\.(.+)\.staging-\d+", folder.name)  # name --out, not staging
-        shown = folder.parent / staged.group(1) if staged else folder
+        shown = shown_folder(folder)  # --out, not its staging folder
         super().__init__(f"no space left on device writing {Path(path).name} for {shown}"
                          f"{need}{have}")
         self.errno = errno.ENOSPC

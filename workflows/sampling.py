@@ -5,7 +5,6 @@ import dataclasses
 import importlib.util
 import math
 import os
-import re
 import shutil
 import sys
 import time
@@ -21,6 +20,7 @@ from pymc.sampling.parallel import ParallelSamplingError
 from starmix.data.input_checks import DataValidationError
 from starmix.workflows.config import SamplingOptions, available_cores
 from starmix.workflows.membership import logsumexp
+from starmix.workflows.outdir import shown_folder
 
 SMALL_MODEL_OBJECTS = 1_000
 DEFAULT_TUNE = {"nutpie": 300}  # every other sampler: 1000
@@ -149,8 +149,7 @@ def check_draw_budget(n_values_per_draw: int, sampling: SamplingOptions, out_dir
         if folder is not None:
             free = shutil.disk_usage(folder).free
             if need > free:
-                staged = re.fullmatch(r"\.(.+)\.staging-\d+", folder.name)  # name --out
-                shown = folder.parent / staged.group(1) if staged else folder
+                shown = shown_folder(folder)  # --out, not its staging folder
                 raise ValueError(f"{what} on disk ({_gb(free)} free for {shown}); lower "
                                  "--draws or --chains, or give --out on a larger disk")
     return need
@@ -301,6 +300,19 @@ def map_point(model: pm.Model, seed: int, start=None) -> dict[str, np.ndarray]:
     return {rv.name: found[rv.name].values[0, 0] for rv in model.free_RVs}
 
 
+def unconstrained_point(model: pm.Model, point: dict) -> dict[str, np.ndarray]:
+    """The sampler's point (value variables, transformed where the model transforms) from
+    constrained values of every free variable."""
+    values = {}
+    for rv in model.free_RVs:
+        transform = model.rvs_to_transforms.get(rv)
+        value = np.asarray(point[rv.name], float)
+        if transform is not None:
+            value = np.asarray(transform.forward(value, *rv.owner.inputs).eval(), float)
+        values[model.rvs_to_values[rv].name] = value
+    return values
+
+
 def best_map_point(model: pm.Model, seed: int, starts=None, before_start=None):
     """:func:`map_point` from each of ``starts``, the one of highest log posterior."""
     if not starts:
@@ -311,16 +323,8 @@ def best_map_point(model: pm.Model, seed: int, starts=None, before_start=None):
         if before_start is not None:
             before_start(j)
         point = map_point(model, seed, start)
-        transformed = model.initial_point()
-        for rv in model.free_RVs:
-            value_var = model.rvs_to_values[rv]
-            transform = model.rvs_to_transforms.get(rv)
-            value = point[rv.name]
-            if transform is not None:
-                value = transform.forward(value, *rv.owner.inputs).eval()
-            transformed[value_var.name] = value
         points.append(point)
-        values.append(float(logp(transformed)))
+        values.append(float(logp({**model.initial_point(), **unconstrained_point(model, point)})))
     best = int(np.argmax(values))
     if before_start is not None:
         before_start(best)
