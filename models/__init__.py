@@ -16,7 +16,19 @@ from dataclasses import dataclass
 from functools import cached_property
 from types import ModuleType
 
+import pytensor
+
 from starmix.models.outlier_line import LINE_COMPONENTS, LINE_PARAMETERS, outlier_line
+
+# The same seed must give the same numbers whether a model's compiled code was just built or
+# loaded from PyTensor's on-disk cache. With PyTensor's fast-math default the two differ in
+# the last bits (functions loaded from the cache are linked, not inlined into each other, so
+# LLVM contracts and reorders differently), and NUTS turns that into different draws: the
+# same simulated cluster passed its convergence gate on a cold cache and failed it on a warm
+# one (r_hat 1.010). PyTensor's cache key holds this flag, so no stale entry is read. The
+# mixture likelihood (``models.fused``, most of the time) keeps its own fast-math flags: it
+# is one function, compiled the same way either way.
+pytensor.config.numba__fastmath = False
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def tangent_plane(ra, dec, center: SkyCoord) -> np.ndarray:
 
 def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_guess,
                   n_field: int = 2, star_ids=None, cluster: bool = True,
-                  magnitudes=None,
+                  cluster_on_sky: bool = True, magnitudes=None,
                   offset_guess=(0.0, 0.0), priors=None):
     """Build the joint model.
 
@@ -70,8 +70,12 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
     disc; astrometry (N, 3) as (pmra, pmdec, parallax) in mas/yr, mas/yr, mas;
     astrometry_cov (N, 3, 3) in the same order; cluster_guess (3,) in the same order.
     ``cluster=False``: the field-only alternative of the detection step (uniform on the
-    sky, the same field priors). ``offset_guess`` (ξ, η) in arcmin: the prior centre of the
-    cluster's centre on the plane (the published centre's offset, when known).
+    sky, the same field priors). ``cluster_on_sky=False``: the detection's other
+    alternative, a *narrow field lump*: the cluster component as it is in proper motion and
+    parallax but spread uniformly over the footprint like the field, so that what a cluster
+    adds over it is its concentration on the sky. ``offset_guess`` (ξ, η) in arcmin: the
+    prior centre of the cluster's centre on the plane (the published centre's offset, when
+    known).
     """
     sky, astrometry = np.asarray(sky, float), np.asarray(astrometry, float)
     priors = check_priors(priors, REPLACEABLE_PRIORS, "joint")
@@ -94,11 +98,12 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
             pm.Deterministic("cluster_distance", 1 / plx)
             pm_dispersion = prior("cluster_pm_dispersion", lambda name: pm.Uniform(
                 name, 0.0, FIELD_MIN_PM_WIDTH), priors)
-            offset = pm.Normal("cluster_offset",
-                               prior_constant(offset_guess, "cluster_offset_prior_center"),
-                               radius / 5, dims="sky")
-            scale = pm.LogNormal("plummer_radius", pt.log(radius / 3), 1.0)
-            sky_parameters += [offset[0], offset[1], scale]
+            if cluster_on_sky:
+                offset = pm.Normal("cluster_offset",
+                                   prior_constant(offset_guess, "cluster_offset_prior_center"),
+                                   radius / 5, dims="sky")
+                scale = pm.LogNormal("plummer_radius", pt.log(radius / 3), 1.0)
+                sky_parameters += [offset[0], offset[1], scale]
             means.append(pt.concatenate([pm_mean, plx[None]])[None, :])
             covs.append(pt.diag(pt.stack([pm_dispersion**2, pm_dispersion**2,
                                           CLUSTER_PARALLAX_DEPTH**2]))[None])
@@ -123,7 +128,7 @@ def table_arrays(table) -> tuple[np.ndarray, np.ndarray]:
 
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = None,
-               footprint=None, cluster: bool = True,
+               footprint=None, cluster: bool = True, cluster_on_sky: bool = True,
                magnitude_prior: bool = False, priors=None):
     """The joint model of a Gaia table: ``footprint`` (:class:`data.footprint.Footprint`,
     the data's cone; estimated from the stars if None) sets the plane and the field's sky
@@ -142,5 +147,6 @@ def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = 
     return cluster_joint(sky, astrometry, cov, radius=footprint.radius_arcmin,
                          cluster_guess=[cluster_guess[name] for name in AXES],
                          n_field=n_field, star_ids=np.asarray(table["source_id"]),
-                         cluster=cluster, magnitudes=magnitudes, offset_guess=offset_guess,
+                         cluster=cluster, cluster_on_sky=cluster_on_sky,
+                         magnitudes=magnitudes, offset_guess=offset_guess,
                          priors=priors)

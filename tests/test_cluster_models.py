@@ -130,6 +130,42 @@ def test_joint_model(table):
     check_against_reference(model, values, reference)
 
 
+def test_joint_narrow_field_lump_is_the_cluster_spread_over_the_footprint(table):
+    """The detection's lump alternative (``cluster_on_sky=False``): the same narrow
+    component in proper motion and parallax, uniform on the sky like the field, checked
+    against SciPy; and the cluster model tends to it as its Plummer radius grows."""
+    from starmix.data.footprint import Footprint
+
+    cone = Footprint(CENTER.ra.deg, CENTER.dec.deg, 20.0, "the test's")
+    lump = CLUSTER_MODELS["joint"].from_table(table, GUESS, n_field=2, center=CENTER,
+                                              footprint=cone, cluster_on_sky=False)
+    assert "plummer_radius" not in lump.named_vars and "cluster_offset" not in lump.named_vars
+    values = {"w": W3, "cluster_pm": np.array([-2.9, -3.8]), "cluster_parallax": 0.35,
+              "cluster_pm_dispersion": 0.1,
+              "field_mean": np.array([[-3.0, -5.0, 0.3], [-2.0, -6.0, 0.5]]),
+              "field_cov_log_width": np.array([0.1, 0.9]),
+              "field_cov_chol_diag": np.array([[1.5, 0.2], [2.5, 0.3]]),
+              "field_cov_chol_offdiag": np.array([[0.4, 0.01, 0.02], [-0.7, 0.05, -0.03]])}
+    fields = [field_covariance(values["field_cov_log_width"][k],
+                               values["field_cov_chol_diag"][k],
+                               values["field_cov_chol_offdiag"][k]) for k in range(2)]
+    errors = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
+    flat = -np.log(np.pi * 20.0**2)
+    reference = np.empty((len(table), 3))
+    for i, row in enumerate(table):
+        star = [row["pmra"], row["pmdec"], row["parallax"]]
+        reference[i, 0] = flat + multivariate_normal.logpdf(
+            star, [-2.9, -3.8, 0.35], np.diag([0.01, 0.01, 0.005**2]) + errors[i])
+        for k in range(2):
+            reference[i, k + 1] = flat + multivariate_normal.logpdf(
+                star, values["field_mean"][k], fields[k] + errors[i])
+    check_against_reference(lump, values, reference)
+    cluster = CLUSTER_MODELS["joint"].from_table(table, GUESS, n_field=2, center=CENTER,
+                                                 footprint=cone)
+    wide = {**values, "cluster_offset": np.zeros(2), "plummer_radius": 1e5}
+    assert evaluate(cluster, wide)[2] == pytest.approx(evaluate(lump, values)[2], rel=1e-7)
+
+
 def exponential_field_density(x, length):
     return x**-4 * np.exp(-1 / (x * length)) / (2 * length**3) if x > 0 else 0.0
 

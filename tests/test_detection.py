@@ -308,6 +308,30 @@ def test_detect_thresholds_and_standard_error_by_hand():
     assert edge.delta_elpd == pytest.approx(39.0) and edge.verdict == NOT_FOUND  # 3.9 se
 
 
+def test_the_cluster_must_beat_the_narrow_field_lump_too():
+    """With a lump alternative the verdict needs both comparisons; the binding one is named,
+    with its own Δelpd and se, and the other is kept in the record."""
+    rng = np.random.default_rng(5)
+    field_only = np.zeros(400)
+    cluster = rng.normal(0.5, 1.0, 400)  # Δ ≈ 200 ± 20 against the field: found
+    found = detect(cluster, field_only, 2)
+    assert found.found and found.against == "field only, K=2"
+    lump = cluster - rng.normal(0.02, 0.3, 400)  # the lump explains nearly all of it
+    refused = detect(cluster, field_only, 2, lump)
+    assert refused.verdict == NOT_FOUND
+    assert refused.against.startswith("narrow field lump")
+    difference = cluster - lump
+    assert refused.delta_elpd == pytest.approx(difference.sum())
+    assert refused.se == pytest.approx(np.sqrt(400) * difference.std())
+    assert "spread evenly over the footprint" in refused.reasons[0]
+    record = refused.record()
+    assert set(record["comparisons"]) == {"field only, K=2", "narrow field lump + field, K=2"}
+    assert record["comparisons"]["field only, K=2"]["delta_elpd"] == pytest.approx(
+        cluster.sum(), abs=1e-3)
+    concentrated = detect(cluster, field_only, 2, cluster - rng.normal(0.4, 0.3, 400))
+    assert concentrated.found  # the sky concentration alone is worth ~160 ± 6 nats
+
+
 def test_pointwise_loo_is_arviz_loo_per_star():
     import arviz as az
     import xarray as xr

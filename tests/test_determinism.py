@@ -41,3 +41,15 @@ def test_another_seed_changes_the_numbers(tmp_path):
         assert main(["run", "outlier-line", *SHORT_ARGS, "--seed", seed, "--no-figures",
                      "--out", str(outs[-1])]) == 0
     assert (outs[0] / "summary.ecsv").read_bytes() != (outs[1] / "summary.ecsv").read_bytes()
+
+
+def test_compiled_graphs_do_not_use_fast_math():
+    """PyTensor's fast-math default makes code loaded from its on-disk cache round
+    differently from code compiled in the process (a simulated cluster's gate passed cold
+    and failed warm, same seed; with the flag off both runs gave bit-identical posteriors,
+    docs/performance.md). Importing the models turns it off for every compiled graph."""
+    import pytensor
+
+    import starmix.models  # noqa: F401
+
+    assert pytensor.config.numba__fastmath is False

@@ -38,7 +38,9 @@ from starmix.workflows.cluster_fit import (  # noqa: F401 (public names of the w
     field_components_needed,
     field_only_fits,
     fit,
+    has_lump_alternative,
     initial_guess,
+    lump_fit,
     prior_center_setter,
     start_arguments,
     starting_candidates,
@@ -166,7 +168,9 @@ def run_cluster(
         if inputs.detection and gaussian_field:
             with run.step("detection"):
                 if alternatives is not None:
-                    detection = detection_against(idata, n_field, *alternatives)
+                    lump = (lump_fit(table, inputs, guess, center, n_field, idata, sampling, run)
+                            if has_lump_alternative(inputs) else None)
+                    detection = detection_against(idata, n_field, *alternatives, lump=lump)
                 else:
                     n_field, (model, idata, probability), detection = detection_step(
                         table, inputs, guess, center, candidates, n_field,

@@ -82,11 +82,12 @@ def prior_center_setter(model: pm.Model, candidates: list[Candidate], model_name
 
 
 def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int,
-                        cluster: bool = True):
+                        cluster: bool = True, cluster_on_sky: bool = True):
     """Step 4: the chosen model from its module's ``from_table`` adapter, and its
     starting-point check (:func:`workflows.sampling.check_starting_point` on the model's
     input columns; the sampler runs it when the log-density at the start is not finite).
-    ``cluster=False``: the field-only alternative of the detection step."""
+    ``cluster=False``: the field-only alternative of the detection step;
+    ``cluster_on_sky=False`` (models with sky positions): its narrow field lump."""
     spec = CLUSTER_MODELS[inputs.model]
     accepted = spec.options
     offered = {"n_field": n_field, "center": center, "parallax_field": inputs.parallax_field,
@@ -94,11 +95,13 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
                "magnitude_prior": inputs.magnitude_prior,
                "cluster_halo": inputs.cluster_halo and cluster, "cluster": cluster,
                "priors": inputs.priors}
+    if not cluster_on_sky:
+        offered["cluster_on_sky"] = False
     if "footprint" in accepted:
         offered["footprint"] = footprint_for(table, inputs, center)
     model = spec.from_table(table, guess, **{name: value for name, value in offered.items()
                                              if name in accepted})
-    if not cluster:
+    if not cluster or not cluster_on_sky:
         return model, None
     columns = {name: np.asarray(table[name]) for name in spec.required_columns
                if name != "source_id"}
@@ -239,16 +242,64 @@ def field_components_needed(alternatives: dict[int, np.ndarray]) -> int:
     return max(field_elpd, key=field_elpd.get)
 
 
+def has_lump_alternative(inputs: ClusterInput) -> bool:
+    """Whether the model has sky positions, and so the narrow-field-lump alternative."""
+    return "cluster_on_sky" in CLUSTER_MODELS[inputs.model].options
+
+
+def lump_fit(table, inputs, guess, center, n_field: int, idata: xr.DataTree,
+             sampling: SamplingOptions, run: Run) -> tuple[np.ndarray, dict]:
+    """Step 7b (models with sky positions): pointwise PSIS-LOO elpd of the narrow field
+    lump with ``n_field`` field Gaussians (the cluster component spread uniformly over the
+    footprint; :mod:`workflows.detection`) and how it was found. Its mode search starts
+    from the cluster fit's posterior means (``idata``), where the narrow component already
+    sits on the stars it would take; Laplace with importance sampling, or NUTS when that
+    approximation is poor or ``inputs.detection_method`` is ``"nuts"``."""
+    from starmix.workflows.laplace import approximate_loo
+
+    model, _ = build_cluster_model(table, inputs, guess, center, n_field, cluster_on_sky=False)
+    posterior = idata["posterior"]
+    start = {rv.name: posterior[rv.name].mean(("chain", "draw")).values
+             for rv in model.free_RVs if rv.name in posterior}
+    how = {}
+    if inputs.detection_method == "laplace":
+        run.say(f"detection: Laplace approximation of the narrow field lump with K = {n_field}")
+        approx = approximate_loo(model, sampling.seed, "cluster", start=start,
+                                 log_likelihood=inputs.log_likelihood)
+        how = approx.record()
+        if approx.reliable:
+            run.say(f"detection: narrow field lump: elpd {approx.elpd_i.sum():.1f} "
+                    f"({how['method']}, Pareto k of p/q {approx.k_posterior:.2f}, "
+                    f"{approx.seconds:.1f} s)")
+            return approx.elpd_i, how
+        run.say(f"detection: {approx.reason}; sampling the narrow field lump with NUTS instead")
+    short = dataclasses.replace(sampling, draws=min(sampling.draws, DETECTION_DRAWS))
+    began = time.perf_counter()
+    lump, _ = fit(model, short, run.say, starts=[start], log_likelihood=inputs.log_likelihood,
+                  out_dir=run.out_dir)
+    elpd = pointwise_loo(lump["log_likelihood"]["stars"].values)
+    return elpd, {**({"laplace": how} if how else {}), "method": "nuts",
+                  "draws": short.draws, "chains": short.chains,
+                  "seconds": round(time.perf_counter() - began, 3)}
+
+
 def detection_against(idata: xr.DataTree, n_field: int, alternatives: dict[int, np.ndarray],
-                      how: dict[int, dict]):
+                      how: dict[int, dict], lump: tuple[np.ndarray, dict] | None = None):
     """Step 7 when the field-only models came first (``--detection-method laplace``): the
     cluster fit with K* field Gaussians (``idata``) against the field-only model with K*,
-    like with like, as :func:`detection_step` compares them."""
+    like with like, as :func:`detection_step` compares them, and against the narrow field
+    lump with K* (``lump``: its pointwise elpd and how it was found; models with sky
+    positions)."""
     cluster = pointwise_loo(idata["log_likelihood"]["stars"].values)
-    detection = detect(cluster, alternatives[n_field], n_field)
+    detection = detect(cluster, alternatives[n_field], n_field,
+                       None if lump is None else lump[0])
     detection.elpd = {f"cluster + field, K={n_field}": float(cluster.sum()),
                       **{f"field only, K={k}": float(v.sum()) for k, v in alternatives.items()}}
     detection.alternatives = {f"field only, K={k}": value for k, value in how.items()}
+    if lump is not None:
+        name = f"narrow field lump + field, K={n_field}"
+        detection.elpd[name] = float(lump[0].sum())
+        detection.alternatives[name] = lump[1]
     return detection
 
 
@@ -282,10 +333,17 @@ def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sa
     if best_k != n_field:
         run.say(f"detection: PSIS-LOO prefers K = {best_k} field components for the cluster "
                 "model; its fit is the result")
-    detection = detect(pointwise[k_star], alternatives[k_star], k_star)
+    lump = (lump_fit(table, inputs, guess, center, k_star, cluster_fits[k_star][1], sampling,
+                     run) if has_lump_alternative(inputs) else None)
+    detection = detect(pointwise[k_star], alternatives[k_star], k_star,
+                       None if lump is None else lump[0])
     detection.elpd = {**{f"cluster + field, K={k}": v for k, v in cluster_elpd.items()},
                       **{f"field only, K={k}": v for k, v in field_elpd.items()}}
     detection.alternatives = {f"field only, K={k}": value for k, value in how.items()}
+    if lump is not None:
+        name = f"narrow field lump + field, K={k_star}"
+        detection.elpd[name] = float(lump[0].sum())
+        detection.alternatives[name] = lump[1]
     return best_k, cluster_fits[best_k], detection
 
 
