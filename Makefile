@@ -14,7 +14,7 @@ PYTHON_CANDIDATES := $(PYTHON) python3.12 python3.13 python3 \
 BASE_PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell \
 	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $(p))))
 
-.PHONY: run test smoke lint reproduce validate bench bench-baseline bench-large bench-membership bench-survey bench-run mutation mutation-sample clean venv
+.PHONY: run test smoke lint reproduce validate bench bench-baseline bench-large bench-membership bench-survey bench-run bench-detection mutation mutation-sample clean venv
 
 venv: $(STAMP)
 
@@ -93,6 +93,11 @@ bench-survey: $(STAMP)
 # (BENCH_ARGS="--sizes 1000 10000 --models pmplx --no-real" for a few minutes)
 bench-run: $(STAMP)
 	$(PY) benchmarks/bench_run.py $(BENCH_ARGS)
+
+# detection rates: clusters injected into the real Blanco 1 and EDR3 fields, and the same
+# regions empty (resumable; BENCH_ARGS=--quick for a 16-case subset)
+bench-detection: $(STAMP)
+	$(PY) benchmarks/bench_detection.py $(BENCH_ARGS)
 
 bench-membership: $(STAMP)
 	$(PY) benchmarks/bench_membership.py $(BENCH_ARGS)

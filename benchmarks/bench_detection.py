@@ -102,6 +102,41 @@ def load_field():
     return table[finite]
 
 
+EDR3_CONE = (345.673, 59.559)  # deg; the file's 20 arcmin cone
+EDR3_REGION_RADIUS = 7.0  # arcmin: four regions that do not overlap, inside the cone
+
+
+def edr3_centres() -> list[tuple[float, float]]:
+    """Four regions 10 arcmin from the EDR3 cone's centre, one per quadrant."""
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord
+
+    centre = SkyCoord(EDR3_CONE[0] * u.deg, EDR3_CONE[1] * u.deg)
+    points = [centre.directional_offset_by((45 + 90 * j) * u.deg, 10 * u.arcmin)
+              for j in range(4)]
+    return [(float(p.ra.deg), float(p.dec.deg)) for p in points]
+
+
+def load_edr3():
+    """The dense Galactic-plane EDR3 cone (already cut to parallax 0-0.5 mas and errors
+    below 0.5), every astrometric column and correlation, RUWE 1 (the file has none)."""
+    from astropy.table import Table
+
+    table = Table.read(SHARED / "edr3_field_ra345.67_dec59.56.csv", format="ascii.csv")
+    if "ruwe" not in table.colnames:
+        table["ruwe"] = 1.0
+    finite = np.ones(len(table), bool)
+    for name in ("parallax", "pmra", "pmdec", "parallax_error", "pmra_error", "pmdec_error",
+                 "phot_g_mean_mag"):
+        finite &= np.isfinite(np.asarray(table[name], float))
+    return table[finite]
+
+
+# field name -> (loader, region centres, region radius in arcmin, planned parallaxes in mas)
+FIELDS = {"blanco1": (load_field, region_centres, REGION_RADIUS, PARALLAXES),
+          "edr3": (load_edr3, edr3_centres, EDR3_REGION_RADIUS, (0.3,))}
+
+
 def separation_arcmin(table, centre) -> np.ndarray:
     import astropy.units as u
     from astropy.coordinates import SkyCoord
@@ -111,7 +146,7 @@ def separation_arcmin(table, centre) -> np.ndarray:
     return stars.separation(SkyCoord(centre[0] * u.deg, centre[1] * u.deg)).arcmin
 
 
-def plan(region_table, centre, parallax: float, seed: int) -> dict:
+def plan(region_table, centre, parallax: float, seed: int, radius_arcmin: float) -> dict:
     """The planned cluster of one region (see the module docstring)."""
     import astropy.units as u
     from astropy.coordinates import SkyCoord
@@ -122,7 +157,7 @@ def plan(region_table, centre, parallax: float, seed: int) -> dict:
     pm = np.array([np.median(np.asarray(region_table[c], float)[near])
                    for c in ("pmra", "pmdec")])
     pm = pm + rng.normal(0.0, 1.0, 2)
-    angle, radius = rng.uniform(0, 360), REGION_RADIUS / 3 * math.sqrt(rng.uniform())
+    angle, radius = rng.uniform(0, 360), radius_arcmin / 3 * math.sqrt(rng.uniform())
     where = SkyCoord(centre[0] * u.deg, centre[1] * u.deg).directional_offset_by(
         angle * u.deg, radius * u.arcmin)
     distance_pc = 1000.0 / parallax
@@ -132,9 +167,10 @@ def plan(region_table, centre, parallax: float, seed: int) -> dict:
             "pm_dispersion": DISPERSION_KMS / 4.74047 * parallax}
 
 
-def inject(region_table, planned: dict, richness: int, seed: int):
+def inject(region_table, planned: dict, richness: int, seed: int, centre, radius_arcmin):
     """``region_table`` plus ``richness`` members of the planned cluster (column
-    ``is_member``), each with the errors of a field star of nearly its G."""
+    ``is_member``), each with the errors of a field star of nearly its G; members that fall
+    outside the region's cone (``centre``, ``radius_arcmin``) are not kept."""
     import astropy.units as u
     from astropy.coordinates import SkyCoord
     from astropy.table import Table, vstack
@@ -150,10 +186,13 @@ def inject(region_table, planned: dict, richness: int, seed: int):
     order = np.argsort(g_field)
     donors = order[np.clip(np.searchsorted(g_field[order], rng.choice(g_field, richness))
                            + rng.integers(-2, 3, richness), 0, len(order) - 1)]
-    radii = plummer_radii(rng, planned["plummer_arcmin"], REGION_RADIUS, richness)
+    radii = plummer_radii(rng, planned["plummer_arcmin"], 2 * radius_arcmin, richness)
     angles = rng.uniform(0, 360, richness)
     positions = SkyCoord(planned["ra"] * u.deg, planned["dec"] * u.deg).directional_offset_by(
         angles * u.deg, radii * u.arcmin)
+    inside = (positions.separation(SkyCoord(centre[0] * u.deg, centre[1] * u.deg)).arcmin
+              < radius_arcmin)  # the cone cuts the cluster as a real query would
+    positions, donors, richness = positions[inside], donors[inside], int(inside.sum())
     members = Table()
     members["source_id"] = 9_000_000_000_000_000 + seed * 1000 + np.arange(richness)
     members["ra"] = positions.ra.wrap_at(180 * u.deg).deg
@@ -196,7 +235,8 @@ def hdbscan_5d(table, planned, selection: str) -> np.ndarray:
     centre = np.median(values, axis=0)
     scale = 1.4826 * np.median(np.abs(values - centre), axis=0)
     scaled = (values - centre) / scale
-    result = HDBSCAN(min_cluster_size=10, cluster_selection_method=selection).fit(scaled)
+    result = HDBSCAN(min_cluster_size=10, cluster_selection_method=selection,
+                     copy=True).fit(scaled)
     labels = result.labels_
     found = [label for label in set(labels) if label >= 0]
     if not found:
@@ -248,7 +288,7 @@ def quality(p, truth) -> dict:
     return row
 
 
-def run_starmix(table, planned, centre, draws: int, seed: int) -> dict:
+def run_starmix(table, planned, centre, radius_arcmin, draws: int, seed: int) -> dict:
     from starmix.data.clusters import ClusterReference
     from starmix.workflows.cluster import ClusterInput, run_cluster
     from starmix.workflows.config import GateThresholds, SamplingOptions
@@ -257,15 +297,16 @@ def run_starmix(table, planned, centre, draws: int, seed: int) -> dict:
                                  planned["pmdec"], planned["parallax"], "planned injection")
     inputs = ClusterInput(model="joint", data=table, cluster="INJECTED", reference=reference,
                           center=(planned["ra"], planned["dec"]),
-                          footprint=(centre[0], centre[1], REGION_RADIUS))
+                          footprint=(centre[0], centre[1], radius_arcmin))
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         try:
             result = run_cluster(Path(folder) / "run", inputs,
                                  SamplingOptions(draws=draws, seed=seed), GateThresholds(),
                                  figures=False, checks="off", quiet=True)
-        except SystemExit as err:
-            return {"error": f"exit {err.code}", "seconds": time.perf_counter() - began}
+        except (SystemExit, ValueError) as err:
+            return {"error": f"{type(err).__name__}: {err}",
+                    "seconds": time.perf_counter() - began}
         out = Path(result.out_dir)
         record = json.loads((out / "run_record.json").read_text())
         from astropy.table import Table
@@ -289,18 +330,20 @@ def run_starmix(table, planned, centre, draws: int, seed: int) -> dict:
 
 
 def cases(quick: bool):
-    centres = region_centres()
-    richness = (0, 50, 200) if quick else RICHNESS
-    parallaxes = PARALLAXES[:1] if quick else PARALLAXES
-    for parallax in parallaxes:
-        for n in richness:
-            regions = centres if n == 0 else centres[: 5]
-            for j, centre in enumerate(regions):
-                if quick and j >= (4 if n == 0 else 2):
-                    break
-                yield {"case": f"plx{parallax}-n{n}-r{j}", "region": j, "centre": centre,
-                       "parallax": parallax, "richness": n,
-                       "seed": 1000 * j + n + int(10 * parallax)}
+    """Every (field, planned parallax, richness, region): all regions empty, the first
+    five (all four in the EDR3 cone) with each richness injected."""
+    for field, (_, centres, radius, parallaxes) in FIELDS.items():
+        centres = centres()
+        for parallax in parallaxes[:1] if quick else parallaxes:
+            for n in (0, 50, 200) if quick else RICHNESS:
+                regions = centres if n == 0 else centres[:5]
+                for j, centre in enumerate(regions):
+                    if quick and j >= (4 if n == 0 else 2):
+                        break
+                    yield {"case": f"{field}-plx{parallax}-n{n}-r{j}", "field": field,
+                           "region": j, "centre": centre, "radius": radius,
+                           "parallax": parallax, "richness": n,
+                           "seed": 1000 * j + n + int(10 * parallax)}
 
 
 def main(argv=None) -> int:
@@ -322,17 +365,23 @@ def main(argv=None) -> int:
             row = json.loads(line)
             done[row["case"]] = row
     if not args.report_only:
-        field = load_field()
         todo = [case for case in cases(args.quick) if case["case"] not in done]
-        print(f"{len(field)} field stars; {len(todo)} case(s) to run, {len(done)} done",
-              flush=True)
+        print(f"{len(todo)} case(s) to run, {len(done)} done", flush=True)
+        fields = {}
         for number, case in enumerate(todo, 1):
-            region = field[separation_arcmin(field, case["centre"]) < REGION_RADIUS]
-            planned = plan(region, case["centre"], case["parallax"], case["seed"])
-            table = inject(region, planned, case["richness"], case["seed"])
+            if case["field"] not in fields:
+                fields[case["field"]] = FIELDS[case["field"]][0]()
+            field = fields[case["field"]]
+            radius = case["radius"]
+            region = field[separation_arcmin(field, case["centre"]) < radius]
+            planned = plan(region, case["centre"], case["parallax"], case["seed"], radius)
+            table = inject(region, planned, case["richness"], case["seed"], case["centre"],
+                           radius)
             truth = np.asarray(table["is_member"], bool)
-            row = {**case, "planned": planned, "stars": len(table)}
-            starmix = run_starmix(table, planned, case["centre"], args.draws, case["seed"])
+            row = {**case, "planned": planned, "stars": len(table),
+                   "injected": int(truth.sum())}
+            starmix = run_starmix(table, planned, case["centre"], radius, args.draws,
+                                  case["seed"])
             p = starmix.pop("p", None)
             row["starmix"] = {**starmix, **({} if p is None else quality(p, truth))}
             peers = {"hdbscan-eom": (hdbscan_5d, "eom"), "hdbscan-leaf": (hdbscan_5d, "leaf"),
@@ -340,7 +389,7 @@ def main(argv=None) -> int:
             for name, (method, option) in peers.items():
                 began = time.perf_counter()
                 p = method(table, planned, option)
-                row[name] = {"detected": peer_detects(p, table, planned),
+                row[name] = {"detected": bool(peer_detects(p, table, planned)),
                              "seconds": time.perf_counter() - began, **quality(p, truth)}
             done[row["case"]] = row
             with out.open("a") as stream:
@@ -368,13 +417,15 @@ def report(rows: list[dict]) -> None:
           "of planned values")
     richness = sorted({row["richness"] for row in rows})
     header = "method        " + " ".join(f"{'n=' + str(n):>10}" for n in richness)
-    for parallax in sorted({row["parallax"] for row in rows}):
-        print(f"\nparallax {parallax} mas   (n=0: false-positive rate)")
+    for field, parallax in sorted({(row.get("field", "blanco1"), row["parallax"])
+                                   for row in rows}):
+        print(f"\n{field} field, parallax {parallax} mas   (n=0: false-positive rate)")
         print(header)
         for method in methods:
             cells = []
             for n in richness:
-                group = [r for r in rows if r["richness"] == n and r["parallax"] == parallax]
+                group = [r for r in rows if r["richness"] == n and r["parallax"] == parallax
+                         and r.get("field", "blanco1") == field]
                 hits = sum(_found(r, method) for r in group)
                 cells.append(f"{hits}/{len(group)}" if group else "-")
             print(f"{method:<14}" + " ".join(f"{c:>10}" for c in cells))

@@ -28,6 +28,8 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from starmix.workflows.loo import psis_log_weights
+
 ALPHA = 0.01
 PRIOR_DRAWS = 50
 MAX_DRAWS = 200
@@ -214,6 +216,14 @@ def predictive_checks(model: pm.Model, idata: xr.DataTree, seed: int, observed: 
         # log-likelihood, and a star's several coordinates share one
         star_dim = replicated.dims[2]
         loglike = subset["log_likelihood"].to_dataset()[[observed]]
+        # the PSIS weights of leaving each star out, smoothed once for all its coordinates
+        # (ArviZ smooths them again in every call, a Python loop: 3.9 s against 0.07 s per
+        # coordinate on 10,000 stars; same values)
+        log_weights, pareto_k = psis_log_weights(loglike[observed].values)
+        weights = xr.Dataset({observed: (loglike[observed].dims, log_weights)},
+                             coords=loglike[observed].coords)
+        k_hat = xr.Dataset({observed: ((star_dim,), pareto_k)},
+                           coords={star_dim: replicated[star_dim]})
         pit = np.empty((n_objects, len(names)))
         for j in range(len(names)):
             column = values[..., j].reshape(replicated.shape[:3])
@@ -226,7 +236,9 @@ def predictive_checks(model: pm.Model, idata: xr.DataTree, seed: int, observed: 
                                             coords={star_dim: replicated[star_dim]}),
                 "log_likelihood": loglike})
             with np.errstate(all="ignore"):
-                pit[:, j] = np.asarray(az.loo_pit(tree, var_names=[observed])[observed])
+                pit[:, j] = np.asarray(az.loo_pit(tree, var_names=[observed],
+                                                  log_weights=weights,
+                                                  pareto_k=k_hat)[observed])
         for j, name in enumerate(names):
             distance, allowed = uniformity_distance(pit[:, j])
             report.loo_pit[name] = {"distance": round(distance, 4),
