@@ -77,7 +77,7 @@ def region_centres() -> list[tuple[float, float]]:
     for offset, count in RINGS:
         for j in range(count):
             point = centre.directional_offset_by(360.0 * j / count * u.deg, offset * u.deg)
-            out.append((float(point.ra.wrap_at(180 * u.deg).deg), float(point.dec.deg)))
+            out.append((float(point.ra.deg), float(point.dec.deg)))
     return out
 
 
@@ -161,7 +161,7 @@ def plan(region_table, centre, parallax: float, seed: int, radius_arcmin: float)
     where = SkyCoord(centre[0] * u.deg, centre[1] * u.deg).directional_offset_by(
         angle * u.deg, radius * u.arcmin)
     distance_pc = 1000.0 / parallax
-    return {"ra": float(where.ra.wrap_at(180 * u.deg).deg), "dec": float(where.dec.deg),
+    return {"ra": float(where.ra.deg), "dec": float(where.dec.deg),
             "pmra": float(pm[0]), "pmdec": float(pm[1]), "parallax": parallax,
             "plummer_arcmin": float(np.degrees(PLUMMER_PC / distance_pc) * 60),
             "pm_dispersion": DISPERSION_KMS / 4.74047 * parallax}

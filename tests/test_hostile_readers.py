@@ -435,3 +435,37 @@ def test_config_paths_that_are_not_files_say_what_they_are(tmp_path, capsys, cas
     assert_one_error_line(capsys, f"config file {path}")
     with pytest.raises(FileNotFoundError, match="config file not found"):
         read_config_file(tmp_path / "missing.toml")
+
+
+CORRELATIONS = ("pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr")
+
+
+def test_a_table_without_correlation_columns_gets_zeros_and_says_so():
+    """Most users' own archive queries select the errors but not the correlations: they are
+    taken as zero, with a note in the run's data provenance, and the errors are kept."""
+    from starmix.workflows.cluster_inputs import ClusterInput, load_cluster_table
+
+    table = make_field(seed=3, n_cluster=20, n_field=80)
+    table.remove_columns(list(CORRELATIONS))
+    loaded, provenance = load_cluster_table(ClusterInput(model="pmplx", data=table))
+    assert "taken as zero" in provenance["correlations"]
+    for name in CORRELATIONS:
+        assert np.all(np.asarray(loaded[name]) == 0)
+    np.testing.assert_array_equal(loaded["pmra_error"], table["pmra_error"])
+
+
+@pytest.mark.parametrize("kept", [["pmra_pmdec_corr"], ["parallax_pmra_corr",
+                                                          "parallax_pmdec_corr"]])
+def test_a_table_with_some_correlation_columns_names_the_missing_ones(kept):
+    from starmix.workflows.cluster_inputs import ClusterInput, load_cluster_table
+
+    table = make_field(seed=3, n_cluster=20, n_field=80)
+    missing = [name for name in CORRELATIONS if name not in kept]
+    table.remove_columns(missing)
+    with pytest.raises(DataValidationError) as caught:
+        load_cluster_table(ClusterInput(model="pmplx", data=table))
+    message = str(caught.value)
+    assert all(name in message for name in missing) and "or none" in message
+    # pm2d reads only pmra_pmdec_corr: a table that has it is complete for pm2d
+    if "pmra_pmdec_corr" in kept:
+        load_cluster_table(ClusterInput(model="pm2d", data=table))

@@ -115,6 +115,8 @@ def run_cluster(
             center, center_origin = resolve_cluster_center(inputs, reference)
             table, provenance = load_cluster_table(inputs)
             run.say(f"{len(table)} stars from {provenance['source']}")
+            if "correlations" in provenance:
+                run.say(f"correlations: {provenance['correlations']}")
         with run.step("validate and cut"):
             table, selection = prepare_stars(table, inputs, center, sampling.seed, run.say)
             footprint = footprint_for(table, inputs, center)

@@ -213,6 +213,15 @@ def load_cluster_table(inputs: ClusterInput) -> tuple[Table, dict]:
             table[name] = np.zeros(len(table))
         provenance["correlations"] = ("absent from the file: taken as zero (the file's own "
                                       "errors are kept)")
+    needed = [name for name in correlations
+              if name in CLUSTER_MODELS[inputs.model].required_columns]
+    missing = [name for name in needed if name not in table.colnames]
+    if missing and len(missing) < len(needed):
+        present = [name for name in needed if name in table.colnames]
+        raise DataValidationError(
+            ", ".join(missing), f"missing, while the table has {', '.join(present)}: give "
+            f"all {len(needed)} correlation columns the {inputs.model} model reads, or none "
+            "(then they are taken as zero, and the run record says so)", 0, 0)
     if inputs.zero_point:
         table = correct_parallax_zero_point(table)
         provenance["parallax_zero_point"] = {
