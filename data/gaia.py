@@ -289,25 +289,77 @@ def separation(table: Table, center: SkyCoord) -> Angle:
     return stars.separation(center)
 
 
-def assign_dr3_errors(table: Table) -> Table:
-    """Add Gaia DR3 sky-averaged errors from G (pygaia) where a file has none.
+# Gaia DR2's median uncertainties against G (Gaia Collaboration, Brown et al. 2018, A&A 616,
+# A1, Table 3: parallax 0.02-0.04 mas at G < 15, 0.1 mas at G = 17, 0.7 mas at G = 20, 2 mas
+# at G = 21; proper motion 0.07, 0.2, 1.2 and 3 mas/yr), interpolated in log sigma. Against
+# the real DR2 Blanco 1 field (../shared/data; one field, not a sky average) the parallax
+# errors' medians per magnitude at G = 13-18 are within 14% of it, the proper motions'
+# 21-35% below it at G = 14-18 (docs/real-fields.md); pygaia has no DR2 model.
+DR2_PARALLAX_ERRORS = ((13.0, 0.03), (15.0, 0.04), (17.0, 0.1), (20.0, 0.7), (21.0, 2.0))
+DR2_PM_ERRORS = ((15.0, 0.07), (17.0, 0.2), (20.0, 1.2), (21.0, 3.0))
+ERROR_MODELS = ("dr3", "dr2")
+ERROR_COLUMNS = ("parallax_error", "pmra_error", "pmdec_error")
+CORRELATION_NAMES = ("pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr")
 
-    For files such as the M67/NGC 188 fields that carry astrometry but no uncertainties:
-    ``parallax_error``, ``pmra_error`` and ``pmdec_error`` (mas, mas/yr) become the DR3
-    expectation at each star's G, correlations zero. Recorded in ``table.meta``.
-    """
+
+def _log_interp(g: np.ndarray, points) -> np.ndarray:
+    magnitudes, sigmas = zip(*points, strict=True)
+    return 10 ** np.interp(g, magnitudes, np.log10(sigmas))
+
+
+def model_errors(g: np.ndarray, release: str = "dr3") -> dict[str, np.ndarray]:
+    """Sky-averaged parallax (mas) and proper-motion (mas/yr) errors at G for a Gaia
+    release: ``dr3`` from pygaia's DR3 model, ``dr2`` from ``DR2_PARALLAX_ERRORS`` and
+    ``DR2_PM_ERRORS`` (Brown et al. 2018, Table 3)."""
+    if release not in ERROR_MODELS:
+        raise ValueError(f"--error-model must be one of {', '.join(ERROR_MODELS)}, got "
+                         f"{release!r}")
+    g = np.asarray(g, float)
+    if release == "dr2":
+        pm = _log_interp(g, DR2_PM_ERRORS)
+        return {"parallax_error": _log_interp(g, DR2_PARALLAX_ERRORS), "pmra_error": pm,
+                "pmdec_error": pm.copy()}
     from pygaia.errors.astrometric import parallax_uncertainty, proper_motion_uncertainty
 
+    pmra_error, pmdec_error = proper_motion_uncertainty(g, release="dr3")
+    return {"parallax_error": parallax_uncertainty(g, release="dr3") / 1000,
+            "pmra_error": pmra_error / 1000, "pmdec_error": pmdec_error / 1000}
+
+
+def assign_errors(table: Table, release: str = "dr3") -> Table:
+    """Add Gaia errors from G where a file has none (``release``: ``dr3`` or ``dr2``, see
+    :func:`model_errors`).
+
+    Error columns the file has are kept (the NGC 188 DR2 cone's own ``parallax_error``);
+    the missing ones among ``parallax_error``, ``pmra_error`` and ``pmdec_error`` (mas,
+    mas/yr) become the release's sky-averaged expectation at each star's G, and missing
+    correlations zero. ``table.meta["errors"]`` says which were assigned and how.
+    """
     g = np.asarray(table["phot_g_mean_mag"], float)
     table = table.copy()
-    table["parallax_error"] = parallax_uncertainty(g, release="dr3") / 1000 * u.mas
-    pmra_error, pmdec_error = proper_motion_uncertainty(g, release="dr3")
-    table["pmra_error"] = pmra_error / 1000 * u.mas / u.yr
-    table["pmdec_error"] = pmdec_error / 1000 * u.mas / u.yr
-    for name in ("pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr"):
-        table[name] = np.zeros(len(table))
-    table.meta["errors"] = "assigned from G with pygaia's Gaia DR3 model; correlations zero"
+    modelled = model_errors(g, release)
+    assigned = [name for name in ERROR_COLUMNS if name not in table.colnames]
+    kept = [name for name in ERROR_COLUMNS if name in table.colnames]
+    for name in assigned:
+        unit = u.mas if name == "parallax_error" else u.mas / u.yr
+        table[name] = modelled[name] * unit
+    for name in CORRELATION_NAMES:
+        if name not in table.colnames:
+            table[name] = np.zeros(len(table))
+    source = ("Gaia DR2 medians of Brown et al. (2018), Table 3" if release == "dr2"
+              else "pygaia's Gaia DR3 model")
+    note = (f"assigned from G with {source}: {', '.join(assigned)}" if assigned
+            else "none assigned")
+    if kept:
+        note += f"; the file's own {', '.join(kept)} kept"
+    table.meta["errors"] = note + "; missing correlations zero"
     return table
+
+
+def assign_dr3_errors(table: Table) -> Table:
+    """:func:`assign_errors` with the DR3 model (files such as the M67 and NGC 188 DR3
+    fields, which carry astrometry but no uncertainties)."""
+    return assign_errors(table, "dr3")
 
 
 ZERO_POINT_COLUMNS = ("phot_g_mean_mag", "nu_eff_used_in_astrometry", "pseudocolour",

@@ -469,3 +469,34 @@ def test_a_table_with_some_correlation_columns_names_the_missing_ones(kept):
     # pm2d reads only pmra_pmdec_corr: a table that has it is complete for pm2d
     if "pmra_pmdec_corr" in kept:
         load_cluster_table(ClusterInput(model="pm2d", data=table))
+
+
+def test_assigned_errors_keep_the_files_own_and_follow_the_release():
+    """--assign-errors fills only the error columns a file lacks; the DR2 model follows
+    Brown et al. (2018)'s Table 3 at its magnitudes and is larger than DR3's."""
+    from starmix.data.gaia import assign_errors, model_errors
+
+    table = make_field(seed=3, n_cluster=10, n_field=40)
+    table.remove_columns(["pmra_error", "pmdec_error", *CORRELATIONS])
+    own = np.asarray(table["parallax_error"]).copy()
+    filled = assign_errors(table, "dr2")
+    np.testing.assert_array_equal(filled["parallax_error"], own)
+    assert "pmra_error, pmdec_error" in filled.meta["errors"]
+    assert "own parallax_error kept" in filled.meta["errors"]
+    assert np.all(np.asarray(filled["pmra_error"]) > 0)
+    dr2 = model_errors(np.array([17.0, 20.0, 21.0]), "dr2")
+    np.testing.assert_allclose(dr2["parallax_error"], [0.1, 0.7, 2.0])
+    np.testing.assert_allclose(dr2["pmra_error"], [0.2, 1.2, 3.0])
+    dr3 = model_errors(np.array([17.0, 20.0]), "dr3")
+    assert np.all(dr2["pmra_error"][:2] > 1.5 * dr3["pmra_error"])
+    with pytest.raises(ValueError, match="--error-model"):
+        model_errors(np.array([17.0]), "dr1")
+
+
+def test_error_model_without_assign_errors_is_an_error(tmp_path, capsys):
+    path = tmp_path / "field.ecsv"
+    make_field(seed=3, n_cluster=10, n_field=40).write(path)
+    code = main(["run", "cluster", "--data", str(path), "--error-model", "dr2",
+                 "--out", str(tmp_path / "out")])
+    assert code == 1
+    assert "--error-model" in capsys.readouterr().err

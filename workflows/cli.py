@@ -218,7 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--center", nargs=2, type=float, metavar=("RA", "DEC"),
                         help="cluster centre in degrees (overrides --cluster's)")
     source.add_argument("--assign-errors", action="store_true", default=None,
-                        help="give stars Gaia DR3 errors from G (for files without errors)")
+                        help="give stars Gaia errors from G where the file has none (its "
+                             "own error columns are kept)")
+    source.add_argument("--error-model", choices=["dr3", "dr2"], default=None,
+                        help="the errors --assign-errors gives: dr3 (pygaia, default) or dr2 "
+                             "(Brown et al. 2018, Table 3)")
     source.add_argument("--drop-invalid", action="store_true", default=None,
                         help="drop (and count) invalid rows instead of stopping")
     source.add_argument("--zero-point", action="store_true", default=None,

@@ -14,7 +14,8 @@ from starmix.data.footprint import Footprint, table_footprint
 from starmix.data.gaia import (
     QualityCuts,
     apply_quality_cuts,
-    assign_dr3_errors,
+    ERROR_MODELS,
+    assign_errors,
     correct_parallax_zero_point,
     load_gaia,
     validate_gaia,
@@ -55,6 +56,7 @@ class ClusterInput:
     columns: str | None = None
     drop_invalid: bool = False
     assign_errors: bool = False
+    error_model: str = "dr3"
     zero_point: bool = False
     ruwe_max: float | None = 1.4
     g_max: float | None = 20.0
@@ -114,6 +116,9 @@ class ClusterInput:
                     self.field_components).strip():
                 raise ValueError(f"--field-components must be 1 to {MAX_FIELD_COMPONENTS} or "
                                  f"'auto', got {self.field_components!r}")
+        if self.error_model not in ERROR_MODELS:
+            raise ValueError(f"--error-model must be one of {', '.join(ERROR_MODELS)}, got "
+                             f"{self.error_model!r}")
         if self.detection_method not in DETECTION_METHODS:
             raise ValueError(f"--detection-method must be one of {DETECTION_METHODS}, got "
                              f"{self.detection_method!r}")
@@ -167,6 +172,8 @@ def unused_options(inputs: "ClusterInput") -> dict[str, str]:
                       "is read for the cluster --cluster NAME names: give the name too"),
         "columns": ("--columns", inputs.data is not None, with_data),
         "assign_errors": ("--assign-errors", inputs.data is not None, with_data),
+        "error_model": ("--error-model", inputs.assign_errors,
+                        "chooses the errors --assign-errors gives: give that too"),
         "zero_point": ("--zero-point", inputs.data is not None, with_data),
         "drop_invalid": ("--drop-invalid", inputs.data is not None, with_data),
         "sim_seed": ("--sim-seed", inputs.data is None, simulated),
@@ -200,7 +207,7 @@ def load_cluster_table(inputs: ClusterInput) -> tuple[Table, dict]:
     if table.meta.get("converted_units"):
         provenance["converted_units"] = table.meta["converted_units"]
     if inputs.assign_errors:
-        table = assign_dr3_errors(table)
+        table = assign_errors(table, inputs.error_model)
         provenance["errors"] = table.meta["errors"]
     correlations = ("pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr")
     errors = ("parallax_error", "pmra_error", "pmdec_error")
