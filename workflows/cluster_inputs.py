@@ -12,9 +12,9 @@ from starmix.data.cluster_field import simulate_cluster_field
 from starmix.data.clusters import ClusterReference, resolve_center
 from starmix.data.footprint import Footprint, table_footprint
 from starmix.data.gaia import (
+    ERROR_MODELS,
     QualityCuts,
     apply_quality_cuts,
-    ERROR_MODELS,
     assign_errors,
     correct_parallax_zero_point,
     load_gaia,
