@@ -283,6 +283,15 @@ def lump_fit(table, inputs, guess, center, n_field: int, idata: xr.DataTree,
                   "seconds": round(time.perf_counter() - began, 3)}
 
 
+def _with_lump(detection, lump: tuple[np.ndarray, dict] | None, n_field: int):
+    """``detection`` with the narrow field lump's elpd and how it was fitted recorded."""
+    if lump is not None:
+        name = f"narrow field lump + field, K={n_field}"
+        detection.elpd[name] = float(lump[0].sum())
+        detection.alternatives[name] = lump[1]
+    return detection
+
+
 def detection_against(idata: xr.DataTree, n_field: int, alternatives: dict[int, np.ndarray],
                       how: dict[int, dict], lump: tuple[np.ndarray, dict] | None = None):
     """Step 7 when the field-only models came first (``--detection-method laplace``): the
@@ -296,11 +305,7 @@ def detection_against(idata: xr.DataTree, n_field: int, alternatives: dict[int, 
     detection.elpd = {f"cluster + field, K={n_field}": float(cluster.sum()),
                       **{f"field only, K={k}": float(v.sum()) for k, v in alternatives.items()}}
     detection.alternatives = {f"field only, K={k}": value for k, value in how.items()}
-    if lump is not None:
-        name = f"narrow field lump + field, K={n_field}"
-        detection.elpd[name] = float(lump[0].sum())
-        detection.alternatives[name] = lump[1]
-    return detection
+    return _with_lump(detection, lump, n_field)
 
 
 def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sampling, run):
@@ -340,11 +345,7 @@ def detection_step(table, inputs, guess, center, candidates, n_field, fitted, sa
     detection.elpd = {**{f"cluster + field, K={k}": v for k, v in cluster_elpd.items()},
                       **{f"field only, K={k}": v for k, v in field_elpd.items()}}
     detection.alternatives = {f"field only, K={k}": value for k, value in how.items()}
-    if lump is not None:
-        name = f"narrow field lump + field, K={k_star}"
-        detection.elpd[name] = float(lump[0].sum())
-        detection.alternatives[name] = lump[1]
-    return best_k, cluster_fits[best_k], detection
+    return best_k, cluster_fits[best_k], _with_lump(detection, lump, k_star)
 
 
 def cluster_gate(idata, model, thresholds: GateThresholds) -> GateReport:
