@@ -301,16 +301,16 @@ def test_weighted_median_and_members_parallax():
 
 def test_detection_record_holds_the_verdict_and_its_numbers():
     """The run record's detection entry, key by key (the numbers a user reads)."""
-    from starmix.workflows.detection import DELTA_MIN, FOUND, Z_MIN, Detection
+    from starmix.workflows.detection import DELTA_MIN, FOUND, Z_MIN, Z_MIN_SKY, Detection
 
     detection = Detection(FOUND, 123.4567, 8.91011, {"cluster + field, K=2": -10.12345},
                           ["a reason"])
     assert detection.record() == {
         "verdict": FOUND, "criterion": "PSIS-LOO elpd difference", "delta_elpd": 123.457,
-        "se": 8.91, "z_min": Z_MIN, "delta_min": DELTA_MIN,
+        "se": 8.91, "z_min": Z_MIN, "delta_min": DELTA_MIN, "against": "", "comparisons": {},
         "elpd": {"cluster + field, K=2": -10.123}, "alternatives": {},
         "reasons": ["a reason"]}
-    assert detection.found and (Z_MIN, DELTA_MIN) == (4.0, 10.0)
+    assert detection.found and (Z_MIN, Z_MIN_SKY, DELTA_MIN) == (4.0, 3.0, 10.0)
     assert detection.text().startswith("detection: CLUSTER FOUND (PSIS-LOO: cluster model "
                                        "ahead of the best field-only model by 123.5 ± 8.9 nats)")
     assert detection.text().endswith("\n  - a reason")
