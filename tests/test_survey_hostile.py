@@ -293,3 +293,20 @@ def test_a_signal_before_anything_is_written_says_so(tmp_path, bad_rows):
     assert done.returncode == 143, done.stderr
     assert "no results folder was touched" in done.stderr
     assert not out.exists()
+
+
+def test_larger_cones_are_scheduled_first():
+    """The survey submits every cluster with its cone's area as the Dask priority, so the
+    longest tasks start first and the last tasks to finish are short ones."""
+    from starmix.data.survey_catalogue import SurveyTarget
+    from starmix.workflows.survey import expected_cost
+
+    fields = SurveyTarget.__dataclass_fields__
+
+    def target(radius):
+        values = {name: None for name in fields}
+        values.update(name="X", key="X", row=0, radius_arcmin=radius)
+        return SurveyTarget(**{name: values[name] for name in fields})
+
+    assert expected_cost(target(30.0)) == 900 > expected_cost(target(10.0)) == 100
+    assert expected_cost(target(None)) == 0 and expected_cost(target(float("nan"))) == 0

@@ -84,15 +84,17 @@ def laplace_loo(model: pm.Model, seed: int, component: str, start: dict | None =
     value_vars = model.value_vars
     start_point = model.initial_point() if start is None else unconstrained_point(model, start)
     raveled = DictToArrayBijection.map({var.name: start_point[var.name] for var in value_vars})
-    logp = model.compile_logp(jacobian=True)
-    dlogp = model.compile_dlogp(jacobian=True)
+    # one compiled function for the log density and its gradient: one graph rewrite instead
+    # of two (about 1 s a model), and the fused likelihood computes both in one pass anyway
+    value_and_grad = model.compile_fn([model.logp(jacobian=True), model.dlogp(jacobian=True)],
+                                      inputs=value_vars, on_unused_input="ignore")
 
     def point_of(x):
         return DictToArrayBijection.rmap(raveled._replace(data=x))
 
     def objective(x):
-        point = point_of(x)
-        return -float(logp(point)), -np.asarray(dlogp(point), float)
+        value, gradient = value_and_grad(point_of(x))
+        return -float(value), -np.asarray(gradient, float)
 
     found = minimize(objective, raveled.data, jac=True, method="L-BFGS-B",
                      options={"maxiter": 2000})
@@ -124,7 +126,7 @@ def laplace_loo(model: pm.Model, seed: int, component: str, start: dict | None =
                      - 0.5 * (df + dimension) * np.log1p(np.sum(standard**2, axis=1) / df))
         # x = mode + L^-T z has covariance (L L^T)^-1 = precision^-1
         samples = mode + np.linalg.solve(chol_precision.T, standard.T).T
-        log_p = np.array([float(logp(point_of(x))) for x in samples])
+        log_p = np.array([-objective(x)[0] for x in samples])
 
         columns = {name: [] for name in names}
         finite = np.isfinite(log_p)

@@ -453,6 +453,13 @@ def mark_interrupted(result: SurveyResult, stop: RunInterrupted) -> None:
         stop.kept = list(record["files"].values())
 
 
+def expected_cost(target: SurveyTarget) -> int:
+    """The scheduling priority of a cluster's task: its cone's area in arcmin² (the stars
+    to fit, and so the time, grow with it); 0 when the cone's radius is unknown."""
+    radius = target.radius_arcmin
+    return int(round(radius**2)) if radius and math.isfinite(radius) else 0
+
+
 def _run_tasks(todo, source, folder, options, sampling, gate, execution, client, rows,
                on_result, say):
     from dask import config as dask_config
@@ -464,10 +471,13 @@ def _run_tasks(todo, source, folder, options, sampling, gate, execution, client,
             client = make_client(execution, say)
         attempt = uuid.uuid4().hex[:8]  # a rerun's tasks are new tasks, not the old ones
         try:
+            # largest cones first (their stars, so their time, grow with the area): the
+            # long tasks do not end up last, with one worker busy and the others idle
             futures = {client.submit(survey_cluster, target, source,
                                      str(folder.cluster(target)), options, sampling, gate,
                                      str(folder.log(target)), key=f"survey-{target.key}-{attempt}",
-                                     pure=False): target for target in todo}
+                                     pure=False, priority=expected_cost(target)): target
+                       for target in todo}
             progress = Progress(len(todo), say)
             for future in as_completed(futures):
                 target = futures[future]
