@@ -24,7 +24,11 @@ from starmix.workflows.density_fit import DENSITY_SAMPLING, fit_density, mixture
 from tests.conftest import shared_file
 
 SAMPLING = replace(DENSITY_SAMPLING, seed=3)  # the workflows' defaults: the gate must pass
-SHORT = SamplingOptions(draws=500, seed=3)  # fits judged by their intervals only
+# the density workflow's own tuning (DENSITY_SAMPLING: 1000 steps, target_accept 0.99) with
+# fewer draws: with PyMC's 300 tuning steps and 0.8 this fit's chains settled in different
+# modes (r_hat 1.99) once the compiled code's rounding changed, so the widths compared below
+# meant nothing; the test now checks the gate too
+SHORT = replace(DENSITY_SAMPLING, draws=500, seed=3)
 
 
 def test_model_likelihood_is_the_blurred_mixture_and_the_truncated_one_normalises():
@@ -112,6 +116,7 @@ def test_deconvolution_recovers_intrinsic_widths_where_the_baselines_are_inflate
     data = DensityData((true + errors * rng.standard_normal(600))[:, None], ["x"],
                        (errors**2)[:, None, None], truth=truth)
     fit = fit_density(data, SHORT, components=2, say=lambda _: None)
+    assert fit.gate.passed, fit.gate.failures
     width = np.sqrt(fit.draws()["cov"][:, :, 0, 0])
     low, high = np.percentile(width, [2.5, 97.5], axis=0)
     assert np.all((low <= [0.5, 0.7]) & (high >= [0.5, 0.7])), (low, high)
