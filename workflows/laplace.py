@@ -84,8 +84,9 @@ def laplace_loo(model: pm.Model, seed: int, component: str, start: dict | None =
     value_vars = model.value_vars
     start_point = model.initial_point() if start is None else unconstrained_point(model, start)
     raveled = DictToArrayBijection.map({var.name: start_point[var.name] for var in value_vars})
-    # one compiled function for the log density and its gradient: one graph rewrite instead
-    # of two (about 1 s a model), and the fused likelihood computes both in one pass anyway
+    # one compiled function for the log density and its gradient (the fused likelihood
+    # computes both in one pass anyway); against two functions, a K = 3 field-only model on
+    # 9,700 stars took 3.75 s against 3.86 s: within the noise
     value_and_grad = model.compile_fn([model.logp(jacobian=True), model.dlogp(jacobian=True)],
                                       inputs=value_vars, on_unused_input="ignore")
 
