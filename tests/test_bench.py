@@ -89,3 +89,43 @@ def test_reliability_gap_is_scaled_by_its_binomial_noise():
     assert gap == pytest.approx(0.2)  # the middle bin: 0.5 against 0.3
     assert in_sd == pytest.approx(0.2 / np.sqrt(0.25 / 100))
     assert np.isnan(reliability_gap(p[:10], truth[:10])[0])  # no bin holds 20 stars
+
+
+def test_detection_benchmark_injects_a_plummer_cluster_with_real_errors_inside_the_cone():
+    """benchmarks/bench_detection.py: the injected members lie inside the region's cone
+    (across RA 0), carry errors taken from field stars of nearly their G, scatter about
+    the planned motion by those errors, and the planned proper motion sits in the
+    region's own core at the planned parallax."""
+    import astropy.units as u
+    import numpy as np
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+    from bench_detection import inject, plan, separation_arcmin
+
+    rng = np.random.default_rng(0)
+    n, centre, radius = 3000, (0.2, -30.0), 20.0  # the cone crosses RA 0
+    where = SkyCoord(centre[0] * u.deg, centre[1] * u.deg).directional_offset_by(
+        rng.uniform(0, 360, n) * u.deg, radius * np.sqrt(rng.uniform(size=n)) * u.arcmin)
+    g = rng.uniform(12, 18, n)
+    field = Table({"source_id": np.arange(n), "ra": where.ra.wrap_at(180 * u.deg).deg,
+                   "dec": where.dec.deg, "phot_g_mean_mag": g,
+                   "parallax": rng.gamma(2, 0.5, n),
+                   "parallax_error": 0.01 * 10 ** (0.2 * (g - 12)),
+                   "pmra": rng.normal(5, 3, n), "pmra_error": 0.02 * 10 ** (0.2 * (g - 12)),
+                   "pmdec": rng.normal(-5, 3, n), "pmdec_error": 0.02 * 10 ** (0.2 * (g - 12)),
+                   "pmra_pmdec_corr": np.zeros(n), "parallax_pmra_corr": np.zeros(n),
+                   "parallax_pmdec_corr": np.zeros(n), "ruwe": np.ones(n)})
+    planned = plan(field, centre, 1.0, seed=4, radius_arcmin=radius)
+    near = np.abs(np.asarray(field["parallax"]) - 1.0) < 0.2
+    assert abs(planned["pmra"] - np.median(np.asarray(field["pmra"])[near])) < 4  # 1 mas/yr sd
+    table = inject(field, planned, 200, seed=4, centre=centre, radius_arcmin=radius)
+    members = table[np.asarray(table["is_member"], bool)]
+    assert 150 <= len(members) <= 200 and len(table) == n + len(members)
+    assert np.all(separation_arcmin(members, centre) < radius)
+    # errors follow G as the field's do (same law, to the donors' small G offsets)
+    expected = 0.01 * 10 ** (0.2 * (np.asarray(members["phot_g_mean_mag"]) - 12))
+    np.testing.assert_allclose(members["parallax_error"], expected, rtol=1e-12)
+    pulls = (np.asarray(members["parallax"]) - 1.0) / np.asarray(members["parallax_error"])
+    assert abs(pulls.mean()) < 0.3 and 0.8 < pulls.std() < 1.2
+    assert len(np.unique(members["source_id"])) == len(members)
+    assert not set(members["source_id"]) & set(field["source_id"])
