@@ -81,6 +81,17 @@ def region_centres() -> list[tuple[float, float]]:
     return out
 
 
+def finite_rows(table):
+    """The rows with finite astrometry, errors and G (the count dropped is printed)."""
+    finite = np.ones(len(table), bool)
+    for name in ("parallax", "pmra", "pmdec", "parallax_error", "pmra_error", "pmdec_error",
+                 "phot_g_mean_mag"):
+        finite &= np.isfinite(np.asarray(table[name], float))
+    if not finite.all():
+        print(f"{int((~finite).sum())} of {len(table)} rows without finite astrometry dropped")
+    return table[finite]
+
+
 def load_field():
     """The Blanco 1 field without Blanco 1's listed or labelled members (zero correlations
     added: the file has none)."""
@@ -95,11 +106,7 @@ def load_field():
     table = table[keep]
     for name in ("pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr"):
         table[name] = 0.0
-    finite = np.ones(len(table), bool)
-    for name in ("parallax", "pmra", "pmdec", "parallax_error", "pmra_error", "pmdec_error",
-                 "phot_g_mean_mag"):
-        finite &= np.isfinite(np.asarray(table[name], float))
-    return table[finite]
+    return finite_rows(table)
 
 
 EDR3_CONE = (345.673, 59.559)  # deg; the file's 20 arcmin cone
@@ -125,11 +132,7 @@ def load_edr3():
     table = Table.read(SHARED / "edr3_field_ra345.67_dec59.56.csv", format="ascii.csv")
     if "ruwe" not in table.colnames:
         table["ruwe"] = 1.0
-    finite = np.ones(len(table), bool)
-    for name in ("parallax", "pmra", "pmdec", "parallax_error", "pmra_error", "pmdec_error",
-                 "phot_g_mean_mag"):
-        finite &= np.isfinite(np.asarray(table[name], float))
-    return table[finite]
+    return finite_rows(table)
 
 
 # field name -> (loader, region centres, region radius in arcmin, planned parallaxes in mas)

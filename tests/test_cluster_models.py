@@ -97,22 +97,28 @@ def test_pm2d_model(table):
     check_against_reference(model, values, reference)
 
 
+# the joint model's parameters but the cluster's sky position (shared with its lump test)
+JOINT_VALUES = {"w": W3, "cluster_pm": np.array([-2.9, -3.8]), "cluster_parallax": 0.35,
+                "cluster_pm_dispersion": 0.1,
+                "field_mean": np.array([[-3.0, -5.0, 0.3], [-2.0, -6.0, 0.5]]),
+                "field_cov_log_width": np.array([0.1, 0.9]),
+                "field_cov_chol_diag": np.array([[1.5, 0.2], [2.5, 0.3]]),
+                "field_cov_chol_offdiag": np.array([[0.4, 0.01, 0.02], [-0.7, 0.05, -0.03]])}
+
+
+def joint_field_covariances(values) -> list:
+    return [field_covariance(values["field_cov_log_width"][k], values["field_cov_chol_diag"][k],
+                             values["field_cov_chol_offdiag"][k]) for k in range(2)]
+
+
 def test_joint_model(table):
     from starmix.data.footprint import Footprint
 
     cone = Footprint(CENTER.ra.deg, CENTER.dec.deg, 20.0, "the test's")
     model = CLUSTER_MODELS["joint"].from_table(table, GUESS, n_field=2, center=CENTER,
                                                footprint=cone)
-    values = {"w": W3, "cluster_pm": np.array([-2.9, -3.8]), "cluster_parallax": 0.35,
-              "cluster_pm_dispersion": 0.1,
-              "cluster_offset": np.array([0.5, -0.3]), "plummer_radius": 6.0,
-              "field_mean": np.array([[-3.0, -5.0, 0.3], [-2.0, -6.0, 0.5]]),
-              "field_cov_log_width": np.array([0.1, 0.9]),
-              "field_cov_chol_diag": np.array([[1.5, 0.2], [2.5, 0.3]]),
-              "field_cov_chol_offdiag": np.array([[0.4, 0.01, 0.02], [-0.7, 0.05, -0.03]])}
-    fields = [field_covariance(values["field_cov_log_width"][k],
-                               values["field_cov_chol_diag"][k],
-                               values["field_cov_chol_offdiag"][k]) for k in range(2)]
+    values = {**JOINT_VALUES, "cluster_offset": np.array([0.5, -0.3]), "plummer_radius": 6.0}
+    fields = joint_field_covariances(values)
     sky = tangent_plane(np.asarray(table["ra"]), np.asarray(table["dec"]), CENTER)
     errors = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
     a, radius = 6.0, 20.0
@@ -140,15 +146,8 @@ def test_joint_narrow_field_lump_is_the_cluster_spread_over_the_footprint(table)
     lump = CLUSTER_MODELS["joint"].from_table(table, GUESS, n_field=2, center=CENTER,
                                               footprint=cone, cluster_on_sky=False)
     assert "plummer_radius" not in lump.named_vars and "cluster_offset" not in lump.named_vars
-    values = {"w": W3, "cluster_pm": np.array([-2.9, -3.8]), "cluster_parallax": 0.35,
-              "cluster_pm_dispersion": 0.1,
-              "field_mean": np.array([[-3.0, -5.0, 0.3], [-2.0, -6.0, 0.5]]),
-              "field_cov_log_width": np.array([0.1, 0.9]),
-              "field_cov_chol_diag": np.array([[1.5, 0.2], [2.5, 0.3]]),
-              "field_cov_chol_offdiag": np.array([[0.4, 0.01, 0.02], [-0.7, 0.05, -0.03]])}
-    fields = [field_covariance(values["field_cov_log_width"][k],
-                               values["field_cov_chol_diag"][k],
-                               values["field_cov_chol_offdiag"][k]) for k in range(2)]
+    values = dict(JOINT_VALUES)
+    fields = joint_field_covariances(values)
     errors = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
     flat = -np.log(np.pi * 20.0**2)
     reference = np.empty((len(table), 3))
