@@ -12,6 +12,8 @@ from starmix.data.cluster_field import simulate_cluster_field
 from starmix.data.clusters import ClusterReference, resolve_center
 from starmix.data.footprint import Footprint, table_footprint
 from starmix.data.gaia import (
+    CORRELATION_NAMES,
+    ERROR_COLUMNS,
     ERROR_MODELS,
     QualityCuts,
     apply_quality_cuts,
@@ -209,9 +211,8 @@ def load_cluster_table(inputs: ClusterInput) -> tuple[Table, dict]:
     if inputs.assign_errors:
         table = assign_errors(table, inputs.error_model)
         provenance["errors"] = table.meta["errors"]
-    correlations = ("pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr")
-    errors = ("parallax_error", "pmra_error", "pmdec_error")
-    if (all(name in table.colnames for name in errors)
+    correlations = CORRELATION_NAMES
+    if (all(name in table.colnames for name in ERROR_COLUMNS)
             and not any(name in table.colnames for name in correlations)):
         # a file with its own errors but none of the three correlations (as many DR2
         # extractions): zero correlations, said in the record, never silently
