@@ -80,3 +80,19 @@ def test_weights_are_normalised_and_elpd_is_below_the_in_sample_fit():
 def test_too_few_draws_is_an_error():
     with pytest.raises(ValueError, match="at least 25 draws"):
         psis_loo(np.zeros((1, 20, 3)))
+
+
+def test_threads_do_not_change_the_result(monkeypatch):
+    # blocks smoothed on several threads write the same numbers as one thread does
+    from starmix.workflows import loo
+
+    ll = np.random.default_rng(5).normal(-3, 1, (2, 300, 2_500))
+    threaded = psis_loo(ll, chunk=400)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert loo.loo_threads() == 1
+    single = psis_loo(ll, chunk=400)
+    np.testing.assert_array_equal(threaded[0], single[0])
+    np.testing.assert_array_equal(threaded[1], single[1])
+    weights, _ = loo.psis_log_weights(ll, chunk=400)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    np.testing.assert_array_equal(weights, loo.psis_log_weights(ll, chunk=400)[0])

