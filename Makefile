@@ -14,7 +14,7 @@ PYTHON_CANDIDATES := $(PYTHON) python3.12 python3.13 python3 \
 BASE_PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell \
 	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $(p))))
 
-.PHONY: run test smoke lint reproduce validate bench bench-baseline bench-large bench-membership bench-survey bench-run bench-detection mutation mutation-sample clean venv
+.PHONY: run test smoke lint reproduce validate bench bench-baseline bench-large bench-membership bench-survey bench-run bench-detection mutation mutation-sample docs clean venv
 
 venv: $(STAMP)
 
@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 		$(BASE_PYTHON) -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,jax,zeropoint,bench]'
+	$(PY) -m pip install --quiet -e '.[test,docs,jax,zeropoint,bench]'
 	@# pymc-extras (the membership cross-check's marginalisation) caps pymc < 6.4; its
 	@# marginalize/recover work on 6.4 (tests/test_pymc_extras_crosscheck.py), so it is
 	@# installed without letting pip downgrade PyMC
@@ -101,6 +101,11 @@ bench-detection: $(STAMP)
 
 bench-membership: $(STAMP)
 	$(PY) benchmarks/bench_membership.py $(BENCH_ARGS)
+
+# The documentation site (docs/conf.py: the docs/*.md pages and the API reference from the
+# docstrings), warnings as errors, into build/docs/index.html
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs build/docs
 
 reproduce: $(STAMP)
 	$(VENV)/bin/starmix reproduce

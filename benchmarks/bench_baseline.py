@@ -34,12 +34,12 @@ from bench_speed import default_field
 from fields import pm_arrays
 if os.path.isdir("starmix"):  # this checkout's own code, whichever layout it has
     from starmix.models.cluster_pm2d import cluster_pm2d
-    from starmix.workflows.config import SamplingOptions
-    from starmix.workflows.sampling import sample_posterior
+    from starmix.workflows.runs.options import SamplingOptions
+    from starmix.workflows.inference.sampling import sample_posterior
 else:  # revisions before the starmix package: the top-level folders were the packages
     from models.cluster_pm2d import cluster_pm2d
-    from workflows.config import SamplingOptions
-    from workflows.sampling import sample_posterior
+    from starmix.workflows.runs.options import SamplingOptions
+    from starmix.workflows.inference.sampling import sample_posterior
 
 draws, chains, seed = {draws}, {chains}, {seed}
 stars, guess = default_field()

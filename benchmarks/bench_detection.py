@@ -28,7 +28,7 @@ cluster is), so the empty regions measure the false-positive rate of verificatio
 
 * starmix ``joint`` with its detection (4 chains x ``--draws``, Laplace alternatives):
   the verdict, and Δelpd / se against the field-only model and against the narrow field
-  lump (``workflows.detection``), so that any threshold can be read off the table;
+  lump (``starmix.workflows.cluster.detection``), so that any threshold can be read off the table;
 * HDBSCAN in five dimensions as Hunt & Reffert (2023) run it: tangent-plane positions,
   proper motions and parallax, each scaled to unit robust width, ``min_cluster_size=10``,
   ``eom`` and ``leaf``; P = membership strength of the label nearest the planned values;
@@ -293,8 +293,9 @@ def quality(p, truth) -> dict:
 
 def run_starmix(table, planned, centre, radius_arcmin, draws: int, seed: int) -> dict:
     from starmix.data.clusters import ClusterReference
-    from starmix.workflows.cluster import ClusterInput, run_cluster
-    from starmix.workflows.config import GateThresholds, SamplingOptions
+    from starmix.workflows.cluster.inputs import ClusterInput
+    from starmix.workflows.cluster.run import run_cluster
+    from starmix.workflows.runs.options import GateThresholds, SamplingOptions
 
     reference = ClusterReference("INJECTED", planned["ra"], planned["dec"], planned["pmra"],
                                  planned["pmdec"], planned["parallax"], "planned injection")

@@ -78,7 +78,8 @@ def posterior_means(posterior) -> dict:
 def default_field():
     from starmix.data.cluster_field import simulate_cluster_field
     from starmix.data.clusters import resolve_center
-    from starmix.workflows.cluster import ClusterInput, initial_guess, prepare_stars
+    from starmix.workflows.cluster.fit import initial_guess
+    from starmix.workflows.cluster.inputs import ClusterInput, prepare_stars
 
     inputs = ClusterInput(model="pm2d", cluster="NGC6819")
     center, _ = resolve_center(inputs.cluster, inputs.center)
@@ -100,9 +101,10 @@ def split_sampling(idata, seconds_sampling: float, chains_in_parallel: int) -> d
 
 def job_starmix_workflow(args, started: float) -> dict:
     """W1, W2, W3 as a user runs them: the real workflow functions, figures included."""
-    from starmix.workflows.cluster import ClusterInput, run_cluster
-    from starmix.workflows.config import SamplingOptions, available_cores
-    from starmix.workflows.outlier_line import run_outlier_line
+    from starmix.workflows.cluster.inputs import ClusterInput
+    from starmix.workflows.cluster.run import run_cluster
+    from starmix.workflows.line.run import run_outlier_line
+    from starmix.workflows.runs.options import SamplingOptions, available_cores
 
     imported = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -143,13 +145,13 @@ def job_pymc_sampler(args, started: float) -> dict:
     default route (``sampler="auto"``, the same work as the NumPyro peer), or through
     ``pm.sample(nuts_sampler=...)`` (PyMC's own NUTS, nutpie and numpyro one by one)."""
     from starmix.models.cluster_pm2d import cluster_pm2d
-    from starmix.workflows.config import SamplingOptions, available_cores
-    from starmix.workflows.sampling import (
+    from starmix.workflows.inference.sampling import (
         _sample_with_pymc,
         map_point,
         resolve_sampler,
         sample_posterior,
     )
+    from starmix.workflows.runs.options import SamplingOptions, available_cores
 
     imported = time.perf_counter()
     from fields import pm_arrays
@@ -239,7 +241,7 @@ def job_numpyro_peer(args, started: float) -> dict:
 def starmix_map_point(values, cov, guess) -> dict:
     """starmix's MAP point of pm2d (constrained values, named as in the NumPyro peer)."""
     from starmix.models.cluster_pm2d import cluster_pm2d
-    from starmix.workflows.sampling import map_point
+    from starmix.workflows.inference.sampling import map_point
 
     model = cluster_pm2d(values, cov, cluster_guess=[guess["pmra"], guess["pmdec"]])
     return map_point(model, seed=42)
@@ -320,8 +322,8 @@ def job_large_run(args, started: float) -> dict:
     from fields import pm_arrays, scaled_field
 
     from starmix.models.cluster_pm2d import cluster_pm2d
-    from starmix.workflows.config import SamplingOptions
-    from starmix.workflows.sampling import sample_posterior
+    from starmix.workflows.inference.sampling import sample_posterior
+    from starmix.workflows.runs.options import SamplingOptions
 
     imported = time.perf_counter()
     values, cov = pm_arrays(scaled_field(args.large_stars))

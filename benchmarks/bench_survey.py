@@ -96,8 +96,8 @@ def one(name: str, catalogue: Path, work: Path, draws: int, density: float) -> d
 
     from starmix.data.survey_catalogue import read_survey_catalogue
     from starmix.data.survey_sources import SimulatedSource
-    from starmix.workflows.config import SamplingOptions
-    from starmix.workflows.survey import Execution, SurveyOptions, run_survey, survey_cluster
+    from starmix.workflows.runs.options import SamplingOptions
+    from starmix.workflows.survey.run import Execution, SurveyOptions, run_survey, survey_cluster
 
     caches = [Path(pytensor.config.compiledir), Path(os.environ["NUMBA_CACHE_DIR"])]
     for folder in caches:
@@ -151,7 +151,7 @@ def one(name: str, catalogue: Path, work: Path, draws: int, density: float) -> d
 
 
 def _gate():
-    from starmix.workflows.config import GateThresholds
+    from starmix.workflows.runs.options import GateThresholds
 
     return GateThresholds()
 

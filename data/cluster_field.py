@@ -27,8 +27,8 @@ Errors (both populations)
     parallax_pmdec_corr ~ N(0.0, 0.07), pmra_pmdec_corr ~ N(-0.10, 0.075) (the spread in a
     real EDR3 cone), redrawn until each 3x3 covariance is positive definite. Observed
     (parallax, pmra, pmdec) = truth + a draw from that full covariance. RUWE ~ 1 +
-    |N(0, 0.08)|, with 3% of stars given U(1.4, 3) (unresolved binaries). Sky positions are
-    exact (milliarcsecond errors do not matter at arcminute scales).
+    ``|N(0, 0.08)|``, with 3% of stars given U(1.4, 3) (unresolved binaries). Sky positions
+    are exact (milliarcsecond errors do not matter at arcminute scales).
 
 Counts: by default 6,170 members and 10,830 field stars in a 20' cone, so about 17,000
 stars within 20' and 3,300 within 5'. (About 5,100, not 13,700, lie beyond 15': a uniform

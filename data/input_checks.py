@@ -331,7 +331,7 @@ def bad_row_masks(
     """Boolean masks of bad rows, keyed by (column, reason); only non-empty masks are kept.
 
     Checks every column for non-finite values, the ``positive`` columns for values <= 0
-    and the ``correlations`` columns for |value| > 1.
+    and the ``correlations`` columns for ``|value| > 1``.
     """
     masks = {}
     for name, values in columns.items():

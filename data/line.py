@@ -66,7 +66,7 @@ def simulate_outlier_line(
 
     Draws, in this order, from ``np.random.default_rng(seed)``: x ~ U(0, 10) (then sorted);
     outlier indices ``rng.choice(n_points, size=n_outliers)`` (with replacement, so an index
-    may repeat) whose true y is replaced by N(0, outlier_sd); y_err ~ U(*y_err_range);
+    may repeat) whose true y is replaced by N(0, outlier_sd); y_err ~ U(``*y_err_range``);
     y ~ N(true_y, y_err). With the defaults this is exactly the seed notebook's data.
     """
     rng = np.random.default_rng(seed)
@@ -93,7 +93,7 @@ def load_line_table(
 ) -> LineData:
     """Read points from a CSV (also gzipped), ECSV, FITS or VOTable file (or a table object
     given in Python) with the given column names. ``drop_invalid`` removes rows with text,
-    NaN or inf, errors <= 0 or |correlation| > 1, and counts them per reason in
+    NaN or inf, errors <= 0 or ``|correlation| > 1``, and counts them per reason in
     ``LineData.dropped``."""
     table = read_table(path, "data file")
     wanted = {"x": x, "y": y, "y_err": y_err, "x_err": x_err, "xy_corr": xy_corr}

@@ -16,7 +16,7 @@ The astrometry axis order inside the model is (pmra, pmdec, parallax).
 
 with ``w ~ Dirichlet(1, ..., 1)``. Units: arcmin, mas, mas/yr. Derived:
 ``cluster_distance`` = 1 / ϖ_c (kpc). The cluster's 3D position and velocity are computed
-from the posterior by ``workflows.kinematics``.
+from the posterior by ``starmix.workflows.cluster.kinematics``.
 """
 
 import astropy.units as u

@@ -34,7 +34,7 @@ MAX_FIELD_COMPONENTS = 5
 MIN_STARS = 50
 FIELD_MIN_PM_WIDTH = 0.5  # mas/yr
 # Uniform priors of the cluster models' dispersions, (lower, upper): a posterior pinned at
-# the upper bound means the "cluster" is a field feature (see workflows.detection).
+# the upper bound means the "cluster" is a field feature (see starmix.workflows.cluster.detection).
 CLUSTER_BOUNDS = {
     "cluster_pm_dispersion": (0.0, FIELD_MIN_PM_WIDTH),
     "cluster_pmra_dispersion": (0.0, FIELD_MIN_PM_WIDTH),
@@ -205,9 +205,10 @@ def log_weights(model: pm.Model):
 
 
 def star_data(values, error_cov):
-    """The stars' values (star x coordinate) and error covariances (star x astrometry x
-    astrometry_) as ``pm.Data`` named ``star_values`` and ``star_error_cov``: the observed
-    data of the model, replaceable with ``pm.set_data`` (any number of stars)."""
+    """The stars' values (``star`` x ``coordinate``) and error covariances (``star`` x
+    ``astrometry`` x ``astrometry_``) as ``pm.Data`` named ``star_values`` and
+    ``star_error_cov``: the observed data of the model, replaceable with ``pm.set_data`` (any
+    number of stars)."""
     values = np.asfortranarray(values, float)
     error_cov = np.asfortranarray(error_cov, float)
     if not np.allclose(error_cov, np.swapaxes(error_cov, 1, 2), rtol=1e-12, atol=0):

@@ -167,8 +167,8 @@ EXP_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(13))
 def exp_non_positive(x):
     """exp(x) in place for x <= 0 (relative error below 1e-15; below -708 it gives ~1e-308 rather
     than a subnormal), written so that LLVM vectorises it: libm's scalar exp stops that.
-    Cody-Waite reduction x = n ln 2 + r with |r| <= ln 2 / 2, a degree-12 Taylor polynomial
-    in r, and 2^n built from its IEEE-754 bits."""
+    Cody-Waite reduction x = n ln 2 + r with ``|r| <= ln 2 / 2``, a degree-12 Taylor
+    polynomial in r, and 2^n built from its IEEE-754 bits."""
     bits = np.empty(x.shape[0], np.int64)
     for i in range(x.shape[0]):
         value = max(x[i], -708.0)

@@ -11,7 +11,7 @@ def register_jax() -> None:
     """Give :class:`MixtureLogLike` its JAX implementation (for ``numpyro``/``blackjax``).
 
     Not done on import, which would import JAX (about a second) for every run;
-    :func:`workflows.sampling.sample_posterior` calls it for the JAX samplers.
+    :func:`starmix.workflows.inference.sampling.sample_posterior` calls it for the JAX samplers.
     """
     from pytensor.link.jax.dispatch import jax_funcify
 

@@ -2,14 +2,15 @@
 
 Each function runs the same steps as its ``starmix run`` command (load and check the data,
 build the model, NUTS, the convergence gate, membership, predictive checks, results), into
-``out`` when given, else into a fresh temporary folder that :meth:`Fit.save` copies
-elsewhere. Bad input raises the same errors as the command line (a
+``out`` when given; without it, into a scratch folder whose files the :class:`Fit` then
+holds in memory (the folder is removed) until :meth:`Fit.save` writes them. Bad input
+raises the same errors as the command line (a
 :class:`starmix.data.input_checks.DataValidationError` names the column and the count of
 bad rows) before any sampling. A fit whose gate fails, or that finds no cluster, is
 returned all the same: check :attr:`Fit.passed` and :attr:`Fit.status`.
 """
 
-import json
+import io
 import os
 import shutil
 import tempfile
@@ -20,21 +21,18 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from starmix.workflows.config import GateThresholds, SamplingOptions, dataclass_defaults, pick
-from starmix.workflows.outdir import RECORD_NAME, OutputFolder
-from starmix.workflows.results import write_json
-from starmix.workflows.run import RunResult
+from starmix.workflows import registry
+from starmix.workflows.base import resolve
+from starmix.workflows.runs.files import write_json
+from starmix.workflows.runs.folder import OutputFolder
+from starmix.workflows.runs.options import GateThresholds, SamplingOptions, dataclass_defaults, pick
+from starmix.workflows.runs.record import RECORD_NAME, RunRecord, RunRecordError
+from starmix.workflows.runs.run import RunResult
 
-LINE_CORNER = ("m", "b", "s_out", "w")
 # What reading a damaged file can raise: h5py's OSError, xarray's ValueError for an unknown
 # format, astropy's and the parsers' errors for a broken table
 READ_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError,
                UnicodeDecodeError)
-
-
-class RunRecordError(ValueError):
-    """A ``run_record.json`` that is not a starmix run record: the message names the file and
-    what is wrong."""
 
 
 class FitFileError(OSError):
@@ -47,10 +45,28 @@ class Fit:
     ``no_cluster`` or ``checks_failed`` (with ``checks="strict"``); the results are kept in
     every case. Tables carry units; ``idata`` is the ArviZ ``DataTree`` saved as
     ``posterior.nc`` (posterior, log_likelihood, observed_data and, with checks, the
-    predictive groups)."""
+    predictive groups); ``record`` is the run record
+    (:class:`starmix.workflows.runs.record.RunRecord`).
+
+    A fit run with ``out`` lives in that folder (``out_dir``) and reads its files from it;
+    a fit run without ``out`` holds every file it wrote in memory (its scratch folder is
+    removed when the run ends; ``out_dir`` is None) until :meth:`save` writes them."""
 
     result: RunResult = field(repr=False)
-    workflow: str
+    contents: dict[str, bytes] | None = field(default=None, repr=False)
+
+    @classmethod
+    def in_memory(cls, result: RunResult) -> "Fit":
+        """The fit of a run in a scratch folder, its files read into memory (the folder can
+        then be removed)."""
+        contents = {label: Path(path).read_bytes() for label, path in result.files.items()
+                    if label != "run_record"}
+        return cls(result, contents)
+
+    @property
+    def workflow(self) -> str:
+        """The registered name of the workflow that made this fit."""
+        return self.record.workflow
 
     @property
     def status(self) -> str:
@@ -62,37 +78,46 @@ class Fit:
         return self.result.status == "passed"
 
     @property
-    def out_dir(self) -> Path:
-        """The folder holding this fit's files."""
-        return self.result.out_dir
+    def out_dir(self) -> Path | None:
+        """The folder holding this fit's files (None for a fit held in memory)."""
+        return None if self.contents is not None else self.result.out_dir
 
     @property
-    def record(self) -> dict:
+    def record(self) -> RunRecord:
         """The run record (``run_record.json``): settings, data, gate, checks, timings."""
         return self.result.record
 
-    def _file(self, label: str) -> Path:
-        """The file ``label``; a density run names its files per sample
+    def _where(self) -> str:
+        return ("this fit (held in memory)" if self.out_dir is None
+                else str(self.out_dir / RECORD_NAME))
+
+    def _label(self, label: str) -> str:
+        """The label of the file ``label``; a density run names its files per sample
         (``posterior_NAME``): the first sample's. :class:`RunRecordError` when the run
         record lists none."""
         files = self.result.files
         if label in files:
-            return Path(files[label])
+            return label
         named = [key for key in files if key.startswith(f"{label}_")]
         if not named:
-            raise RunRecordError(f"{self.out_dir / RECORD_NAME} lists no {label} file (this "
+            raise RunRecordError(f"{self._where()} lists no {label} file (this "
                                  f"{self.workflow} fit has none)")
-        return Path(files[named[0]])
+        return named[0]
 
     def _read(self, label: str, reader):
-        """``reader(path)`` of the file ``label``; a missing or damaged file is a
-        :class:`FitFileError` naming it."""
-        path = self._file(label)
-        if not path.is_file():
+        """``reader(source)`` of the file ``label`` (a path, or the bytes in memory as a
+        file object); a missing or damaged file is a :class:`FitFileError` naming it."""
+        label = self._label(label)
+        path = Path(self.result.files[label])
+        if self.contents is not None:
+            source = io.BytesIO(self.contents[label])
+        elif not path.is_file():
             raise FitFileError(f"{path} cannot be read: the file is missing (listed in "
                                f"{self.out_dir / RECORD_NAME})")
+        else:
+            source = path
         try:
-            return reader(path)
+            return reader(source)
         except READ_ERRORS as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise FitFileError(f"{path} cannot be read: {reason}") from None
@@ -101,8 +126,8 @@ class Fit:
     def idata(self):
         import xarray as xr
 
-        def read(path):
-            with xr.open_datatree(path) as tree:
+        def read(source):
+            with xr.open_datatree(source, engine="h5netcdf") as tree:
                 return tree.load()
         return self._read("posterior", read)
 
@@ -116,8 +141,11 @@ class Fit:
     def membership(self) -> Table:
         """One row per object: its data and the membership probability (mean and 16/50/84
         percentiles over the posterior draws)."""
-        if self.workflow in ("density", "ages"):
-            raise AttributeError("a density fit has no membership: see Fit.density")
+        if "membership" not in self.result.files:
+            raise AttributeError(f"a {self.workflow} fit has no membership"
+                                 + ("" if "density" not in self.result.files and not any(
+                                     key.startswith("density_") for key in self.result.files)
+                                    else ": see Fit.density"))
         return self._read("membership", _read_ecsv)
 
     @cached_property
@@ -125,78 +153,58 @@ class Fit:
         """Posterior summary per parameter (mean, sd, HDI, r_hat, ESS)."""
         return self._read("summary", _read_ecsv)
 
+    def _hook(self, name: str):
+        hook = getattr(registry.get(self.workflow), name)
+        if hook is None:
+            raise NotImplementedError(f"the {self.workflow} workflow has no {name}")
+        return resolve(hook)
+
     def plot_corner(self, var_names=None, truths=None):
         """Corner plot of the model's parameters (or ``var_names``); returns the figure."""
-        from starmix.models import CLUSTER_MODELS
-        from starmix.workflows.plots import corner_plot
-
-        if self.workflow == "outlier-line":
-            names, component = var_names or LINE_CORNER, "line"
-        elif self.workflow in ("density", "ages"):
-            names = [name for name in var_names or ("w", "mean") if name in
-                     self.idata["posterior"]]
-            return corner_plot(self.idata, names, truths=truths)
-        else:
-            model = self.record["settings"]["ClusterInput"]["model"]
-            names, component = var_names or CLUSTER_MODELS[model].parameters, "cluster"
-        names = [name for name in names if name in self.idata["posterior"]]
-        return corner_plot(self.idata, names, coords={"component": component}, truths=truths)
+        return self._hook("plot_corner")(self, var_names, truths)
 
     def plot_membership(self):
         """The objects coloured by membership: the points about the line, or a cluster's
         vector-point diagram (its parallaxes when the model has no proper motions)."""
-        from starmix.workflows import cluster_plots, line_plots
-
-        table = self.membership
-        if self.workflow == "outlier-line":
-            from starmix.data.line import LineData
-
-            outlier = (np.asarray(table["true_outlier"], bool) if "true_outlier" in
-                       table.colnames else None)
-            data = LineData(np.asarray(table["x"], float), np.asarray(table["y"], float),
-                            np.asarray(table["y_err"], float), is_outlier=outlier)
-            return line_plots.membership_figure(data, np.asarray(table["p_line"]))
-        p = np.asarray(table["p_cluster"], float)
-        if {"pmra", "pmdec"} <= set(table.colnames):
-            weights = p if p.sum() > 0 else None
-            centre = (np.average(table["pmra"], weights=weights),
-                      np.average(table["pmdec"], weights=weights))
-            return cluster_plots.vector_point_diagram(table, p, centre)
-        return cluster_plots.parallax_histogram(table, p)
+        return self._hook("plot_membership")(self)
 
     def save(self, path: str | Path) -> Path:
-        """Copy this fit's files (those its run record lists) to the folder ``path`` (one
+        """Write this fit's files (those its run record lists) to the folder ``path`` (one
         run per folder: an existing folder of someone else's files is an error), written
         aside and swapped in, with the run record's file paths pointing at the copies.
         ``path`` may not lie inside this fit's folder, nor contain it. Returns the folder."""
-        source = Path(os.path.abspath(self.out_dir))
         target = Path(os.path.abspath(Path(path).expanduser()))
-        if target == source or target.is_relative_to(source) or source.is_relative_to(target):
+        source = Path(os.path.abspath(self.result.out_dir))
+        if self.contents is None and (target == source or target.is_relative_to(source)
+                                      or source.is_relative_to(target)):
             where = "is" if target == source else ("lies inside" if target.is_relative_to(
                 source) else "contains")
             raise ValueError(f"cannot save to {path}: it {where} this fit's own folder "
                              f"{self.out_dir}; give a folder elsewhere")
-        copies = {}
+        relatives = {}
         for label, name in self.result.files.items():
             try:
-                copies[label] = Path(os.path.abspath(name)).relative_to(source)
+                relatives[label] = Path(os.path.abspath(name)).relative_to(source)
             except ValueError:
-                raise RunRecordError(f"{self.out_dir / RECORD_NAME} lists {name}, outside "
-                                     "the fit's folder") from None
+                raise RunRecordError(f"{self._where()} lists {name}, outside the fit's "
+                                     "folder") from None
         folder = OutputFolder(path)
         staging = folder.open()
         try:
-            for label, relative in copies.items():
+            for label, relative in relatives.items():
                 if label == "run_record":
+                    continue
+                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+                if self.contents is not None:
+                    (staging / relative).write_bytes(self.contents[label])
                     continue
                 original = source / relative
                 if not original.is_file():
                     raise FitFileError(f"cannot save: {original} is missing (listed in "
                                        f"{self.out_dir / RECORD_NAME})")
-                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(original, staging / relative)
-            moved = {label: str(folder.final / relative) for label, relative in copies.items()}
-            write_json(staging / RECORD_NAME, {**self.record, "files": moved})
+            moved = {label: str(folder.final / relative) for label, relative in relatives.items()}
+            write_json(staging / RECORD_NAME, {**self.record.to_dict(), "files": moved})
             folder.commit()
         except BaseException:
             folder.abandon()
@@ -217,8 +225,16 @@ def _options(options: dict) -> tuple[SamplingOptions, GateThresholds, dict]:
     return pick(SamplingOptions, options), pick(GateThresholds, options), rest
 
 
-def _out_dir(out) -> Path:
-    return Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="starmix-")) / "run"
+def _run(runner, out, *args, **kwargs) -> Fit:
+    """``runner`` into ``out``; without ``out``, into a scratch folder whose files the
+    :class:`Fit` then holds in memory, the folder removed (also when the run fails)."""
+    if out is not None:
+        return Fit(runner(Path(out), *args, **kwargs))
+    scratch = Path(tempfile.mkdtemp(prefix="starmix-"))
+    try:
+        return Fit.in_memory(runner(scratch / "run", *args, **kwargs))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def fit_outlier_line(x=None, y=None, y_err=None, *, x_err=None, xy_corr=None,
@@ -233,7 +249,7 @@ def fit_outlier_line(x=None, y=None, y_err=None, *, x_err=None, xy_corr=None,
     ``target_accept``, ...) and gate thresholds (``r_hat_max``, ``ess_bulk_min``, ...), as
     the command-line flags of the same names. ``checks``: ``on``, ``off`` or ``strict``.
     """
-    from starmix.workflows.outlier_line import LineInput, run_outlier_line
+    from starmix.workflows.line.run import LineInput, run_outlier_line
 
     sampling, gate, rest = _options(options)
     if rest:
@@ -250,9 +266,8 @@ def fit_outlier_line(x=None, y=None, y_err=None, *, x_err=None, xy_corr=None,
                            intrinsic_scatter=intrinsic_scatter)
     elif intrinsic_scatter:
         inputs = LineInput(intrinsic_scatter=True)
-    result = run_outlier_line(_out_dir(out), inputs, sampling, gate, figures=figures,
-                              quiet=quiet, checks=checks)
-    return Fit(result, "outlier-line")
+    return _run(run_outlier_line, out, inputs, sampling, gate, figures=figures, quiet=quiet,
+                checks=checks)
 
 
 def fit_cluster(table=None, model: str = "pm2d", *, out=None, figures: bool = False,
@@ -264,14 +279,15 @@ def fit_cluster(table=None, model: str = "pm2d", *, out=None, figures: bool = Fa
 
     ``options``: every option of ``starmix run cluster`` by its Python name (``cluster``,
     ``center``, ``ruwe_max``, ``g_max``, ``field_components``, ``magnitude_prior``, ...,
-    see :class:`starmix.workflows.cluster.ClusterInput`), sampling options (``draws``,
+    see :class:`starmix.workflows.cluster.inputs.ClusterInput`), sampling options (``draws``,
     ``chains``, ``seed``, ...) and gate thresholds. A misspelt option is an error.
     ``priors={name: factory}`` replaces the cluster's own priors (names in
     ``CLUSTER_MODELS[model].replaceable_priors``), e.g.
     ``priors={"cluster_pm_dispersion": lambda name: pm.HalfNormal(name, 0.1)}``.
     """
     from starmix.data.input_checks import is_table
-    from starmix.workflows.cluster import ClusterInput, run_cluster
+    from starmix.workflows.cluster.inputs import ClusterInput
+    from starmix.workflows.cluster.run import run_cluster
 
     if table is not None and not is_table(table) and is_table(getattr(table, "data", None)):
         table = table.data  # a pyia GaiaData: its astropy Table (copied when read)
@@ -280,9 +296,8 @@ def fit_cluster(table=None, model: str = "pm2d", *, out=None, figures: bool = Fa
     if unknown:
         raise TypeError(f"fit_cluster() got unknown options: {', '.join(sorted(unknown))}")
     inputs = ClusterInput(model=model, data=table, **rest)
-    result = run_cluster(_out_dir(out), inputs, sampling, gate, figures=figures, quiet=quiet,
-                         checks=checks)
-    return Fit(result, "cluster")
+    return _run(run_cluster, out, inputs, sampling, gate, figures=figures, quiet=quiet,
+                checks=checks)
 
 
 def fit_density(values=None, errors=None, *, columns=None, log: bool = False, lower=None,
@@ -296,8 +311,8 @@ def fit_density(values=None, errors=None, *, columns=None, log: bool = False, lo
     names the coordinates. Without ``values`` the built-in sample is fitted. ``options``:
     sampling and gate options (defaults: 2000 draws, target acceptance 0.99).
     """
-    from starmix.workflows.density import DensityInput, run_density
-    from starmix.workflows.density_fit import DENSITY_SAMPLING
+    from starmix.workflows.density.fit import DENSITY_SAMPLING
+    from starmix.workflows.density.run import DensityInput, run_density
 
     sampling, gate, rest = _options({**vars(DENSITY_SAMPLING), **options})
     if rest:
@@ -328,9 +343,8 @@ def fit_density(values=None, errors=None, *, columns=None, log: bool = False, lo
         table.meta["source"] = "values given in Python"
         inputs = DensityInput(data=table, columns=",".join(names),
                               errors=",".join(error_names) if error_names else None, **shape)
-    result = run_density(_out_dir(out), inputs, sampling, gate, figures=figures, quiet=quiet,
-                         checks=checks)
-    return Fit(result, "density")
+    return _run(run_density, out, inputs, sampling, gate, figures=figures, quiet=quiet,
+                checks=checks)
 
 
 def _array(name: str, values) -> np.ndarray:
@@ -359,41 +373,7 @@ def load_fit(path: str | Path) -> Fit:
         raise FileNotFoundError(f"{folder} is not a starmix results folder: it has no "
                                 f"{RECORD_NAME}")
     try:
-        record = json.loads(record_file.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunRecordError(f"{record_file} is not a starmix run record: not valid JSON "
-                             f"({err})") from None
+        record = RunRecord.read(record_file)
     except OSError as err:
         raise FitFileError(f"{record_file} cannot be read: {err.strerror or err}") from None
-    files = _recorded_files(record, record_file)
-    workflow = record.get("workflow")
-    workflow = workflow if workflow in ("outlier-line", "density", "ages") else "cluster"
-    return Fit(RunResult(record["status"], folder, files, record), workflow)
-
-
-def _recorded_files(record, record_file: Path) -> dict[str, Path]:
-    """The record's files, found beside ``record_file`` (their recorded folder may be
-    another); :class:`RunRecordError` naming what the record lacks."""
-    def broken(what):
-        return RunRecordError(f"{record_file} is not a starmix run record: {what}")
-
-    if not isinstance(record, dict):
-        raise broken(f"it holds a JSON {type(record).__name__}, not an object")
-    files = record.get("files")
-    if not isinstance(files, dict):
-        raise broken("no 'files' entry")
-    if not isinstance(record.get("status"), str):
-        raise broken("no 'status' entry")
-    if not isinstance(files.get("run_record"), str):
-        raise broken("its 'files' entry does not list the run record itself")
-    recorded = Path(files["run_record"]).parent
-    found = {}
-    for label, name in files.items():
-        try:
-            relative = Path(name).relative_to(recorded)
-        except (TypeError, ValueError):
-            raise broken(f"'files' lists {name!r} ({label}), outside the run's folder") from None
-        if ".." in relative.parts:
-            raise broken(f"'files' lists {name!r} ({label}), outside the run's folder")
-        found[label] = record_file.parent / relative
-    return found
+    return Fit(RunResult(record.status, folder, record.files_beside(record_file), record))

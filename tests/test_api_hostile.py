@@ -11,9 +11,9 @@ import pytest
 
 import starmix
 from starmix.api import FitFileError, RunRecordError
-from starmix.workflows import sampling as sampling_module
 from starmix.workflows.cli import main
-from starmix.workflows.config import MAX_CHAINS, MAX_STEPS, SamplingOptions
+from starmix.workflows.inference import sampling as sampling_module
+from starmix.workflows.runs.options import MAX_CHAINS, MAX_STEPS, SamplingOptions
 from tests.conftest import make_field
 
 pytestmark = pytest.mark.smoke
@@ -23,7 +23,7 @@ GB = 10**9
 @pytest.fixture
 def no_sampling(monkeypatch):
     """Fail the test if any sampler starts."""
-    from starmix.workflows import nutpie_sampler
+    from starmix.workflows.inference import nutpie_sampler
 
     def refuse(*args, **kwargs):
         raise AssertionError("sampling started")
@@ -113,7 +113,7 @@ def test_draw_budget_memory_and_disk(tmp_path, monkeypatch):
 
 def test_draw_budget_estimate_counts_the_stored_values():
     from starmix.data.line import simulate_outlier_line
-    from starmix.workflows.outlier_line import LineInput, build_line_model
+    from starmix.workflows.line.run import LineInput, build_line_model
 
     data = simulate_outlier_line()
     model, _ = build_line_model(data, LineInput())

@@ -5,14 +5,14 @@ import pytest
 from astropy.table import Table
 
 from starmix.models import CLUSTER_MODELS
-from starmix.workflows.checks import (
+from starmix.workflows.cluster.fit import fit
+from starmix.workflows.inference.checks import (
     ppc_p_values,
     predictive_checks,
     statistics,
     uniformity_distance,
 )
-from starmix.workflows.cluster import fit
-from starmix.workflows.config import SamplingOptions
+from starmix.workflows.runs.options import SamplingOptions
 from tests.conftest import make_field
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
@@ -70,7 +70,7 @@ def test_a_large_field_keeps_draws_enough_for_loo_pit():
     keep MIN_DRAWS, which ArviZ's LOO-PIT needs (it failed with 5 per chain of 4)."""
     import xarray as xr
 
-    from starmix.workflows.checks import MIN_DRAWS, thinned
+    from starmix.workflows.inference.checks import MIN_DRAWS, thinned
 
     chains, draws = 4, 250
     posterior = xr.Dataset({"x": (("chain", "draw"), np.zeros((chains, draws)))})
@@ -81,7 +81,7 @@ def test_a_large_field_keeps_draws_enough_for_loo_pit():
 
 
 def test_checks_that_cannot_run_are_reported_not_fatal(monkeypatch):
-    from starmix.workflows import checks
+    from starmix.workflows.inference import checks
 
     class Run:
         said = []

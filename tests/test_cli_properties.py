@@ -13,8 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from starmix.workflows import cli
-from starmix.workflows.config import ConfigError, GateThresholds, SamplingOptions, option_types
-from starmix.workflows.run import RunResult
+from starmix.workflows.runs.options import (
+    ConfigError,
+    GateThresholds,
+    SamplingOptions,
+    option_types,
+)
+from starmix.workflows.runs.run import RunResult
 
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow,
@@ -132,8 +137,8 @@ def test_any_toml_file_runs_or_fails_with_a_message(no_real_runs, capsys, tmp_pa
     code = outcome(["run", workflow, "--config", str(path), "--out", str(folder / "o")],
                    capsys)
     if code == 0:  # everything accepted: each value has its option's type
-        from starmix.workflows.cluster import ClusterInput
-        from starmix.workflows.outlier_line import LineInput
+        from starmix.workflows.cluster.inputs import ClusterInput
+        from starmix.workflows.line.run import LineInput
 
         schema = {**option_types(SamplingOptions, GateThresholds,
                                  LineInput if workflow == "outlier-line" else ClusterInput),
@@ -143,7 +148,7 @@ def test_any_toml_file_runs_or_fails_with_a_message(no_real_runs, capsys, tmp_pa
 
 
 def test_a_typed_config_error_names_file_and_key(tmp_path):
-    from starmix.workflows.config import read_config_file
+    from starmix.workflows.runs.options import read_config_file
 
     path = tmp_path / "run.toml"
     path.write_text('chains = "four"\n')

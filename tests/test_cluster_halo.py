@@ -10,7 +10,7 @@ from scipy.stats import multivariate_normal
 from starmix.models import CLUSTER_MODELS
 from starmix.models.cluster_joint import table_arrays
 from starmix.models.field import gaussian_components
-from starmix.workflows.membership import mixture_draws
+from starmix.workflows.inference.membership import mixture_draws
 from tests.conftest import make_field, observed_loglike
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}

@@ -7,7 +7,7 @@ import xarray as xr
 from scipy.stats import norm
 
 from starmix.models import CLUSTER_MODELS
-from starmix.workflows.membership import mixture_draws
+from starmix.workflows.inference.membership import mixture_draws
 from tests.conftest import make_field
 
 
@@ -71,7 +71,7 @@ def test_fused_membership_equals_the_reference_graph(rng, name):
 def test_streamed_mean_uses_every_draw_and_thinning_keeps_every_kth(monkeypatch, rng):
     """On a field too large to keep every draw, the mean still averages every draw (the
     same as the mean of the full per-draw array), and the kept draws are every k-th."""
-    from starmix.workflows import membership
+    from starmix.workflows.inference import membership
 
     table = make_field(seed=5, n_cluster=10, n_field=20)
     model = CLUSTER_MODELS["pmra"].from_table(table, {"pmra": -2.9}, n_field=1)
@@ -91,7 +91,7 @@ def test_streamed_mean_uses_every_draw_and_thinning_keeps_every_kth(monkeypatch,
 
 
 def test_membership_percentiles_come_from_the_kept_draws_of_every_chain(rng):
-    from starmix.workflows.membership import MixtureDraws
+    from starmix.workflows.inference.membership import MixtureDraws
 
     probability = rng.uniform(0, 1, (3, 5, 4)).astype(np.float32)
     mean = rng.uniform(0, 1, 4)
@@ -106,8 +106,8 @@ def test_membership_percentiles_come_from_the_kept_draws_of_every_chain(rng):
 
 
 def test_kept_draws_modes_and_the_budget_edge(monkeypatch):
-    from starmix.workflows import membership
-    from starmix.workflows.membership import kept_draws
+    from starmix.workflows.inference import membership
+    from starmix.workflows.inference.membership import kept_draws
 
     monkeypatch.setattr(membership, "KEEP_BUDGET", 2 * 10 * 5)
     np.testing.assert_array_equal(kept_draws(2, 10, 5), np.arange(10))  # exactly fits
@@ -125,7 +125,7 @@ def test_gaussian_models_take_the_fused_path_and_the_parallax_model_the_graph():
     is used for every Gaussian model (the answers are the same either way, so only this
     test tells whether the fast path runs), and the parallax model falls back to its graph."""
     from starmix.data.clusters import cluster_reference
-    from starmix.workflows.membership import _fused_membership
+    from starmix.workflows.inference.membership import _fused_membership
 
     table = make_field(seed=7, n_cluster=20, n_field=40)
     guess = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}

@@ -6,7 +6,7 @@ import pytest
 from astropy.table import Table
 
 from starmix.workflows.cli import main
-from starmix.workflows.detection import NOT_FOUND
+from starmix.workflows.cluster.detection import NOT_FOUND
 from tests.conftest import SHORT_ARGS, shared_file
 
 pytestmark = pytest.mark.slow

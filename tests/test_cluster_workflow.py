@@ -8,8 +8,9 @@ import xarray as xr
 from astropy.table import Table
 
 from starmix.workflows.cli import main
-from starmix.workflows.cluster import cluster_gate, initial_guess, parse_columns
-from starmix.workflows.config import GateThresholds
+from starmix.workflows.cluster.fit import cluster_gate, initial_guess
+from starmix.workflows.cluster.inputs import parse_columns
+from starmix.workflows.runs.options import GateThresholds
 from tests.conftest import SHORT_ARGS, make_field
 
 pytestmark = pytest.mark.smoke

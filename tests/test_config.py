@@ -1,6 +1,6 @@
 import pytest
 
-from starmix.workflows.config import (
+from starmix.workflows.runs.options import (
     SamplingOptions,
     dataclass_defaults,
     merge_options,

@@ -17,10 +17,10 @@ from scipy import integrate, stats
 from starmix.data.density import DensityData, simulate_density, two_galaxies
 from starmix.models.density import TruncatedMixture, gaussian_mixture_density, truncated_mixture
 from starmix.workflows.cli import main
-from starmix.workflows.config import SamplingOptions
-from starmix.workflows.density import AgesInput, DensityInput, run_ages, run_density
-from starmix.workflows.density_baselines import em_bic, fit_baselines
-from starmix.workflows.density_fit import DENSITY_SAMPLING, fit_density, mixture_log_density
+from starmix.workflows.density.baselines import em_bic, fit_baselines
+from starmix.workflows.density.fit import DENSITY_SAMPLING, fit_density, mixture_log_density
+from starmix.workflows.density.run import AgesInput, DensityInput, run_ages, run_density
+from starmix.workflows.runs.options import SamplingOptions
 from tests.conftest import shared_file
 
 SAMPLING = replace(DENSITY_SAMPLING, seed=3)  # the workflows' defaults: the gate must pass

@@ -8,8 +8,14 @@ import pytest
 from astropy.table import Table
 
 from starmix.workflows.cli import main
-from starmix.workflows.detection import FOUND, NOT_FOUND, detect, pinned_at_bounds, pointwise_loo
-from starmix.workflows.identification import candidate_overdensities
+from starmix.workflows.cluster.detection import (
+    FOUND,
+    NOT_FOUND,
+    detect,
+    pinned_at_bounds,
+    pointwise_loo,
+)
+from starmix.workflows.cluster.identification import candidate_overdensities
 from tests.conftest import SHORT_ARGS, observed_loglike
 
 pytestmark = pytest.mark.smoke
@@ -188,7 +194,7 @@ def test_magnitude_dependent_weights_enter_the_likelihood():
     from scipy.stats import multivariate_normal
 
     from starmix.models.cluster_pm2d import cluster_pm2d
-    from starmix.workflows.membership import mixture_draws
+    from starmix.workflows.inference.membership import mixture_draws
 
     rng = np.random.default_rng(5)
     n = 40
@@ -279,7 +285,7 @@ def test_an_unknown_cluster_name_is_an_error_not_a_silent_guess(tmp_path, capsys
 
 def test_detect_thresholds_and_standard_error_by_hand():
     """Δ = Σ d_i, se = sqrt(n) sd(d_i) (population sd), found iff Δ > 4 se and Δ > 10."""
-    from starmix.workflows.detection import DELTA_MIN, Z_MIN
+    from starmix.workflows.cluster.detection import DELTA_MIN, Z_MIN
 
     field_only = np.zeros(100)
     difference = np.r_[np.full(50, 0.3), np.full(50, 0.1)]  # Δ = 20, sd 0.1, se = 1
@@ -381,7 +387,7 @@ def test_both_detection_thresholds_are_strict():
 def test_a_median_exactly_at_the_pinned_edge_is_not_pinned():
     import xarray as xr
 
-    from starmix.workflows.detection import PINNED_FRACTION
+    from starmix.workflows.cluster.detection import PINNED_FRACTION
 
     lower, upper = 0.0, 0.5
     edge = lower + PINNED_FRACTION * (upper - lower)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from starmix.workflows.config import GateThresholds
-from starmix.workflows.diagnostics import convergence_gate
+from starmix.workflows.inference.gate import convergence_gate
+from starmix.workflows.runs.options import GateThresholds
 
 
 def fake_idata(rng, chains=4, draws=1000, offset=0.0, divergences=0):
@@ -137,7 +137,7 @@ def test_gate_judges_the_named_variables_only_and_records_its_thresholds(rng):
 
 
 def test_divergences_are_zero_when_the_sampler_reports_none(rng):
-    from starmix.workflows.diagnostics import count_divergences
+    from starmix.workflows.inference.gate import count_divergences
 
     idata = fake_idata(rng)
     assert count_divergences(idata) == 0

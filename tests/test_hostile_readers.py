@@ -25,7 +25,7 @@ from starmix.data.line import load_line_table
 from starmix.models.cluster_joint import REQUIRED_COLUMNS as JOINT_COLUMNS
 from starmix.models.cluster_pm2d import REQUIRED_COLUMNS as PM2D_COLUMNS
 from starmix.workflows.cli import main
-from starmix.workflows.config import ConfigError, read_config_file
+from starmix.workflows.runs.options import ConfigError, read_config_file
 from tests.conftest import make_field
 
 SETTINGS = settings(max_examples=100, deadline=None,
@@ -443,7 +443,7 @@ CORRELATIONS = ("pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr")
 def test_a_table_without_correlation_columns_gets_zeros_and_says_so():
     """Most users' own archive queries select the errors but not the correlations: they are
     taken as zero, with a note in the run's data provenance, and the errors are kept."""
-    from starmix.workflows.cluster_inputs import ClusterInput, load_cluster_table
+    from starmix.workflows.cluster.inputs import ClusterInput, load_cluster_table
 
     table = make_field(seed=3, n_cluster=20, n_field=80)
     table.remove_columns(list(CORRELATIONS))
@@ -457,7 +457,7 @@ def test_a_table_without_correlation_columns_gets_zeros_and_says_so():
 @pytest.mark.parametrize("kept", [["pmra_pmdec_corr"], ["parallax_pmra_corr",
                                                           "parallax_pmdec_corr"]])
 def test_a_table_with_some_correlation_columns_names_the_missing_ones(kept):
-    from starmix.workflows.cluster_inputs import ClusterInput, load_cluster_table
+    from starmix.workflows.cluster.inputs import ClusterInput, load_cluster_table
 
     table = make_field(seed=3, n_cluster=20, n_field=80)
     missing = [name for name in CORRELATIONS if name not in kept]

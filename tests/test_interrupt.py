@@ -23,8 +23,8 @@ import time
 import pytest
 
 from starmix.workflows.cli import main
-from starmix.workflows.interrupt import RunInterrupted
-from starmix.workflows.results import atomic_path, write_json
+from starmix.workflows.runs.files import atomic_path, write_json
+from starmix.workflows.runs.interrupt import RunInterrupted
 from tests.conftest import SHORT_ARGS
 
 pytestmark = pytest.mark.smoke
@@ -88,24 +88,24 @@ def assert_folder_is_one_interrupted_run(out, step, signal_name):
 
 # (function the phase calls, phase name in the record, files complete before the signal)
 PHASES = [
-    ("starmix.workflows.outlier_line:simulate_outlier_line", "load data", set()),
-    ("starmix.workflows.outlier_line:outlier_line", "build model", set()),
-    ("starmix.workflows.nutpie_sampler:compile_for_nutpie", "sample", set()),
-    ("starmix.workflows.outlier_line:membership_from_posterior", "membership", set()),
-    ("starmix.workflows.checks:predictive_checks", "predictive checks", set()),
+    ("starmix.workflows.line.run:simulate_outlier_line", "load data", set()),
+    ("starmix.workflows.line.run:outlier_line", "build model", set()),
+    ("starmix.workflows.inference.nutpie_sampler:compile_for_nutpie", "sample", set()),
+    ("starmix.workflows.line.run:membership_from_posterior", "membership", set()),
+    ("starmix.workflows.inference.checks:predictive_checks", "predictive checks", set()),
     ("xarray:DataTree.to_netcdf", "save results", {"posterior"}),
     ("astropy.io.ascii.ui:write", "save results", {"posterior", "summary"}),
-    ("starmix.workflows.line_plots:line_fit_figure", "figures",
+    ("starmix.workflows.line.plots:line_fit_figure", "figures",
      {"posterior", "summary", "membership"}),
     ("matplotlib.figure:Figure.savefig", "figures",
      {"posterior", "summary", "membership", "figure_line_fit"}),
-    ("starmix.workflows.run:versions", "write run record",
+    ("starmix.workflows.runs.run:versions", "write run record",
      {"posterior", "summary", "membership", "figure_line_fit", "figure_corner",
       "figure_membership", "figure_pgm", "figure_checks"}),
 ]
 # inside a file write the signal waits, so there is no exception for a callback to swallow
 DEFERRED = {"xarray:DataTree.to_netcdf", "astropy.io.ascii.ui:write",
-            "matplotlib.figure:Figure.savefig", "starmix.workflows.run:versions"}
+            "matplotlib.figure:Figure.savefig", "starmix.workflows.runs.run:versions"}
 
 
 @pytest.mark.parametrize(("target", "step", "complete"), PHASES,

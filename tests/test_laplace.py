@@ -1,4 +1,5 @@
-"""The detection's Laplace route (:mod:`workflows.laplace`) against NUTS on the same model.
+"""The detection's Laplace route (:mod:`starmix.workflows.inference.laplace`) against NUTS on the
+same model.
 
 A wrong mode, a Hessian of the wrong sign or scale, a proposal density that does not match
 its draws, or importance ratios with the wrong sign would each move the approximate
@@ -12,9 +13,9 @@ import numpy as np
 import pytest
 
 from starmix.models import CLUSTER_MODELS
-from starmix.workflows.config import SamplingOptions
-from starmix.workflows.laplace import approximate_loo, laplace_loo
-from starmix.workflows.loo import pointwise_loo
+from starmix.workflows.inference.laplace import approximate_loo, laplace_loo
+from starmix.workflows.inference.loo import pointwise_loo
+from starmix.workflows.runs.options import SamplingOptions
 from tests.conftest import make_field
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
@@ -27,7 +28,7 @@ def field_only():
 
 
 def test_laplace_elpd_matches_nuts_within_its_error(field_only):
-    from starmix.workflows.cluster_fit import fit
+    from starmix.workflows.cluster.fit import fit
 
     approx = approximate_loo(field_only, seed=5, component="field_1")
     assert approx.reliable, approx.reason
@@ -54,7 +55,7 @@ def test_same_seed_same_numbers_and_the_seed_matters(field_only):
 
 def test_a_proposal_far_too_narrow_is_flagged(field_only, monkeypatch):
     """Squeeze the Hessian's inverse a hundredfold: the Pareto k of p/q must say so."""
-    import starmix.workflows.laplace as laplace
+    import starmix.workflows.inference.laplace as laplace
 
     original = laplace._minus_hessian
     monkeypatch.setattr(laplace, "_minus_hessian",

@@ -4,6 +4,10 @@ module imports itself through a cycle. The layers are the subpackages ``starmix.
 ``starmix.models`` and ``starmix.workflows`` (the top-level folders ``data/``, ``models/``,
 ``workflows/``), named here without the ``starmix.`` prefix.
 
+Inside ``workflows`` the rooms are layered too (:data:`ROOMS`): run bookkeeping, then
+inference, plots, the run skeleton, the workflows themselves (which do not import one
+another), surveys of clusters, the registry, and the command line on top.
+
 Every import counts, at module level or inside a function (a deferred import is still a
 dependency)."""
 
@@ -16,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("data", "models", "workflows")  # each may import only those before it
 API = "api"  # the package's own __init__: starmix.fit_cluster, starmix.fit_outlier_line
 ABOVE = (API, "validation", "benchmarks", "tests")
+# the rooms of workflows/, lowest first: a room imports its own modules and lower tiers only
+ROOMS = (("runs",), ("inference",), ("plots",), ("base",), ("line", "density", "cluster"),
+         ("survey",), ("registry",), ("reproduce",), ("cli",))
 
 
 def imports_of(path: Path) -> set[str]:
@@ -35,12 +42,21 @@ def imports_of(path: Path) -> set[str]:
 
 
 def project_modules(packages=LAYERS) -> dict[str, Path]:
+    """Dotted name (without ``starmix.``) -> file, subpackages included."""
     modules = {}
     for package in packages:
-        for path in sorted((ROOT / package).glob("*.py")):
-            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
-            modules[name] = path
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return modules
+
+
+def room_of(name: str) -> int | None:
+    """The tier (index in :data:`ROOMS`) of a ``workflows`` module, or None."""
+    parts = name.split(".")
+    if parts[0] != "workflows" or len(parts) < 2:
+        return None
+    return next(tier for tier, rooms in enumerate(ROOMS) if parts[1] in rooms)
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -50,6 +66,28 @@ def test_a_layer_imports_nothing_above_it(layer):
                               if target.split(".")[0] in forbidden)
                  for name, path in project_modules().items() if name.split(".")[0] == layer}
     assert not {name: found for name, found in offending.items() if found}
+
+
+def test_every_workflows_module_has_a_room():
+    lost = [name for name in project_modules(("workflows",)) if name != "workflows"
+            and not any(name.split(".")[1] in rooms for rooms in ROOMS)]
+    assert not lost, f"add these to ROOMS: {lost}"
+
+
+def test_a_room_imports_only_its_own_modules_and_lower_rooms():
+    offending = {}
+    for name, path in project_modules(("workflows",)).items():
+        tier = room_of(name)
+        if tier is None:
+            continue
+        room = name.split(".")[1]
+        for target in imports_of(path):
+            other = room_of(target)
+            if other is None or target.split(".")[1] == room:
+                continue
+            if other >= tier:
+                offending.setdefault(name, []).append(target)
+    assert not offending, offending
 
 
 def test_no_module_imports_in_a_cycle():
@@ -80,8 +118,9 @@ def test_no_module_imports_in_a_cycle():
 def test_the_layer_check_sees_a_violation(tmp_path):
     # the checker itself: an upward import in a data module is found
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from starmix.workflows.results import atomic_path\n")
-    assert imports_of(bad) == {"workflows.results", "workflows.results.atomic_path"}
+    bad.write_text("def f():\n    from starmix.workflows.runs.files import atomic_path\n")
+    assert imports_of(bad) == {"workflows.runs.files", "workflows.runs.files.atomic_path"}
+    assert room_of("workflows.runs.files") < room_of("workflows.cluster.fit")
     bad.write_text("import starmix\nfrom starmix import fit_cluster\n")
     assert imports_of(bad) == {API}
 
@@ -90,7 +129,9 @@ def test_the_layers_are_imported_only_through_the_package():
     """``from models.field import ...`` would load a second copy of a module under another
     name (and fails once installed): every import of a layer goes through ``starmix.``."""
     bare = {}
-    for path in sorted(ROOT.glob("*/*.py")):
+    for path in sorted(ROOT.glob("*/**/*.py")):
+        if ".venv" in path.parts:
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
                      [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0

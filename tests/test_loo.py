@@ -1,4 +1,5 @@
-"""The vectorised PSIS-LOO (:mod:`workflows.loo`) against ArviZ, its reference formula."""
+"""The vectorised PSIS-LOO (:mod:`starmix.workflows.inference.loo`) against ArviZ, its reference
+formula."""
 
 import warnings
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from starmix.workflows.loo import _psis_block, pointwise_loo, psis_loo, tail_length
+from starmix.workflows.inference.loo import _psis_block, pointwise_loo, psis_loo, tail_length
 
 
 def mixture_loglike(rng, shape):
@@ -84,7 +85,7 @@ def test_too_few_draws_is_an_error():
 
 def test_threads_do_not_change_the_result(monkeypatch):
     # blocks smoothed on several threads write the same numbers as one thread does
-    from starmix.workflows import loo
+    from starmix.workflows.inference import loo
 
     ll = np.random.default_rng(5).normal(-3, 1, (2, 300, 2_500))
     threaded = psis_loo(ll, chunk=400)

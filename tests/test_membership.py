@@ -3,7 +3,7 @@ import pytest
 import xarray as xr
 from scipy.stats import norm
 
-from starmix.workflows.membership import (
+from starmix.workflows.inference.membership import (
     logsumexp,
     membership_from_posterior,
     responsibilities,
@@ -110,7 +110,7 @@ def test_mixture_draws_stream_every_draw_past_a_batch_and_say_each_chain():
     import pymc as pm
 
     from starmix.models import CLUSTER_MODELS
-    from starmix.workflows.membership import BATCH, mixture_draws
+    from starmix.workflows.inference.membership import BATCH, mixture_draws
     from tests.conftest import make_field
 
     assert BATCH < 20 < 2 * BATCH  # a full batch and a partial one

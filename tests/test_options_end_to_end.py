@@ -131,8 +131,8 @@ def test_radial_velocity_prior_sets_the_line_of_sight_velocity(tmp_path):
 
 
 def test_no_checks_skips_them_and_strict_checks_gate_the_exit_code(tmp_path, monkeypatch):
-    from starmix.workflows import checks as checks_module
-    from starmix.workflows.run import EXIT_CHECKS_FAILED, final_status
+    from starmix.workflows.inference import checks as checks_module
+    from starmix.workflows.runs.run import EXIT_CHECKS_FAILED, final_status
 
     out = tmp_path / "off"
     assert main(["run", "outlier-line", *QUICK, "--no-checks", "--out", str(out)]) in (0, 2)

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from starmix.workflows.cli import main
-from starmix.workflows.outdir import OutputFolder, OutputFolderError
-from starmix.workflows.results import DiskFullError, write_json, write_text
+from starmix.workflows.runs.files import DiskFullError, write_json, write_text
+from starmix.workflows.runs.folder import OutputFolder, OutputFolderError
 
 QUICK = ["--draws", "60", "--tune", "60", "--chains", "2", "--sampler", "nutpie",
          "--ess-bulk-min", "1", "--ess-tail-min", "1", "--r-hat-max", "10", "--no-figures"]

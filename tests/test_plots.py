@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 from matplotlib.colors import to_rgba
 
-from starmix.workflows import plots
+from starmix.workflows.plots import common as plots
 
 
 @pytest.fixture

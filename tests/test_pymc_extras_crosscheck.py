@@ -4,7 +4,7 @@ The outlier line written with a discrete indicator z (0: on the line, 1: outlier
 marginalised by ``pymc_extras.marginal.marginalize`` and sampled; ``recover`` then draws
 each point's z from its conditional posterior at every posterior draw. The fraction of
 draws with z = 0 estimates the point's probability of lying on the line, which starmix
-computes (``workflows.outlier_line.line_membership``, from the model's ``log_component``
+computes (``starmix.workflows.line.run.line_membership``, from the model's ``log_component``
 and weights) on the same posterior draws. The two agree within the Monte Carlo error of
 the recovered indicators.
 """
@@ -17,7 +17,7 @@ import xarray as xr
 
 from starmix.data.line import simulate_outlier_line
 from starmix.models.outlier_line import outlier_line
-from starmix.workflows.outlier_line import line_membership
+from starmix.workflows.line.run import line_membership
 
 pytest.importorskip("pymc_extras")
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from astropy.table import Table
 
-from starmix.workflows.outlier_line import run_outlier_line
+from starmix.workflows.line.run import run_outlier_line
 from starmix.workflows.reproduce import reproduce
 
 pytestmark = pytest.mark.slow

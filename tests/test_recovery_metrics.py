@@ -1,10 +1,11 @@
-"""The recovery metrics of workflows/recovery.py on cases small enough to score by hand."""
+"""The recovery metrics of workflows/inference/recovery.py on cases small enough to score by
+hand."""
 
 import numpy as np
 import pytest
 from astropy.table import Table
 
-from starmix.workflows.recovery import (
+from starmix.workflows.inference.recovery import (
     RELIABILITY_MIN_STARS,
     membership_quality,
     parameter_bias,

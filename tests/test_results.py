@@ -5,7 +5,7 @@ import pytest
 from astropy import units as u
 from astropy.table import Table
 
-from starmix.workflows.results import atomic_path, write_json, write_table
+from starmix.workflows.runs.files import atomic_path, write_json, write_table
 
 
 def test_failed_write_leaves_nothing(tmp_path):
@@ -64,7 +64,7 @@ def test_write_text_and_figure_go_through_a_temporary_file(tmp_path, monkeypatch
         real_replace(source, target)
 
     monkeypatch.setattr(os, "replace", spy)
-    from starmix.workflows.results import save_figure, write_text
+    from starmix.workflows.runs.files import save_figure, write_text
 
     assert write_text(tmp_path / "a.md", "hello").read_text() == "hello"
     figure, axis = plt.subplots(figsize=(2, 1))
@@ -82,7 +82,7 @@ def test_posterior_round_trips_as_netcdf4(tmp_path):
     import numpy as np
     import xarray as xr
 
-    from starmix.workflows.results import write_posterior
+    from starmix.workflows.runs.files import write_posterior
 
     tree = xr.DataTree.from_dict({"posterior": xr.Dataset(
         {"a": (("chain", "draw"), np.arange(6.0).reshape(2, 3))})})

@@ -1,6 +1,7 @@
 """The results folder holds one run: checked first, locked, staged and swapped in.
 
-Each test here failed before :mod:`workflows.outdir` existed: two runs into one ``--out``
+Each test here failed before :mod:`starmix.workflows.runs.folder` existed: two runs into one
+``--out``
 mixed their files, a second run left the first one's files beside its own, a killed run's
 partial files stayed, and a bad ``--out`` failed only after sampling, with a traceback.
 """
@@ -15,7 +16,7 @@ import time
 import pytest
 
 from starmix.workflows.cli import main
-from starmix.workflows.outdir import OutputFolder, OutputFolderError
+from starmix.workflows.runs.folder import OutputFolder, OutputFolderError
 from tests.conftest import SHORT_ARGS
 
 QUICK = ["--draws", "60", "--tune", "60", "--chains", "2", "--sampler", "nutpie",

@@ -11,8 +11,12 @@ import pytest
 
 from starmix.models import CLUSTER_MODELS
 from starmix.models.outlier_line import outlier_line
-from starmix.workflows.config import SamplingOptions, available_cores
-from starmix.workflows.sampling import SMALL_MODEL_OBJECTS, resolve_sampler, sample_posterior
+from starmix.workflows.inference.sampling import (
+    SMALL_MODEL_OBJECTS,
+    resolve_sampler,
+    sample_posterior,
+)
+from starmix.workflows.runs.options import SamplingOptions, available_cores
 from tests.conftest import make_field, make_line_data
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9}
@@ -48,7 +52,7 @@ def test_nutpie_log_density_equals_pymc():
     """The cached, GIL-free function nutpie calls gives PyMC's log-density and gradient
     (the fused Op inside it is checked against PyMC's graph in ``test_fused.py``)."""
     pytest.importorskip("nutpie")
-    from starmix.workflows.nutpie_sampler import compile_for_nutpie
+    from starmix.workflows.inference.nutpie_sampler import compile_for_nutpie
 
     data = make_line_data()
     model = outlier_line(data.x, data.y, data.y_err)
@@ -72,7 +76,11 @@ def test_nutpie_map_is_pymcs_map(name):
     pytest.importorskip("nutpie")
     import pymc as pm
 
-    from starmix.workflows.nutpie_sampler import compile_for_nutpie, log_jacobian, map_estimate
+    from starmix.workflows.inference.nutpie_sampler import (
+        compile_for_nutpie,
+        log_jacobian,
+        map_estimate,
+    )
 
     if name == "pm2d":
         model = pm2d_model(400)
@@ -129,7 +137,7 @@ def test_jax_samplers_get_one_cpu_device_per_chain():
     would draw 4 chains one after another on one core."""
     pytest.importorskip("jax")
     script = ("import jax\n"
-              "from starmix.workflows.sampling import jax_devices_for_chains\n"
+              "from starmix.workflows.inference.sampling import jax_devices_for_chains\n"
               "jax_devices_for_chains(4)\n"
               "print(len(jax.devices('cpu')))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -138,7 +146,7 @@ def test_jax_samplers_get_one_cpu_device_per_chain():
 
 
 def test_stray_chains_are_those_far_below_the_best():
-    from starmix.workflows.nutpie_sampler import stray_chains
+    from starmix.workflows.inference.nutpie_sampler import stray_chains
 
     rng = np.random.default_rng(0)
     logp = rng.normal(-100, 3, (4, 200))
@@ -158,7 +166,7 @@ def test_a_chain_stuck_in_a_lower_mode_is_run_again_from_the_best_chain():
     the main mode."""
     import pymc as pm
 
-    from starmix.workflows.nutpie_sampler import (
+    from starmix.workflows.inference.nutpie_sampler import (
         _sample,
         compile_for_nutpie,
         restart_strays,

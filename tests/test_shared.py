@@ -8,7 +8,7 @@ from numba.core.event import install_recorder
 from starmix.data.clusters import cluster_reference
 from starmix.models import CLUSTER_MODELS
 from starmix.models.shared import data_tensor, prior_constant
-from starmix.workflows.nutpie_sampler import compile_for_nutpie
+from starmix.workflows.inference.nutpie_sampler import compile_for_nutpie
 from tests.conftest import make_field
 
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}

@@ -23,8 +23,8 @@ from starmix.data.survey_catalogue import (
 )
 from starmix.data.survey_sources import FolderSource, HatsSource, SimulatedSource, gaia_source
 from starmix.workflows.cli import main
-from starmix.workflows.config import GateThresholds, SamplingOptions
-from starmix.workflows.survey import Execution, SurveyOptions, run_survey
+from starmix.workflows.runs.options import GateThresholds, SamplingOptions
+from starmix.workflows.survey.run import Execution, SurveyOptions, run_survey
 from tests.conftest import make_field, shared_file
 
 # Small, quick clusters: ~100 members (31 counted at G < 18) in a 10' cone of ~160 stars
@@ -201,7 +201,7 @@ def test_lsdb_cone_search_returns_the_stars_of_the_cone(hats_catalogue):
 
 def test_agreement_is_judged_in_units_of_the_combined_error():
     from starmix.data.survey_catalogue import SurveyTarget
-    from starmix.workflows.survey_rows import base_row, compare
+    from starmix.workflows.survey.rows import base_row, compare
 
     target = SurveyTarget(0, "A", "A", 10.0, 10.0, 10.0, "given", pmra=1.0, pmdec=-2.0,
                           parallax=0.5, pmra_error=0.03, distance_pc=1900.0)

@@ -14,8 +14,8 @@ from astropy.table import Table
 
 from starmix.data.survey_catalogue import read_survey_catalogue
 from starmix.workflows.cli import main
-from starmix.workflows.interrupt import HANDLED_SIGNALS
-from starmix.workflows.survey import SurveyOptions, run_survey
+from starmix.workflows.runs.interrupt import HANDLED_SIGNALS
+from starmix.workflows.survey.run import SurveyOptions, run_survey
 
 HEADER = "name,ra,dec,pmra,pmdec,parallax\n"
 
@@ -197,8 +197,8 @@ HOOK = textwrap.dedent('''
     import signal
     import sys
 
-    import starmix.workflows.survey as survey
-    import starmix.workflows.survey_plots as plots
+    import starmix.workflows.survey.run as survey
+    import starmix.workflows.survey.plots as plots
 
     phase, number = sys.argv[1], int(sys.argv[2])
     sent = []
@@ -299,7 +299,7 @@ def test_larger_cones_are_scheduled_first():
     """The survey submits every cluster with its cone's area as the Dask priority, so the
     longest tasks start first and the last tasks to finish are short ones."""
     from starmix.data.survey_catalogue import SurveyTarget
-    from starmix.workflows.survey import expected_cost
+    from starmix.workflows.survey.run import expected_cost
 
     fields = SurveyTarget.__dataclass_fields__
 

@@ -142,7 +142,7 @@ def squaring_task(seed):
 
 @pytest.fixture(scope="module")
 def dask_client():
-    from starmix.workflows.survey import close_client
+    from starmix.workflows.survey.run import close_client
     from validation.runner import make_client
 
     client = make_client(workers=2)

@@ -178,14 +178,14 @@ def test_a_bad_map_start_falls_back_to_the_default_initialisation(monkeypatch, c
                                                                   sampler):
     import pymc as pm
 
-    from starmix.workflows import sampling
-    from starmix.workflows.config import SamplingOptions
+    from starmix.workflows.inference import sampling
+    from starmix.workflows.runs.options import SamplingOptions
 
     with pm.Model() as model:
         scale = pm.Uniform("scale", 0, 1)
         pm.Normal("y", 0, scale, observed=np.linspace(-1, 1, 20))
     if sampler == "nutpie":  # nutpie's MAP is on the unconstrained scale
-        from starmix.workflows import nutpie_sampler
+        from starmix.workflows.inference import nutpie_sampler
 
         monkeypatch.setattr(nutpie_sampler, "map_estimate",
                             lambda *_: (np.array([np.nan]), [float("nan")]))
@@ -211,7 +211,7 @@ def test_the_outlier_line_loads_no_cluster_kernels_coordinates_or_jax():
         "axes.plot([1.0, 2.0])\n"
         "figure.canvas.draw()\n"
         "heavy = ('jax', 'numpyro', 'starmix.models.fused', 'astropy.coordinates',\n"
-        "         'starmix.workflows.cluster')\n"
+        "         'starmix.workflows.cluster.run')\n"
         "print([name for name in heavy if name in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -13,15 +13,15 @@ import xarray as xr
 from astropy.table import Table
 
 from starmix.data.cluster_field import CORRELATION_COLUMNS, astrometric_covariance
-from starmix.workflows.config import GateThresholds
-from starmix.workflows.diagnostics import convergence_gate
-from starmix.workflows.recovery import (
+from starmix.workflows.inference.gate import convergence_gate
+from starmix.workflows.inference.recovery import (
     membership_quality,
     parameter_bias,
     precision_recall,
     reliability_table,
     roc_auc,
 )
+from starmix.workflows.runs.options import GateThresholds
 
 K_KMS = 4.740470463  # km/s per (mas/yr x kpc)
 
@@ -67,7 +67,7 @@ def test_simulated_errors_have_the_sign_of_their_correlation():
                                [-0.5, 0.3, 0.6], atol=0.02)
 
 
-# -- workflows/diagnostics.py: the gate covers every parameter ----------------------------
+# -- workflows/inference/gate.py: the gate covers every parameter ----------------------------
 
 def gate_tree(rng, **variables):
     return xr.DataTree.from_dict({
@@ -99,10 +99,10 @@ def test_the_gate_passes_good_chains_and_counts_divergences(rng):
     assert not report.passed and report.divergences == 3
 
 
-# -- workflows/results.py: every writer is atomic ----------------------------------------
+# -- workflows/runs/files.py: every writer is atomic ----------------------------------------
 
 def _writers():
-    from starmix.workflows import results
+    from starmix.workflows.runs import files as results
 
     tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"a": ("draw", np.arange(3.0))})})
     table = Table({"a": [1.0, 2.0]})
@@ -118,7 +118,7 @@ def _writers():
         "write_posterior": (results.write_posterior, tree, "posterior.nc",
                             "xarray:DataTree.to_netcdf", 1),
         "write_posterior_in_memory": (results.write_posterior, tree, "posterior.nc",
-                                      "starmix.workflows.results:_write_bytes", 0),
+                                      "starmix.workflows.runs.files:_write_bytes", 0),
         "write_table": (results.write_table, table, "summary.ecsv",
                         "astropy.io.ascii.ui:write", 1),
         "write_json": (results.write_json, {"a": 1}, "record.json",
@@ -132,7 +132,7 @@ def _writers():
 @pytest.mark.parametrize("name", ["write_posterior", "write_posterior_in_memory",
                                   "write_table", "write_json", "write_text", "save_figure"])
 def test_every_writer_is_atomic(tmp_path, monkeypatch, name):
-    """Kills: any writer of :mod:`workflows.results` writing straight to its final name.
+    """Kills: any writer of :mod:`starmix.workflows.runs.files` writing straight to its final name.
     The underlying library call is made to write half a file and then fail; the file
     from before must be untouched and no partial file left."""
     import importlib
@@ -153,7 +153,7 @@ def test_every_writer_is_atomic(tmp_path, monkeypatch, name):
 
     monkeypatch.setattr(owner, method, half_then_fail)
     if name == "write_posterior":  # the streamed route
-        monkeypatch.setattr("starmix.workflows.results.IN_MEMORY_BYTES", 0)
+        monkeypatch.setattr("starmix.workflows.runs.files.IN_MEMORY_BYTES", 0)
     with pytest.raises(OSError, match="disk full"):
         writer(path, payload)
     assert path.read_bytes() == b"the earlier, complete file"
@@ -165,8 +165,8 @@ def test_a_signal_during_a_write_waits_for_the_write(tmp_path, monkeypatch):
     is raised at the next write."""
     import os
 
-    from starmix.workflows.interrupt import RunInterrupted, stop_on_signals
-    from starmix.workflows.results import write_json, write_text
+    from starmix.workflows.runs.files import write_json, write_text
+    from starmix.workflows.runs.interrupt import RunInterrupted, stop_on_signals
 
     original = os.replace
 
@@ -184,7 +184,7 @@ def test_a_signal_during_a_write_waits_for_the_write(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
 
 
-# -- workflows/recovery.py: the recovery metrics themselves -------------------------------
+# -- workflows/inference/recovery.py: the recovery metrics themselves ------------------------------
 
 def test_parameter_bias_is_signed():
     """Kills: the sign of ``bias_in_sd`` flipped (|bias| < 4 sd cannot tell)."""
@@ -231,14 +231,15 @@ def test_reliability_leaves_small_bins_unjudged():
     assert table["n_stars"][0] == 60 and table["n_stars"][5] == 10
 
 
-# -- workflows/cluster.py: the joint model's 3D motion ------------------------------------
+# -- workflows/cluster/run.py: the joint model's 3D motion ------------------------------------
 
 def test_phase_space_matches_a_hand_computed_velocity():
     """Kills: pmra and pmdec swapped (or the parallax inverted wrongly) on the way into
     ``cluster_phase_space``: the ICRS velocity of a known cluster, by hand."""
     from astropy.coordinates import SkyCoord
 
-    from starmix.workflows.cluster import ClusterInput, phase_space
+    from starmix.workflows.cluster.inputs import ClusterInput
+    from starmix.workflows.cluster.outputs import phase_space
 
     ra, dec, parallax, pmra, pmdec, rv = 295.33, 40.19, 0.36, -2.9, -3.9, 2.45
     draws = 50
@@ -263,13 +264,13 @@ def test_phase_space_matches_a_hand_computed_velocity():
         assert rows[name]["mean"] == pytest.approx(value, rel=1e-6, abs=1e-6), name
 
 
-# -- workflows/cluster.py: --field-components auto keeps the K that LOO ranks first -------
+# -- workflows/cluster/run.py: --field-components auto keeps the K that LOO ranks first -------
 
 def test_loo_keeps_the_best_k_not_the_worst(rng):
     """Kills: the choice of K taking the last row of the comparison (the worst K)."""
     from scipy.stats import norm
 
-    from starmix.workflows.cluster import best_by_loo
+    from starmix.workflows.cluster.fit import best_by_loo
 
     data = rng.normal(0, 1, 300)
     trees = {}
@@ -284,10 +285,14 @@ def test_loo_keeps_the_best_k_not_the_worst(rng):
     assert list(table[table.colnames[0]]) == ["K=2", "K=3", "K=1"]
 
 
-# -- workflows/cluster.py: the members' parallax (no ../shared needed) ---------------------
+# -- workflows/cluster/run.py: the members' parallax (no ../shared needed) ---------------------
 
 def test_weighted_median_and_members_parallax():
-    from starmix.workflows.cluster import PARALLAX_SYSTEMATIC, members_parallax, weighted_median
+    from starmix.workflows.cluster.outputs import (
+        PARALLAX_SYSTEMATIC,
+        members_parallax,
+        weighted_median,
+    )
 
     assert weighted_median(np.array([4.0, 1.0, 3.0, 2.0]), np.array([1, 0, 1, 0.0])) == 3.0
     assert weighted_median(np.array([1.0, 2.0, 3.0]), np.ones(3)) == 2.0
@@ -301,7 +306,7 @@ def test_weighted_median_and_members_parallax():
 
 def test_detection_record_holds_the_verdict_and_its_numbers():
     """The run record's detection entry, key by key (the numbers a user reads)."""
-    from starmix.workflows.detection import DELTA_MIN, FOUND, Z_MIN, Z_MIN_SKY, Detection
+    from starmix.workflows.cluster.detection import DELTA_MIN, FOUND, Z_MIN, Z_MIN_SKY, Detection
 
     detection = Detection(FOUND, 123.4567, 8.91011, {"cluster + field, K=2": -10.12345},
                           ["a reason"])

@@ -16,8 +16,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from starmix.workflows.interrupt import RunInterrupted, stop_on_signals
-from starmix.workflows.survey import close_client
+from starmix.workflows.runs.interrupt import RunInterrupted, stop_on_signals
+from starmix.workflows.survey.run import close_client
 from validation.cases import CASES, CORRECT_CASES, WRONG_CASES, sbc_task
 from validation.coverage import COVERAGE_SAMPLING, COVERAGE_TIMEOUT_S, coverage_task
 from validation.report import write_report

@@ -18,7 +18,7 @@ from starmix.models.cluster_pm2d import cluster_pm2d, pm_covariance
 from starmix.models.cluster_pmra import cluster_pmra
 from starmix.models.density import gaussian_mixture_density
 from starmix.models.outlier_line import outlier_line
-from starmix.workflows.config import SamplingOptions
+from starmix.workflows.runs.options import SamplingOptions
 from validation.sbc import SBCCase, run_replicate
 
 N_POINTS = 40

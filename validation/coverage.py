@@ -22,14 +22,9 @@ import numpy as np
 
 from starmix.data.cluster_field import PRESETS, parallax_membership, simulate_cluster_field
 from starmix.data.clusters import resolve_center
-from starmix.workflows.cluster import (
-    ClusterInput,
-    build_cluster_model,
-    fit,
-    initial_guess,
-    prepare_stars,
-)
-from starmix.workflows.config import SamplingOptions
+from starmix.workflows.cluster.fit import build_cluster_model, fit, initial_guess
+from starmix.workflows.cluster.inputs import ClusterInput, prepare_stars
+from starmix.workflows.runs.options import SamplingOptions
 
 N_CLUSTER, N_FIELD = 300, 600
 ORACLE_PARAMETERS = replace(PRESETS["ngc6819"], n_cluster=N_CLUSTER, n_field=N_FIELD)

@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import binom, binomtest  # noqa: E402
 
-from starmix.workflows.results import save_figure, write_text  # noqa: E402
+from starmix.workflows.runs.files import save_figure, write_text  # noqa: E402
 from validation.cases import CORRECT_CASES, WRONG_CASES  # noqa: E402
 from validation.coverage import PARAMETERS, QUANTILES  # noqa: E402
 from validation.sbc import (  # noqa: E402

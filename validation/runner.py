@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from pathlib import Path
 
-from starmix.workflows.results import write_json
+from starmix.workflows.runs.files import write_json
 
 START_TOPIC = "starmix-validation-start"
 POLL_S = 2.0
@@ -54,9 +54,9 @@ def fit_task(seed: int, task: Callable, **task_kwargs) -> dict:
 
 def make_client(workers: int = 2, scheduler: str | None = None):
     """A client of ``scheduler``, or of a new local cluster of ``workers`` single-threaded
-    processes: the survey's (:func:`starmix.workflows.survey.make_client`)."""
-    from starmix.workflows.survey import Execution
-    from starmix.workflows.survey import make_client as survey_client
+    processes: the survey's (:func:`starmix.workflows.survey.run.make_client`)."""
+    from starmix.workflows.survey.run import Execution
+    from starmix.workflows.survey.run import make_client as survey_client
 
     execution = Execution(scheduler=scheduler, workers=None if scheduler else workers)
     return survey_client(execution, lambda message: print(f"[validate] {message}",

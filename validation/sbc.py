@@ -22,9 +22,9 @@ import numpy as np
 import pymc as pm
 from scipy.stats import chisquare
 
-from starmix.workflows.config import SamplingOptions
-from starmix.workflows.membership import mixture_draws
-from starmix.workflows.sampling import sample_posterior
+from starmix.workflows.inference.membership import mixture_draws
+from starmix.workflows.inference.sampling import sample_posterior
+from starmix.workflows.runs.options import SamplingOptions
 
 N_RANK_DRAWS = 99  # ranks 0..99: 100 values, 10 per bin
 N_BINS = 10

@@ -5,8 +5,8 @@ message that names the option, column or file; nothing written); 2 the convergen
 failed (results kept, marked failed); 3 no cluster found (the detection step preferred a
 field-only model; results kept, marked ``no_cluster``); 130 interrupted by Ctrl-C (SIGINT),
 143 by SIGTERM (the folder holds this run's record marked ``interrupted`` and the complete
-files written before the signal, never a partial one; see :mod:`workflows.interrupt`).
-The results folder holds one run at a time (:mod:`workflows.outdir`).
+files written before the signal, never a partial one; see :mod:`starmix.workflows.runs.interrupt`).
+The results folder holds one run at a time (:mod:`starmix.workflows.runs.folder`).
 """
 
 import argparse
@@ -17,7 +17,11 @@ from pathlib import Path
 
 from starmix.data.input_checks import DataValidationError
 from starmix.models import CLUSTER_MODELS
-from starmix.workflows.config import (
+from starmix.workflows import registry
+from starmix.workflows.base import resolve
+from starmix.workflows.reproduce import reproduce_choices
+from starmix.workflows.runs.interrupt import RunInterrupted, stop_on_signals
+from starmix.workflows.runs.options import (
     MASS_MATRICES,
     SAMPLERS,
     GateThresholds,
@@ -28,19 +32,11 @@ from starmix.workflows.config import (
     pick,
     read_config_file,
 )
-from starmix.workflows.interrupt import RunInterrupted, stop_on_signals
-from starmix.workflows.reproduce import WORKFLOWS
-from starmix.workflows.run import EXIT_ERROR
+from starmix.workflows.runs.run import EXIT_ERROR
 
 # Each command imports what it runs (in the functions below): the cluster workflow's
 # compiled kernels and astropy's coordinates cost seconds that the outlier line and
 # `starmix --help` need not pay.
-
-WORKFLOW_DEFAULT_OUT = {"outlier-line": "results/outlier-line", "cluster": "results/cluster",
-                        "ngc6819": "results/ngc6819", "density": "results/density",
-                        "ages": "results/ages"}
-CLUSTER_WORKFLOWS = ("cluster", "ngc6819")  # ngc6819: the old name, an alias
-
 
 class StarmixParser(argparse.ArgumentParser):
     """argparse, but a usage error exits 1 (bad options), not argparse's 2 (which starmix
@@ -84,197 +80,24 @@ def add_core_options(parser: argparse.ArgumentParser) -> None:
     gate.add_argument("--divergences-max", type=int, help="divergences allowed (default 0)")
 
 
-def add_density_options(parser, ages: bool) -> None:
-    data = parser.add_argument_group(
-        "data (default: " + ("a built-in simulated table of two age columns" if ages else
-                             "a built-in simulated 1-D sample with errors and known truth")
-        + ")")
-    data.add_argument("--data", help="table file: CSV, ECSV, FITS, VOTable or whitespace text "
-                                     "with a '#' header (.dat, .txt)")
-    data.add_argument("--columns", help=("the two age columns (default Joyce_age,Bensby_age)"
-                                         if ages else "1 to 3 comma-separated columns to fit"))
-    data.add_argument("--errors", help="1-sigma error of each column: a column name or a "
-                                       "constant, comma-separated (default: no errors)")
-    data.add_argument("--drop-invalid", action="store_true", default=None,
-                      help="drop (and count) rows with text, NaN/inf or errors <= 0")
-    shape = parser.add_argument_group("density options")
-    scale = shape.add_mutually_exclusive_group()
-    scale.add_argument("--log", action="store_true", default=None,
-                       help="fit ln(value) (positive quantities; errors carried to first "
-                            "order)" + (" (the default here)" if ages else ""))
-    if ages:
-        scale.add_argument("--linear", dest="log", action="store_false",
-                           help="fit the ages themselves, not ln(age)")
-    shape.add_argument("--lower", type=float, help="lower physical limit: values below are "
-                                                   "counted and reported" +
-                       (" (default 0 Gyr)" if ages else ""))
-    shape.add_argument("--upper", type=float, help="upper physical limit: values above are "
-                                                   "counted and reported" +
-                       (" (default 13.8 Gyr, the age of the Universe)" if ages else ""))
-    shape.add_argument("--truncate", action="store_true", default=None,
-                       help="cut the intrinsic density at --lower/--upper (one column; values "
-                            "beyond need errors)")
-    shape.add_argument("--components", type=int,
-                       help="fixed number of Gaussians K (default: K by PSIS-LOO)")
-    shape.add_argument("--max-components", type=int,
-                       help="largest K tried by PSIS-LOO (default 4, at most 6)")
-    shape.add_argument("--synthetic-sets", type=int,
-                       help="synthetic samples written, each from its own posterior draw "
-                            "(default 20)")
-    if not ages:
-        data.add_argument("--example", choices=["mixture", "two-galaxies"],
-                          help="built-in data without --data: mixture (default; 1-D, 300 "
-                               "values with errors, known truth) or two-galaxies (the 2-D "
-                               "lesson: a sphere and an inclined disc, 3,000 points each)")
-    if ages:
-        shape.add_argument("--comparison-draws", type=int,
-                           help="posterior draws in the two-sample comparison (default 1000)")
-    add_core_options(parser)
-
-
-def add_density_parsers(workflows) -> None:
-    density = workflows.add_parser(
-        "density", help="Gaussian-mixture density with per-object errors (extreme "
-                        "deconvolution), with KDE/EM/XDGMM baselines",
-        description="Fit a Gaussian-mixture density to 1 to 3 columns, each value blurred by "
-                    "its errors (extreme deconvolution, Bovy, Hogg & Roweis 2011), K by "
-                    "PSIS-LOO; compare with KDEs, EM, a variational Dirichlet process and "
-                    "astroML's XDGMM; write synthetic samples, each from a posterior draw. "
-                    "Without --data, runs on a built-in simulated sample with known truth. "
-                    "Sampling defaults here: --draws 2000 --tune 1000 --target-accept 0.99.")
-    add_density_options(density, ages=False)
-    ages = workflows.add_parser(
-        "ages", help="the density workflow on two age columns (stellar_ages.dat), and "
-                     "their comparison",
-        description="Fit each age column's density (Gyr), count ages beyond the age of the "
-                    "Universe, and ask whether the two columns are drawn from the same "
-                    "distribution (posterior of the differences in mean and width; "
-                    "predictive two-sample check). Without --data, runs on a built-in "
-                    "simulated table of the same shape. Sampling defaults here: --draws "
-                    "2000 --tune 1000 --target-accept 0.99.")
-    add_density_options(ages, ages=True)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = StarmixParser(
         prog="starmix",
         description="Bayesian mixture-model workflows for astronomy.",
-        epilog="Workflows: outlier-line (straight line with outliers), cluster (cluster "
-               "membership: --model pmra, parallax, pm2d, pmplx or joint; 'ngc6819' is an "
-               "alias), density (Gaussian-mixture density with errors), ages (two age "
-               "columns compared). "
-               "See 'starmix run WORKFLOW --help'.",
+        epilog="Workflows: " + "; ".join(
+            f"{w.name}: {w.summary}" for w in registry.WORKFLOWS.values())
+               + ". See 'starmix run WORKFLOW --help'.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run a workflow",
                               description="Run a workflow on built-in or your own data.")
     workflows = run.add_subparsers(dest="workflow", required=True, metavar="WORKFLOW")
-    line = workflows.add_parser(
-        "outlier-line",
-        help="straight line with outliers (Hogg, Bovy & Lang 2010)",
-        description="Fit a line plus an outlier component to points with y errors "
-                    "(optionally x errors) and give each point's probability of being on the "
-                    "line. Without --data, runs on the built-in reference data (seed 42).",
-    )
-    data = line.add_argument_group("data (default: the built-in simulated reference data)")
-    data.add_argument("--data", help="CSV, ECSV or FITS table of points")
-    data.add_argument("--x", help="column of x (default x)")
-    data.add_argument("--y", help="column of y (default y)")
-    data.add_argument("--yerr", help="column of the 1-sigma y error (default y_err)")
-    data.add_argument("--xerr", help="column of the 1-sigma x error (optional)")
-    data.add_argument("--xycorr", help="column of the x-y error correlation (optional)")
-    data.add_argument("--drop-invalid", action="store_true", default=None,
-                      help="drop (and count) rows with text, NaN/inf, errors <= 0 or "
-                           "|correlation| > 1 instead of stopping")
-    line.add_argument("--intrinsic-scatter", action="store_true", default=None,
-                      help="fit an intrinsic scatter about the line")
-    add_core_options(line)
-
-    cluster = workflows.add_parser(
-        "cluster", aliases=["ngc6819"],
-        help="cluster-vs-field membership (any cluster with --data; without it the "
-             "simulated NGC 6819 field)",
-        description="Fit a cluster-vs-field mixture to Gaia astrometry, decide whether the "
-                    "stars hold a cluster at all (PSIS-LOO against field-only models; exit "
-                    "code 3 when they do not) and give each star's membership probability. "
-                    "Without --data, runs on the simulated NGC 6819 field (see "
-                    "'starmix simulate').",
-    )
-    cluster.add_argument("--model", choices=sorted(CLUSTER_MODELS),
-                         help="pmra, parallax, pm2d (default), pmplx (proper motion and "
-                              "parallax, no positions needed) or joint")
-    source = cluster.add_argument_group("data (default: the simulated NGC 6819 field)")
-    source.add_argument("--data", help="Gaia table: FITS(.gz), CSV, ECSV or VOTable")
-    source.add_argument("--columns", help="renames, e.g. 'Plx=parallax,pmRA=pmra' "
-                                          "(VizieR names are mapped automatically)")
-    source.add_argument("--cluster", help="cluster name: its published values start the fit "
-                                          "and are compared in the figures (without a name "
-                                          "the fit starts from the field's proper-motion "
-                                          "overdensities; default for the simulated field: "
-                                          "NGC6819)")
-    source.add_argument("--catalogue", help="cluster catalogue (VizieR TSV such as "
-                                            "Cantat-Gaudin+2020's table 1, or CSV/FITS) to "
-                                            "look --cluster up in before the built-in list")
-    source.add_argument("--center", nargs=2, type=float, metavar=("RA", "DEC"),
-                        help="cluster centre in degrees (overrides --cluster's)")
-    source.add_argument("--assign-errors", action="store_true", default=None,
-                        help="give stars Gaia errors from G where the file has none (its "
-                             "own error columns are kept)")
-    source.add_argument("--error-model", choices=["dr3", "dr2"], default=None,
-                        help="the errors --assign-errors gives: dr3 (pygaia, default) or dr2 "
-                             "(Brown et al. 2018, Table 3)")
-    source.add_argument("--drop-invalid", action="store_true", default=None,
-                        help="drop (and count) invalid rows instead of stopping")
-    source.add_argument("--zero-point", action="store_true", default=None,
-                        help="subtract the Lindegren et al. (2021) parallax zero-point "
-                             "(needs nu_eff_used_in_astrometry, pseudocolour, ecl_lat, "
-                             "astrometric_params_solved; the 'zeropoint' extra)")
-    source.add_argument("--sim-seed", type=int, help="seed of the simulated field (default 42)")
-    source.add_argument("--n-cluster", type=int, help="simulated members (default 6170)")
-    source.add_argument("--n-field", type=int, help="simulated field stars (default 10830)")
-    cuts = cluster.add_argument_group("quality cuts (recorded in the run record)")
-    cuts.add_argument("--ruwe-max", type=float, help="keep RUWE below this (default 1.4)")
-    cuts.add_argument("--g-max", type=float, help="keep G at or below this (default 20)")
-    cuts.add_argument("--parallax-over-error-min", type=float, help="off by default")
-    cuts.add_argument("--radius", type=float, dest="radius_arcmin",
-                      help="keep stars within this many arcmin of the centre (off by default)")
-    source.add_argument("--footprint", nargs=3, type=float,
-                        metavar=("RA", "DEC", "RADIUS"),
-                        help="the cone the data were selected from (degrees, arcmin), for the "
-                             "joint model's field density (default: recorded by simulate and "
-                             "fetch-gaia, else estimated from the stars)")
-    cuts.add_argument("--max-stars", type=int,
-                      help="fit a seeded random subsample of this many stars (quick looks)")
-    shape = cluster.add_argument_group("model options")
-    shape.add_argument("--field-components", help="field Gaussians K, 1-5, or 'auto' (LOO "
-                                                  "over K = 1, 2, 3); default 2")
-    shape.add_argument("--parallax-field", choices=["exponential", "beta", "gaussian"],
-                       help="parallax model's field density (default exponential); "
-                            "gaussian: K Gaussians (--field-components), with detection")
-    shape.add_argument("--parallax-offset", action="store_true", default=None,
-                       help="fit a global parallax offset (parallax model)")
-    shape.add_argument("--radial-velocity", nargs=2, type=float, metavar=("MEAN", "SD"),
-                       help="radial-velocity prior in km/s for the joint model's 3D motion "
-                            "(default: the named cluster's, NGC 6819: 2.45 1.0; else a broad "
-                            "generic prior)")
-    shape.add_argument("--magnitude-prior", action="store_true", default=None,
-                       help="let the cluster's weight depend on G (logistic in G): fewer "
-                            "faint field stars taken for members; needs phot_g_mean_mag")
-    shape.add_argument("--cluster-halo", action="store_true", default=None,
-                       help="give the cluster a second, wider Gaussian (up to 0.5 mas/yr) "
-                            "with its mean: for members spread past one Gaussian (pm2d, "
-                            "pmplx)")
-    shape.add_argument("--log-likelihood", choices=["auto", "all", "thin", "none"],
-                       help="pointwise log-likelihood per draw in posterior.nc: all, thin "
-                            "(every k-th draw, at most 1e8 values), none; default auto: all "
-                            "up to 1e8 values (25,000 stars x 4,000 draws), else thin")
-    shape.add_argument("--no-detection", dest="detection", action="store_false", default=None,
-                       help="skip the detection step (field-only models and PSIS-LOO)")
-    shape.add_argument("--detection-method", choices=["laplace", "nuts"],
-                       help="how the detection step fits the field-only models: laplace "
-                            "(default; a Laplace approximation corrected by importance "
-                            "sampling, NUTS where its Pareto k says it is poor) or nuts")
-    add_core_options(cluster)
+    for workflow in registry.WORKFLOWS.values():
+        parser_of = workflows.add_parser(workflow.name, aliases=list(workflow.aliases),
+                                         help=workflow.summary,
+                                         description=workflow.description)
+        resolve(workflow.add_options)(parser_of)
+        add_core_options(parser_of)
 
     simulate = commands.add_parser(
         "simulate", help="write a simulated Gaia field around a cluster (FITS)",
@@ -300,8 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--center", nargs=2, type=float, metavar=("RA", "DEC"),
                        help="centre in degrees instead of the name's")
     fetch.add_argument("--out", required=True, help="output file (.fits or .fits.gz)")
-
-    add_density_parsers(workflows)
 
     survey = commands.add_parser(
         "survey", help="cluster membership for every cluster of a catalogue, on Dask",
@@ -345,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--figures-dir", default="figures", help="default: figures")
     reproduce.add_argument("--out", default="results/reproduce",
                            help="results folder for the runs (default results/reproduce)")
-    reproduce.add_argument("--only", nargs="+", choices=WORKFLOWS, default=list(WORKFLOWS),
-                           help="workflows to rerun (default: all; the cluster models take "
+    reproduce.add_argument("--only", nargs="+", choices=reproduce_choices(), default=None,
+                           help="workflows, or single runs (cluster models, density "
+                                "examples), to rerun (default: all; the cluster models take "
                                 "several minutes each)")
     return parser
 
@@ -358,32 +180,21 @@ def resolve_options(args: argparse.Namespace, defaults: dict, config: dict) -> d
 
 
 def workflow_runner(workflow: str) -> tuple[type, Callable]:
-    """The inputs dataclass and the runner of ``workflow``."""
-    if workflow == "outlier-line":
-        from starmix.workflows.outlier_line import LineInput, run_outlier_line
-
-        return LineInput, run_outlier_line
-    if workflow in ("density", "ages"):
-        from starmix.workflows.density import AgesInput, DensityInput, run_ages, run_density
-
-        return (DensityInput, run_density) if workflow == "density" else (AgesInput, run_ages)
-    from starmix.workflows.cluster import ClusterInput, run_cluster
-
-    return ClusterInput, run_cluster
+    """The input type and the runner of ``workflow`` (a name or alias), from the registry."""
+    return registry.get(workflow).load()
 
 
 def run_workflow(args: argparse.Namespace) -> int:
+    workflow = registry.get(args.workflow)
     inputs_class, runner = workflow_runner(args.workflow)
     defaults = dataclass_defaults(SamplingOptions, GateThresholds, inputs_class)
-    defaults.update(out=WORKFLOW_DEFAULT_OUT[args.workflow], figures=True, checks="on")
-    if args.workflow in ("density", "ages"):  # see workflows.density_fit.DENSITY_SAMPLING
-        defaults.update(draws=2000, tune=1000, target_accept=0.99)
+    defaults.update(out=None, figures=True, checks="on", **workflow.sampling_defaults())
     schema = {**option_types(SamplingOptions, GateThresholds, inputs_class), "out": str,
               "figures": bool, "checks": str}
     config = read_config_file(args.config, schema)
     options = resolve_options(args, defaults, config)
-    if args.workflow in CLUSTER_WORKFLOWS and args.out is None and "out" not in config:
-        options["out"] = f"{options['out']}-{options['model']}"
+    if options.get("out") is None:
+        options["out"] = workflow.default_out(args.workflow, options)
     result = runner(
         out_dir=options["out"],
         inputs=pick(inputs_class, options),
@@ -451,8 +262,8 @@ def fetch_gaia(args: argparse.Namespace) -> int:
 
 
 def run_survey_command(args: argparse.Namespace) -> int:
-    from starmix.workflows.interrupt import check_signals
-    from starmix.workflows.survey import Execution, SurveyOptions, mark_interrupted, run_survey
+    from starmix.workflows.runs.interrupt import check_signals
+    from starmix.workflows.survey.run import Execution, SurveyOptions, mark_interrupted, run_survey
 
     classes = (SamplingOptions, GateThresholds, SurveyOptions, Execution)
     defaults = dataclass_defaults(*classes)

@@ -1,0 +1,1 @@
+"""The straight line with outliers (``starmix run outlier-line``)."""

@@ -1,0 +1,3 @@
+"""Surveys of many clusters on Dask (``starmix survey``): tasks, the survey table and its
+figures.
+"""
