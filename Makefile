@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,docs,jax,zeropoint,bench]'
 	@# pymc-extras (the membership cross-check's marginalisation) caps pymc < 6.4; its
-	@# marginalize/recover work on 6.4 (tests/test_pymc_extras_crosscheck.py), so it is
+	@# marginalize/recover work on 6.4 (tests/models/test_pymc_extras_crosscheck.py), so it is
 	@# installed without letting pip downgrade PyMC
 	$(PY) -m pip install --quiet --no-deps 'pymc-extras==0.15.1'
 	@touch $(STAMP)
@@ -49,10 +49,10 @@ test: $(STAMP)
 smoke: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) -m smoke
 
-# ruff, and the layer contract: data <- models <- workflows <- API, no import cycles (tests/test_layers.py)
+# ruff, and the layer contract: data <- models <- workflows <- API, no import cycles (tests/contracts/test_layers.py)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check starmix models data workflows validation tests benchmarks docs
-	$(PY) -m pytest -q -p no:cacheprovider tests/test_layers.py
+	$(PY) -m pytest -q -p no:cacheprovider tests/contracts/test_layers.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_data.py

@@ -22,7 +22,7 @@ TARGET = 0.9
 # Code that runs when its module is imported: mutmut imports the modules once and forks a
 # child per mutant, so a mutant of these functions is never executed by any test. They are
 # reported apart (their behaviour is tested, through the kernels they build, in
-# tests/test_fused.py).
+# tests/models/test_fused.py).
 IMPORT_TIME = tuple(f"starmix.models.fused.{name}" for name in (
     "x__specialised_kernel", "x__specialised_loglike", "x__cached_per_dim", "x__upper_pairs",
     "xǁ_SpecialisedCacheǁ__init__"))

@@ -1,7 +1,7 @@
 """starmix workflows: load data, build a model, sample, gate, compute membership, save, plot.
 
 The rooms, lowest first (each imports only its own modules and the rooms above it in this
-list; ``tests/test_layers.py`` checks it):
+list; ``tests/contracts/test_layers.py`` checks it):
 
 - :mod:`starmix.workflows.runs`: options, the run record, the results folder, atomic files,
   interrupts;

@@ -5,8 +5,8 @@ each star's importance ratios with a generalized Pareto fit (Zhang & Stephens 20
 the weak prior of Vehtari et al. 2024) in a Python loop, about 1 ms per star, which on a
 field of 16,000 stars costs 15-20 s per model compared. :func:`psis_loo` does the same
 arithmetic on blocks of stars as NumPy arrays (sort, tail, fit, smoothing, logsumexp) and
-agrees with ArviZ to rounding (``tests/test_loo.py``); :func:`pointwise_loo` takes
-``reference=True`` to run ArviZ instead.
+agrees with ArviZ to rounding (``tests/workflows/inference/test_loo.py``);
+:func:`pointwise_loo` takes ``reference=True`` to run ArviZ instead.
 
 Relative efficiency ``r_eff`` is 1, as ArviZ takes it for the cluster workflows'
 log-likelihood groups. The tail holds ``3 sqrt(S)`` draws (``S / 5`` when S <= 225).

@@ -112,7 +112,7 @@ def test_quickstart_example_runs(tmp_path):
     """docs/examples/quickstart.py, as a reader would run it, with short chains."""
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "docs" / "examples" / "quickstart.py"
+    script = Path(__file__).resolve().parents[2] / "docs" / "examples" / "quickstart.py"
     done = subprocess.run([sys.executable, str(script), str(tmp_path / "qs"), "--quick"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -141,7 +141,7 @@ def test_jax_samplers_get_one_cpu_device_per_chain():
               "jax_devices_for_chains(4)\n"
               "print(len(jax.devices('cpu')))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          check=True, cwd=Path(__file__).parents[1])
+                          check=True, cwd=Path(__file__).parents[3])
     assert done.stdout.strip() == "4"
 
 

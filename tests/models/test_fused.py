@@ -195,7 +195,7 @@ def test_kernels_load_from_numbas_disk_cache_in_a_new_process(tmp_path):
     """A second process loads both kernels from Numba's on-disk cache instead of compiling
     them again (the cache key must not depend on anything that changes between processes)."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
 
     def cache_hits():
         return subprocess.run([sys.executable, "-c", CACHE_PROBE], cwd=root, env=env,

@@ -4,7 +4,7 @@ observed variable holds, the per-star magnitudes of ``--magnitude-prior``, the n
 field components, and the derived distance.
 
 The log densities themselves are checked against SciPy elsewhere
-(tests/test_cluster_models.py, tests/test_model_priors.py); these tests catch a model
+(tests/models/test_cluster_models.py, tests/models/test_model_priors.py); these tests catch a model
 that computes the right density on the wrong columns, or labels it wrongly.
 """
 

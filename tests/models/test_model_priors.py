@@ -2,8 +2,8 @@
 their distributions and hyperparameters (including the ones derived from the data: field
 medians and robust widths, the selection radius), and the deterministics built from them.
 
-The likelihoods have their own reference checks (tests/test_cluster_models.py,
-tests/test_outlier_line_model.py); together the two give each model's whole log density.
+The likelihoods have their own reference checks (tests/models/test_cluster_models.py,
+tests/models/test_outlier_line_model.py); together the two give each model's whole log density.
 """
 
 import numpy as np

@@ -4,7 +4,7 @@ import pytest
 
 from starmix.workflows.cli import main
 from tests.conftest import SHORT_ARGS
-from tests.test_cluster_workflow import CLUSTER_ARGS, SMALL_FIELD
+from tests.workflows.cluster.test_cluster_workflow import CLUSTER_ARGS, SMALL_FIELD
 
 pytestmark = pytest.mark.smoke
 

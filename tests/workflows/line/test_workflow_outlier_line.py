@@ -215,5 +215,5 @@ def test_the_outlier_line_loads_no_cluster_kernels_coordinates_or_jax():
         "print([name for name in heavy if name in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          check=True, cwd=Path(__file__).parents[1])
+                          check=True, cwd=Path(__file__).parents[3])
     assert done.stdout.strip() == "[]"

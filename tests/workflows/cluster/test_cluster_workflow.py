@@ -18,7 +18,7 @@ SMALL_FIELD = ["--n-cluster", "150", "--n-field", "250"]
 # Shorter than SHORT_ARGS: the smoke runs check the plumbing, the slow tests the statistics.
 # (300 draws, ESS >= 30: the smoke runs check that the gate is applied and passed; at this
 # length a field weight's bulk ESS was measured at 47 in pmplx.)
-# Detection (field-only fits) has its own tests in tests/test_detection.py.
+# Detection (field-only fits) has its own tests in tests/workflows/cluster/test_detection.py.
 CLUSTER_ARGS = [*SHORT_ARGS, "--draws", "300", "--tune", "200", "--ess-bulk-min", "30",
                 "--ess-tail-min", "30", "--no-detection"]
 
@@ -122,7 +122,7 @@ def test_field_components_auto_compares_with_loo(tmp_path):
     comparison = Table.read(tmp_path / "field_components_loo.ecsv")
     assert sorted(comparison[comparison.colnames[0]]) == ["K=1", "K=2", "K=3"]
     # the K that LOO ranks first on this seeded field is kept (the choice itself is
-    # tested on a field built so that one K is right, in tests/test_wrong_answers.py)
+    # tested on a field built so that one K is right, in tests/contracts/test_wrong_answers.py)
     assert record["field_components"] == 3
     assert comparison[comparison.colnames[0]][0] == "K=3"
 
