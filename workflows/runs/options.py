@@ -26,6 +26,12 @@ MAX_CHAINS = 64
 MAX_STEPS = 10**8  # draws, and tuning steps, per chain
 
 
+def in_python(name: str) -> str:
+    """The end of an option's error message naming its Python keyword too (the same
+    checks run for ``--draws`` on the command line and ``draws=`` in the API)."""
+    return f" (in Python: {name}=)"
+
+
 def available_cores() -> int:
     """CPUs this process may use (PyMC's own default assumes half are hyperthreads)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -55,23 +61,29 @@ class SamplingOptions:
     def __post_init__(self):
         for name in ("draws", "tune", "chains"):
             if getattr(self, name) is not None and getattr(self, name) < (name != "tune"):
-                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
+                raise ValueError(f"--{name} must be positive, got {getattr(self, name)}"
+                                 f"{in_python(name)}")
         for name, limit in (("draws", MAX_STEPS), ("tune", MAX_STEPS), ("chains", MAX_CHAINS)):
             if getattr(self, name) is not None and getattr(self, name) > limit:
                 raise ValueError(f"--{name} must be at most {limit:,} (a limit of starmix, "
-                                 f"whatever the machine), got {getattr(self, name)}")
+                                 f"whatever the machine), got {getattr(self, name)}"
+                                 f"{in_python(name)}")
         if not 0 <= self.seed < 2**32:
-            raise ValueError(f"--seed must be a whole number from 0 to 2**32 - 1, got {self.seed}")
+            raise ValueError(f"--seed must be a whole number from 0 to 2**32 - 1, got {self.seed}"
+                             f"{in_python('seed')}")
         if self.cores is not None and self.cores < 1:
             raise ValueError(f"--cores must be at least 1 (chains run in parallel on that many "
-                             f"CPUs; {available_cores()} available), got {self.cores}")
+                             f"CPUs; {available_cores()} available), got {self.cores}"
+                             f"{in_python('cores')}")
         if self.sampler not in SAMPLERS:
-            raise ValueError(f"--sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+            raise ValueError(f"--sampler must be one of {SAMPLERS}, got {self.sampler!r}"
+                             f"{in_python('sampler')}")
         if self.mass_matrix not in MASS_MATRICES:
             raise ValueError(f"--mass-matrix must be one of {MASS_MATRICES}, "
-                             f"got {self.mass_matrix!r}")
+                             f"got {self.mass_matrix!r}{in_python('mass_matrix')}")
         if not 0 < self.target_accept < 1:
-            raise ValueError(f"--target-accept must lie in (0, 1), got {self.target_accept}")
+            raise ValueError(f"--target-accept must lie in (0, 1), got {self.target_accept}"
+                             f"{in_python('target_accept')}")
 
 
 @dataclass(frozen=True)
@@ -85,11 +97,12 @@ class GateThresholds:
 
     def __post_init__(self):
         if not self.r_hat_max >= 1:
-            raise ValueError(f"--r-hat-max must be at least 1, got {self.r_hat_max}")
+            raise ValueError(f"--r-hat-max must be at least 1, got {self.r_hat_max}"
+                             f"{in_python('r_hat_max')}")
         for name in ("ess_bulk_min", "ess_tail_min", "divergences_max"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 0, got "
-                                 f"{getattr(self, name)}")
+                                 f"{getattr(self, name)}{in_python(name)}")
 
 
 class ConfigError(ValueError):
