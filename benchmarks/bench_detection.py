@@ -17,7 +17,7 @@ radius ``REGION_RADIUS`` arcmin are cut from it on two rings around Blanco 1's c
   plus a seeded offset of 1 mas/yr sd per axis, i.e. inside the field's own proper-motion
   core at that distance (the hard case, and the usual one);
 * size and motion: Plummer radius 1.5 pc, internal dispersion 0.5 km/s (the survey
-  simulator's values, ``data.survey_sources``);
+  simulator's values, ``starmix.data.survey_sources``);
 * stars: ``richness`` members (0 for the empty regions) with G drawn from the region's own
   G distribution and each given the errors of a field star of nearly the same G (the real
   error law of this file, no correlations, as the file has none), observed with those

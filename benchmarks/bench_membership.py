@@ -22,7 +22,7 @@ A starmix method may name options: ``starmix-pmplx+halo`` is pmplx with
 Cases: simulated NGC 6819-like fields with truth (cluster richness 50, 200, 1000 and 6000
 at two field densities, and a field with no cluster), and the real M67 and NGC 188 fields
 of ``../shared/data`` scored against the Cantat-Gaudin et al. (2018) members (matched as
-:mod:`data.members` describes; the match rate is printed). Real-field scores use G < 18,
+:mod:`starmix.data.members` describes; the match rate is printed). Real-field scores use G < 18,
 where the published lists stop (every method is given only those stars): recall is of
 members with PMemb >= 0.7, contamination counts stars at P > 0.5 that are not in the
 list at all.

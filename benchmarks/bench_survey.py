@@ -5,7 +5,7 @@
 
 The clusters: ``--clusters`` CG20 clusters of varied richness, a seeded draw stratified
 by member count (``nbstars07``, equal numbers from each quartile), each with a simulated
-field (:class:`data.survey_sources.SimulatedSource`, ``--field-density`` stars per
+field (:class:`starmix.data.survey_sources.SimulatedSource`, ``--field-density`` stars per
 arcmin²). Every configuration fits the same clusters with the same settings (pmplx,
 detection on, 4 chains x ``--draws``, no figures or predictive checks):
 

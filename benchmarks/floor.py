@@ -10,7 +10,7 @@ it needs about 45 flops, one exp and one log (``FLOPS_PER_STAR_COMPONENT``,
 ``TRANSCENDENTALS_PER_STAR_COMPONENT``), and it reads 40 bytes per star (five float64s).
 The script checks that both compute the same log-likelihood, then prints nanoseconds per
 star for the fused floor and for starmix's compiled log-density (its fused Op,
-:mod:`models.fused`, plus the priors and transforms), and where starmix's time goes: its
+:mod:`starmix.models.fused`, plus the priors and transforms), and where starmix's time goes: its
 Op's Numba kernel timed alone on the same inputs against the whole function the sampler
 calls (the rest is priors, transforms, the chain rule and the call itself).
 
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
 
 def reference_graph_logp_dlogp(model, point):
     """logp and gradient of ``model`` with the mixture written as a PyTensor graph
-    (:func:`models.likelihoods.mixture_logp` of the model's ``log_component``) instead of
+    (:func:`starmix.models.likelihoods.mixture_logp` of the model's ``log_component``) instead of
     the fused Op: what starmix computed before the Op, compiled the same way."""
     import pytensor.tensor as pt
 

@@ -22,7 +22,7 @@ that G (a 2D kernel density estimate divided by the 1D one in G). The ridge is d
 from the labels, so this too is a supervised upper estimate.
 
 The stars are those the membership benchmark uses (G < 18, finite astrometry, DR3 errors
-from pygaia), matched to the list as :mod:`data.members` describes.
+from pygaia), matched to the list as :mod:`starmix.data.members` describes.
 """
 
 import argparse

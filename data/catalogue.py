@@ -5,7 +5,7 @@ VizieR writes Cantat-Gaudin et al. 2020's table 1) or any CSV/ECSV/FITS table wi
 same information. Columns are found by name: cluster name (``Cluster``, ``Name``), centre
 (``RA_ICRS``/``ra``, ``DE_ICRS``/``dec``, degrees), mean proper motion (``pmRA*``/``pmRA``/
 ``pmra`` including cos dec, ``pmDE``/``pmdec``, mas/yr) and parallax (``plx``/
-``parallax``, mas). Names match as in :mod:`data.clusters` (case, spaces and underscores
+``parallax``, mas). Names match as in :mod:`starmix.data.clusters` (case, spaces and underscores
 ignored: ``NGC_188`` is ``NGC 188``).
 """
 

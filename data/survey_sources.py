@@ -1,10 +1,10 @@
 """Where a survey's Gaia stars come from, one cone per cluster (``--gaia SOURCE``).
 
 * :class:`SimulatedSource` (``simulate``, the default): a field made for each cluster from
-  its catalogue values with the project's simulator (:mod:`data.cluster_field`), so a
+  its catalogue values with the project's simulator (:mod:`starmix.data.cluster_field`), so a
   survey runs with no data at all.
 * :class:`FolderSource` (a folder): one Gaia file per cluster, matched by name as
-  :mod:`data.clusters` matches names (``NGC_188.fits`` is NGC 188).
+  :mod:`starmix.data.clusters` matches names (``NGC_188.fits`` is NGC 188).
 * :class:`HatsSource` (a HATS catalogue folder): a cone search with LSDB around each
   cluster's centre.
 

@@ -26,7 +26,7 @@ from starmix.models.outlier_line import LINE_COMPONENTS, LINE_PARAMETERS, outlie
 # LLVM contracts and reorders differently), and NUTS turns that into different draws: the
 # same simulated cluster passed its convergence gate on a cold cache and failed it on a warm
 # one (r_hat 1.010). PyTensor's cache key holds this flag, so no stale entry is read. The
-# mixture likelihood (``models.fused``, most of the time) keeps its own fast-math flags: it
+# mixture likelihood (``starmix.models.fused``, most of the time) keeps its own fast-math flags: it
 # is one function, compiled the same way either way.
 pytensor.config.numba__fastmath = False
 

@@ -2,13 +2,13 @@
 
 Stars are placed on the tangent plane of the footprint's centre: (ξ, η) in arcmin, inside
 a disc of radius R (the footprint, the cone the data were selected from:
-:mod:`data.footprint`). For star i with astrometry a_i = (ϖ, pmra, pmdec)
+:mod:`starmix.data.footprint`). For star i with astrometry a_i = (ϖ, pmra, pmdec)
 and its full 3x3 error covariance C_i (errors and the three correlations):
 
 * cluster:  sky ~ Plummer(centre (ξ0, η0), scale a), surface density
   (1 + r²/a²)⁻² / (π a² F), F = R²/(R² + a²) normalising it inside the disc;
   a_i ~ N3((μα_c, μδ_c, ϖ_c), diag(s_μ², s_μ², s_ϖ²) + C_i), s_ϖ the fixed parallax depth
-  of ``models.cluster_parallax`` (0.005 mas)
+  of ``starmix.models.cluster_parallax`` (0.005 mas)
 * field k:  sky uniform, 1 / (π R²); a_i ~ N3(field_mean_k, field_cov_k + C_i), K Gaussians
   with full covariances (pmra widths ordered, at least 0.5 mas/yr)
 
@@ -130,7 +130,7 @@ def table_arrays(table) -> tuple[np.ndarray, np.ndarray]:
 def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = None,
                footprint=None, cluster: bool = True, cluster_on_sky: bool = True,
                magnitude_prior: bool = False, priors=None):
-    """The joint model of a Gaia table: ``footprint`` (:class:`data.footprint.Footprint`,
+    """The joint model of a Gaia table: ``footprint`` (:class:`starmix.data.footprint.Footprint`,
     the data's cone; estimated from the stars if None) sets the plane and the field's sky
     density, ``center`` (the cluster's published or given centre, if any) the prior centre
     of the cluster's position."""

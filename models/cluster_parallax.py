@@ -20,7 +20,7 @@ parallax):
   component (K = 1), so there is no label switching; the cluster is the narrow component.
 
 * ``field="gaussian"``: the field is K Gaussians in parallax, ϖ_i ~ N(m_k, v_k + e_i²),
-  as the proper-motion models' field (:mod:`models.field`: widths ordered, each at least
+  as the proper-motion models' field (:mod:`starmix.models.field`: widths ordered, each at least
   ``FIELD_MIN_PARALLAX_WIDTH`` = 0.2 mas), and the cluster ϖ_i ~ N(cluster_parallax,
   s² + e_i²) with its spread ``cluster_parallax_spread`` s ~ U(0, 0.05) mas free (it
   absorbs underestimated errors; a cluster's own depth is a few thousandths of a mas).
@@ -28,12 +28,12 @@ parallax):
   to 0.2 mas, a simulated cluster took the field's own core (weight 0.9).
   The observed parallaxes of a magnitude-limited real field are not a volume density, and
   K Gaussians follow them where one exponential-density law cannot; the likelihood is
-  the fused Gaussian kernel (:mod:`models.fused`, no quadrature), with the detection step's
+  the fused Gaussian kernel (:mod:`starmix.models.fused`, no quadrature), with the detection step's
   field-only alternative (``cluster=False``). There is no global offset: it would shift
   the field's means and the cluster's alike.
 
 Weights: ``w ~ Dirichlet(1, ..., 1)``, or with ``magnitudes`` (``--magnitude-prior``) a
-cluster weight that is a logistic function of G (:func:`models.field.mixture_weights`):
+cluster weight that is a logistic function of G (:func:`starmix.models.field.mixture_weights`):
 faint stars, whose parallaxes cannot tell the populations apart, then get the prior odds
 of their own magnitude instead of the bright stars'.
 
@@ -77,11 +77,11 @@ def cluster_parallax(parallax, parallax_error, *, cluster_guess: float,
                      depth: float = CLUSTER_PARALLAX_DEPTH, n_field: int = 2,
                      cluster: bool = True, magnitudes=None, priors=None):
     """Build the 1D parallax mixture. ``cluster_guess``: prior centre (mas). The observed
-    variable ``stars`` (:class:`models.observed.ParallaxMixture`, or the Gaussian
-    mixture :class:`models.observed.StarMixture` for ``field="gaussian"``) holds the
+    variable ``stars`` (:class:`starmix.models.observed.ParallaxMixture`, or the Gaussian
+    mixture :class:`starmix.models.observed.StarMixture` for ``field="gaussian"``) holds the
     parallaxes (star x coordinate, one coordinate). ``n_field`` and ``cluster=False``
     (the field-only alternative) are for the Gaussian field. ``magnitudes`` (G per star,
-    mag): the cluster's weight depends on magnitude (:func:`models.field.mixture_weights`).
+    mag): the cluster's weight depends on magnitude (:func:`starmix.models.field.mixture_weights`).
     """
     if field not in FIELDS:
         raise ValueError(f"parallax field must be one of {FIELDS}, got {field!r}")

@@ -50,7 +50,7 @@ def cluster_pm2d(pm_values, pm_cov, *, cluster_guess, n_field: int = 2, star_ids
                  magnitudes=None, halo: bool = False, priors=None):
     """Build the 2D mixture. pm_values (N, 2) mas/yr; pm_cov (N, 2, 2); cluster_guess (2,).
 
-    ``halo``: the cluster gets a wider second Gaussian (:func:`models.field.cluster_halo`).
+    ``halo``: the cluster gets a wider second Gaussian (:func:`starmix.models.field.cluster_halo`).
 
     ``field_center`` and ``field_scale`` ((2,), mas/yr) set the field priors; by default the
     median and robust width of each coordinate. ``cluster=False`` builds the field-only

@@ -7,7 +7,7 @@ star i with astrometry a_i = (pmra, pmdec, parallax) and its full 3x3 error cova
 * cluster:  a_i ~ N3((μα_c, μδ_c, ϖ_c), diag(s_μ², s_μ², s_ϖ²) + C_i)
 * field k:  a_i ~ N3(field_mean_k, field_cov_k + C_i), K Gaussians with full covariances
   (pmra widths ordered and at least 0.5 mas/yr: the label-switching guard of
-  :mod:`models.field`)
+  :mod:`starmix.models.field`)
 
 with ``w ~ Dirichlet(1, ..., 1)``. The cluster's parallax spread s_ϖ is free, U(0, 0.2) mas:
 on real fields it also absorbs parallax errors that the error model underestimates
@@ -57,7 +57,7 @@ def cluster_pmplx(astrometry, astrometry_cov, *, cluster_guess, n_field: int = 2
                   magnitudes=None, halo: bool = False, priors=None):
     """Build the 3D mixture. astrometry (N, 3) as (pmra, pmdec, parallax) in mas/yr, mas/yr,
     mas; astrometry_cov (N, 3, 3) in the same order; cluster_guess (3,) in the same order.
-    ``halo``: the cluster gets a wider second Gaussian (:func:`models.field.cluster_halo`)
+    ``halo``: the cluster gets a wider second Gaussian (:func:`starmix.models.field.cluster_halo`)
     with its mean and parallax spread."""
     priors = check_priors(priors, REPLACEABLE_PRIORS, "pmplx")
     astrometry = np.asarray(astrometry, float)

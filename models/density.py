@@ -8,7 +8,7 @@ the object's errors:
     y_i ~ Σ_k w_k N(μ_k, V_k + C_i).
 
 This is the cluster models' field likelihood, and the observed variable ``y`` is the same
-distribution (:class:`models.observed.StarMixture`, the fused Numba log-density with
+distribution (:class:`starmix.models.observed.StarMixture`, the fused Numba log-density with
 draws), so sampling is as fast and the predictive draws come from the same code. The
 component labels are marginalised.
 
@@ -17,7 +17,7 @@ Priors (units those of the values; centre and scale from the data, as shared var
 * ``w`` ~ Dirichlet(1, ..., 1) over ``component``;
 * ``mean`` (K, d) ~ N(centre, 2 scale), centre the median and scale the robust width of
   each coordinate;
-* ``cov`` (K, d, d) = L Lᵀ (:func:`models.field.field_covariances`).
+* ``cov`` (K, d, d) = L Lᵀ (:func:`starmix.models.field.field_covariances`).
 
 **Label-switching guard** (``guard``): ``width`` orders the widths along the first
 coordinate (component_1 the narrowest), as the cluster models' field does: right for a

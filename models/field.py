@@ -221,14 +221,14 @@ def star_data(values, error_cov):
 
 
 def observe_stars(values, error_cov, means, covs, sky=None, halo=None):
-    """The observed variable ``stars`` (:class:`models.observed.StarMixture`, or
-    :class:`~models.observed.SkyStarMixture` with ``sky``) and the deterministic
+    """The observed variable ``stars`` (:class:`starmix.models.observed.StarMixture`, or
+    :class:`~starmix.models.observed.SkyStarMixture` with ``sky``) and the deterministic
     ``log_component`` (star x component): each component's log-density without its weight,
     the reference graph of the likelihood, from which membership is computed.
 
     values (N, c) data: the astrometry, after the two tangent-plane coordinates when
     ``sky`` is given; error_cov (N, d, d) data; means (K, d), covs (K, d, d) with the
-    cluster first; ``sky`` (R, ξ0, η0, a) or (R,) as in :mod:`models.observed`.
+    cluster first; ``sky`` (R, ξ0, η0, a) or (R,) as in :mod:`starmix.models.observed`.
     ``halo`` (fraction, cov (d, d)), without ``sky``: the cluster is two Gaussians with
     its mean, its core (covs[0]) with 1 - fraction of its weight and a halo (cov) with
     fraction; the observed variable then has K + 1 Gaussians, named by the model's

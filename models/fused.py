@@ -6,7 +6,7 @@ log w_k, optional per-object log-offsets o_ik such as a sky density):
 
     L = Σ_i log Σ_k exp(log w_k + o_ik + log N(y_i | μ_k, S_k + C_i)).
 
-Written as a PyTensor graph (:mod:`models.likelihoods`, the reference implementation) this
+Written as a PyTensor graph (:mod:`starmix.models.likelihoods`, the reference implementation) this
 makes several passes over (N, K) temporaries, and the gradient several more.
 :class:`MixtureLogLike` computes the per-object terms L_i and the gradient of L with respect
 to (log w, o, μ, S) in one compiled Numba loop, which is about twice as fast
@@ -16,7 +16,7 @@ with respect to the sampler's parameters follows by PyTensor's chain rule, O(K) 
 Covariances are read from their upper triangle (as the reference does), so the gradient
 with respect to an entry below the diagonal is zero and one above it counts both.
 The Op runs on every PyTensor backend: its ``perform`` (C/Python), Numba (PyMC's default
-linker, nutpie) and JAX (numpyro, blackjax; :mod:`models.fused_jax`), each tested
+linker, nutpie) and JAX (numpyro, blackjax; :mod:`starmix.models.fused_jax`), each tested
 against the reference graph.
 """
 
@@ -322,7 +322,7 @@ def _specialised_loglike(dim: int):
     kernel for ``dim`` (one dimension only, so that a compiled model contains, and Numba
     compiles, just the kernel it uses). The data come objects first, as the model holds
     them; the kernel reads them with objects last, contiguous, so that LLVM vectorises.
-    Fortran-ordered data (as :func:`models.field.star_data` stores them) are that already,
+    Fortran-ordered data (as :func:`starmix.models.field.star_data` stores them) are that already,
     transposed; others are copied on every call. The error covariances are read
     transposed, (q, p) for (p, q): they are symmetric."""
     kernel = KERNELS[dim][0]

@@ -1,5 +1,5 @@
-"""The JAX implementation of :class:`models.fused.MixtureLogLike`, for PyMC's JAX samplers
-(numpyro, blackjax): the closed-form reference formula of :mod:`models.fused`, per object,
+"""The JAX implementation of :class:`starmix.models.fused.MixtureLogLike`, for PyMC's JAX samplers
+(numpyro, blackjax): the closed-form reference formula of :mod:`starmix.models.fused`, per object,
 with its gradient through a custom VJP. Kept apart from the Numba kernels so that JAX is
 imported only when a JAX sampler runs.
 """

@@ -3,8 +3,8 @@
 Each distribution is a PyTensor ``RandomVariable`` (its ``rng_fn`` draws a component label
 per star, then the star's values; ``draw_labelled`` returns the labels too) wrapped as a
 PyMC ``Distribution`` whose ``logp`` is the marginalised mixture, one value per star. The
-Gaussian ones take their log-density from the fused Op (:mod:`models.fused`), so sampling
-is as fast as before; their reference graph is :func:`models.field.gaussian_log_densities`,
+Gaussian ones take their log-density from the fused Op (:mod:`starmix.models.fused`), so sampling
+is as fast as before; their reference graph is :func:`starmix.models.field.gaussian_log_densities`,
 tested equal.
 
 * :class:`StarMixture`: K Gaussians (means μ_k, covariances S_k), each convolved with the
@@ -244,7 +244,7 @@ def parallax_log_components(value, cluster_parallax, offset, depth, field, error
                             n_nodes: int = 48):
     """(N, 2) log-densities of each star's parallax under the cluster and the field
     (48-node Gauss-Legendre quadrature over the true parallax; see
-    :func:`models.likelihoods.convolved_logpdf`)."""
+    :func:`starmix.models.likelihoods.convolved_logpdf`)."""
     observed, error = value[:, 0], pt.sqrt(error_cov[:, 0, 0])
     if field.type.shape[-1] == 1:
         def log_density(x):

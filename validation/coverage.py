@@ -1,6 +1,6 @@
 """Coverage and membership calibration on many simulated NGC 6819 fields.
 
-Each field is a fresh draw of the simulator (``data.cluster_field``, its own seed) with
+Each field is a fresh draw of the simulator (``starmix.data.cluster_field``, its own seed) with
 ``N_CLUSTER`` members and ``N_FIELD`` field stars in the 20' cone, fitted through the
 workflow's own steps (validation, cuts, initial guess, MAP start, NUTS) with the pm2d model
 (K = 2) for the mean proper motion and the parallax model for the mean parallax, the
@@ -9,7 +9,7 @@ SBC, the data here come from the realistic simulator, not from the model: the fi
 non-Gaussian, so this also tests robustness to that misfit.
 
 For the parallax fits each star also gets the simulator's own membership probability at
-the true parameters (:func:`data.cluster_field.parallax_membership`): calibrated by
+the true parameters (:func:`starmix.data.cluster_field.parallax_membership`): calibrated by
 construction, it is the reference the fitted probabilities are compared with. (At one
 fixed truth the fitted posterior-mean P is not exactly calibrated: the field's 900 stars
 leave the weights uncertain, and binning by a noisy P makes its low bins look

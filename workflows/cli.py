@@ -139,9 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     survey.add_argument("--gaia", help="'simulate' (default: a field per cluster from its "
                                        "catalogue values), a folder of per-cluster Gaia files "
                                        "named for the clusters, or a HATS catalogue (LSDB)")
-    survey.add_argument("--model", choices=sorted(CLUSTER_MODELS),
-                        help="cluster model of every run (default pmplx: proper motion and "
-                             "parallax; joint adds the sky)")
+    survey.add_argument("--model", choices=["auto", *sorted(CLUSTER_MODELS)],
+                        help="cluster model of every run (default auto: joint where the "
+                             "stars have sky positions, else pmplx, proper motion and "
+                             "parallax)")
     survey.add_argument("--limit", type=int, help="survey the first N catalogue rows")
     survey.add_argument("--scheduler", help="address of a running Dask scheduler "
                                             "(tcp://host:8786) instead of a local cluster")

@@ -1,6 +1,6 @@
 """Property-based: no command line and no TOML file makes ``starmix`` print a traceback.
 
-Whatever the arguments, :func:`workflows.cli.main` either runs (here a stand-in runner that
+Whatever the arguments, :func:`starmix.workflows.cli.main` either runs (here a stand-in runner that
 records the options it was given), or stops with exit code 1 and a one-line message that
 names an option, key or file (argparse's usage errors included; ``--help`` exits 0).
 """

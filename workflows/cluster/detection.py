@@ -31,8 +31,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from starmix.workflows.inference.loo import pointwise_loo  # noqa: F401 (the detection's criterion)
-
 Z_MIN = 4.0
 # With sky positions (the narrow field lump among the alternatives): chosen from the rate
 # table of ``make bench-detection`` (docs/real-fields.md): on 46 empty regions of the real
@@ -82,10 +80,11 @@ class Detection:
 
 def detect(cluster_elpd: np.ndarray, field_elpd: np.ndarray, n_field: int,
            lump_elpd: np.ndarray | None = None) -> Detection:
-    """The verdict from the pointwise PSIS-LOO elpd (:func:`pointwise_loo`, one value per
-    star) of the cluster model and of the field-only model, both with ``n_field`` field
+    """The verdict from the pointwise PSIS-LOO elpd
+    (:func:`starmix.workflows.inference.loo.pointwise_loo`, one value per star) of the
+    cluster model and of the field-only model, both with ``n_field`` field
     Gaussians, and (joint model) of the narrow field lump: the cluster component spread
-    uniformly over the footprint (``models.cluster_joint``, ``cluster_on_sky=False``).
+    uniformly over the footprint (:mod:`starmix.models.cluster_joint`, ``cluster_on_sky=False``).
 
     The cluster model must beat every alternative by more than ``Z_MIN`` standard errors
     (``Z_MIN_SKY`` when the lump is among them) and ``DELTA_MIN`` nats; ``delta_elpd`` and

@@ -18,7 +18,7 @@ from astropy.table import Table
 
 from starmix.models import CLUSTER_MODELS
 from starmix.models.field import CLUSTER_BOUNDS, MAX_FIELD_COMPONENTS
-from starmix.workflows.cluster.detection import detect, pinned_at_bounds, pointwise_loo
+from starmix.workflows.cluster.detection import detect, pinned_at_bounds
 from starmix.workflows.cluster.identification import (
     Candidate,
     candidate_overdensities,
@@ -31,6 +31,7 @@ from starmix.workflows.cluster.inputs import (
     footprint_for,
 )
 from starmix.workflows.inference.gate import GateReport, convergence_gate
+from starmix.workflows.inference.loo import pointwise_loo
 from starmix.workflows.inference.membership import MixtureDraws, kept_draws, mixture_draws
 from starmix.workflows.inference.sampling import (
     check_draw_budget,

@@ -1,7 +1,7 @@
 """Which overdensity is the cluster: published starting values, or ranked candidates.
 
 * A named cluster (``--cluster``, looked up in ``--catalogue FILE`` first, then in the
-  built-in list of :mod:`data.clusters`) starts from its published mean proper motion and
+  built-in list of :mod:`starmix.data.clusters`) starts from its published mean proper motion and
   parallax: the prior centre of the cluster's mean and the start of the MAP search.
 * Without published values, :func:`candidate_overdensities` lists up to
   ``N_CANDIDATES`` local excesses of stars in proper motion over a smooth background

@@ -291,7 +291,7 @@ def check_enough_stars(table: Table, columns, record: dict) -> None:
 
 
 def footprint_for(table, inputs: ClusterInput, center) -> Footprint | None:
-    """The data's sky footprint (:mod:`data.footprint`) for the joint model, else None."""
+    """The data's sky footprint (:mod:`starmix.data.footprint`) for the joint model, else None."""
     if inputs.model != "joint":
         return None
     return table_footprint(table, inputs.footprint, center, inputs.radius_arcmin)

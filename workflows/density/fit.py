@@ -1,4 +1,4 @@
-"""Fitting the Gaussian-mixture density (:mod:`models.density`) and reading its posterior.
+"""Fitting the Gaussian-mixture density (:mod:`starmix.models.density`) and reading its posterior.
 
 * :func:`fit_density`: K chosen by PSIS-LOO over 1..``max_components`` (or fixed), each K
   sampled with NUTS; the smallest K whose elpd lies within ``LOO_SE_MULTIPLE`` standard

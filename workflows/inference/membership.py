@@ -132,7 +132,7 @@ def mixture_draws(model, posterior: xr.Dataset, component: str = "cluster", say=
     (default: the CPUs available) evaluate the draws in parallel. The mean
     membership sums every draw; per-draw values are kept only for the draws
     :func:`kept_draws` picks (``log_likelihood`` mode), so memory stays bounded at any
-    number of stars. Models whose likelihood is the fused Op (:mod:`models.fused`) use
+    number of stars. Models whose likelihood is the fused Op (:mod:`starmix.models.fused`) use
     its vectorised membership pass on the Op's own inputs; the others (and
     ``fused=False``, the reference) the model's ``w`` and ``log_component`` (object x
     component) with logsumexp inside the graph.
@@ -185,7 +185,7 @@ def _fused_membership(model, component: str):
     stars do not go through it: a small compiled function gives the Op's inputs (data, log
     weights, offsets, means, covariances) of a draw, taken from the observed variable's
     own log-density. ``component``'s responsibility sums its Gaussians (two for a cluster
-    with a halo: :func:`models.field.gaussian_components`)."""
+    with a halo: :func:`starmix.models.field.gaussian_components`)."""
     import pymc as pm
 
     from starmix.models.field import gaussian_components

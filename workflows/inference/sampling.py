@@ -337,8 +337,8 @@ def check_starting_point(model: pm.Model, columns: Mapping[str, np.ndarray],
     """Fail before sampling when some rows give a non-finite likelihood at the start.
 
     Values so extreme that floating point overflows (an error of 1e200 or 1e-300, say) pass
-    the row checks of :mod:`data.input_checks` but would stop PyMC with a traceback from deep
-    inside the sampler. ``columns`` are the model's input columns, one value per row, and
+    the row checks of :mod:`starmix.data.input_checks` but would stop PyMC with a traceback
+    from deep inside the sampler. ``columns`` are the model's input columns, one value per row, and
     ``error_columns`` those among them that are 1-sigma errors (which overflow when tiny as
     well as when huge); the error names the column whose values in the bad rows lie
     furthest from their typical size.

@@ -67,7 +67,7 @@ def require_space(path: str | Path, needed: int) -> None:
 @contextmanager
 def atomic_path(path: str | Path, needed: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds
-    (:func:`data.files.atomic_path`), with signals held until the file is whole. A full
+    (:func:`starmix.data.files.atomic_path`), with signals held until the file is whole. A full
     disk is a :class:`DiskFullError` (``needed``: the file's expected size, for the
     message)."""
     check_signals()  # a signal that came during the previous write stops the run here

@@ -19,7 +19,6 @@ catalogue's distance) is reported but not judged: catalogue distances come from
 isochrones, not from the parallax.
 """
 
-import json
 import math
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 from astropy.table import Table
 
 from starmix.data.survey_catalogue import SurveyTarget
-from starmix.workflows.runs.folder import RECORD_NAME
+from starmix.workflows.runs.record import RECORD_NAME, RunRecord
 
 VERDICTS = {"passed": "cluster found", "no_cluster": "none found", "failed": "gate failed",
             "checks_failed": "checks failed"}
@@ -43,7 +42,7 @@ UNITS = {"ra": "deg", "dec": "deg", "radius_arcmin": "arcmin", "pmra": "mas/yr",
 def folder_status(folder: Path) -> str | None:
     """The status in a cluster folder's run record, or None (no record, or unreadable)."""
     try:
-        return json.loads((Path(folder) / RECORD_NAME).read_text())["status"]
+        return RunRecord.read(Path(folder) / RECORD_NAME).status
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -51,9 +50,10 @@ def folder_status(folder: Path) -> str | None:
 def row_from_folder(target: SurveyTarget, folder: Path) -> dict:
     """The table row of a cluster whose run finished (any status with a record)."""
     folder = Path(folder)
-    record = json.loads((folder / RECORD_NAME).read_text())
-    row = base_row(target, VERDICTS.get(record["status"], "error"), record["status"])
+    record = RunRecord.read(folder / RECORD_NAME)
+    row = base_row(target, VERDICTS.get(record.status, "error"), record.status)
     row["folder"] = str(folder)
+    row["model"] = str(record.settings.get("ClusterInput", {}).get("model", ""))
     timings = record["timings_s"]
     row["wall_time"] = float(timings["total"])
     row["sampling_time"] = float(timings.get("sample", 0) + timings.get("detection", 0))
@@ -102,7 +102,7 @@ def base_row(target: SurveyTarget, verdict: str, status: str) -> dict:
            "n_stars": -1, "members_sum_p": nan, "members_p07": -1,
            "max_r_hat": nan, "min_ess": nan, "divergences": -1, "wall_time": nan,
            "sampling_time": nan, "task_time": nan, "worker_peak_mib": nan,
-           "agrees": False, "message": target.note, "folder": ""}
+           "agrees": False, "message": target.note, "folder": "", "model": ""}
     for name in (*QUANTITIES, "distance"):
         row[name] = row[f"{name}_error"] = nan
         row[f"published_{name}"] = nan

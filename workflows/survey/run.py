@@ -1,8 +1,8 @@
 """``starmix survey``: Bayesian membership for every cluster of a catalogue, on Dask.
 
-:func:`run_survey` reads the catalogue (:mod:`data.survey_catalogue`), skips the clusters
+:func:`run_survey` reads the catalogue (:mod:`starmix.data.survey_catalogue`), skips the clusters
 whose results are complete, and sends one Dask task per remaining cluster
-(:func:`survey_cluster`: its cone from the Gaia source of :mod:`data.survey_sources`, then
+(:func:`survey_cluster`: its cone from the Gaia source of :mod:`starmix.data.survey_sources`, then
 the whole cluster workflow, :func:`starmix.workflows.cluster.run.run_cluster`, into
 ``OUT/clusters/NAME``). By default the tasks run on a ``distributed.LocalCluster`` of one
 single-threaded worker process per core, each with an equal share of the memory
@@ -84,16 +84,18 @@ MIN_WORKER_MEMORY = 512 * 2**20  # --memory-limit, bytes
 @dataclass(frozen=True)
 class SurveyOptions:
     """What each cluster's run does. ``gaia``: ``simulate``, a folder of per-cluster Gaia
-    files or a HATS catalogue; ``model``: pmplx by default, the cheapest model that fits
-    the cluster's parallax (pm2d reports the members' weighted median parallax, which
-    field stars of small P pull towards the field's); ``limit``: the first N catalogue
-    rows; ``sim_seed`` and ``sim_field_density`` (field stars per arcmin²) shape the
-    simulated fields; ``assign_errors`` and ``drop_invalid`` are ``starmix run cluster``'s
-    options for real files (Gaia DR3 errors from G for files without errors; drop and
-    count invalid rows)."""
+    files or a HATS catalogue; ``model``: ``auto`` (the default) fits each cluster with the
+    joint model when its stars have sky positions (``ra``, ``dec``), which sees small
+    clusters that motion and parallax alone miss (docs/real-fields.md), else with pmplx,
+    the cheapest model that fits the cluster's parallax (pm2d reports the members'
+    weighted median parallax, which field stars of small P pull towards the field's);
+    ``limit``: the first N catalogue rows; ``sim_seed`` and ``sim_field_density`` (field
+    stars per arcmin²) shape the simulated fields; ``assign_errors`` and ``drop_invalid``
+    are ``starmix run cluster``'s options for real files (Gaia DR3 errors from G for files
+    without errors; drop and count invalid rows)."""
 
     gaia: str = "simulate"
-    model: str = "pmplx"
+    model: str = "auto"
     limit: int | None = None
     figures: bool = True
     checks: str = "on"
@@ -103,8 +105,8 @@ class SurveyOptions:
     drop_invalid: bool = False
 
     def __post_init__(self):
-        if self.model not in CLUSTER_MODELS:
-            raise ValueError(f"--model must be one of {sorted(CLUSTER_MODELS)}, "
+        if self.model != "auto" and self.model not in CLUSTER_MODELS:
+            raise ValueError(f"--model must be 'auto' or one of {sorted(CLUSTER_MODELS)}, "
                              f"got {self.model!r}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be at least 1, got {self.limit}")
@@ -211,11 +213,12 @@ def survey_cluster(target: SurveyTarget, source, folder: str, options: SurveyOpt
             if hasattr(data, "meta"):
                 data.meta["source"] = provenance["source"]
             cone = (target.ra, target.dec, target.radius_arcmin)
+            model = model_for(data, options.model)
             inputs = ClusterInput(
-                model=options.model, data=data, cluster=target.name,
+                model=model, data=data, cluster=target.name,
                 assign_errors=options.assign_errors, drop_invalid=options.drop_invalid,
                 reference=target.reference(), center=(target.ra, target.dec),
-                footprint=cone if options.model == "joint" and hasattr(data, "meta") else None)
+                footprint=cone if model == "joint" and hasattr(data, "meta") else None)
             result = run_cluster(folder, inputs, sampling, gate, figures=options.figures,
                                  checks=options.checks)
             print(json.dumps({"cone": provenance}, default=str), file=stream, flush=True)
@@ -227,6 +230,20 @@ def survey_cluster(target: SurveyTarget, source, folder: str, options: SurveyOpt
     except Exception as err:  # noqa: BLE001 - any failure of one cluster is its error row
         return error_row(target, f"{type(err).__name__}: {err}",
                          round(time.perf_counter() - start, 3))
+
+
+def model_for(data, model: str = "auto") -> str:
+    """The cluster model a survey fits to ``data`` (a table or a file path): ``model``
+    itself, or with ``auto`` the joint model when the stars have sky positions (``ra`` and
+    ``dec`` columns, or a file whose table has them), else pmplx."""
+    if model != "auto":
+        return model
+    names = getattr(data, "colnames", None)
+    if names is None:  # a file (the folder source): read here, and again by the run
+        from starmix.data.gaia import load_gaia
+
+        names = load_gaia(data).data.colnames
+    return "joint" if {"ra", "dec"} <= set(names) else "pmplx"
 
 
 @contextmanager

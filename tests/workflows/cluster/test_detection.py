@@ -13,9 +13,9 @@ from starmix.workflows.cluster.detection import (
     NOT_FOUND,
     detect,
     pinned_at_bounds,
-    pointwise_loo,
 )
 from starmix.workflows.cluster.identification import candidate_overdensities
+from starmix.workflows.inference.loo import pointwise_loo
 from tests.conftest import SHORT_ARGS, observed_loglike
 
 pytestmark = pytest.mark.smoke

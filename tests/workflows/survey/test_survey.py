@@ -30,7 +30,9 @@ from tests.conftest import make_field, shared_file
 # Small, quick clusters: ~100 members (31 counted at G < 18) in a 10' cone of ~160 stars
 SHORT = SamplingOptions(draws=150, tune=150, chains=2, seed=3)
 LENIENT = GateThresholds(r_hat_max=1.2, ess_bulk_min=20, ess_tail_min=20, divergences_max=5)
-QUICK = SurveyOptions(figures=False, checks="off", sim_field_density=0.5)
+# the survey machinery's tests fit pmplx (the cheapest model with parallax); the default,
+# auto (joint where the stars have positions), runs in the LSDB test below
+QUICK = SurveyOptions(model="pmplx", figures=False, checks="off", sim_field_density=0.5)
 CLUSTERS = [  # name, ra, dec, pmra, pmdec, parallax, members (G < 18), radius
     ("Alpha 1", 30.0, 20.0, -1.5, 2.0, 1.2, 31, 10.0),
     ("Beta_2", 120.0, -40.0, 4.0, -3.0, 0.8, 31, 10.0),
@@ -313,6 +315,7 @@ def test_survey_through_lsdb_on_a_hats_catalogue_on_a_scheduler_by_address(tmp_p
     record = json.loads((tmp_path / "survey" / "clusters" / "Alpha_1" /
                          "run_record.json").read_text())
     assert "LSDB cone search" in record["data"]["source"]
+    assert list(result.table["model"]) == ["joint", "joint"]  # the default, with positions
 
 
 @pytest.mark.workflow
@@ -321,6 +324,7 @@ def test_ctrl_c_stops_the_workers_and_keeps_complete_clusters(tmp_path):
     out = tmp_path / "survey"
     command = [sys.executable, "-m", "starmix.workflows.cli", "survey", str(catalogue),
                "--out", str(out), "--workers", "1", "--no-figures", "--no-checks",
+               "--model", "pmplx",
                "--sim-field-density", "0.5", "--draws", "150", "--tune", "150",
                "--chains", "2", "--ess-bulk-min", "20", "--ess-tail-min", "20",
                "--r-hat-max", "1.2", "--divergences-max", "5"]
@@ -345,3 +349,17 @@ def test_ctrl_c_stops_the_workers_and_keeps_complete_clusters(tmp_path):
     leftover = subprocess.run(["pgrep", "-g", str(process.pid)], capture_output=True,
                               text=True).stdout.split()
     assert not leftover, f"worker processes left running: {leftover}"
+
+
+def test_the_default_model_is_joint_where_the_stars_have_positions(tmp_path):
+    from starmix.workflows.survey.run import model_for
+
+    table = Table({"ra": [1.0, 2.0], "dec": [3.0, 4.0], "pmra": [0.1, 0.2]})
+    assert SurveyOptions().model == "auto"
+    assert model_for(table) == "joint"
+    assert model_for(Table({"pmra": [0.1], "pmdec": [0.2], "parallax": [1.0]})) == "pmplx"
+    assert model_for(table, "pm2d") == "pm2d"  # a model given is kept
+    table.write(tmp_path / "cone.ecsv")
+    assert model_for(str(tmp_path / "cone.ecsv")) == "joint"  # a folder source's file
+    with pytest.raises(ValueError, match="--model must be 'auto' or one of"):
+        SurveyOptions(model="best")
