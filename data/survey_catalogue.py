@@ -1,18 +1,18 @@
 """The clusters of a survey: one :class:`SurveyTarget` per row of a catalogue table.
 
 A catalogue is any table with a name, ra and dec (degrees), read as
-:mod:`starmix.data.catalogue` reads one (a VizieR TSV such as Cantat-Gaudin et al. 2020's table 1,
-or CSV/ECSV/FITS/Parquet), with optional columns found by name:
+:mod:`starmix.data.catalogue` reads one (a VizieR TSV such as Cantat-Gaudin et al.
+2020's table 1, or CSV/ECSV/FITS/Parquet), with optional columns found by name:
 
-=================  ===========================================  ==========
-what               column names tried                           unit
-=================  ===========================================  ==========
-cone radius        ``radius``, ``radius_arcmin``, ``r_arcmin``  arcmin
-mean pm, parallax  as :data:`starmix.data.catalogue.COLUMN_NAMES`       mas/yr, mas
-their errors       ``e_pmRA*``/``pmra_error``, ``e_pmDE``/...   mas/yr, mas
-distance           ``DistPc``, ``distance_pc``, ``distance``    pc
-member count       ``nbstars07``, ``n_members``, ``N``          stars
-=================  ===========================================  ==========
+=================  ==============================================  ===========
+what               column names tried                              unit
+=================  ==============================================  ===========
+cone radius        ``radius``, ``radius_arcmin``, ``r_arcmin``     arcmin
+mean pm, parallax  as :data:`starmix.data.catalogue.COLUMN_NAMES`  mas/yr, mas
+their errors       ``e_pmRA*``/``pmra_error``, ``e_pmDE``/...      mas/yr, mas
+distance           ``DistPc``, ``distance_pc``, ``distance``       pc
+member count       ``nbstars07``, ``n_members``, ``N``             stars
+=================  ==============================================  ===========
 
 A catalogue without a radius (CG20 has none) gets its cone from the distance by
 :func:`cone_radius`: ``CONE_PHYSICAL_PC`` parsecs at the cluster's distance (from the
