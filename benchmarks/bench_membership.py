@@ -5,7 +5,8 @@
 Methods, each given its own users' usual setup:
 
 * starmix: ``pmplx`` (proper motion + parallax, no positions) and ``pm2d``, from the
-  named cluster's published values, 4 chains x 1000 draws, detection on;
+  named cluster's published values, 4 chains x 1000 draws, detection on; ``joint`` (sky
+  positions as well: ``starmix-joint``) where the field has positions;
 * scikit-learn ``GaussianMixture`` (EM) in the same coordinates as pmplx (pmra, pmdec,
   parallax), K = 1..10 by BIC, the cluster the component whose mean is nearest the
   published values; P = its responsibility;
@@ -13,6 +14,11 @@ Methods, each given its own users' usual setup:
   each scaled to unit robust width, ``min_cluster_size=10``, ``eom`` and ``leaf``
   selection; the cluster is the label whose members' median lies nearest the published
   values; P = HDBSCAN's membership strength for that label (0 elsewhere);
+* the same HDBSCAN in five dimensions, as Hunt & Reffert (2023) run it, where the field has
+  positions (``hdbscan5d-eom``, ``hdbscan5d-leaf``): tangent-plane offsets around the
+  centre of the field's cone (``bench_detection.five_d``; never raw RA) with pmra, pmdec and
+  parallax, each scaled to unit robust width; the label is chosen as above, by its
+  median's (pmra, pmdec, parallax);
 * ASteCA's fastMP (``asteca``, the UCC's method: its own centre search from the published
   values, its member count, ``fastmp`` defaults) where the field has positions.
 
@@ -20,12 +26,23 @@ A starmix method may name options: ``starmix-pmplx+halo`` is pmplx with
 ``--cluster-halo`` (``+magnitude``: ``--magnitude-prior``).
 
 Cases: simulated NGC 6819-like fields with truth (cluster richness 50, 200, 1000 and 6000
-at two field densities, and a field with no cluster), and the real M67 and NGC 188 fields
-of ``../shared/data`` scored against the Cantat-Gaudin et al. (2018) members (matched as
-:mod:`starmix.data.members` describes; the match rate is printed). Real-field scores use G < 18,
-where the published lists stop (every method is given only those stars): recall is of
-members with PMemb >= 0.7, contamination counts stars at P > 0.5 that are not in the
-list at all.
+at two field densities, and a field with no cluster), and the real fields of
+``../shared/data`` scored against the Cantat-Gaudin et al. (2018) members:
+
+* ``m67``, ``ngc188``: Gaia DR3 fields without positions or ids, the members matched as
+  :mod:`starmix.data.members` describes (the match rate is printed);
+* ``ngc188-cone`` (the NGC 188 DR2 cone, its own parallax errors, DR2 proper-motion errors
+  assigned from G: starmix with ``--assign-errors --error-model dr2``, the peers with the
+  same errors) and ``blanco1`` (the Blanco 1 DR2 field, its own errors, RA through 0;
+  Blanco 1's published values from ``cg20_cluster_parameters.tsv``): Gaia DR2 cones with
+  sky positions, the members matched by DR2 ``source_id`` (:func:`match_by_source_id`).
+  starmix and the HDBSCAN-5D peers take the cone's footprint from the whole file (before
+  the G cut), recorded in the table's metadata.
+
+A case whose files are absent is skipped with the reason printed. Real-field scores use
+G < 18, where the published lists stop (every method is given only those stars, with
+finite astrometry): recall is of members with PMemb >= 0.7, contamination counts stars at
+P > 0.5 that are not in the list at all.
 
 Printed per case and method: recall and contamination at P > 0.5 and P > 0.7, Brier
 score, ROC AUC, the largest reliability-curve gap (simulated cases), the recovered mean
@@ -49,6 +66,12 @@ SHARED = ROOT.parent / "shared" / "data"
 NGC6819 = (-2.916, -3.856, 0.356)
 REAL = {"m67": ("m67_gaiadr3_field.csv.gz", "m67_members_cg18.csv", "M67"),
         "ngc188": ("ngc188_gaiadr3_field.csv.gz", "ngc188_members_cg18.csv", "NGC188")}
+# cones with sky positions: field, members, cluster name, catalogue naming it (None: the
+# built-in list), the error model for the errors the file lacks (None: it has them all)
+CONES = {"ngc188-cone": ("ngc188_gaiadr2_cone.csv.gz", "ngc188_members_cg18.csv", "NGC188",
+                         None, "dr2"),
+         "blanco1": ("blanco1_gaiadr2_field.csv.gz", "blanco1_members_cg18.csv", "Blanco_1",
+                     "cg20_cluster_parameters.tsv", None)}
 SIMULATED = {f"sim-{n}-{density}": (n, n_field) for n in (50, 200, 1000, 6000)
              for density, n_field in (("sparse", 10830), ("dense", 32490))}
 SIMULATED["sim-empty"] = (0, 10830)
@@ -74,22 +97,43 @@ def gmm_membership(table, published, seed=0) -> tuple[np.ndarray, str]:
     return model.predict_proba(values)[:, index], f"K={k}"
 
 
-def hdbscan_membership(table, published, selection: str) -> tuple[np.ndarray, str]:
+def hdbscan_membership(table, published, selection: str,
+                       values=None) -> tuple[np.ndarray, str]:
+    """HDBSCAN on ``values`` (default: the table's (pmra, pmdec, parallax)); the last three
+    columns of ``values`` must be (pmra, pmdec, parallax), which choose the label."""
     from sklearn.cluster import HDBSCAN
 
-    values = coordinates(table)
+    values = coordinates(table) if values is None else np.asarray(values, float)
     centre = np.median(values, axis=0)
     scale = 1.4826 * np.median(np.abs(values - centre), axis=0)
     scaled = (values - centre) / scale
-    result = HDBSCAN(min_cluster_size=10, cluster_selection_method=selection).fit(scaled)
+    result = HDBSCAN(min_cluster_size=10, cluster_selection_method=selection,
+                     copy=True).fit(scaled)
     labels = result.labels_
     found = [label for label in set(labels) if label >= 0]
     if not found:
         return np.zeros(len(values)), "no clusters"
-    target = (np.asarray(published) - centre) / scale
-    medians = {label: np.median(scaled[labels == label], axis=0) for label in found}
+    target = (np.asarray(published) - centre[-3:]) / scale[-3:]
+    medians = {label: np.median(scaled[labels == label, -3:], axis=0) for label in found}
     best = min(found, key=lambda label: np.linalg.norm(medians[label] - target))
     return np.where(labels == best, result.probabilities_, 0.0), f"{len(found)} clusters"
+
+
+def hdbscan_5d_membership(table, published, selection: str) -> tuple[np.ndarray | None, str]:
+    """HDBSCAN in five dimensions as Hunt & Reffert (2023) run it: tangent-plane offsets
+    (arcmin) around the centre of the table's footprint (recorded in its metadata, else
+    estimated from the stars: :func:`starmix.data.footprint.table_footprint`), then pmra,
+    pmdec, parallax (``bench_detection.five_d``), each scaled to unit robust width."""
+    if "ra" not in table.colnames or "dec" not in table.colnames:
+        return None, "needs ra/dec"
+    from bench_detection import five_d
+
+    from starmix.data.footprint import table_footprint
+
+    cone = table_footprint(table)
+    p, note = hdbscan_membership(table, published, selection,
+                                 five_d(table, {"ra": cone.ra, "dec": cone.dec}))
+    return p, f"{note}, 5D"
 
 
 def asteca_membership(table, published, center, seed=0) -> tuple[np.ndarray | None, str]:
@@ -130,9 +174,11 @@ def starmix_membership(table_path, method, cluster, extra, seed=42, keep=None):
         out = (Path(keep) / f"{Path(table_path).stem}-{method}" if keep
                else Path(folder) / "out")
         # every method sees the same stars: starmix's own quality cuts are off here
-        code = main(["run", "cluster", "--model", model, "--data", str(table_path),
+        arguments = ["run", "cluster", "--model", model, "--data", str(table_path),
                      "--cluster", cluster, "--out", str(out), "--no-figures",
-                     "--ruwe-max", "1e9", "--g-max", "99", "--seed", str(seed), *extra])
+                     "--ruwe-max", "1e9", "--g-max", "99", "--seed", str(seed), *extra]
+        print("  starmix " + " ".join(arguments), flush=True)
+        code = main(arguments)
         if not (out / "membership.ecsv").is_file():
             return None, f"exit {code}"
         membership = Table.read(out / "membership.ecsv")
@@ -149,6 +195,63 @@ def aligned(membership: Table, table: Table) -> np.ndarray:
                              np.asarray(membership["p_cluster"], float), strict=True):
         p[where[int(source)]] = value
     return p
+
+
+def match_by_source_id(table, members):
+    """A :class:`starmix.data.members.MemberMatch` by Gaia DR2 source id: member j's row is
+    the table row whose ``source_id`` is its ``Source`` (-1: not in the table)."""
+    from starmix.data.members import MemberMatch
+
+    where = {int(source): i for i, source in enumerate(np.asarray(table["source_id"],
+                                                                  np.int64))}
+    index = np.array([where.get(int(source), -1)
+                      for source in np.asarray(members["Source"], np.int64)], dtype=int)
+    return MemberMatch(index, np.asarray(members["PMemb"], float),
+                       np.asarray(members["phot_g_mean_mag"], float))
+
+
+def load_cone(name: str):
+    """A cone of ``CONES``: (table for starmix, table for the peers, member match, starmix
+    options, published values, published centre) or, when a file is absent, the reason.
+
+    Every method gets the stars with finite positions and astrometry at G < 18; the cone's
+    footprint is that of the whole file (before the cut), in the tables' metadata. The
+    peers' table has the errors starmix assigns with the same options."""
+    from starmix.data.footprint import estimated_footprint, footprint_meta
+    from starmix.data.gaia import assign_errors, load_gaia
+    from starmix.data.input_checks import read_table
+    from starmix.workflows.cluster.identification import published_reference
+
+    field_file, members_file, cluster, catalogue, error_model = CONES[name]
+    for file in (field_file, members_file, catalogue):
+        if file is not None and not (SHARED / file).is_file():
+            return f"{SHARED / file} is absent"
+    full = load_gaia(SHARED / field_file).data
+    cone = estimated_footprint(full)
+    finite = np.isfinite(coordinates(full)).all(axis=1)
+    for column in ("ra", "dec"):
+        finite &= np.isfinite(np.asarray(full[column], float))
+    keep = finite & (np.asarray(full["phot_g_mean_mag"], float) < 18)
+    table = Table(full[keep], meta=footprint_meta(cone.center, cone.radius_arcmin))
+    members = read_table(SHARED / members_file, "member list")
+    match = match_by_source_id(table, members)
+    in_file = match_by_source_id(full, members)
+    options = []  # besides --cluster
+    if catalogue is not None:
+        options += ["--catalogue", str(SHARED / catalogue)]
+    if error_model is not None:
+        options += ["--assign-errors", "--error-model", error_model]
+    options += ["--drop-invalid"]
+    peers = assign_errors(table, error_model) if error_model is not None else table
+    ref = published_reference(cluster, None if catalogue is None else str(SHARED / catalogue))
+    print(f"{name}: {len(table)} of {len(full)} stars (finite astrometry, G < 18); footprint "
+          f"({cone.ra:.4f}, {cone.dec:.4f}), {cone.radius_arcmin:g} arcmin; CG18: "
+          f"{len(members)} listed, {int((in_file.field_index >= 0).sum())} in the file, "
+          f"{int((match.field_index >= 0).sum())} in these stars (match rate "
+          f"{match.rate:.3f}, by source_id), "
+          f"{int(match.labels(len(table), 0.7).sum())} of them with PMemb >= 0.7")
+    return (table, peers, match, options, (ref.pmra, ref.pmdec, ref.parallax),
+            (ref.ra, ref.dec))
 
 
 def scores(p, truth, listed, table, bright) -> dict:
@@ -222,6 +325,17 @@ def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dic
         print(f"{name}: {len(table)} stars, CG18 match rate {match.rate:.3f} "
               f"({int(listed.sum())} listed, {int(truth.sum())} with PMemb >= 0.7)")
         extra = []  # errors were assigned above (pygaia's DR3 model), as --assign-errors does
+    elif name in CONES:
+        loaded = load_cone(name)
+        if isinstance(loaded, str):
+            print(f"{name}: skipped, {loaded}")
+            return []
+        written, table, match, extra, published, radec = loaded
+        cluster = CONES[name][2]
+        truth, listed = match.labels(len(table), 0.7), match.labels(len(table), 0.0)
+        bright = np.ones(len(table), bool)  # the cut to G < 18 is made
+        path = folder / f"{name}.ecsv"
+        written.write(path, overwrite=True)
     else:
         n_cluster, n_field = SIMULATED[name]
         table = simulate_cluster_field("ngc6819", seed=11, n_cluster=n_cluster, n_field=n_field)
@@ -247,13 +361,15 @@ def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dic
             p, note = asteca_membership(table, published, radec)
         elif method.startswith("hdbscan-"):
             p, note = hdbscan_membership(table, published, method.split("-", 1)[1])
+        elif method.startswith("hdbscan5d-"):
+            p, note = hdbscan_5d_membership(table, published, method.split("-", 1)[1])
         else:
             raise ValueError(method)
         seconds = time.perf_counter() - began
         row = {"case": name, "method": method, "note": note, "seconds": round(seconds, 1)}
         if p is not None:
             row.update(scores(p, truth, listed, table, bright))
-            if name not in REAL:
+            if name in SIMULATED:
                 row["reliability_gap"], row["gap_in_sd"] = reliability_gap(p, truth)
         rows.append(row)
         print("  " + json.dumps(row, default=str), flush=True)
@@ -262,7 +378,7 @@ def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dic
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", nargs="+", default=[*SIMULATED, *REAL],
+    parser.add_argument("--cases", nargs="+", default=[*SIMULATED, *REAL, *CONES],
                         help="cases to run (default: all)")
     parser.add_argument("--methods", nargs="+",
                         default=["starmix-pmplx", "starmix-pm2d", "gmm", "hdbscan-eom",

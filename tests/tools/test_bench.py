@@ -129,3 +129,37 @@ def test_detection_benchmark_injects_a_plummer_cluster_with_real_errors_inside_t
     assert abs(pulls.mean()) < 0.3 and 0.8 < pulls.std() < 1.2
     assert len(np.unique(members["source_id"])) == len(members)
     assert not set(members["source_id"]) & set(field["source_id"])
+
+
+def test_cones_match_members_by_source_id_and_hdbscan_5d_uses_the_sky_across_ra_0():
+    """bench-membership's cones: CG18 members are matched by source id (a member not in the
+    field gets -1), and HDBSCAN-5D finds a cluster that is tight on the sky as well as in
+    motion, on tangent-plane offsets, in a field stored with RA through 0 (-1..+1 deg)."""
+    import numpy as np
+    from astropy.table import Table
+    from bench_membership import hdbscan_5d_membership, match_by_source_id
+
+    members = Table({"Source": [7, 3, 99], "PMemb": [0.9, 0.5, 1.0],
+                     "phot_g_mean_mag": [12.0, 13.0, 14.0]})
+    match = match_by_source_id(Table({"source_id": np.array([3, 5, 7], np.int64)}), members)
+    assert match.field_index.tolist() == [2, 0, -1]
+    assert match.labels(3, 0.7).tolist() == [False, False, True]
+    assert match.labels(3, 0.0).tolist() == [True, False, True]
+
+    rng = np.random.default_rng(2)
+    n, n_members = 3000, 200
+    member = np.arange(n) < n_members
+    values = np.where(member[:, None], rng.normal([-3, -4, 0.5], [0.3, 0.3, 0.05], (n, 3)),
+                      rng.normal([0, 0, 1.0], [4, 4, 0.6], (n, 3)))
+    ra = np.where(member, rng.normal(0, 0.05, n), rng.uniform(-1, 1, n))
+    dec = np.where(member, rng.normal(-30, 0.05, n), rng.uniform(-31, -29, n))
+    table = Table({"ra": ra, "dec": dec, "pmra": values[:, 0], "pmdec": values[:, 1],
+                   "parallax": values[:, 2]})
+    p, note = hdbscan_5d_membership(table, (-3, -4, 0.5), "eom")
+    assert note.endswith("5D")
+    assert (p[member] > 0).mean() > 0.9 and (p[~member] > 0).mean() < 0.02
+    wrapped = table.copy()
+    wrapped["ra"] = np.where(ra < 0, ra + 360, ra)  # the same sky, RA in [0, 360)
+    assert np.array_equal(hdbscan_5d_membership(wrapped, (-3, -4, 0.5), "eom")[0] > 0, p > 0)
+    assert hdbscan_5d_membership(table[["pmra", "pmdec", "parallax"]], (-3, -4, 0.5),
+                                 "eom") == (None, "needs ra/dec")
