@@ -68,3 +68,15 @@ def observed_loglike(model):
 
     stars = model["stars"]
     return pm.logp(stars, model.rvs_to_values[stars]).sum()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Whole-workflow and slow tests run first (in their collected order, then the rest):
+    on two pytest-xdist workers the long runs then overlap the many short tests instead of
+    finishing one by one at the end while the other worker idles."""
+    def heavy(item):
+        return item.get_closest_marker("workflow") is not None or item.get_closest_marker(
+            "slow") is not None
+
+    items[:] = [item for item in items if heavy(item)] + [item for item in items
+                                                          if not heavy(item)]
