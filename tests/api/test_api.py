@@ -120,3 +120,26 @@ def test_quickstart_example_runs(tmp_path):
     for name in ("line_corner.png", "cluster_vpd.png", "outlier-line/run_record.json",
                  "cluster-pm2d/membership.ecsv"):
         assert (tmp_path / "qs" / name).stat().st_size > 1000, name
+
+
+def test_a_fit_without_out_is_held_in_memory_and_leaves_no_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    data = make_line_data()
+    fit = starmix.fit_outlier_line(data.x, data.y, data.y_err, checks="off", **SHORT)
+    # starmix's scratch folder is gone (PyTensor leaves its own tmp* source files there)
+    assert fit.out_dir is None and not list(scratch.glob("starmix-*"))
+    assert fit.record.workflow == "outlier-line" and fit.record["schema"] == 2
+    assert len(fit.membership) == len(data) and "m" in fit.idata["posterior"]
+    saved = fit.save(tmp_path / "kept")
+    again = starmix.load_fit(saved)
+    np.testing.assert_array_equal(again.membership["p_line"], fit.membership["p_line"])
+    np.testing.assert_array_equal(again.idata["posterior"]["m"].values,
+                                  fit.idata["posterior"]["m"].values)
+    with pytest.raises(ValueError, match="not a starmix results folder"):
+        (tmp_path / "mine").mkdir()
+        (tmp_path / "mine" / "notes.txt").write_text("mine")
+        fit.save(tmp_path / "mine")
