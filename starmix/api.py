@@ -91,18 +91,21 @@ class Fit:
         return ("this fit (held in memory)" if self.out_dir is None
                 else str(self.out_dir / RECORD_NAME))
 
-    def _label(self, label: str) -> str:
-        """The label of the file ``label``; a density run names its files per sample
-        (``posterior_NAME``): the first sample's. :class:`RunRecordError` when the run
-        record lists none."""
+    def _listed(self, label: str) -> str | None:
+        """The label under which the record lists the file ``label``, or None; a density
+        run names its files per sample (``posterior_NAME``): the first sample's."""
         files = self.result.files
         if label in files:
             return label
-        named = [key for key in files if key.startswith(f"{label}_")]
-        if not named:
+        return next((key for key in files if key.startswith(f"{label}_")), None)
+
+    def _label(self, label: str) -> str:
+        """:meth:`_listed`, or :class:`RunRecordError` when the run record lists none."""
+        listed = self._listed(label)
+        if listed is None:
             raise RunRecordError(f"{self._where()} lists no {label} file (this "
                                  f"{self.workflow} fit has none)")
-        return named[0]
+        return listed
 
     def _read(self, label: str, reader):
         """``reader(source)`` of the file ``label`` (a path, or the bytes in memory as a
@@ -142,10 +145,8 @@ class Fit:
         """One row per object: its data and the membership probability (mean and 16/50/84
         percentiles over the posterior draws)."""
         if "membership" not in self.result.files:
-            raise AttributeError(f"a {self.workflow} fit has no membership"
-                                 + ("" if "density" not in self.result.files and not any(
-                                     key.startswith("density_") for key in self.result.files)
-                                    else ": see Fit.density"))
+            see = ": see Fit.density" if self._listed("density") else ""
+            raise AttributeError(f"a {self.workflow} fit has no membership{see}")
         return self._read("membership", _read_ecsv)
 
     @cached_property

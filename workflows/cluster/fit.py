@@ -438,9 +438,8 @@ def fit_and_detect(run: Run, inputs: ClusterInput, stars, sampling: SamplingOpti
                 fitted.detection = detection_against(fitted.idata, fitted.n_field,
                                                      *alternatives, lump=lump)
             else:
-                n_field, (model, idata, probability), fitted.detection = detection_step(
+                n_field, result, detection = detection_step(
                     table, inputs, guess, center, candidates, fitted.n_field,
                     (fitted.model, fitted.idata, fitted.probability), sampling, run)
-                fitted.n_field, fitted.model, fitted.idata = n_field, model, idata
-                fitted.probability = probability
+                fitted = Fitted(n_field, *result, fitted.comparison, detection)
     return fitted

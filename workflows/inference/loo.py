@@ -24,6 +24,8 @@ import numpy as np
 import xarray as xr
 from scipy.special import logsumexp
 
+from starmix.workflows.runs.options import available_cores
+
 LOO_CHUNK = 1_000  # stars per block: the GPD fit's (stars, 30 + sqrt(M), M) array stays small
 PRIOR_BS, PRIOR_K = 3.0, 10.0
 EPS = np.finfo(float).eps
@@ -32,9 +34,9 @@ EPS = np.finfo(float).eps
 def loo_threads() -> int:
     """Threads for the blocks: the CPUs this process may use, at most ``OMP_NUM_THREADS``
     when that is set (the survey's single-threaded Dask workers set it to 1)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = available_cores() or 1
     limit = os.environ.get("OMP_NUM_THREADS", "")
-    return max(1, min(cores or 1, int(limit) if limit.isdigit() and int(limit) > 0 else cores))
+    return max(1, min(cores, int(limit) if limit.isdigit() and int(limit) > 0 else cores))
 
 
 def _over_blocks(function, n_objects: int, chunk: int) -> list:

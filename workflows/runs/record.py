@@ -61,6 +61,8 @@ class RunRecord(Mapping):
                 "files": {label: str(path) for label, path in self.files.items()}}
 
     def __getitem__(self, key):
+        if key in self.details:  # the workflow's entries: most reads
+            return self.details[key]
         return self.to_dict()[key]
 
     def __iter__(self) -> Iterator[str]:
