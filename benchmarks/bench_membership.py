@@ -46,7 +46,11 @@ P > 0.5 that are not in the list at all.
 
 Printed per case and method: recall and contamination at P > 0.5 and P > 0.7, Brier
 score, ROC AUC, the largest reliability-curve gap (simulated cases), the recovered mean
-proper motion and parallax (P-weighted over P > 0.5), the verdict, and wall time.
+proper motion and parallax (P-weighted over P > 0.5), the verdict, and wall time. On the
+cones, :func:`list_check` asks whether a disagreement with the list is the method's or the
+list's: how many of the unlisted stars a method takes lie on the listed members'
+colour-magnitude sequence (no method uses photometry), the Brier score without the stars
+in dispute, and on Blanco 1 the Brier score against Hunt & Reffert's labels.
 """
 
 import argparse
@@ -297,6 +301,75 @@ def reliability_gap(p, truth, bins=10) -> tuple[float, float]:
     return float(max(gaps)), float(max(scaled))
 
 
+def colour(table) -> np.ndarray:
+    """BP - RP (mag) from ``bp_rp`` or the two band magnitudes; NaN where absent."""
+    if "bp_rp" in table.colnames:
+        return np.asarray(table["bp_rp"], float)
+    if {"phot_bp_mean_mag", "phot_rp_mean_mag"} <= set(table.colnames):
+        return (np.asarray(table["phot_bp_mean_mag"], float)
+                - np.asarray(table["phot_rp_mean_mag"], float))
+    return np.full(len(table), np.nan)
+
+
+def on_members_sequence(table, members, width=2.5) -> np.ndarray:
+    """Whether each star's colour lies within ``width`` robust sd of the listed members'
+    sequence at its G (running median and robust sd of BP - RP in 0.5-mag bins of G, from
+    the members within 0.25 mag either side; bins with fewer than 8 members are left out:
+    False). No method uses photometry, so this is an independent check of membership."""
+    g, c = np.asarray(table["phot_g_mean_mag"], float), colour(table)
+    members = members & np.isfinite(c) & np.isfinite(g)
+    on = np.zeros(len(table), bool)
+    if not members.any():
+        return on
+    for lo in np.arange(np.floor(g[members].min()), np.nanmax(g) + 0.5, 0.5):
+        near = members & (g >= lo - 0.25) & (g < lo + 0.75)
+        if near.sum() < 8:
+            continue
+        centre = np.median(c[near])
+        sd = max(1.4826 * np.median(np.abs(c[near] - centre)), 0.02)
+        inside = (g >= lo) & (g < lo + 0.5)
+        on[inside] = np.abs(c[inside] - centre) < width * sd
+    return on
+
+
+def list_check(probabilities: dict, table, truth, listed) -> dict:
+    """Is a method's disagreement with the published list the method's or the list's? Per
+    method: of the unlisted stars it takes (P > 0.5), how many lie on the listed members'
+    colour-magnitude sequence (:func:`on_members_sequence`), against the share of field stars
+    (unlisted, P < 0.1 for every method) at the same G (within 0.25 mag) and of the listed
+    members; the member share of its picks, (on - field) / (members - field); and the Brier
+    score without the *disputed* stars (unlisted, taken by some method, on the sequence),
+    for every method alike. Where the table has Hunt & Reffert's labels (``ocelot_label``,
+    0 = the cluster), the Brier score against them too."""
+    g = np.asarray(table["phot_g_mean_mag"], float)
+    on = on_members_sequence(table, truth)
+    known = np.isfinite(colour(table))
+    p_all = np.stack(list(probabilities.values()))
+    field = ~listed & known & (p_all.max(axis=0) < 0.1)
+    disputed = ~listed & on & (p_all > 0.5).any(axis=0)
+    share_members = on[truth & known].mean()
+    checks = {}
+    for method, p in probabilities.items():
+        picks = (p > 0.5) & ~listed & known
+        row = {"brier_undisputed": float(np.mean((p[~disputed] - listed[~disputed]) ** 2))}
+        if picks.any():
+            field_share = np.mean([on[field & (np.abs(g - gi) < 0.25)].mean()
+                                   for gi in g[picks] if (field & (np.abs(g - gi) < 0.25)).any()])
+            on_share = on[picks].mean()
+            row["unlisted_on_sequence"] = (f"{int(on[picks].sum())}/{int(picks.sum())} "
+                                           f"(field {field_share:.2f}, members "
+                                           f"{share_members:.2f})")
+            row["unlisted_member_share"] = float((on_share - field_share)
+                                                 / (share_members - field_share))
+        if "ocelot_label" in table.colnames:
+            labels = np.asarray(table["ocelot_label"]) == 0
+            row["brier_hr_labels"] = float(np.mean((p - labels) ** 2))
+        checks[method] = row
+    print(f"  list check: {int(disputed.sum())} disputed stars (unlisted, P > 0.5 in some "
+          f"method, on the members' sequence) left out of brier_undisputed")
+    return checks
+
+
 def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dict]:
     from starmix.data.cluster_field import simulate_cluster_field, write_cluster_field
     from starmix.data.gaia import assign_dr3_errors, load_gaia
@@ -349,7 +422,7 @@ def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dic
         ngc6819 = cluster_reference("NGC6819").center
         radec = (float(ngc6819.ra.deg), float(ngc6819.dec.deg))
         print(f"{name}: {len(table)} stars, {n_cluster} members")
-    rows = []
+    rows, probabilities = [], {}
     for method in methods:
         began = time.perf_counter()
         if method.startswith("starmix-"):
@@ -368,11 +441,17 @@ def run_case(name: str, methods: list[str], folder: Path, keep=None) -> list[dic
         seconds = time.perf_counter() - began
         row = {"case": name, "method": method, "note": note, "seconds": round(seconds, 1)}
         if p is not None:
+            probabilities[method] = np.asarray(p, float)
             row.update(scores(p, truth, listed, table, bright))
             if name in SIMULATED:
                 row["reliability_gap"], row["gap_in_sd"] = reliability_gap(p, truth)
         rows.append(row)
         print("  " + json.dumps(row, default=str), flush=True)
+    if name in CONES and probabilities:
+        checks = list_check(probabilities, table, truth, listed)
+        for row in rows:
+            row.update(checks.get(row["method"], {}))
+            print("  " + json.dumps({"method": row["method"], **checks.get(row["method"], {})}))
     return rows
 
 
@@ -392,7 +471,8 @@ def main(argv=None) -> int:
             rows.extend(run_case(case, args.methods, Path(folder), keep=args.keep))
     columns = ["case", "method", "recall@0.5", "contam@0.5", "recall@0.7", "contam@0.7",
                "brier", "auc", "reliability_gap", "gap_in_sd", "mean (pmra, pmdec, plx)", "note",
-               "seconds"]
+               "seconds", "unlisted_on_sequence", "unlisted_member_share", "brier_undisputed",
+               "brier_hr_labels"]
     print("\n| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for row in rows:

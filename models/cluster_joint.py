@@ -7,8 +7,13 @@ and its full 3x3 error covariance C_i (errors and the three correlations):
 
 * cluster:  sky ~ Plummer(centre (ξ0, η0), scale a), surface density
   (1 + r²/a²)⁻² / (π a² F), F = R²/(R² + a²) normalising it inside the disc;
-  a_i ~ N3((μα_c, μδ_c, ϖ_c), diag(s_μ², s_μ², s_ϖ²) + C_i), s_ϖ the fixed parallax depth
-  of ``starmix.models.cluster_parallax`` (0.005 mas)
+  a_i ~ N3((μα_c, μδ_c, ϖ_c), diag(s_μ², s_μ², s_ϖ²) + C_i), s_ϖ the cluster's parallax
+  depth: as deep as it is wide, s_ϖ² = s_0² + (ϖ_c min(a, R) / 1.177)² with a and R in
+  radians (:func:`parallax_depth`; s_0 = 0.005 mas, the fixed depth of
+  ``starmix.models.cluster_parallax``). A Gaussian sphere whose projected half-mass radius
+  is the Plummer radius a has a line-of-sight sd of a / 1.177 (pc, at distance 1/ϖ_c); for
+  Blanco 1 (ϖ 4.2 mas, a about 38') that is 0.04 mas, the spread its members' precise
+  parallaxes show, for NGC 188 (0.5 mas, 8') 0.001 mas
 * field k:  sky uniform, 1 / (π R²); a_i ~ N3(field_mean_k, field_cov_k + C_i), K Gaussians
   with full covariances (pmra widths ordered, at least 0.5 mas/yr)
 
@@ -51,6 +56,9 @@ PRIOR_CENTER_AXES = ("pmra", "pmdec", "parallax")
 PGM_LABELS = (r"$\varpi_c, \vec\mu_c, \vec\xi_c, a$", r"$\vec\xi_i, \varpi_i, \vec\mu_i$",
               r"$C_i$")
 AXES = ["pmra", "pmdec", "parallax"]
+# a Gaussian sphere's projected half-mass radius in units of its per-axis sd: sqrt(2 ln 2)
+HALF_MASS_PER_SD = float(np.sqrt(2 * np.log(2)))  # 1.1774
+ARCMIN = np.pi / (180 * 60)  # radians
 FROM_ARCHIVE_ORDER = [1, 2, 0]  # (parallax, pmra, pmdec) covariance -> AXES order
 
 
@@ -58,6 +66,17 @@ def tangent_plane(ra, dec, center: SkyCoord) -> np.ndarray:
     """(N, 2) gnomonic offsets (ξ, η) in arcmin of (ra, dec) in degrees from ``center``."""
     offsets = SkyCoord(ra * u.deg, dec * u.deg).transform_to(center.skyoffset_frame())
     return np.stack([offsets.lon.to_value(u.arcmin), offsets.lat.to_value(u.arcmin)], axis=-1)
+
+
+def parallax_depth(parallax, scale, radius):
+    """The cluster's parallax depth s_ϖ (mas) at parallax ``parallax`` (mas) for a cluster of
+    Plummer radius ``scale`` on a footprint of radius ``radius`` (both arcmin): the
+    line-of-sight sd of a Gaussian sphere with the same projected half-mass radius,
+    ϖ min(a, R) / 1.177 (radians), in quadrature with the fixed floor of the models without
+    positions (0.005 mas). A cluster wider than the footprint is as deep as the footprint;
+    the narrow field lump (no Plummer radius) passes ``scale = radius``."""
+    width = pt.minimum(scale, radius) * ARCMIN / HALF_MASS_PER_SD
+    return pt.sqrt(CLUSTER_PARALLAX_DEPTH**2 + (parallax * width) ** 2)
 
 
 def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_guess,
@@ -104,9 +123,10 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
                                    radius / 5, dims="sky")
                 scale = pm.LogNormal("plummer_radius", pt.log(radius / 3), 1.0)
                 sky_parameters += [offset[0], offset[1], scale]
+            depth = parallax_depth(plx, scale if cluster_on_sky else radius, radius)
             means.append(pt.concatenate([pm_mean, plx[None]])[None, :])
             covs.append(pt.diag(pt.stack([pm_dispersion**2, pm_dispersion**2,
-                                          CLUSTER_PARALLAX_DEPTH**2]))[None])
+                                          depth**2]))[None])
         means.append(field_means("field_mean", np.median(astrometry, axis=0),
                                  2 * np.asarray(scales), ("field_component", "astrometry")))
         covs.append(field_covariances("field_cov", scales,

@@ -106,6 +106,13 @@ JOINT_VALUES = {"w": W3, "cluster_pm": np.array([-2.9, -3.8]), "cluster_parallax
                 "field_cov_chol_offdiag": np.array([[0.4, 0.01, 0.02], [-0.7, 0.05, -0.03]])}
 
 
+def joint_depth(parallax, size_arcmin) -> float:
+    """The joint model's parallax depth (mas), written out: a Gaussian sphere of per-axis sd
+    size / sqrt(2 ln 2) at distance 1 / parallax, with the 0.005 mas floor in quadrature."""
+    sd = np.radians(size_arcmin / 60) / np.sqrt(2 * np.log(2))
+    return np.hypot(0.005, parallax * sd)
+
+
 def joint_field_covariances(values) -> list:
     return [field_covariance(values["field_cov_log_width"][k], values["field_cov_chol_diag"][k],
                              values["field_cov_chol_offdiag"][k]) for k in range(2)]
@@ -122,7 +129,7 @@ def test_joint_model(table):
     sky = tangent_plane(np.asarray(table["ra"]), np.asarray(table["dec"]), CENTER)
     errors = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
     a, radius = 6.0, 20.0
-    cluster_cov = np.diag([0.01, 0.01, 0.005**2])
+    cluster_cov = np.diag([0.01, 0.01, joint_depth(0.35, a) ** 2])
     reference = np.empty((len(table), 3))
     for i, row in enumerate(table):
         star = [row["pmra"], row["pmdec"], row["parallax"]]
@@ -150,11 +157,12 @@ def test_joint_narrow_field_lump_is_the_cluster_spread_over_the_footprint(table)
     fields = joint_field_covariances(values)
     errors = astrometric_covariance(table)[:, FROM_ARCHIVE_ORDER][:, :, FROM_ARCHIVE_ORDER]
     flat = -np.log(np.pi * 20.0**2)
+    lump_depth = joint_depth(0.35, 20.0)  # as deep as the footprint is wide
     reference = np.empty((len(table), 3))
     for i, row in enumerate(table):
         star = [row["pmra"], row["pmdec"], row["parallax"]]
         reference[i, 0] = flat + multivariate_normal.logpdf(
-            star, [-2.9, -3.8, 0.35], np.diag([0.01, 0.01, 0.005**2]) + errors[i])
+            star, [-2.9, -3.8, 0.35], np.diag([0.01, 0.01, lump_depth**2]) + errors[i])
         for k in range(2):
             reference[i, k + 1] = flat + multivariate_normal.logpdf(
                 star, values["field_mean"][k], fields[k] + errors[i])

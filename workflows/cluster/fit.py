@@ -88,17 +88,16 @@ def build_cluster_model(table, inputs: ClusterInput, guess, center, n_field: int
                         cluster: bool = True, cluster_on_sky: bool = True):
     """Step 4: the chosen model from its module's ``from_table`` adapter, and its
     starting-point check (:func:`starmix.workflows.inference.sampling.check_starting_point` on the
-    model's
-    input columns; the sampler runs it when the log-density at the start is not finite).
+    model's input columns; the sampler runs it when the log-density at the start is not finite).
     ``cluster=False``: the field-only alternative of the detection step;
     ``cluster_on_sky=False`` (models with sky positions): its narrow field lump."""
-    spec = CLUSTER_MODELS[inputs.model]
+    spec, shape = CLUSTER_MODELS[inputs.model], inputs.shape
     accepted = spec.options
-    offered = {"n_field": n_field, "center": center, "parallax_field": inputs.parallax_field,
-               "parallax_offset": inputs.parallax_offset,
-               "magnitude_prior": inputs.magnitude_prior,
-               "cluster_halo": inputs.cluster_halo and cluster, "cluster": cluster,
-               "priors": inputs.priors}
+    offered = {"n_field": n_field, "center": center, "parallax_field": shape.parallax_field,
+               "parallax_offset": shape.parallax_offset,
+               "magnitude_prior": shape.magnitude_prior,
+               "cluster_halo": shape.cluster_halo and cluster, "cluster": cluster,
+               "priors": shape.priors}
     if not cluster_on_sky:
         offered["cluster_on_sky"] = False
     if "footprint" in accepted:

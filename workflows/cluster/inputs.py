@@ -3,7 +3,7 @@
 checks for the model, the quality cuts, and the footprint on the sky.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from astropy.table import Table
@@ -34,9 +34,169 @@ MAX_SIMULATED = 5_000_000  # stars per population of the simulated field
 DETECTION_METHODS = ("laplace", "nuts")
 
 
+def _check_numbers(*checks) -> None:
+    """Each (option, value, lowest, inclusive, highest): finite and within its bounds
+    (None: unbounded; a value of None is not given and passes)."""
+    for option, value, low, inclusive, high in checks:
+        if value is None:
+            continue
+        if not np.isfinite(float(value)):
+            raise ValueError(f"{option} must be a finite number, got {value}")
+        if low is not None and (value < low if inclusive else value <= low):
+            raise ValueError(f"{option} must be {'at least' if inclusive else 'above'} "
+                             f"{low}, got {value:g}")
+        if high is not None and value > high:
+            raise ValueError(f"{option} must be at most {high}, got {value}")
+
+
+@dataclass(frozen=True)
+class StarSource:
+    """Where the stars come from (``starmix run cluster``'s data options): the table
+    ``data`` (a path or, from Python, an astropy Table) with ``columns`` renames,
+    ``drop_invalid``, ``assign_errors`` (``error_model``: ``dr3`` or ``dr2``) and the
+    parallax ``zero_point``; or, with ``data=None``, the simulated NGC 6819 field
+    (``sim_seed``, ``n_cluster`` members and ``n_field`` field stars)."""
+
+    data: object = None
+    columns: str | None = None
+    drop_invalid: bool = False
+    assign_errors: bool = False
+    error_model: str = "dr3"
+    zero_point: bool = False
+    sim_seed: int = 42
+    n_cluster: int | None = None
+    n_field: int | None = None
+
+    def __post_init__(self):
+        _check_numbers(("--n-cluster", self.n_cluster, 0, True, MAX_SIMULATED),
+                       ("--n-field", self.n_field, 1, True, MAX_SIMULATED),
+                       ("--sim-seed", self.sim_seed, 0, True, 2**32 - 1))
+        if self.error_model not in ERROR_MODELS:
+            raise ValueError(f"--error-model must be one of {', '.join(ERROR_MODELS)}, got "
+                             f"{self.error_model!r}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which cluster: its ``cluster`` name (looked up in ``catalogue``, then the built-in
+    list; a survey passes its catalogue row as ``reference``), a ``center`` (RA, Dec in
+    degrees) that overrides the name's, and the ``footprint`` (RA, Dec in degrees, radius
+    in arcmin) the data were selected from, for the joint model's field density."""
+
+    cluster: str | None = None
+    catalogue: str | None = None
+    center: tuple[float, float] | None = None
+    footprint: tuple[float, float, float] | None = None
+    reference: ClusterReference | None = None
+
+    def __post_init__(self):
+        if self.center is not None and not (np.all(np.isfinite(self.center))
+                                            and -90 <= self.center[1] <= 90):
+            raise ValueError(f"--center RA DEC in degrees, DEC within [-90, 90], got "
+                             f"{' '.join(f'{v:g}' for v in self.center)}")
+        if self.footprint is not None and not (np.all(np.isfinite(self.footprint))
+                                               and self.footprint[2] > 0
+                                               and -90 <= self.footprint[1] <= 90):
+            raise ValueError("--footprint RA DEC RADIUS: degrees, degrees, a positive radius "
+                             f"in arcmin, got {' '.join(f'{v:g}' for v in self.footprint)}")
+
+
+@dataclass(frozen=True)
+class Cuts:
+    """Which stars are fitted: the quality cuts (``ruwe_max``, ``g_max`` in mag,
+    ``parallax_over_error_min``, ``radius_arcmin`` around the centre; None: off) and a
+    seeded random subsample of ``max_stars``."""
+
+    ruwe_max: float | None = 1.4
+    g_max: float | None = 20.0
+    parallax_over_error_min: float | None = None
+    radius_arcmin: float | None = None
+    max_stars: int | None = None
+
+    def __post_init__(self):
+        _check_numbers(("--ruwe-max", self.ruwe_max, 0, False, None),
+                       ("--g-max", self.g_max, None, None, None),
+                       ("--parallax-over-error-min", self.parallax_over_error_min, None, None,
+                        None),
+                       ("--radius", self.radius_arcmin, 0, False, None),
+                       ("--max-stars", self.max_stars, MIN_STARS, True, None))
+
+    def quality_cuts(self) -> QualityCuts:
+        """The cuts :func:`starmix.data.gaia.apply_quality_cuts` makes."""
+        return QualityCuts(self.ruwe_max, self.g_max, self.parallax_over_error_min,
+                           self.radius_arcmin)
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """How the chosen model is shaped: ``field_components`` (K field Gaussians, 1-5, or
+    ``auto``), the parallax model's ``parallax_field`` and ``parallax_offset``, the joint
+    model's ``radial_velocity`` prior (mean, sd in km/s), ``magnitude_prior``,
+    ``cluster_halo`` and, from Python, ``priors`` replacing the cluster's own."""
+
+    field_components: str | int = "2"
+    parallax_field: str = "exponential"
+    parallax_offset: bool = False
+    radial_velocity: tuple[float, float] | None = None
+    magnitude_prior: bool = False
+    cluster_halo: bool = False
+    priors: dict | None = None
+
+    def __post_init__(self):
+        if isinstance(self.field_components, int) and not isinstance(
+                self.field_components, bool):  # a config file's `field_components = 3`
+            object.__setattr__(self, "field_components", str(self.field_components))
+        if self.field_components != "auto":
+            try:
+                k = int(self.field_components)
+            except (TypeError, ValueError):
+                k = None
+            if k is None or not 1 <= k <= MAX_FIELD_COMPONENTS or str(k) != str(
+                    self.field_components).strip():
+                raise ValueError(f"--field-components must be 1 to {MAX_FIELD_COMPONENTS} or "
+                                 f"'auto', got {self.field_components!r}")
+        if self.parallax_field not in PARALLAX_FIELDS:
+            raise ValueError(f"--parallax-field must be one of {', '.join(PARALLAX_FIELDS)}, "
+                             f"got {self.parallax_field!r}")
+        if self.radial_velocity is not None and not (
+                np.all(np.isfinite(self.radial_velocity)) and self.radial_velocity[1] > 0):
+            raise ValueError("--radial-velocity MEAN SD: SD must be positive (km/s), got "
+                             f"{' '.join(f'{v:g}' for v in self.radial_velocity)}")
+
+
+@dataclass(frozen=True)
+class DetectionOptions:
+    """Whether a cluster is there (``detection``: PSIS-LOO against field-only models, fitted
+    by ``detection_method``: ``laplace`` or ``nuts``), and how much of the pointwise
+    log-likelihood is kept (``log_likelihood``: auto, all, thin, none)."""
+
+    detection: bool = True
+    detection_method: str = "laplace"
+    log_likelihood: str = "auto"
+
+    def __post_init__(self):
+        if self.detection_method not in DETECTION_METHODS:
+            raise ValueError(f"--detection-method must be one of {DETECTION_METHODS}, got "
+                             f"{self.detection_method!r}")
+        if self.log_likelihood not in LOG_LIKELIHOOD_MODES:
+            raise ValueError(f"--log-likelihood must be one of {LOG_LIKELIHOOD_MODES}, got "
+                             f"{self.log_likelihood!r}")
+
+
+# ClusterInput's option groups, as its properties name them
+GROUPS = {"source": StarSource, "target": Target, "cuts": Cuts, "shape": ModelShape,
+          "detect": DetectionOptions}
+
+
 @dataclass(frozen=True)
 class ClusterInput:
-    """What to fit and on which stars. ``data=None`` simulates the NGC 6819 field.
+    """What to fit and on which stars: the options of ``starmix run cluster``, flat as a user
+    gives them (command-line flags, config keys, :func:`starmix.fit_cluster` keywords and
+    the run record's ``settings``), checked and read by the steps in five groups:
+    :class:`StarSource` (``source``: the table or the simulated NGC 6819 field),
+    :class:`Target` (``target``: which cluster, its centre and footprint), :class:`Cuts`
+    (``cuts``: which stars), :class:`ModelShape` (``shape``) and :class:`DetectionOptions`
+    (``detect``). ``data=None`` simulates the NGC 6819 field.
 
     ``cluster`` names the cluster (its published values start the fit and are compared in
     the figures; looked up in ``catalogue``, then the built-in list); without a name the
@@ -82,71 +242,48 @@ class ClusterInput:
     reference: ClusterReference | None = None
 
     def __post_init__(self):
-        """Every option is checked here, before any data are read: a bad value, or an
-        option the chosen model or data source does not use, is an error naming it."""
+        """Every option is checked here, before any data are read, by the group it belongs
+        to: a bad value, or an option the chosen model or data source does not use, is an
+        error naming it."""
         if self.model not in CLUSTER_MODELS:
             raise ValueError(f"--model must be one of {sorted(CLUSTER_MODELS)}, "
                              f"got {self.model!r}")
-        for option, value, low, inclusive in (
-                ("--ruwe-max", self.ruwe_max, 0, False), ("--g-max", self.g_max, None, None),
-                ("--parallax-over-error-min", self.parallax_over_error_min, None, None),
-                ("--radius", self.radius_arcmin, 0, False),
-                ("--max-stars", self.max_stars, MIN_STARS, True),
-                ("--n-cluster", self.n_cluster, 0, True),
-                ("--n-field", self.n_field, 1, True), ("--sim-seed", self.sim_seed, 0, True)):
-            if value is None:
-                continue
-            if not np.isfinite(float(value)):
-                raise ValueError(f"{option} must be a finite number, got {value}")
-            if low is not None and (value < low if inclusive else value <= low):
-                raise ValueError(f"{option} must be {'at least' if inclusive else 'above'} "
-                                 f"{low}, got {value:g}")
-        for option, value, high in (("--n-cluster", self.n_cluster, MAX_SIMULATED),
-                                    ("--n-field", self.n_field, MAX_SIMULATED),
-                                    ("--sim-seed", self.sim_seed, 2**32 - 1)):
-            if value is not None and value > high:
-                raise ValueError(f"{option} must be at most {high}, got {value}")
-        if isinstance(self.field_components, int) and not isinstance(
-                self.field_components, bool):  # a config file's `field_components = 3`
-            object.__setattr__(self, "field_components", str(self.field_components))
-        if self.field_components != "auto":
-            try:
-                k = int(self.field_components)
-            except (TypeError, ValueError):
-                k = None
-            if k is None or not 1 <= k <= MAX_FIELD_COMPONENTS or str(k) != str(
-                    self.field_components).strip():
-                raise ValueError(f"--field-components must be 1 to {MAX_FIELD_COMPONENTS} or "
-                                 f"'auto', got {self.field_components!r}")
-        if self.error_model not in ERROR_MODELS:
-            raise ValueError(f"--error-model must be one of {', '.join(ERROR_MODELS)}, got "
-                             f"{self.error_model!r}")
-        if self.detection_method not in DETECTION_METHODS:
-            raise ValueError(f"--detection-method must be one of {DETECTION_METHODS}, got "
-                             f"{self.detection_method!r}")
-        if self.log_likelihood not in LOG_LIKELIHOOD_MODES:
-            raise ValueError(f"--log-likelihood must be one of {LOG_LIKELIHOOD_MODES}, got "
-                             f"{self.log_likelihood!r}")
-        if self.parallax_field not in PARALLAX_FIELDS:
-            raise ValueError(f"--parallax-field must be one of {', '.join(PARALLAX_FIELDS)}, "
-                             f"got {self.parallax_field!r}")
-        if self.radial_velocity is not None and not (
-                np.all(np.isfinite(self.radial_velocity)) and self.radial_velocity[1] > 0):
-            raise ValueError("--radial-velocity MEAN SD: SD must be positive (km/s), got "
-                             f"{' '.join(f'{v:g}' for v in self.radial_velocity)}")
-        if self.center is not None and not (np.all(np.isfinite(self.center))
-                                            and -90 <= self.center[1] <= 90):
-            raise ValueError(f"--center RA DEC in degrees, DEC within [-90, 90], got "
-                             f"{' '.join(f'{v:g}' for v in self.center)}")
-        if self.footprint is not None and not (np.all(np.isfinite(self.footprint))
-                                               and self.footprint[2] > 0
-                                               and -90 <= self.footprint[1] <= 90):
-            raise ValueError("--footprint RA DEC RADIUS: degrees, degrees, a positive radius "
-                             f"in arcmin, got {' '.join(f'{v:g}' for v in self.footprint)}")
+        shape = self.shape  # checks its options, and normalises field_components
+        object.__setattr__(self, "field_components", shape.field_components)
+        for name in ("source", "target", "cuts", "detect"):
+            getattr(self, name)
         unused = unused_options(self)
         if unused:
             raise ValueError("; ".join(f"{option} {why}" for option, why in unused.items())
                              + ": leave it out")
+
+    def _group(self, kind):
+        return kind(**{f.name: getattr(self, f.name) for f in fields(kind)})
+
+    @property
+    def source(self) -> StarSource:
+        """Where the stars come from."""
+        return self._group(StarSource)
+
+    @property
+    def target(self) -> Target:
+        """Which cluster, its centre and footprint."""
+        return self._group(Target)
+
+    @property
+    def cuts(self) -> Cuts:
+        """Which stars are fitted."""
+        return self._group(Cuts)
+
+    @property
+    def shape(self) -> ModelShape:
+        """The model's shape options."""
+        return self._group(ModelShape)
+
+    @property
+    def detect(self) -> DetectionOptions:
+        """The detection step's options."""
+        return self._group(DetectionOptions)
 
 
 def unused_options(inputs: "ClusterInput") -> dict[str, str]:
@@ -197,19 +334,21 @@ def parse_columns(text: str | None) -> dict[str, str]:
 
 
 def load_cluster_table(inputs: ClusterInput) -> tuple[Table, dict]:
-    """Step 1: the user's Gaia table, or the simulated NGC 6819 field."""
-    if inputs.data is None:
-        sizes = {k: v for k, v in (("n_cluster", inputs.n_cluster),
-                                   ("n_field", inputs.n_field)) if v is not None}
-        table = simulate_cluster_field("ngc6819", seed=inputs.sim_seed, **sizes)
+    """Step 1: the user's Gaia table, or the simulated NGC 6819 field (``inputs.source``),
+    with the correlation columns the model reads."""
+    source = inputs.source
+    if source.data is None:
+        sizes = {k: v for k, v in (("n_cluster", source.n_cluster),
+                                   ("n_field", source.n_field)) if v is not None}
+        table = simulate_cluster_field("ngc6819", seed=source.sim_seed, **sizes)
         return table, {"source": "simulated NGC 6819 field (data/cluster_field.py)",
-                       "simulation_seed": inputs.sim_seed, **sizes}
-    table = load_gaia(inputs.data, parse_columns(inputs.columns)).data
-    provenance = {"source": source_name(inputs.data), "renamed": table.meta.get("renamed", {})}
+                       "simulation_seed": source.sim_seed, **sizes}
+    table = load_gaia(source.data, parse_columns(source.columns)).data
+    provenance = {"source": source_name(source.data), "renamed": table.meta.get("renamed", {})}
     if table.meta.get("converted_units"):
         provenance["converted_units"] = table.meta["converted_units"]
-    if inputs.assign_errors:
-        table = assign_errors(table, inputs.error_model)
+    if source.assign_errors:
+        table = assign_errors(table, source.error_model)
         provenance["errors"] = table.meta["errors"]
     correlations = CORRELATION_NAMES
     if (all(name in table.colnames for name in ERROR_COLUMNS)
@@ -230,7 +369,7 @@ def load_cluster_table(inputs: ClusterInput) -> tuple[Table, dict]:
             ", ".join(missing), f"missing, while the table has {', '.join(present)}: give "
             f"all {len(needed)} correlation columns the {inputs.model} model reads, or none "
             "(then they are taken as zero, and the run record says so)", 0, 0)
-    if inputs.zero_point:
+    if source.zero_point:
         table = correct_parallax_zero_point(table)
         provenance["parallax_zero_point"] = {
             "applied": table.meta["zero_point"],
@@ -244,8 +383,7 @@ def load_cluster_table(inputs: ClusterInput) -> tuple[Table, dict]:
 def prepare_stars(table: Table, inputs: ClusterInput, center, seed: int, say):
     """Steps 2-3: validate the input for the model, apply quality cuts, optionally subsample."""
     spec = CLUSTER_MODELS[inputs.model]
-    cuts = QualityCuts(inputs.ruwe_max, inputs.g_max, inputs.parallax_over_error_min,
-                       inputs.radius_arcmin)
+    cuts = inputs.cuts.quality_cuts()
     required = (*spec.required_columns, *(("phot_g_mean_mag",) if inputs.magnitude_prior else ()))
     if inputs.radius_arcmin is not None and {"ra", "dec"} <= set(table.colnames):
         required = (*required, *(name for name in ("ra", "dec") if name not in required))
