@@ -33,14 +33,16 @@ cluster is), so the empty regions measure the false-positive rate of verificatio
   proper motions and parallax, each scaled to unit robust width, ``min_cluster_size=10``,
   ``eom`` and ``leaf``; P = membership strength of the label nearest the planned values;
 * scikit-learn ``GaussianMixture`` in the joint model's five coordinates, K = 1..8 by BIC;
-  P = the responsibility of the component nearest the planned values.
+  P = the responsibility of the component nearest the planned values;
+* ASteCA's fastMP (``fastmp``) as the UCC runs it, from the planned centre, motion and
+  parallax (its own centre search and member count).
 
 A peer *detects* when at least 10 stars have P > 0.5 and their P-weighted mean lies within
 ``NEAR_PM`` mas/yr and ``NEAR_PARALLAX`` mas of the planned values; starmix when its
 verdict says "cluster found". Printed: completeness against richness and the
 false-positive rate on the empty regions per method, starmix's against the threshold on
 Δelpd / se (BANYAN Σ style), and recall, contamination, Brier score, AUC and time where a
-cluster was injected.
+cluster was injected, and each method's reliability gap pooled over a cell's regions.
 """
 
 import argparse
@@ -266,6 +268,17 @@ def gmm_5d(table, planned, seed: int) -> np.ndarray:
     return model.predict_proba(values)[:, index]
 
 
+def fastmp(table, planned, seed: int) -> np.ndarray:
+    """ASteCA's fastMP as the UCC runs it, told the planned centre, motion and parallax
+    (``bench_membership.asteca_membership``: its own centre search from them and its own
+    member count)."""
+    from bench_membership import asteca_membership
+
+    p, _ = asteca_membership(table, (planned["pmra"], planned["pmdec"], planned["parallax"]),
+                             (planned["ra"], planned["dec"]), seed=seed)
+    return np.asarray(p, float)
+
+
 def peer_detects(p, table, planned) -> bool:
     chosen = p > 0.5
     if chosen.sum() < 10:
@@ -277,11 +290,20 @@ def peer_detects(p, table, planned) -> bool:
             and abs(mean[2] - planned["parallax"]) < NEAR_PARALLAX)
 
 
+RELIABILITY_BINS = 10
+
+
 def quality(p, truth) -> dict:
+    """Brier score, AUC, recall and contamination at P > 0.5 and 0.7, and the reliability
+    counts (``bins``: per tenth of P, the stars, their summed P and their members), which
+    :func:`reliability` pools over the regions of a cell."""
     from sklearn.metrics import roc_auc_score
 
     p, truth = np.asarray(p, float), np.asarray(truth, bool)
-    row = {"brier": float(np.mean((p - truth) ** 2))}
+    index = np.minimum((p * RELIABILITY_BINS).astype(int), RELIABILITY_BINS - 1)
+    bins = [[int((index == b).sum()), float(p[index == b].sum()),
+             int(truth[index == b].sum())] for b in range(RELIABILITY_BINS)]
+    row = {"brier": float(np.mean((p - truth) ** 2)), "bins": bins}
     if truth.any():
         row["auc"] = float(roc_auc_score(truth, p)) if (~truth).any() else float("nan")
         for threshold in (0.5, 0.7):
@@ -389,7 +411,7 @@ def main(argv=None) -> int:
             p = starmix.pop("p", None)
             row["starmix"] = {**starmix, **({} if p is None else quality(p, truth))}
             peers = {"hdbscan-eom": (hdbscan_5d, "eom"), "hdbscan-leaf": (hdbscan_5d, "leaf"),
-                     "gmm": (gmm_5d, case["seed"])}
+                     "gmm": (gmm_5d, case["seed"]), "fastmp": (fastmp, case["seed"])}
             for name, (method, option) in peers.items():
                 began = time.perf_counter()
                 p = method(table, planned, option)
@@ -402,21 +424,23 @@ def main(argv=None) -> int:
                   f"{starmix.get('verdict') or starmix.get('error')} (z field "
                   f"{starmix.get('z_field', float('nan')):.1f}, z lump "
                   f"{starmix.get('z_lump', float('nan')):.1f}, {starmix['seconds']:.0f} s); "
-                  f"hdbscan-eom {row['hdbscan-eom']['detected']}, gmm {row['gmm']['detected']}",
+                  f"hdbscan-eom {row['hdbscan-eom']['detected']}, gmm {row['gmm']['detected']}, "
+                  f"fastmp {row['fastmp']['detected']}",
                   flush=True)
     report(list(done.values()))
     return 0
 
 
 def _found(row, method) -> bool:
-    result = row[method]
+    result = row.get(method, {})
     if method == "starmix":
         return result.get("verdict") == "cluster found"
     return bool(result.get("detected"))
 
 
 def report(rows: list[dict]) -> None:
-    methods = ("starmix", "hdbscan-eom", "hdbscan-leaf", "gmm")
+    methods = [m for m in ("starmix", "hdbscan-eom", "hdbscan-leaf", "gmm", "fastmp")
+               if any(m in row for row in rows)]
     print("\ncompleteness (injected) and false-positive rate (empty regions), verification "
           "of planned values")
     richness = sorted({row["richness"] for row in rows})
@@ -457,13 +481,45 @@ def report(rows: list[dict]) -> None:
           "Brier, AUC, seconds")
     for n in [n for n in richness if n > 0]:
         for method in methods:
-            group = [r[method] for r in rows if r["richness"] == n and "brier" in r[method]]
+            group = [r[method] for r in rows
+                     if r["richness"] == n and "brier" in r.get(method, {})]
             if not group:
                 continue
             mean = {k: float(np.nanmean([g.get(k, np.nan) for g in group]))
                     for k in ("recall@0.5", "contam@0.5", "brier", "auc", "seconds")}
             print(f"  n={n:<4} {method:<13} {mean['recall@0.5']:.2f}  {mean['contam@0.5']:.2f}  "
                   f"{mean['brier']:.5f}  {mean['auc']:.3f}  {mean['seconds']:.1f}")
+    print("\nreliability gap where a cluster was injected, pooled over a cell's regions: the "
+          "largest |mean P - member fraction| over tenths of P holding at least 20 stars, and "
+          "the same in binomial sd")
+    cells = sorted({(r.get("field", "blanco1"), r["parallax"], r["richness"]) for r in rows
+                    if r["richness"] > 0})
+    for field, parallax, n in cells:
+        group = [r for r in rows if (r.get("field", "blanco1"), r["parallax"], r["richness"])
+                 == (field, parallax, n)]
+        cells_out = []
+        for method in methods:
+            counts = [r[method]["bins"] for r in group if "bins" in r.get(method, {})]
+            if counts:
+                gap, in_sd = reliability(np.sum(np.asarray(counts, float), axis=0))
+                cells_out.append(f"{method} {gap:.3f} ({in_sd:.1f} sd)")
+        print(f"  {field} plx {parallax} n={n}: " + "; ".join(cells_out))
+
+
+def reliability(counts, minimum: int = 20) -> tuple[float, float]:
+    """The largest |mean P - member fraction| over the bins (rows of (stars, summed P,
+    members)) holding at least ``minimum`` stars, and the largest of the same gaps in units
+    of the binomial sd sqrt(P (1 - P) / n); NaN where no bin is full enough."""
+    gaps, scaled = [], []
+    for n, p_sum, members in np.asarray(counts, float):
+        if n >= minimum:
+            mean = p_sum / n
+            gap = abs(mean - members / n)
+            gaps.append(gap)
+            scaled.append(gap / np.sqrt(max(mean * (1 - mean), 1e-4) / n))
+    if not gaps:
+        return float("nan"), float("nan")
+    return float(max(gaps)), float(max(scaled))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@
   :mod:`starmix.data.clusters` matches names (``NGC_188.fits`` is NGC 188).
 * :class:`HatsSource` (a HATS catalogue folder): a cone search with LSDB around each
   cluster's centre.
+* :class:`TableSource` (one Gaia table file): each cluster's cone cut from it (``starmix
+  search`` verifies its candidates this way).
 
 Each source is a small picklable object whose :meth:`field` returns the stars of one
 target (an astropy Table, or a file path the loader reads) and a provenance record; a
@@ -152,9 +154,55 @@ class HatsSource:
                                  f"{target.radius_arcmin:g} arcmin)", "rows": len(table)}
 
 
+@dataclass(frozen=True)
+class TableSource:
+    """One Gaia table holding every cluster's stars (``starmix search`` writes the stars of
+    its region this way): each target's cone is cut from it, on the sphere, and recorded
+    as the run's footprint. The table is read once per process."""
+
+    path: str
+
+    def describe(self) -> str:
+        return f"table {self.path} (a cone per cluster)"
+
+    def field(self, target: SurveyTarget) -> tuple[Table, dict]:
+        import astropy.units as u
+        from astropy.coordinates import SkyCoord
+
+        from starmix.data.footprint import footprint_meta
+
+        table = _read_whole(self.path)
+        centre = SkyCoord(target.ra * u.deg, target.dec * u.deg)
+        stars = SkyCoord(np.asarray(table["ra"], float) * u.deg,
+                         np.asarray(table["dec"], float) * u.deg)
+        inside = stars.separation(centre).arcmin <= target.radius_arcmin
+        if not inside.any():
+            raise ValueError(f"--gaia {self.path}: no stars within {target.radius_arcmin:g} "
+                             f"arcmin of ({target.ra:.4f}, {target.dec:.4f}) for "
+                             f"{target.name}")
+        cone = table[inside]
+        cone.meta = dict(footprint_meta(centre, target.radius_arcmin))
+        return cone, {"source": f"{self.path} (cone of {target.radius_arcmin:g} arcmin)",
+                      "rows": int(inside.sum())}
+
+
+_WHOLE: dict = {}
+
+
+def _read_whole(path: str) -> Table:
+    """The table at ``path``, read once per process (a survey's tasks share it)."""
+    if path not in _WHOLE:
+        from starmix.data.gaia import load_gaia
+
+        _WHOLE.clear()
+        _WHOLE[path] = load_gaia(path).data
+    return _WHOLE[path]
+
+
 def gaia_source(spec: str, seed: int = 42, field_density: float = 2.0):
-    """``--gaia SOURCE`` as a source object: ``simulate``, a HATS catalogue folder, or a
-    folder of per-cluster files. An unusable value is an error naming it."""
+    """``--gaia SOURCE`` as a source object: ``simulate``, a HATS catalogue folder, a
+    folder of per-cluster files, or one Gaia table holding them all. An unusable value is
+    an error naming it."""
     if spec == "simulate":
         if not field_density > 0:
             raise ValueError(f"--sim-field-density must be positive, got {field_density}")
@@ -164,8 +212,10 @@ def gaia_source(spec: str, seed: int = 42, field_density: float = 2.0):
         raise FileNotFoundError(f"--gaia {spec}: no such folder (give 'simulate', a folder "
                                 "of per-cluster Gaia files, or a HATS catalogue)")
     if not path.is_dir():
-        raise ValueError(f"--gaia {spec}: a file, not a folder (give 'simulate', a folder of "
-                         "per-cluster Gaia files, or a HATS catalogue)")
+        if not any(path.name.lower().endswith(suffix) for suffix in GAIA_SUFFIXES):
+            raise ValueError(f"--gaia {spec}: not a Gaia table ({', '.join(GAIA_SUFFIXES)}), "
+                             "a folder of per-cluster Gaia files or a HATS catalogue")
+        return TableSource(str(path.resolve()))
     if any((path / marker).is_file() for marker in HATS_MARKERS):
         return HatsSource(str(path.resolve()))
     source = FolderSource(str(path.resolve()))

@@ -138,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "count), e.g. Cantat-Gaudin+2020's VizieR TSV")
     survey.add_argument("--gaia", help="'simulate' (default: a field per cluster from its "
                                        "catalogue values), a folder of per-cluster Gaia files "
-                                       "named for the clusters, or a HATS catalogue (LSDB)")
+                                       "named for the clusters, one Gaia table holding them "
+                                       "all (a cone cut per cluster), or a HATS catalogue "
+                                       "(LSDB)")
     survey.add_argument("--model", choices=["auto", *sorted(CLUSTER_MODELS)],
                         help="cluster model of every run (default auto: joint where the "
                              "stars have sky positions, else pmplx, proper motion and "
@@ -159,6 +161,42 @@ def build_parser() -> argparse.ArgumentParser:
                         help="drop (and count) invalid rows of a cluster's stars instead of "
                              "ending that cluster in an error")
     add_core_options(survey)
+
+    search = commands.add_parser(
+        "search", help="find clusters nobody named in a region, and verify each (Dask)",
+        description="Blind search: HDBSCAN candidates in five dimensions, one Dask task per "
+                    "HEALPix patch (with margins), each candidate verified by the joint "
+                    "model and its detection step (a survey of the candidates), duplicates "
+                    "merged, cross-matched with --catalogue. Writes clusters.ecsv/.parquet, "
+                    "members.parquet, sky.png, candidates.ecsv, verify/ and "
+                    "search_record.json. Exit codes: 0 clusters found, 3 none found, 1 bad "
+                    "input, 130 interrupted. A rerun into the same --out resumes.")
+    search.add_argument("region", help="'cone RA DEC RADIUS' in degrees (RADIUS at most 15)")
+    search.add_argument("--gaia", help="'simulate' (default: a simulated sky with injected "
+                                       "clusters of known truth), a Gaia table, or a HATS "
+                                       "catalogue (LSDB)")
+    search.add_argument("--catalogue", help="cluster catalogue naming the known clusters "
+                                            "(name, ra, dec; optional pm and parallax), e.g. "
+                                            "Cantat-Gaudin+2020's VizieR TSV")
+    search.add_argument("--order", type=int, help="HEALPix order of the patches (default 6, "
+                                                  "0.9 deg pixels)")
+    search.add_argument("--margin", type=float, dest="margin_arcmin",
+                        help="patch margin in arcmin (default 30: a cluster's whole extent)")
+    search.add_argument("--min-cluster-size", type=int, help="HDBSCAN's (default 10)")
+    search.add_argument("--selection", choices=["leaf", "eom"],
+                        help="HDBSCAN's cluster selection (default leaf)")
+    search.add_argument("--sim-seed", type=int, help="seed of the simulated sky (default 42)")
+    search.add_argument("--sim-field-density", type=float,
+                        help="simulated field stars per arcmin² (default 0.5)")
+    search.add_argument("--sim-richness", type=int, nargs="+",
+                        help="members of each injected cluster (default 25 50 100 200 400 "
+                             "1000)")
+    search.add_argument("--scheduler", help="address of a running Dask scheduler "
+                                            "(tcp://host:8786) instead of a local cluster")
+    search.add_argument("--workers", type=int,
+                        help="local worker processes, one thread each (default: one per core)")
+    search.add_argument("--memory-limit", help="memory limit per local worker (default auto)")
+    add_core_options(search)
 
     reproduce = commands.add_parser(
         "reproduce", help="rewrite the reference figures in figures/ and their index",
@@ -295,6 +333,30 @@ def run_survey_command(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def run_search_command(args: argparse.Namespace) -> int:
+    from starmix.workflows.search.run import SearchOptions, run_search
+    from starmix.workflows.survey.run import Execution
+
+    classes = (SamplingOptions, GateThresholds, SearchOptions, Execution)
+    defaults = dataclass_defaults(*classes)
+    defaults.update(out="results/search", figures=True, checks="on")
+    schema = {**option_types(*classes), "out": str, "figures": bool, "checks": str}
+    config = read_config_file(args.config, schema)
+    options = resolve_options(args, defaults, config)
+    if options.get("sim_richness") is not None:
+        options["sim_richness"] = tuple(options["sim_richness"])
+    # every option is checked (one line naming it) before the search writes anything
+    search_options = pick(SearchOptions, options)
+    sampling, gate = pick(SamplingOptions, options), pick(GateThresholds, options)
+    result = run_search(options["out"], search_options, sampling, gate,
+                        pick(Execution, options))
+    print(f"clusters: {(result.out_dir / 'clusters.ecsv').resolve()}")
+    if result.exit_code:
+        print(f"no cluster found among {result.record['candidates']['n']} candidates; the "
+              f"candidates and their runs are kept in {result.out_dir}", file=sys.stderr)
+    return result.exit_code
+
+
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "reproduce":
         from starmix.workflows.reproduce import reproduce
@@ -306,6 +368,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return fetch_gaia(args)
     if args.command == "survey":
         return run_survey_command(args)
+    if args.command == "search":
+        return run_search_command(args)
     return run_workflow(args)
 
 

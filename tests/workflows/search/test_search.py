@@ -1,0 +1,161 @@
+"""``starmix search``: the simulated sky, HEALPix patches with margins, candidates found
+once, the table source's cones, and a whole search (across RA 0) verified by the joint
+model on a real Dask cluster, resumed, and refused with other settings."""
+
+import json
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.table import Table, vstack
+
+from starmix.data.cluster_field import simulate_cluster_field
+from starmix.data.sky import SkyRegion, simulate_sky
+from starmix.data.survey_catalogue import SurveyTarget
+from starmix.data.survey_sources import TableSource, gaia_source
+from starmix.workflows.cli import main
+from starmix.workflows.runs.options import GateThresholds, SamplingOptions
+from starmix.workflows.search.candidates import find_candidates, healpix_pixels
+from starmix.workflows.search.run import SearchOptions, run_search
+from starmix.workflows.survey.run import Execution
+
+SHORT = SamplingOptions(draws=150, tune=150, chains=2, seed=3)
+LENIENT = GateThresholds(r_hat_max=1.2, ess_bulk_min=20, ess_tail_min=20, divergences_max=5)
+
+
+def separation_deg(table, region: SkyRegion) -> np.ndarray:
+    return SkyCoord(np.asarray(table["ra"], float) * u.deg,
+                    np.asarray(table["dec"], float) * u.deg).separation(region.center).deg
+
+
+def test_simulated_sky_lies_in_its_cone_across_ra_zero_and_repeats_with_its_seed():
+    region = SkyRegion.parse("cone 0.2 -30 1.0")
+    stars, truth = simulate_sky(region, (100, 200), field_density=0.2, seed=5)
+    assert separation_deg(stars, region).max() <= 1.0
+    ra = np.asarray(stars["ra"], float)
+    assert (ra > 359).any() and (ra < 1).any()  # both sides of RA 0, on the sphere
+    assert len(np.unique(stars["source_id"])) == len(stars)
+    assert list(truth["n_members"]) == [100, 200]
+    for row in truth:
+        members = stars[stars["cluster"] == row["name"]]
+        assert 0.9 * row["n_members"] <= len(members) <= row["n_members"]  # cut by the cone
+        assert np.median(np.asarray(members["pmra"], float)) == pytest.approx(row["pmra"],
+                                                                               abs=0.3)
+    again, _ = simulate_sky(region, (100, 200), field_density=0.2, seed=5)
+    assert np.array_equal(np.asarray(again["pmra"]), np.asarray(stars["pmra"]))
+    other, _ = simulate_sky(region, (100, 200), field_density=0.2, seed=6)
+    assert not np.array_equal(np.asarray(other["ra"])[:50], np.asarray(stars["ra"])[:50])
+
+
+def test_each_rich_cluster_is_one_candidate():
+    region = SkyRegion.parse("cone 120 40 1.0")
+    stars, truth = simulate_sky(region, (200, 400), field_density=0.3, seed=8)
+    candidates = find_candidates(stars)
+    at = SkyCoord(np.asarray(candidates["ra"]) * u.deg, np.asarray(candidates["dec"]) * u.deg)
+    for row in truth:
+        near = (at.separation(SkyCoord(row["ra"] * u.deg, row["dec"] * u.deg)).arcmin < 5) & (
+            np.hypot(candidates["pmra"] - row["pmra"], candidates["pmdec"] - row["pmdec"]) < 0.5)
+        assert near.sum() == 1, (row["name"], candidates)
+
+
+def test_a_cluster_on_the_corner_of_four_patches_is_found_once():
+    """Its centre on a HEALPix vertex: its stars fall in several pixels, each patch sees it
+    whole through its margin, and only the pixel holding its centre keeps it."""
+    import cdshealpix
+
+    order = 6
+    pixel = int(healpix_pixels([200.0], [10.0], order)[0])
+    lon, lat = cdshealpix.nested.vertices(np.array([pixel]), order)
+    corner = SkyCoord(lon[0][0], lat[0][0])
+    field = simulate_cluster_field("ngc6819", seed=1, n_cluster=0, n_field=3000,
+                                   center_ra=float(corner.ra.deg),
+                                   center_dec=float(corner.dec.deg), radius_arcmin=60)
+    cluster = simulate_cluster_field(
+        "ngc6819", seed=2, n_cluster=300, n_field=0, center_ra=float(corner.ra.deg),
+        center_dec=float(corner.dec.deg), radius_arcmin=30, plummer_radius_arcmin=4,
+        cluster_parallax=0.8, cluster_pmra=-3.0, cluster_pmdec=-5.0)
+    for table in (field, cluster):
+        table.meta.clear()
+    stars = vstack([field, cluster])
+    held = healpix_pixels(cluster["ra"], cluster["dec"], order)
+    assert len(np.unique(held)) >= 3  # its members really are split between pixels
+    candidates = find_candidates(stars, order=order, margin_arcmin=30)
+    near = np.hypot(candidates["pmra"] + 3.0, candidates["pmdec"] + 5.0) < 0.5
+    assert near.sum() == 1, candidates
+    assert SkyCoord(candidates["ra"][near][0] * u.deg, candidates["dec"][near][0] * u.deg
+                    ).separation(corner).arcmin < 3
+
+
+def test_a_table_source_cuts_each_cone_on_the_sphere(tmp_path):
+    region = SkyRegion.parse("cone 359.8 10 0.8")
+    stars, _ = simulate_sky(region, (), field_density=0.3, seed=2)
+    path = tmp_path / "stars.parquet"
+    stars.write(path)
+    source = gaia_source(str(path))
+    assert isinstance(source, TableSource)
+    target = SurveyTarget(0, "X", "X", 0.05, 10.1, 20.0, "given")  # across RA 0
+    cone, provenance = source.field(target)
+    offsets = SkyCoord(np.asarray(cone["ra"]) * u.deg, np.asarray(cone["dec"]) * u.deg
+                       ).separation(SkyCoord(0.05 * u.deg, 10.1 * u.deg)).arcmin
+    assert offsets.max() <= 20.0 and len(cone) == provenance["rows"] > 100
+    assert (cone.meta["FOOTRA"], cone.meta["FOOTDEC"], cone.meta["FOOTRAD"]) == pytest.approx(
+        (0.05, 10.1, 20.0))
+    (tmp_path / "notes.txt").write_text("not a table")
+    with pytest.raises(ValueError, match="not a Gaia table"):
+        gaia_source(str(tmp_path / "notes.txt"))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"region": "cone 10 95 1"}, "Dec within"),
+    ({"region": "box 1 2 3 4"}, "cone RA DEC RADIUS"),
+    ({"region": "cone 10 20 30"}, "at most 15 deg"),
+    ({"order": 2}, "--order"),
+    ({"selection": "dbscan"}, "--selection"),
+    ({"sim_richness": (100, 0)}, "--sim-richness"),
+])
+def test_search_options_name_what_is_wrong(options, message):
+    with pytest.raises(ValueError, match=message):
+        SearchOptions(**options)
+
+
+def test_the_command_refuses_a_bad_region_in_one_line(tmp_path, capsys):
+    assert main(["search", "cone 10 20", "--out", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err
+    assert "REGION must be 'cone RA DEC RADIUS'" in err and "Traceback" not in err
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.workflow
+def test_a_search_across_ra_zero_finds_the_injected_cluster_and_resumes(tmp_path):
+    options = SearchOptions(region="cone 0.3 -30 0.6", sim_richness=(300,),
+                            sim_field_density=0.3, sim_seed=4)
+    out = tmp_path / "search"
+    result = run_search(out, options, SHORT, LENIENT, Execution(workers=2))
+    assert result.exit_code == 0
+    truth = Table.read(out / "truth.ecsv", format="ascii.ecsv")
+    assert list(truth["found_as"]) == ["SMX-001"]
+    clusters = Table.read(out / "clusters.ecsv", format="ascii.ecsv")
+    found = clusters[clusters["cluster"] == "SMX-001"][0]
+    assert SkyCoord(found["ra"] * u.deg, found["dec"] * u.deg).separation(
+        SkyCoord(truth["ra"][0] * u.deg, truth["dec"][0] * u.deg)).arcmin < 2
+    assert abs(found["pmra"] - truth["pmra"][0]) < 0.1
+    assert abs(found["parallax"] - truth["parallax"][0]) < 0.05
+    assert found["delta_elpd"] > 10 and found["catalogue"] == "not cross-matched"
+    assert result.record["truth"]["false_detections"] == []
+    members = Table.read(out / "members.parquet")
+    mine = members[members["cluster"] == "SMX-001"]
+    stars = Table.read(out / "stars.parquet")
+    injected = set(np.asarray(stars["source_id"])[np.asarray(stars["cluster"]) != ""].tolist())
+    assert len(mine) > 100
+    assert len(injected & set(mine["source_id"].tolist())) / len(mine) > 0.8
+    assert (out / "sky.png").stat().st_size > 10_000
+    record = json.loads((out / "search_record.json").read_text())
+    assert record["status"] == "complete" and record["candidates"]["n"] >= 1
+    # a rerun reuses the stars, the candidates and every verified run
+    again = run_search(out, options, SHORT, LENIENT, Execution(workers=2))
+    assert again.record["wall_time_s"] < 30
+    assert list(again.clusters["cluster"]) == list(clusters["cluster"])
+    with pytest.raises(ValueError, match="sim_seed"):
+        run_search(out, SearchOptions(region="cone 0.3 -30 0.6", sim_richness=(300,),
+                                      sim_field_density=0.3, sim_seed=5), SHORT, LENIENT)

@@ -1,0 +1,148 @@
+"""Step 1 of ``starmix search``: candidate overdensities, patch by patch.
+
+The region is split into HEALPix pixels (nested, ``order``; cdshealpix); each *patch* is
+a pixel's stars plus every star within ``margin_arcmin`` of it, so that a cluster whose
+centre lies in the pixel is whole in its patch (LSDB's default Gaia margin, 10 arcsec,
+is far too small for a cluster). In each patch HDBSCAN runs in five dimensions as Hunt &
+Reffert (2023) run it: tangent-plane offsets around the patch centre (arcmin), pmra,
+pmdec and parallax, each scaled to unit robust width, ``min_cluster_size``. A label
+becomes a candidate when it is compact on the sky and in proper motion
+(:data:`MAX_R50_ARCMIN`, :data:`MAX_R50_PC` at its parallax, :data:`MAX_PM_SD`) and its
+median position lies in the patch's
+own pixel; candidates closer than their radii in position and 0.5 mas/yr in proper motion
+are merged. Each patch is one task (:func:`find_candidates` takes a ``map`` such as a Dask
+client's). Units: degrees, arcmin, mas, mas/yr.
+"""
+
+import math
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+
+MAX_R50_ARCMIN = 20.0  # a candidate's median distance from its centre
+# ... and the same in parsecs at its median parallax: open clusters' half-number radii are a
+# few parsecs; 10 pc leaves room for loose ones, and turns away the wide, faint lumps of
+# distant field stars that HDBSCAN labels in every patch
+MAX_R50_PC = 10.0
+MAX_PM_SD = 1.0  # mas/yr, its members' robust sd per proper-motion axis
+MERGE_PM = 0.5  # mas/yr
+CANDIDATE_COLUMNS = ("candidate", "ra", "dec", "pmra", "pmdec", "parallax", "n_stars",
+                     "r50_arcmin", "pm_sd", "patch")
+
+
+def healpix_pixels(ra, dec, order: int) -> np.ndarray:
+    """Nested HEALPix index of each (ra, dec) in degrees at ``order``."""
+    import cdshealpix
+
+    return np.asarray(cdshealpix.nested.lonlat_to_healpix(
+        np.asarray(ra, float) * u.deg, np.asarray(dec, float) * u.deg, order), dtype=np.int64)
+
+
+def pixel_geometry(pixel: int, order: int) -> tuple[SkyCoord, float]:
+    """(centre, radius in arcmin to its farthest vertex) of a nested HEALPix pixel."""
+    import cdshealpix
+
+    lon, lat = cdshealpix.nested.healpix_to_lonlat(np.array([pixel]), order)
+    centre = SkyCoord(lon[0], lat[0])
+    vlon, vlat = cdshealpix.nested.vertices(np.array([pixel]), order)
+    radius = centre.separation(SkyCoord(vlon[0], vlat[0])).arcmin.max()
+    return centre, float(radius)
+
+
+def patches(stars: Table, order: int, margin_arcmin: float) -> list[dict]:
+    """One patch per pixel holding stars: its pixel, its stars' rows (pixel and margin) and
+    which of them lie in the pixel itself."""
+    pixels = healpix_pixels(stars["ra"], stars["dec"], order)
+    positions = SkyCoord(np.asarray(stars["ra"], float) * u.deg,
+                         np.asarray(stars["dec"], float) * u.deg)
+    found = []
+    for pixel in np.unique(pixels):
+        centre, radius = pixel_geometry(int(pixel), order)
+        rows = np.flatnonzero(positions.separation(centre).arcmin <= radius + margin_arcmin)
+        found.append({"pixel": int(pixel), "order": order, "rows": rows,
+                      "centre": (float(centre.ra.deg), float(centre.dec.deg))})
+    return found
+
+
+def patch_candidates(values: np.ndarray, centre, pixel: int, order: int,
+                     min_cluster_size: int = 10, selection: str = "leaf") -> list[dict]:
+    """HDBSCAN's compact labels in one patch. ``values``: (N, 5) ra, dec (deg), pmra, pmdec,
+    parallax; ``centre`` (ra, dec) of the patch's tangent plane."""
+    from sklearn.cluster import HDBSCAN
+
+    from starmix.models.cluster_joint import tangent_plane
+
+    if len(values) < 2 * min_cluster_size:
+        return []
+    plane = tangent_plane(values[:, 0], values[:, 1], SkyCoord(centre[0] * u.deg,
+                                                              centre[1] * u.deg))
+    five = np.column_stack([plane, values[:, 2:]])
+    middle = np.median(five, axis=0)
+    scale = 1.4826 * np.median(np.abs(five - middle), axis=0)
+    scale[scale <= 0] = 1.0
+    labels = HDBSCAN(min_cluster_size=min_cluster_size, cluster_selection_method=selection,
+                     copy=True).fit((five - middle) / scale).labels_
+    found = []
+    for label in sorted(set(labels) - {-1}):
+        inside = labels == label
+        sky = SkyCoord(values[inside, 0] * u.deg, values[inside, 1] * u.deg)
+        mean = sky.cartesian.xyz.value.mean(axis=1)
+        at = SkyCoord(x=mean[0], y=mean[1], z=mean[2], representation_type="cartesian")
+        at = SkyCoord(at.spherical.lon, at.spherical.lat)
+        r50 = float(np.median(sky.separation(at).arcmin))
+        pm_sd = float(np.max(1.4826 * np.median(np.abs(
+            values[inside, 2:4] - np.median(values[inside, 2:4], axis=0)), axis=0)))
+        parallax = float(np.median(values[inside, 4]))
+        r50_pc = math.radians(r50 / 60) * 1000 / parallax if parallax > 0 else math.inf
+        if r50 > MAX_R50_ARCMIN or r50_pc > MAX_R50_PC or pm_sd > MAX_PM_SD:
+            continue
+        if int(healpix_pixels([at.ra.deg], [at.dec.deg], order)[0]) != pixel:
+            continue  # another patch owns it
+        found.append({"ra": float(at.ra.deg), "dec": float(at.dec.deg),
+                      "pmra": float(np.median(values[inside, 2])),
+                      "pmdec": float(np.median(values[inside, 3])),
+                      "parallax": parallax,
+                      "n_stars": int(inside.sum()), "r50_arcmin": r50, "pm_sd": pm_sd,
+                      "patch": pixel})
+    return found
+
+
+def merge(candidates: list[dict]) -> list[dict]:
+    """Candidates closer than the larger r50 (at least 5') on the sky and ``MERGE_PM`` in
+    proper motion are one: the richer is kept."""
+    kept = []
+    for candidate in sorted(candidates, key=lambda c: -c["n_stars"]):
+        here = SkyCoord(candidate["ra"] * u.deg, candidate["dec"] * u.deg)
+        same = False
+        for other in kept:
+            apart = here.separation(SkyCoord(other["ra"] * u.deg, other["dec"] * u.deg)).arcmin
+            near = max(candidate["r50_arcmin"], other["r50_arcmin"], 5.0)
+            if apart < near and math.hypot(candidate["pmra"] - other["pmra"],
+                                           candidate["pmdec"] - other["pmdec"]) < MERGE_PM:
+                same = True
+                break
+        if not same:
+            kept.append(candidate)
+    return kept
+
+
+def find_candidates(stars: Table, order: int = 6, margin_arcmin: float = 30.0,
+                    min_cluster_size: int = 10, selection: str = "leaf",
+                    map_=map) -> Table:
+    """Candidates of the whole table (``CANDIDATE_COLUMNS``), richest first; ``map_``
+    runs the patches (the builtin ``map``, or a Dask client's ``map`` and ``gather``)."""
+    values = np.column_stack([np.asarray(stars[name], float) for name in
+                              ("ra", "dec", "pmra", "pmdec", "parallax")])
+    jobs = patches(stars, order, margin_arcmin)
+    results = map_(lambda job: patch_candidates(values[job["rows"]], job["centre"],
+                                                job["pixel"], order, min_cluster_size,
+                                                selection), jobs)
+    merged = merge([c for found in results for c in found])
+    table = Table(rows=[[f"C{i + 1:03d}", *(c[name] for name in CANDIDATE_COLUMNS[1:])]
+                        for i, c in enumerate(merged)], names=CANDIDATE_COLUMNS) if merged \
+        else Table(names=CANDIDATE_COLUMNS,
+                   dtype=[str, float, float, float, float, float, int, float, float, int])
+    table.meta["patches"] = len(jobs)
+    return table
