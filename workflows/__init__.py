@@ -18,3 +18,7 @@ list; ``tests/contracts/test_layers.py`` checks it):
 - :mod:`starmix.workflows.reproduce` and :mod:`starmix.workflows.cli`: the ``starmix``
   command.
 """
+
+# the registry names each runner's workflow for the records its runs write
+# (:func:`starmix.workflows.base.workflow_name`): importing any workflow imports it first
+from starmix.workflows import registry  # noqa: E402, F401

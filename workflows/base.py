@@ -17,8 +17,11 @@ checks="on") -> RunResult`` and is written as :func:`execute` with its steps::
             with run.step("load data"):
                 ...
             return Outcome(status, details, reports)
-        return execute("outlier-line", out_dir, as_record(inputs, sampling, gate), steps,
+        return execute(run_line, out_dir, as_record(inputs, sampling, gate), steps,
                        quiet=quiet, checks=checks)
+
+:func:`execute` is given the runner itself and finds the workflow's name in the registry
+(:func:`workflow_name`), so a runner never spells its own name.
 """
 
 import importlib
@@ -130,15 +133,46 @@ class Outcome:
     reports: tuple = ()
 
 
-def execute(workflow: str, out_dir: str | Path, settings: dict,
+# "module:function" of each registered runner -> its workflow's name; the registry fills it
+# (:func:`name_runner`), and ``starmix.workflows`` imports the registry, so it is full
+# whenever a runner can be called
+_RUNNER_NAMES: dict[str, str] = {}
+
+
+def runner_key(runner) -> str:
+    """``"module:function"`` of a runner given as itself or as that string."""
+    if isinstance(runner, str):
+        return runner
+    return f"{runner.__module__}:{runner.__qualname__}"
+
+
+def name_runner(runner, name: str | None) -> None:
+    """Record (``name`` None: forget) the workflow name of ``runner``."""
+    if name is None:
+        _RUNNER_NAMES.pop(runner_key(runner), None)
+    else:
+        _RUNNER_NAMES[runner_key(runner)] = name
+
+
+def workflow_name(runner) -> str:
+    """The registered name of the workflow ``runner`` runs."""
+    key = runner_key(runner)
+    if key not in _RUNNER_NAMES:
+        raise ValueError(f"{key} is not the runner of a registered workflow: register it "
+                         "(starmix.workflows.registry.register)")
+    return _RUNNER_NAMES[key]
+
+
+def execute(runner, out_dir: str | Path, settings: dict,
             steps: Callable[[Run], Outcome], quiet: bool = False, checks: str = "on",
             label: str | None = None) -> RunResult:
     """The run skeleton: check the ``checks`` mode, open the results folder (one run per
     folder, checked before any work), run ``steps`` inside it (each ``run.step`` is timed
     and recorded; an error or interrupt is recorded as such), write the run record with
-    the outcome, print the reports, and return the :class:`RunResult`. ``workflow``: the
-    registered name; ``label``: what progress messages and the record call the run
-    (default: the name)."""
+    the outcome, print the reports, and return the :class:`RunResult`. ``runner``: the
+    calling runner (the record names its registered workflow, :func:`workflow_name`);
+    ``label``: what progress messages and the record call the run (default: the name)."""
+    workflow = workflow_name(runner)
     final_status(True, None, checks)  # an unknown mode fails before any work
     run = Run(workflow, out_dir, settings, quiet=quiet, label=label)
     with run:

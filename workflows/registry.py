@@ -9,7 +9,7 @@ adds a toy one); its runner is written with :func:`starmix.workflows.base.execut
 Everything is named by ``"module:name"`` strings, imported on first use.
 """
 
-from starmix.workflows.base import Example, Workflow
+from starmix.workflows.base import Example, Workflow, name_runner
 
 WORKFLOWS: dict[str, Workflow] = {}
 
@@ -21,12 +21,13 @@ def register(workflow: Workflow) -> Workflow:
     if clash:
         raise ValueError(f"workflow name(s) already registered: {', '.join(sorted(clash))}")
     WORKFLOWS[workflow.name] = workflow
+    name_runner(workflow.runner, workflow.name)  # the name its runs' records carry
     return workflow
 
 
 def unregister(name: str) -> None:
     """Remove the workflow ``name`` (tests that register a toy one clean up with this)."""
-    WORKFLOWS.pop(name)
+    name_runner(WORKFLOWS.pop(name).runner, None)
 
 
 def get(name: str) -> Workflow:

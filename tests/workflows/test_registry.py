@@ -35,7 +35,7 @@ def run_toy(out_dir, inputs=ToyInput(), sampling=SamplingOptions(), gate=GateThr
             run.keep("values", write_table(run.out_dir / "values.ecsv", Table({"x": values})))
         return Outcome("passed", {"sample_mean": float(values.mean())})
 
-    return execute("toy", out_dir, as_record(inputs, sampling, gate), steps, quiet=quiet,
+    return execute(run_toy, out_dir, as_record(inputs, sampling, gate), steps, quiet=quiet,
                    checks=checks)
 
 

@@ -89,5 +89,5 @@ def run_cluster(out_dir: str | Path, inputs: ClusterInput = ClusterInput(),
                        (report, check_report, fitted.detection))
 
     label = normalise_name(inputs.cluster) if inputs.cluster else "cluster"
-    return execute("cluster", out_dir, as_record(inputs, sampling, gate), steps, quiet=quiet,
+    return execute(run_cluster, out_dir, as_record(inputs, sampling, gate), steps, quiet=quiet,
                    checks=checks, label=f"{label} {inputs.model}")

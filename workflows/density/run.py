@@ -496,7 +496,7 @@ def run_density(out_dir: str | Path, inputs: DensityInput = DensityInput(),
         return Outcome(final_status(result.passed, result.checks, checks),
                        {"samples": {name: result.record}})
 
-    return execute("density", out_dir, as_record(inputs, sampling, gate), steps, quiet=quiet,
+    return execute(run_density, out_dir, as_record(inputs, sampling, gate), steps, quiet=quiet,
                    checks=checks)
 
 
@@ -539,5 +539,5 @@ def run_ages(out_dir: str | Path, inputs: AgesInput = AgesInput(),
                        {"samples": {r.name: r.record for r in results},
                         "comparison": comparison})
 
-    return execute("ages", out_dir, as_record(inputs, sampling, gate), steps, quiet=quiet,
+    return execute(run_ages, out_dir, as_record(inputs, sampling, gate), steps, quiet=quiet,
                    checks=checks)

@@ -199,5 +199,5 @@ def run_outlier_line(
         return Outcome(final_status(report.passed, check_report, checks), details,
                        (report, check_report))
 
-    return execute("outlier-line", out_dir, as_record(inputs, sampling, gate), steps,
+    return execute(run_outlier_line, out_dir, as_record(inputs, sampling, gate), steps,
                    quiet=quiet, checks=checks)

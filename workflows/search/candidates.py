@@ -8,10 +8,9 @@ Reffert (2023) run it: tangent-plane offsets around the patch centre (arcmin), p
 pmdec and parallax, each scaled to unit robust width, ``min_cluster_size``. A label
 becomes a candidate when it is compact on the sky and in proper motion
 (:data:`MAX_R50_ARCMIN`, :data:`MAX_R50_PC` at its parallax, :data:`MAX_PM_SD`) and its
-median position lies in the patch's
-own pixel; candidates closer than their radii in position and 0.5 mas/yr in proper motion
-are merged. Each patch is one task (:func:`find_candidates` takes a ``map`` such as a Dask
-client's). Units: degrees, arcmin, mas, mas/yr.
+median position lies in the patch's own pixel; candidates that are pieces of one cluster
+are merged (:func:`merge`). Each patch is one task (:func:`find_candidates` takes a
+``map`` such as a Dask client's). Units: degrees, arcmin, mas, mas/yr.
 """
 
 import math
@@ -28,8 +27,10 @@ MAX_R50_ARCMIN = 20.0  # a candidate's median distance from its centre
 MAX_R50_PC = 10.0
 MAX_PM_SD = 1.0  # mas/yr, its members' robust sd per proper-motion axis
 MERGE_PM = 0.5  # mas/yr
+MERGE_PARALLAX = 0.2  # mas
+MERGE_PC = 5.0  # pieces of one cluster lie within this many parsecs of each other
 CANDIDATE_COLUMNS = ("candidate", "ra", "dec", "pmra", "pmdec", "parallax", "n_stars",
-                     "r50_arcmin", "pm_sd", "patch")
+                     "r50_arcmin", "pm_sd", "patch", "pieces")
 
 
 def healpix_pixels(ra, dec, order: int) -> np.ndarray:
@@ -37,7 +38,8 @@ def healpix_pixels(ra, dec, order: int) -> np.ndarray:
     import cdshealpix
 
     return np.asarray(cdshealpix.nested.lonlat_to_healpix(
-        np.asarray(ra, float) * u.deg, np.asarray(dec, float) * u.deg, order), dtype=np.int64)
+        (np.asarray(ra, float) % 360) * u.deg, np.asarray(dec, float) * u.deg, order),
+        dtype=np.int64)
 
 
 def pixel_geometry(pixel: int, order: int) -> tuple[SkyCoord, float]:
@@ -109,23 +111,52 @@ def patch_candidates(values: np.ndarray, centre, pixel: int, order: int,
     return found
 
 
+def arcmin_of_pc(pc: float, parallax: float) -> float:
+    """The angle (arcmin) that ``pc`` parsecs subtend at parallax ``parallax`` (mas); 0 for a
+    non-positive parallax."""
+    return math.degrees(math.atan(pc * parallax / 1000)) * 60 if parallax > 0 else 0.0
+
+
 def merge(candidates: list[dict]) -> list[dict]:
-    """Candidates closer than the larger r50 (at least 5') on the sky and ``MERGE_PM`` in
-    proper motion are one: the richer is kept."""
-    kept = []
+    """Candidates that are one cluster: within ``MERGE_PM`` of each other in proper motion
+    and ``MERGE_PARALLAX`` in parallax, and on the sky closer than the larger of their r50,
+    5' and ``MERGE_PC`` parsecs at their parallax (HDBSCAN's leaf selection cuts a nearby
+    cluster, Blanco 1 at 240 pc for one, into pieces tens of arcmin apart). The merged
+    candidate is centred on its pieces' star-weighted mean direction, holds their stars, and
+    its r50 is the largest of theirs or of their distances from the new centre."""
+    groups: list[list[dict]] = []
     for candidate in sorted(candidates, key=lambda c: -c["n_stars"]):
         here = SkyCoord(candidate["ra"] * u.deg, candidate["dec"] * u.deg)
-        same = False
-        for other in kept:
-            apart = here.separation(SkyCoord(other["ra"] * u.deg, other["dec"] * u.deg)).arcmin
-            near = max(candidate["r50_arcmin"], other["r50_arcmin"], 5.0)
-            if apart < near and math.hypot(candidate["pmra"] - other["pmra"],
-                                           candidate["pmdec"] - other["pmdec"]) < MERGE_PM:
-                same = True
+        for group in groups:
+            first = group[0]
+            apart = here.separation(SkyCoord(first["ra"] * u.deg, first["dec"] * u.deg)).arcmin
+            reach = max(candidate["r50_arcmin"], first["r50_arcmin"], 5.0,
+                        arcmin_of_pc(MERGE_PC, first["parallax"]))
+            if (apart < reach and math.hypot(candidate["pmra"] - first["pmra"],
+                                             candidate["pmdec"] - first["pmdec"]) < MERGE_PM
+                    and abs(candidate["parallax"] - first["parallax"]) < MERGE_PARALLAX):
+                group.append(candidate)
                 break
-        if not same:
-            kept.append(candidate)
-    return kept
+        else:
+            groups.append([candidate])
+    return [group[0] if len(group) == 1 else _merged(group) for group in groups]
+
+
+def _merged(group: list[dict]) -> dict:
+    weights = np.array([c["n_stars"] for c in group], float)
+    sky = SkyCoord([c["ra"] for c in group] * u.deg, [c["dec"] for c in group] * u.deg)
+    mean = (sky.cartesian.xyz.value * weights).sum(axis=1)
+    at = SkyCoord(x=mean[0], y=mean[1], z=mean[2], representation_type="cartesian")
+    at = SkyCoord(at.spherical.lon, at.spherical.lat)
+    merged = dict(group[0])
+    merged.update(
+        ra=float(at.ra.deg), dec=float(at.dec.deg), n_stars=int(weights.sum()),
+        r50_arcmin=float(max(max(c["r50_arcmin"] for c in group),
+                             sky.separation(at).arcmin.max())),
+        **{name: float(np.average([c[name] for c in group], weights=weights))
+           for name in ("pmra", "pmdec", "parallax", "pm_sd")},
+        pieces=len(group))
+    return merged
 
 
 def find_candidates(stars: Table, order: int = 6, margin_arcmin: float = 30.0,
@@ -140,9 +171,10 @@ def find_candidates(stars: Table, order: int = 6, margin_arcmin: float = 30.0,
                                                 job["pixel"], order, min_cluster_size,
                                                 selection), jobs)
     merged = merge([c for found in results for c in found])
-    table = Table(rows=[[f"C{i + 1:03d}", *(c[name] for name in CANDIDATE_COLUMNS[1:])]
-                        for i, c in enumerate(merged)], names=CANDIDATE_COLUMNS) if merged \
-        else Table(names=CANDIDATE_COLUMNS,
-                   dtype=[str, float, float, float, float, float, int, float, float, int])
+    rows = [[f"C{i + 1:03d}", *(({"pieces": 1} | c)[name] for name in CANDIDATE_COLUMNS[1:])]
+            for i, c in enumerate(merged)]
+    table = Table(rows=rows, names=CANDIDATE_COLUMNS) if rows else Table(
+        names=CANDIDATE_COLUMNS,
+        dtype=[str, float, float, float, float, float, int, float, float, int, int])
     table.meta["patches"] = len(jobs)
     return table

@@ -8,8 +8,8 @@
    catalogue (an LSDB cone search);
 2. **candidates** (``candidates.ecsv``): HDBSCAN overdensities in five dimensions, one
    task per HEALPix patch with margins (:mod:`starmix.workflows.search.candidates`), each
-   given a cone (``radius_arcmin``: three times its half-number radius, kept within
-   10-30' and inside the region);
+   given a cone (``radius_arcmin``: three times its half-number radius or 10 pc at its
+   parallax, whichever is larger, kept within 10-150' and inside the region);
 3. **verification** (``verify/``): every candidate's cone through the cluster workflow
    with the joint model and its detection step, as a survey of the candidates
    (:func:`starmix.workflows.survey.run.run_survey`: one Dask task each, resumable,
@@ -49,6 +49,8 @@ EXIT_NONE_FOUND = 3
 MATCH_ARCMIN, MATCH_PM, MATCH_PARALLAX = 10.0, 1.0, 0.3  # catalogue and truth matching
 SHARED_MEMBERS = 0.5  # found clusters sharing this share of members are one
 DEFAULT_RICHNESS = (25, 50, 100, 200, 400, 1000)
+CONE_PC = 10.0  # a verification cone reaches this many parsecs from the candidate's centre
+CONE_ARCMIN = (10.0, 150.0)
 
 
 @dataclass(frozen=True)
@@ -133,18 +135,26 @@ def region_stars(options: SearchOptions, region: SkyRegion) -> tuple[Table, Tabl
     positions = SkyCoord(values[finite, 0] * u.deg, values[finite, 1] * u.deg)
     inside = np.zeros(len(table), bool)
     inside[np.flatnonzero(finite)] = positions.separation(region.center).deg <= region.radius
+    outside = int((finite & ~inside).sum())
     table = table[inside]
-    table.meta["not_finite"] = int((~finite).sum())  # counted, never dropped silently
+    # counted and recorded, never dropped silently
+    table.meta.update(not_finite=int((~finite).sum()), outside_region=outside)
     return table, None
 
 
 def candidate_cones(candidates: Table, region: SkyRegion) -> Table:
-    """Each candidate's cone for verification: 3 x r50 within 10-30', inside the region
-    (at least 5')."""
+    """Each candidate's cone for verification: the larger of 3 x r50 and ``CONE_PC`` parsecs
+    at its parallax (a cone smaller than the cluster shows no concentration on the sky, and
+    the joint model's detection then rightly says "none"), kept within ``CONE_ARCMIN`` and
+    inside the region (at least 5')."""
+    from starmix.workflows.search.candidates import arcmin_of_pc
+
     cones = candidates.copy()
     at = SkyCoord(np.asarray(cones["ra"], float) * u.deg, np.asarray(cones["dec"], float) * u.deg)
     to_edge = region.radius * 60 - at.separation(region.center).arcmin
-    radius = np.clip(3 * np.asarray(cones["r50_arcmin"], float), 10.0, 30.0)
+    physical = np.array([arcmin_of_pc(CONE_PC, float(p)) for p in cones["parallax"]])
+    radius = np.clip(np.maximum(3 * np.asarray(cones["r50_arcmin"], float), physical),
+                     *CONE_ARCMIN)
     cones["radius_arcmin"] = np.maximum(np.minimum(radius, to_edge), 5.0)
     cones.rename_column("candidate", "name")
     return cones
@@ -414,9 +424,12 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
             write_table(truth_path, truth)
         origin = (f"simulated, {len(truth)} clusters injected" if truth is not None
                   else options.gaia)
-        say(f"search: {len(stars)} stars in {region.area:.1f} deg² ({origin})")
+        say(f"search: {len(stars)} stars in {region.area:.1f} deg² ({origin}; left out: "
+            f"{stars.meta.get('not_finite', 0)} without finite astrometry, "
+            f"{stars.meta.get('outside_region', 0)} outside the region)")
     record["stars"] = {"n": len(stars), "file": stars_path.name,
-                       "not_finite_left_out": int(stars.meta.get("not_finite", 0))}
+                       "left_out_not_finite": int(stars.meta.get("not_finite", 0)),
+                       "left_out_outside_region": int(stars.meta.get("outside_region", 0))}
 
     candidates_path = out / "candidates.ecsv"
     began = time.perf_counter()

@@ -159,3 +159,24 @@ def test_a_search_across_ra_zero_finds_the_injected_cluster_and_resumes(tmp_path
     with pytest.raises(ValueError, match="sim_seed"):
         run_search(out, SearchOptions(region="cone 0.3 -30 0.6", sim_richness=(300,),
                                       sim_field_density=0.3, sim_seed=5), SHORT, LENIENT)
+
+
+def test_pieces_of_one_nearby_cluster_merge_and_different_motions_do_not():
+    """HDBSCAN's leaf selection cuts a nearby cluster into pieces tens of arcmin apart:
+    within 5 pc at their parallax and alike in motion and parallax they are one candidate
+    (centred between them); a neighbour with another motion stays apart."""
+    from starmix.workflows.search.candidates import merge
+
+    def piece(ra, pmra, n, parallax=4.2):
+        return {"ra": ra, "dec": -30.0, "pmra": pmra, "pmdec": 2.6, "parallax": parallax,
+                "n_stars": n, "r50_arcmin": 6.0, "pm_sd": 0.3, "patch": 1}
+
+    # at 4.2 mas (238 pc) 5 pc is 72': pieces 30' and 50' apart are one cluster
+    merged = merge([piece(0.9, 18.6, 20), piece(1.4, 18.7, 10), piece(0.3, 18.6, 10),
+                    piece(1.2, 16.0, 30)])
+    assert len(merged) == 2
+    one = next(c for c in merged if c.get("pieces") == 3)
+    assert one["n_stars"] == 40 and abs(one["ra"] - 0.85) < 0.1
+    assert one["r50_arcmin"] > 25  # it spans its pieces (the farthest lies 30' out)
+    # at 0.4 mas (2.5 kpc) 5 pc is 7': the same separations are two clusters
+    assert len(merge([piece(0.9, 18.6, 20, 0.4), piece(1.4, 18.7, 10, 0.4)])) == 2
