@@ -300,16 +300,21 @@ def fetch_gaia(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_options(args: argparse.Namespace, classes, out: str) -> dict:
+    """A Dask command's options (``survey``, ``search``): flags over the config file over the
+    defaults of ``classes`` (and ``out``)."""
+    defaults = dataclass_defaults(*classes)
+    defaults.update(out=out, figures=True, checks="on")
+    schema = {**option_types(*classes), "out": str, "figures": bool, "checks": str}
+    return resolve_options(args, defaults, read_config_file(args.config, schema))
+
+
 def run_survey_command(args: argparse.Namespace) -> int:
     from starmix.workflows.runs.interrupt import check_signals
     from starmix.workflows.survey.run import Execution, SurveyOptions, mark_interrupted, run_survey
 
-    classes = (SamplingOptions, GateThresholds, SurveyOptions, Execution)
-    defaults = dataclass_defaults(*classes)
-    defaults.update(out="results/survey", figures=True, checks="on")
-    schema = {**option_types(*classes), "out": str, "figures": bool, "checks": str}
-    config = read_config_file(args.config, schema)
-    options = resolve_options(args, defaults, config)
+    options = command_options(args, (SamplingOptions, GateThresholds, SurveyOptions,
+                                     Execution), "results/survey")
     options.pop("catalogue")
     # every option is checked (one line naming it) before the survey writes anything
     survey_options = pick(SurveyOptions, options)
@@ -337,12 +342,8 @@ def run_search_command(args: argparse.Namespace) -> int:
     from starmix.workflows.search.run import SearchOptions, run_search
     from starmix.workflows.survey.run import Execution
 
-    classes = (SamplingOptions, GateThresholds, SearchOptions, Execution)
-    defaults = dataclass_defaults(*classes)
-    defaults.update(out="results/search", figures=True, checks="on")
-    schema = {**option_types(*classes), "out": str, "figures": bool, "checks": str}
-    config = read_config_file(args.config, schema)
-    options = resolve_options(args, defaults, config)
+    options = command_options(args, (SamplingOptions, GateThresholds, SearchOptions,
+                                     Execution), "results/search")
     if options.get("sim_richness") is not None:
         options["sim_richness"] = tuple(options["sim_richness"])
     # every option is checked (one line naming it) before the search writes anything

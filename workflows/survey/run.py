@@ -84,8 +84,9 @@ MIN_WORKER_MEMORY = 512 * 2**20  # --memory-limit, bytes
 @dataclass(frozen=True)
 class SurveyOptions:
     """What each cluster's run does. ``gaia``: ``simulate``, a folder of per-cluster Gaia
-    files or a HATS catalogue; ``model``: ``auto`` (the default) fits each cluster with the
-    joint model when its stars have sky positions (``ra``, ``dec``), which sees small
+    files, one Gaia table holding them all, or a HATS catalogue; ``model``: ``auto`` (the
+    default) fits each cluster with the joint model when its stars have sky positions
+    (``ra``, ``dec``), which sees small
     clusters that motion and parallax alone miss (docs/real-fields.md), else with pmplx,
     the cheapest model that fits the cluster's parallax (pm2d reports the members'
     weighted median parallax, which field stars of small P pull towards the field's);
