@@ -198,6 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--memory-limit", help="memory limit per local worker (default auto)")
     add_core_options(search)
 
+    selection = commands.add_parser(
+        "selection-function", help="completeness and false-positive rate of the search, "
+                                   "from searches on simulated skies",
+        description="Pool searches on simulated skies (starmix search --gaia simulate, make "
+                    "bench-search): completeness per richness and field density with its "
+                    "interval, a logistic in log10(members) and log10(density), the members "
+                    "at 50% and 90%, and false detections per square degree. Writes "
+                    "selection_function.ecsv and selection_function.json into --out.")
+    selection.add_argument("searches", nargs="+", help="search folders (each with truth.ecsv)")
+    selection.add_argument("--out", required=True, help="folder for the two files")
+
     reproduce = commands.add_parser(
         "reproduce", help="rewrite the reference figures in figures/ and their index",
         description="Run each workflow with its defaults and copy its figures into figures/.",
@@ -371,6 +382,17 @@ def dispatch(args: argparse.Namespace) -> int:
         return run_survey_command(args)
     if args.command == "search":
         return run_search_command(args)
+    if args.command == "selection-function":
+        from starmix.workflows.search.selection import selection_function
+
+        result = selection_function(args.searches, args.out)
+        fit = result["logistic"]["coefficients"]
+        print(f"{result['found']} of {result['injected']} injected clusters found; "
+              "logistic " + ", ".join(f"{k} {v:.2f}" for k, v in fit.items()) + "; members "
+              f"at 50%: {result['members_at_50_percent']}; false detections "
+              f"{result['false_positive_rate']['false_detections']} in "
+              f"{result['false_positive_rate']['area_deg2']:.1f} deg²; written to {args.out}")
+        return 0
     return run_workflow(args)
 
 
