@@ -33,6 +33,7 @@ from astropy.coordinates import SkyCoord
 from starmix.models.cluster_parallax import CLUSTER_PARALLAX_DEPTH
 from starmix.models.field import (
     FIELD_MIN_PM_WIDTH,
+    cluster_halo,
     component_names,
     field_covariances,
     field_means,
@@ -82,7 +83,7 @@ def parallax_depth(parallax, scale, radius):
 def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_guess,
                   n_field: int = 2, star_ids=None, cluster: bool = True,
                   cluster_on_sky: bool = True, magnitudes=None,
-                  offset_guess=(0.0, 0.0), priors=None):
+                  offset_guess=(0.0, 0.0), halo: bool = False, priors=None):
     """Build the joint model.
 
     sky (N, 2) arcmin offsets from the selection centre; radius (arcmin) of the selection
@@ -94,7 +95,9 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
     parallax but spread uniformly over the footprint like the field, so that what a cluster
     adds over it is its concentration on the sky. ``offset_guess`` (ξ, η) in arcmin: the
     prior centre of the cluster's centre on the plane (the published centre's offset, when
-    known).
+    known). ``halo``: the cluster gets a wider second Gaussian in proper motion with its mean,
+    its parallax depth and its place on the sky (:func:`starmix.models.field.cluster_halo`;
+    for members spread past one Gaussian, as NGC 188's are).
     """
     sky, astrometry = np.asarray(sky, float), np.asarray(astrometry, float)
     priors = check_priors(priors, REPLACEABLE_PRIORS, "joint")
@@ -108,7 +111,7 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
         guess = prior_constant(cluster_guess, PRIOR_CENTER_NAME)
         radius = prior_constant(radius, "selection_radius")
         mixture_weights(magnitudes)
-        means, covs, sky_parameters = [], [], [radius]
+        means, covs, sky_parameters, halo_part = [], [], [radius], None
         if cluster:
             pm_mean = prior("cluster_pm", lambda name: pm.Normal(
                 name, guess[:2], 1.0, dims="proper_motion"), priors)
@@ -127,6 +130,10 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
             means.append(pt.concatenate([pm_mean, plx[None]])[None, :])
             covs.append(pt.diag(pt.stack([pm_dispersion**2, pm_dispersion**2,
                                           depth**2]))[None])
+            if halo:
+                fraction, halo_dispersion = cluster_halo(pm_dispersion)
+                halo_part = (fraction, pt.diag(pt.stack([halo_dispersion**2,
+                                                         halo_dispersion**2, depth**2])))
         means.append(field_means("field_mean", np.median(astrometry, axis=0),
                                  2 * np.asarray(scales), ("field_component", "astrometry")))
         covs.append(field_covariances("field_cov", scales,
@@ -134,7 +141,7 @@ def cluster_joint(sky, astrometry, astrometry_cov, *, radius: float, cluster_gue
                                       min_width=FIELD_MIN_PM_WIDTH))
         observe_stars(np.concatenate([sky, astrometry], axis=1), astrometry_cov,
                       pt.concatenate(means), pt.concatenate(covs),
-                      sky=pt.stack(sky_parameters))
+                      sky=pt.stack(sky_parameters), halo=halo_part)
     return model
 
 
@@ -149,7 +156,7 @@ def table_arrays(table) -> tuple[np.ndarray, np.ndarray]:
 
 def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = None,
                footprint=None, cluster: bool = True, cluster_on_sky: bool = True,
-               magnitude_prior: bool = False, priors=None):
+               magnitude_prior: bool = False, cluster_halo: bool = False, priors=None):
     """The joint model of a Gaia table: ``footprint`` (:class:`starmix.data.footprint.Footprint`,
     the data's cone; estimated from the stars if None) sets the plane and the field's sky
     density, ``center`` (the cluster's published or given centre, if any) the prior centre
@@ -169,4 +176,4 @@ def from_table(table, cluster_guess: dict, n_field: int = 2, center: SkyCoord = 
                          n_field=n_field, star_ids=np.asarray(table["source_id"]),
                          cluster=cluster, cluster_on_sky=cluster_on_sky,
                          magnitudes=magnitudes, offset_guess=offset_guess,
-                         priors=priors)
+                         halo=cluster_halo and cluster, priors=priors)

@@ -24,7 +24,13 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from starmix.models.likelihoods import mvnormal_logpdf, normal_logpdf
-from starmix.models.observed import SKY_COLUMNS, SkyStarMixture, StarMixture, sky_log_densities
+from starmix.models.observed import (
+    SKY_COLUMNS,
+    SKY_WITH_HALO,
+    SkyStarMixture,
+    StarMixture,
+    sky_log_densities,
+)
 from starmix.models.shared import prior_constant
 
 MAX_FIELD_COMPONENTS = 5
@@ -229,11 +235,12 @@ def observe_stars(values, error_cov, means, covs, sky=None, halo=None):
     values (N, c) data: the astrometry, after the two tangent-plane coordinates when
     ``sky`` is given; error_cov (N, d, d) data; means (K, d), covs (K, d, d) with the
     cluster first; ``sky`` (R, ξ0, η0, a) or (R,) as in :mod:`starmix.models.observed`.
-    ``halo`` (fraction, cov (d, d)), without ``sky``: the cluster is two Gaussians with
+    ``halo`` (fraction, cov (d, d)): the cluster is two Gaussians with
     its mean, its core (covs[0]) with 1 - fraction of its weight and a halo (cov) with
     fraction; the observed variable then has K + 1 Gaussians, named by the model's
     ``gaussian`` coord (``cluster``, ``cluster:halo``, ``field_1``, ...), and the cluster's
-    column of ``log_component`` is the two together.
+    column of ``log_component`` is the two together; with a cluster ``sky`` term both share
+    it (:data:`starmix.models.observed.SKY_WITH_HALO`).
     ``log_component`` is not stored in the trace (17,000 stars x components x draws is too
     large); the workflows recompute it per draw.
     """
@@ -242,8 +249,6 @@ def observe_stars(values, error_cov, means, covs, sky=None, halo=None):
     dim = int(np.shape(error_cov)[-1])
     log_w = log_weights(model)
     if halo is not None:
-        if sky is not None:
-            raise ValueError("a cluster halo is for models without a sky term")
         fraction, halo_cov = halo
         names = list(model.coords["component"])
         model.add_coord("gaussian", [names[0], f"{names[0]}:halo", *names[1:]])
@@ -261,6 +266,8 @@ def observe_stars(values, error_cov, means, covs, sky=None, halo=None):
     else:
         log_component = log_component + sky_log_densities(
             observed[:, :SKY_COLUMNS], sky, len(model.coords["component"]))
+        if halo is not None and sky.type.shape[-1] == SKY_WITH_HALO - 1:
+            sky = pt.concatenate([sky, pt.ones(1)])  # core and halo share the Plummer term
         SkyStarMixture("stars", log_w, means, covs, errors, sky,
                        observed=observed, dims=dims)
     pm.Deterministic("log_component", log_component, dims=("star", "component"))

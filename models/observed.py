@@ -33,6 +33,14 @@ from starmix.models.fused import mixture_loglike
 from starmix.models.likelihoods import convolved_logpdf, normal_logpdf
 
 SKY_COLUMNS = 2
+# ``sky`` of this length, (R, ξ0, η0, a, 1), marks a cluster of two Gaussians (core and
+# halo, ``--cluster-halo``) that share its Plummer term; (R, ξ0, η0, a): one Gaussian
+SKY_WITH_HALO = 5
+
+
+def cluster_gaussians(sky_length: int) -> int:
+    """How many leading Gaussians of a sky mixture are the cluster's (1, or 2 with a halo)."""
+    return 2 if sky_length == SKY_WITH_HALO else 1
 
 
 # -- draws (NumPy) ---------------------------------------------------------------------------
@@ -137,7 +145,8 @@ class SkyStarMixtureRV(RandomVariable):
     def draw_labelled(cls, rng, log_w, means, covs, error_cov, sky, size=None):
         """(component index per star, stars): the draw ``rng_fn`` returns, with its labels."""
         labels, astrometry = _gaussian_draws(rng, log_w, means, covs, error_cov, size)
-        positions = draw_sky(rng, labels == 0, _core_np(sky, 1))
+        sky = _core_np(sky, 1)
+        positions = draw_sky(rng, labels < cluster_gaussians(len(sky)), sky)
         return labels, np.concatenate([positions, astrometry], axis=-1)
 
 
@@ -220,8 +229,11 @@ def sky_log_densities(sky_values, sky, n_components: int):
 
 
 def sky_star_mixture_logp(value, log_w, means, covs, error_cov, sky):
-    sky, n_components = core(sky, 1), core(means, 2).shape[0]
-    offsets = sky_log_densities(value[:, :SKY_COLUMNS], sky, n_components)
+    sky, n_gaussians = core(sky, 1), core(means, 2).shape[0]
+    halo = cluster_gaussians(sky.type.shape[-1]) - 1
+    offsets = sky_log_densities(value[:, :SKY_COLUMNS], sky, n_gaussians - halo)
+    if halo:  # the halo's Gaussian shares the cluster's sky term
+        offsets = pt.concatenate([offsets[:, :1], offsets], axis=1)
     return star_mixture_logp(value[:, SKY_COLUMNS:], log_w, means, covs, error_cov, offsets)
 
 

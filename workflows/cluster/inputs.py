@@ -302,7 +302,8 @@ def unused_options(inputs: "ClusterInput") -> dict[str, str]:
                             inputs.model == "parallax" and inputs.parallax_field != "gaussian",
                             "is for --model parallax with the exponential or beta field"),
         "cluster_halo": ("--cluster-halo", "cluster_halo" in takes,
-                         f"is for --model pm2d or pmplx (this run: --model {inputs.model})"),
+                         f"is for --model pm2d, pmplx or joint (this run: --model "
+                         f"{inputs.model})"),
         "radial_velocity": ("--radial-velocity", inputs.model == "joint",
                             f"is for --model joint only (this run: --model {inputs.model})"),
         "footprint": ("--footprint", "footprint" in takes,

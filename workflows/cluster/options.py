@@ -80,7 +80,7 @@ def add_options(parser) -> None:
     shape.add_argument("--cluster-halo", action="store_true", default=None,
                        help="give the cluster a second, wider Gaussian (up to 0.5 mas/yr) "
                             "with its mean: for members spread past one Gaussian (pm2d, "
-                            "pmplx)")
+                            "pmplx, joint)")
     shape.add_argument("--log-likelihood", choices=["auto", "all", "thin", "none"],
                        help="pointwise log-likelihood per draw in posterior.nc: all, thin "
                             "(every k-th draw, at most 1e8 values), none; default auto: all "
