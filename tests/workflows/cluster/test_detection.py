@@ -264,8 +264,8 @@ def test_options_without_their_partner_are_errors(tmp_path, capsys):
                  "--out", str(out)]) == 1
     assert "--footprint is for --model joint" in capsys.readouterr().err
     for args, message in (
-            (["--model", "joint", "--cluster-halo"], "--cluster-halo is for --model pm2d or "
-                                                      "pmplx (this run: --model joint)"),
+            (["--model", "pmra", "--cluster-halo"], "--cluster-halo is for --model pm2d, "
+                                                     "pmplx or joint (this run: --model pmra)"),
             (["--model", "parallax", "--field-components", "3"],
              "--field-components is for --model parallax only with --parallax-field gaussian"),
             (["--model", "parallax", "--parallax-field", "gaussian", "--parallax-offset"],
