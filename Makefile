@@ -44,7 +44,7 @@ run: $(STAMP)
 # per core; TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --durations=25
 
 smoke: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) -m smoke
