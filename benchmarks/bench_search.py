@@ -32,24 +32,18 @@ DENSITIES = (0.3, 1.0)  # field stars per arcmin², G = 10-20
 def matched(truth, table) -> list[bool]:
     """Whether each injected cluster has a row of ``table`` (candidates or clusters) within
     the search's matching distances (``nearest_match``)."""
-    from starmix.workflows.search.run import nearest_match
+    from starmix.workflows.search.run import match_values, nearest_match
 
-    rows = [{"ra": float(r["ra"]), "dec": float(r["dec"]), "pmra": float(r["pmra"]),
-             "pmdec": float(r["pmdec"]), "parallax": float(r["parallax"])} for r in table]
-    return [nearest_match({name: float(row[name]) for name in
-                           ("ra", "dec", "pmra", "pmdec", "parallax")}, rows) is not None
-            for row in truth]
+    rows = [match_values(r) for r in table]
+    return [nearest_match(match_values(row), rows) is not None for row in truth]
 
 
 def false_rows(truth, table) -> int:
     """Rows of ``table`` that match no injected cluster."""
-    from starmix.workflows.search.run import nearest_match
+    from starmix.workflows.search.run import match_values, nearest_match
 
-    injected = [{"ra": float(r["ra"]), "dec": float(r["dec"]), "pmra": float(r["pmra"]),
-                 "pmdec": float(r["pmdec"]), "parallax": float(r["parallax"])} for r in truth]
-    return sum(nearest_match({name: float(row[name]) for name in
-                              ("ra", "dec", "pmra", "pmdec", "parallax")}, injected) is None
-               for row in table)
+    injected = [match_values(r) for r in truth]
+    return sum(nearest_match(match_values(row), injected) is None for row in table)
 
 
 def main(argv=None) -> int:

@@ -16,6 +16,19 @@ from tests.conftest import make_field, observed_loglike
 GUESS = {"pmra": -2.9, "pmdec": -3.9, "parallax": 0.36}
 
 
+def check_fused_membership(model):
+    """Membership and pointwise log-likelihood through the fused kernel equal the graph's,
+    on three prior draws."""
+    prior = pm.draw(model.free_RVs, draws=3, random_seed=3)
+    posterior = xr.Dataset({
+        rv.name: (("chain", "draw", *[f"{rv.name}_{axis}" for axis in range(d.ndim - 1)]),
+                  d[None]) for rv, d in zip(model.free_RVs, prior, strict=True)})
+    fused = mixture_draws(model, posterior)
+    reference = mixture_draws(model, posterior, fused=False)
+    np.testing.assert_allclose(fused.mean, reference.mean, rtol=2e-5, atol=1e-30)
+    np.testing.assert_allclose(fused.log_likelihood, reference.log_likelihood, rtol=2e-5)
+
+
 def halo_model(name="pmplx", seed=3):
     table = make_field(seed=seed, n_cluster=20, n_field=40)
     return table, CLUSTER_MODELS[name].from_table(table, GUESS, n_field=2, cluster_halo=True)
@@ -62,14 +75,7 @@ def test_halo_membership_sums_core_and_halo_in_the_fused_kernel(name):
     """The fused kernel's membership (core + halo responsibilities) equals the graph's,
     where the cluster's column of log_component already holds core and halo."""
     _, model = halo_model(name, seed=5)
-    prior = pm.draw(model.free_RVs, draws=3, random_seed=3)
-    posterior = xr.Dataset({
-        rv.name: (("chain", "draw", *[f"{rv.name}_{axis}" for axis in range(d.ndim - 1)]),
-                  d[None]) for rv, d in zip(model.free_RVs, prior, strict=True)})
-    fused = mixture_draws(model, posterior)
-    reference = mixture_draws(model, posterior, fused=False)
-    np.testing.assert_allclose(fused.mean, reference.mean, rtol=2e-5, atol=1e-30)
-    np.testing.assert_allclose(fused.log_likelihood, reference.log_likelihood, rtol=2e-5)
+    check_fused_membership(model)
 
 
 def test_halo_prior_predictive_draws_core_and_halo():
@@ -186,14 +192,7 @@ def test_joint_halo_membership_in_the_fused_kernel_and_draws_on_the_sky():
     """Membership through the fused kernel equals the graph's; and forward draws put the
     halo's stars, like the core's, around the cluster's centre on the sky."""
     _, model, _ = joint_halo_model(seed=5)
-    prior = pm.draw(model.free_RVs, draws=3, random_seed=3)
-    posterior = xr.Dataset({
-        rv.name: (("chain", "draw", *[f"{rv.name}_{axis}" for axis in range(d.ndim - 1)]),
-                  d[None]) for rv, d in zip(model.free_RVs, prior, strict=True)})
-    fused = mixture_draws(model, posterior)
-    reference = mixture_draws(model, posterior, fused=False)
-    np.testing.assert_allclose(fused.mean, reference.mean, rtol=2e-5, atol=1e-30)
-    np.testing.assert_allclose(fused.log_likelihood, reference.log_likelihood, rtol=2e-5)
+    check_fused_membership(model)
     draws = pm.draw(model["stars"], draws=1, random_seed=2,
                     givens={model["w"]: np.array([1.0 - 2e-9, 1e-9, 1e-9]),
                             model["cluster_halo_fraction"]: 0.9,

@@ -41,10 +41,14 @@ from astropy.table import Table
 from starmix.data.sky import SkyRegion, simulate_sky
 from starmix.workflows.runs.files import write_json, write_table
 from starmix.workflows.runs.options import GateThresholds, SamplingOptions
-from starmix.workflows.search.candidates import find_candidates
+from starmix.workflows.search.candidates import arcmin_of_pc, find_candidates
 from starmix.workflows.survey.run import Execution, SurveyOptions, run_survey
 
 SEARCH_RECORD = "search_record.json"
+# everything a search writes into its folder (the record lists them): a rerun refuses a
+# folder holding anything else, or any of these as a symbolic link it did not make
+SEARCH_FILES = (SEARCH_RECORD, "stars.parquet", "truth.ecsv", "candidates.ecsv",
+                "clusters.ecsv", "clusters.parquet", "members.parquet", "sky.png", "verify")
 EXIT_NONE_FOUND = 3
 MATCH_ARCMIN, MATCH_PM, MATCH_PARALLAX = 10.0, 1.0, 0.3  # catalogue and truth matching
 SHARED_MEMBERS = 0.5  # found clusters sharing this share of members are one
@@ -147,8 +151,6 @@ def candidate_cones(candidates: Table, region: SkyRegion) -> Table:
     at its parallax (a cone smaller than the cluster shows no concentration on the sky, and
     the joint model's detection then rightly says "none"), kept within ``CONE_ARCMIN`` and
     inside the region (at least 5')."""
-    from starmix.workflows.search.candidates import arcmin_of_pc
-
     cones = candidates.copy()
     at = SkyCoord(np.asarray(cones["ra"], float) * u.deg, np.asarray(cones["dec"], float) * u.deg)
     to_edge = region.radius * 60 - at.separation(region.center).arcmin
@@ -218,6 +220,14 @@ def merge_found(found: list[dict]) -> list[dict]:
         if not duplicate:
             kept.append({**cluster, "ids": ids})
     return kept
+
+
+MATCHED = ("ra", "dec", "pmra", "pmdec", "parallax")
+
+
+def match_values(row) -> dict:
+    """The values :func:`nearest_match` compares, as floats, from a table row or mapping."""
+    return {name: float(row[name]) for name in MATCHED}
 
 
 def nearest_match(row, targets, key=lambda t: t) -> int | None:
@@ -315,13 +325,9 @@ def score_truth(truth: Table, clusters: Table) -> dict:
     ``truth``), completeness by richness, and the found clusters that match none."""
     found_as = []
     matched = set()
-    rows = [{"ra": float(r["ra"]), "dec": float(r["dec"]), "pmra": float(r["pmra"]),
-             "pmdec": float(r["pmdec"]), "parallax": float(r["parallax"])} for r in clusters]
+    rows = [match_values(r) for r in clusters]
     for injected in truth:
-        values = {"ra": float(injected["ra"]), "dec": float(injected["dec"]),
-                  "pmra": float(injected["pmra"]), "pmdec": float(injected["pmdec"]),
-                  "parallax": float(injected["parallax"])}
-        index = nearest_match(values, rows)
+        index = nearest_match(match_values(injected), rows)
         found_as.append("" if index is None else str(clusters["cluster"][index]))
         if index is not None:
             matched.add(index)
@@ -383,6 +389,19 @@ def sky_map(stars: Table, candidates: Table, clusters: Table, region: SkyRegion,
     plt.close(fig)
 
 
+def check_search_folder(out: Path) -> None:
+    """A folder with files must be an earlier search's: its record present, nothing in it
+    but what a search writes, and none of that a symbolic link (an error names the rest)."""
+    if not (out / SEARCH_RECORD).is_file() or (out / SEARCH_RECORD).is_symlink():
+        raise ValueError(f"--out {out}: the folder holds files but no {SEARCH_RECORD}; give "
+                         "an empty or new folder (one search per folder)")
+    foreign = sorted(entry.name for entry in out.iterdir()
+                     if entry.name not in SEARCH_FILES or entry.is_symlink())
+    if foreign:
+        raise ValueError(f"--out {out}: {len(foreign)} entr{'y' if len(foreign) == 1 else 'ies'}"
+                         f" that no search wrote ({', '.join(foreign)}): give a new folder")
+
+
 def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
                sampling: SamplingOptions = SamplingOptions(),
                gate: GateThresholds = GateThresholds(), execution: Execution | None = None,
@@ -396,9 +415,7 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
                 "sampling": asdict(sampling), "gate": asdict(gate)}
     record_path = out / SEARCH_RECORD
     if out.exists() and any(out.iterdir()):
-        if not record_path.is_file():
-            raise ValueError(f"--out {out}: the folder holds files but no {SEARCH_RECORD}; "
-                             "give an empty or new folder (one search per folder)")
+        check_search_folder(out)
         before = json.loads(record_path.read_text())
         if before.get("settings") != json.loads(json.dumps(settings)):
             changed = sorted(k for k in settings
@@ -409,7 +426,8 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     record = {"status": "running", "command": sys.argv, "settings": settings,
-              "region": {**asdict(region), "area_deg2": region.area}}
+              "region": {**asdict(region), "area_deg2": region.area},
+              "files": list(SEARCH_FILES)}
     write_json(record_path, record)
 
     stars_path, truth_path = out / "stars.parquet", out / "truth.ecsv"

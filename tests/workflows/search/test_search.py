@@ -205,3 +205,24 @@ def test_blanco1_is_one_candidate_with_a_cone_that_holds_it():
     assert cone["pieces"] >= 2 and cone["radius_arcmin"] > 120
     assert SkyCoord(cone["ra"] * u.deg, cone["dec"] * u.deg).separation(
         SkyCoord(0.853 * u.deg, -29.958 * u.deg)).arcmin < 10
+
+
+def test_a_search_folder_with_foreign_files_or_links_is_refused(tmp_path):
+    """A rerun writes only into an earlier search's folder: a file no search writes, or a
+    planted link in place of one of its files, is an error naming it, and nothing is
+    touched."""
+    from starmix.workflows.search.run import SEARCH_RECORD
+
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="no search_record.json"):
+        run_search(out, SearchOptions())
+    (out / SEARCH_RECORD).write_text("{}")
+    with pytest.raises(ValueError, match=r"1 entry that no search wrote \(notes.txt\)"):
+        run_search(out, SearchOptions())
+    (out / "notes.txt").unlink()
+    (out / "stars.parquet").symlink_to(tmp_path / "elsewhere.parquet")
+    with pytest.raises(ValueError, match="stars.parquet"):
+        run_search(out, SearchOptions())
+    assert (out / SEARCH_RECORD).read_text() == "{}"
