@@ -11,6 +11,15 @@ how many the verified search finds; the false candidates and the false clusters 
 (matching nothing injected); and the throughput: square degrees and candidates per hour
 per core, with the projection to the whole sky (41,253 square degrees) at the measured
 rate. Resumable: each density's search folder under ``--out`` is resumed.
+
+The peer is Hunt & Reffert's (2023) blind search on the same stars and the same HEALPix
+patches: HDBSCAN in five dimensions (the search's own candidate step, without starmix's
+compactness cuts), then each label's cluster significance test (CST) by their own code,
+``ocelot.verify.significance.cluster_significance_test`` with its defaults (Mann-Whitney
+test of the members' 10th-nearest-neighbour distances against their local field's, as a
+one-sided z). Their catalogue keeps CST >= 3 sigma; their "highly reliable" cut is 5 sigma
+and a colour-magnitude classifier, which does not apply to simulated astrometry. Both
+thresholds are printed, with found and false clusters beside starmix's.
 """
 
 import argparse
@@ -27,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 WHOLE_SKY = 41_253.0  # square degrees
 RICHNESS = (25, 25, 50, 50, 100, 100, 200, 200, 500, 1000)
 DENSITIES = (0.3, 1.0)  # field stars per arcmin², G = 10-20
+PEER_SIGMA = (3.0, 5.0)  # Hunt & Reffert's CST thresholds: catalogue, highly reliable
 
 
 def matched(truth, table) -> list[bool]:
@@ -44,6 +54,43 @@ def false_rows(truth, table) -> int:
 
     injected = [match_values(r) for r in truth]
     return sum(nearest_match(match_values(row), injected) is None for row in table)
+
+
+def hdbscan_cst(stars, order: int = 6, margin_arcmin: float = 30.0,
+                min_cluster_size: int = 10) -> list[dict]:
+    """Every HDBSCAN label of every patch whose centre the patch owns, with its CST (sigma,
+    ``cst``) from ocelot; the same patches and labels as the search's candidate step."""
+    import warnings
+
+    from ocelot.verify.significance import cluster_significance_test
+
+    from starmix.workflows.search.candidates import describe, owned, patch_labels, patches
+
+    values = np.column_stack([np.asarray(stars[name], float) for name in
+                              ("ra", "dec", "pmra", "pmdec", "parallax")])
+    found = []
+    for job in patches(stars, order, margin_arcmin):
+        here = values[job["rows"]]
+        scaled, labels, _ = patch_labels(here, job["centre"], min_cluster_size)
+        if labels.max() < 0:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            significance, _ = cluster_significance_test(scaled, labels,
+                                                        min_samples=min_cluster_size)
+        for label in sorted(set(labels) - {-1}):
+            candidate = describe(here, labels == label, job["pixel"])
+            if owned(candidate, order):
+                found.append(candidate | {"cst": float(significance[label])})
+    return found
+
+
+def peer_clusters(groups: list[dict], threshold: float) -> list[dict]:
+    """The peer's clusters: groups with CST >= ``threshold`` sigma, pieces of one cluster
+    merged as the search merges its candidates."""
+    from starmix.workflows.search.candidates import merge
+
+    return merge([g for g in groups if g["cst"] >= threshold])
 
 
 def main(argv=None) -> int:
@@ -78,6 +125,13 @@ def main(argv=None) -> int:
         candidates = Table.read(out / "candidates.ecsv", format="ascii.ecsv")
         proposed = matched(truth, candidates)
         found = matched(truth, result.clusters)
+        stars = Table.read(out / "stars.parquet")
+        began_peer = time.perf_counter()
+        groups = hdbscan_cst(stars, order=options.order, margin_arcmin=options.margin_arcmin,
+                             min_cluster_size=options.min_cluster_size)
+        peer_seconds = time.perf_counter() - began_peer
+        peers = {t: peer_clusters(groups, t) for t in PEER_SIGMA}
+        peer_found = {t: matched(truth, peers[t]) for t in PEER_SIGMA}
         record = result.record
         verify_seconds = json.loads((out / "verify" / "survey_record.json").read_text()).get(
             "wall_time_s", seconds)
@@ -85,7 +139,13 @@ def main(argv=None) -> int:
             pick = np.asarray(truth["n_members"]) == n
             rows.append({"density": density, "richness": n, "injected": int(pick.sum()),
                          "candidates": int(np.sum(np.asarray(proposed)[pick])),
-                         "found": int(np.sum(np.asarray(found)[pick]))})
+                         "found": int(np.sum(np.asarray(found)[pick])),
+                         **{f"peer{t:g}": int(np.sum(np.asarray(peer_found[t])[pick]))
+                            for t in PEER_SIGMA}})
+        rows.append({"density": density, "richness": "false", "injected": "",
+                     "candidates": false_rows(truth, candidates),
+                     "found": false_rows(truth, result.clusters),
+                     **{f"peer{t:g}": false_rows(truth, peers[t]) for t in PEER_SIGMA}})
         area = record["region"]["area_deg2"]
         print(f"\ndensity {density:g}/arcmin²: {record['stars']['n']} stars in {area:.1f} "
               f"deg², {len(candidates)} candidates ({false_rows(truth, candidates)} matching "
@@ -94,17 +154,24 @@ def main(argv=None) -> int:
               f"{sum(result.clusters['gate'] == 'failed')} with a failed gate); "
               f"{seconds:.0f} s this invocation, whole search {record['wall_time_s']:.0f} s "
               f"on {args.workers} worker(s); verification {verify_seconds}")
+        print(f"  HDBSCAN + CST (ocelot): {len(groups)} HDBSCAN groups, "
+              + ", ".join(f"{len(peers[t])} clusters at CST >= {t:g} sigma "
+                          f"({false_rows(truth, peers[t])} false)" for t in PEER_SIGMA)
+              + f"; {peer_seconds:.0f} s on one core")
         core_hours = record["wall_time_s"] * args.workers / 3600
         if core_hours > 0:
             print(f"  throughput: {area / core_hours:.1f} deg² and "
                   f"{len(candidates) / core_hours:.1f} candidates per core-hour; the whole "
                   f"sky at this density: {WHOLE_SKY / (area / core_hours):,.0f} core-hours")
-    print("\n| density (stars/arcmin²) | members | injected | HDBSCAN candidates | found "
-          "(verified) |")
-    print("|---|---|---|---|---|")
+    print("\n| density (stars/arcmin²) | members | injected | HDBSCAN candidates | starmix "
+          "found (verified) | " + " | ".join(f"HDBSCAN + CST >= {t:g} sigma"
+                                             for t in PEER_SIGMA) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(PEER_SIGMA))
     for row in rows:
         print(f"| {row['density']:g} | {row['richness']} | {row['injected']} | "
-              f"{row['candidates']} | {row['found']} |")
+              f"{row['candidates']} | {row['found']} | "
+              + " | ".join(str(row[f"peer{t:g}"]) for t in PEER_SIGMA) + " |")
+    print("(rows 'false': candidates or clusters matching nothing injected)")
     return 0
 
 

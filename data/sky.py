@@ -30,13 +30,18 @@ TRUTH_COLUMNS = ("name", "ra", "dec", "pmra", "pmdec", "parallax", "n_members",
                  "plummer_arcmin", "pm_dispersion")
 
 
+FRAMES = {"icrs": ("RA", "Dec"), "galactic": ("l", "b")}
+
+
 @dataclass(frozen=True)
 class SkyRegion:
-    """A cone of the sky: centre (``ra``, ``dec``) and ``radius`` in degrees."""
+    """A cone of the sky: centre (``ra``, ``dec``, ICRS) and ``radius`` in degrees.
+    ``frame`` is the frame it was given in ("icrs" or "galactic"), for its description."""
 
     ra: float
     dec: float
     radius: float
+    frame: str = "icrs"
 
     def __post_init__(self):
         if not (math.isfinite(self.ra) and math.isfinite(self.dec) and -90 <= self.dec <= 90):
@@ -45,6 +50,9 @@ class SkyRegion:
         if not (math.isfinite(self.radius) and 0 < self.radius <= 15):
             raise ValueError(f"region: the radius must be above 0 and at most 15 deg, got "
                              f"{self.radius:g}")
+        if self.frame not in FRAMES:
+            raise ValueError(f"region: the frame must be one of {sorted(FRAMES)}, got "
+                             f"{self.frame!r}")
 
     @property
     def center(self) -> SkyCoord:
@@ -55,18 +63,39 @@ class SkyRegion:
         """Square degrees."""
         return 2 * math.pi * (1 - math.cos(math.radians(self.radius))) * (180 / math.pi) ** 2
 
+    def describe(self) -> str:
+        """The cone in the frame it was given in, e.g. "cone (l, b) = (123.1, -2.5), 2 deg"."""
+        if self.frame == "galactic":
+            at = self.center.galactic
+            lon, lat = float(at.l.deg), float(at.b.deg)
+        else:
+            lon, lat = self.ra, self.dec
+        names = ", ".join(FRAMES[self.frame])
+        lon, lat = round(lon, 6) % 360 + 0.0, round(lat, 6) + 0.0  # no 360 or -0
+        return f"cone ({names}) = ({lon:.6g}, {lat:.6g}), {self.radius:g} deg"
+
     @classmethod
     def parse(cls, text: str) -> "SkyRegion":
-        """``"cone RA DEC RADIUS"`` (degrees) or ``"RA DEC RADIUS"``."""
+        """``"cone RA DEC RADIUS"``, ``"RA DEC RADIUS"`` or ``"cone galactic L B RADIUS"``
+        (``"galactic L B RADIUS"``), all in degrees; a galactic centre is stored in ICRS."""
         words = text.replace(",", " ").split()
         if words and words[0].lower() == "cone":
             words = words[1:]
+        frame = "icrs"
+        if words and words[0].lower() in ("galactic", "icrs"):
+            frame, words = words[0].lower(), words[1:]
         try:
-            ra, dec, radius = (float(word) for word in words)
+            lon, lat, radius = (float(word) for word in words)
         except ValueError:
-            raise ValueError(f"REGION must be 'cone RA DEC RADIUS' in degrees, got {text!r}") \
-                from None
-        return cls(ra, dec, radius)
+            raise ValueError(f"REGION must be 'cone RA DEC RADIUS' or 'cone galactic L B "
+                             f"RADIUS' in degrees, got {text!r}") from None
+        if frame == "galactic":
+            if not (math.isfinite(lon) and math.isfinite(lat) and -90 <= lat <= 90):
+                raise ValueError(f"region: l and b in degrees, b within [-90, 90], got "
+                                 f"{lon:g} {lat:g}")
+            at = SkyCoord(l=lon * u.deg, b=lat * u.deg, frame="galactic").icrs
+            lon, lat = float(at.ra.deg), float(at.dec.deg)
+        return cls(lon, lat, radius, frame)
 
 
 def plan_clusters(region: SkyRegion, richness, parallaxes, field: Table, seed: int) -> Table:

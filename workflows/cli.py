@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "members.parquet, sky.png, candidates.ecsv, verify/ and "
                     "search_record.json. Exit codes: 0 clusters found, 3 none found, 1 bad "
                     "input, 130 interrupted. A rerun into the same --out resumes.")
-    search.add_argument("region", help="'cone RA DEC RADIUS' in degrees (RADIUS at most 15)")
+    search.add_argument("region", help="'cone RA DEC RADIUS' or 'cone galactic L B RADIUS' "
+                                          "in degrees (RADIUS at most 15)")
     search.add_argument("--gaia", help="'simulate' (default: a simulated sky with injected "
                                        "clusters of known truth), a Gaia table, or a HATS "
                                        "catalogue (LSDB)")

@@ -163,3 +163,20 @@ def test_cones_match_members_by_source_id_and_hdbscan_5d_uses_the_sky_across_ra_
     assert np.array_equal(hdbscan_5d_membership(wrapped, (-3, -4, 0.5), "eom")[0] > 0, p > 0)
     assert hdbscan_5d_membership(table[["pmra", "pmdec", "parallax"]], (-3, -4, 0.5),
                                  "eom") == (None, "needs ra/dec")
+
+
+def test_the_search_peer_scores_a_rich_cluster_significant_and_matches_it():
+    """bench-search's peer (HDBSCAN + ocelot's CST): a 300-member cluster in a 1-degree
+    sky has one HDBSCAN group far above 5 sigma that matches it, and the peer's clusters
+    at 3 sigma include it."""
+    pytest.importorskip("ocelot", reason="the peer needs ocelot (the bench extra)")
+    from bench_search import hdbscan_cst, matched, peer_clusters
+
+    from starmix.data.sky import SkyRegion, simulate_sky
+
+    stars, truth = simulate_sky(SkyRegion.parse("cone 120 40 1.0"), (300,),
+                                field_density=0.3, seed=3)
+    groups = hdbscan_cst(stars)
+    assert max(g["cst"] for g in groups) > 5
+    assert matched(truth, peer_clusters(groups, 3.0)) == [True]
+    assert matched(truth, [g for g in groups if g["cst"] < 3.0]) == [False]

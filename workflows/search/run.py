@@ -59,7 +59,8 @@ CONE_ARCMIN = (10.0, 150.0)
 
 @dataclass(frozen=True)
 class SearchOptions:
-    """What ``starmix search`` does. ``region``: "cone RA DEC RADIUS" (degrees); ``gaia``:
+    """What ``starmix search`` does. ``region``: "cone RA DEC RADIUS" or "cone galactic L B
+    RADIUS" (degrees); ``gaia``:
     ``simulate``, a Gaia table file or a HATS catalogue folder; ``catalogue``: a cluster
     catalogue to name the known ones (any table with name, ra, dec and, optionally, pm and
     parallax: CG20's VizieR TSV works); ``order`` and ``margin_arcmin``: the HEALPix
@@ -380,7 +381,7 @@ def sky_map(stars: Table, candidates: Table, clusters: Table, region: SkyRegion,
                     fontsize=7, color="tab:red")
     ax.set_xlabel("ξ (deg, tangent plane)")
     ax.set_ylabel("η (deg)")
-    ax.set_title(f"starmix search: cone ({region.ra:g}, {region.dec:g}), {region.radius:g} deg")
+    ax.set_title(f"starmix search: {region.describe()}")
     ax.set_aspect("equal")
     ax.invert_xaxis()
     ax.legend(loc="lower left", fontsize=8)

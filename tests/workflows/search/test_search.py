@@ -110,6 +110,7 @@ def test_a_table_source_cuts_each_cone_on_the_sphere(tmp_path):
     ({"region": "cone 10 95 1"}, "Dec within"),
     ({"region": "box 1 2 3 4"}, "cone RA DEC RADIUS"),
     ({"region": "cone 10 20 30"}, "at most 15 deg"),
+    ({"region": "cone galactic 10 95 1"}, "b within"),
     ({"order": 2}, "--order"),
     ({"selection": "dbscan"}, "--selection"),
     ({"sim_richness": (100, 0)}, "--sim-richness"),
@@ -117,6 +118,19 @@ def test_a_table_source_cuts_each_cone_on_the_sphere(tmp_path):
 def test_search_options_name_what_is_wrong(options, message):
     with pytest.raises(ValueError, match=message):
         SearchOptions(**options)
+
+
+def test_a_galactic_cone_is_the_same_cone_in_icrs():
+    region = SkyRegion.parse("cone galactic 0 0 1.5")
+    centre = SkyCoord(l=0 * u.deg, b=0 * u.deg, frame="galactic")
+    assert region.center.separation(centre).arcsec < 1e-6
+    assert (region.ra, region.dec) == pytest.approx((266.405, -28.936), abs=1e-3)
+    assert region.radius == 1.5 and region.frame == "galactic"
+    assert region.describe() == "cone (l, b) = (0, 0), 1.5 deg"
+    assert SkyRegion.parse("galactic 0 0 1.5") == region
+    stars, _ = simulate_sky(region, (100,), field_density=0.05, seed=1)
+    at = SkyCoord(np.asarray(stars["ra"]) * u.deg, np.asarray(stars["dec"]) * u.deg)
+    assert np.all(at.separation(centre).deg <= 1.5)
 
 
 def test_the_command_refuses_a_bad_region_in_one_line(tmp_path, capsys):
@@ -226,3 +240,21 @@ def test_a_search_folder_with_foreign_files_or_links_is_refused(tmp_path):
     with pytest.raises(ValueError, match="stars.parquet"):
         run_search(out, SearchOptions())
     assert (out / SEARCH_RECORD).read_text() == "{}"
+
+
+def test_a_small_distant_cluster_blended_with_field_stars_is_described_by_its_core():
+    """The bench's sparse sky (seed 42): its 100-member cluster at 0.4 mas comes out of
+    HDBSCAN as ~160 stars whose median parallax (0.26 mas) made it look 10.5 pc wide, past
+    the compactness cut; its core is the cluster."""
+    region = SkyRegion.parse("cone 280 -10 2.83")
+    stars, truth = simulate_sky(region, (25, 25, 50, 50, 100, 100, 200, 200, 500, 1000),
+                                field_density=0.3, seed=42)
+    row = truth[truth["name"] == "SIM-006"][0]
+    assert (row["n_members"], row["parallax"]) == (100, 0.4)
+    near = SkyCoord(np.asarray(stars["ra"]) * u.deg, np.asarray(stars["dec"]) * u.deg
+                    ).separation(SkyCoord(row["ra"] * u.deg, row["dec"] * u.deg)).deg < 1.0
+    candidates = find_candidates(stars[near])
+    hit = [c for c in candidates
+           if np.hypot(c["pmra"] - row["pmra"], c["pmdec"] - row["pmdec"]) < 0.5]
+    assert len(hit) == 1, candidates
+    assert hit[0]["parallax"] == pytest.approx(0.4, abs=0.05)
