@@ -41,10 +41,12 @@ run: $(STAMP)
 	$(VENV)/bin/starmix run outlier-line --out $(OUT)
 
 # Two pytest workers (pytest-xdist): the suite is compile- and sampling-bound, one process
-# per core; TEST_WORKERS=0 runs it in one process.
+# per core; TEST_WORKERS=0 runs it in one process. worksteal: a worker that runs out of
+# tests takes the other's queued ones (with the default "load" one worker sat idle for the
+# suite's last ~15 minutes while the other ran the queued sampling tests).
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS) --durations=25
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=25
 
 smoke: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) -m smoke
