@@ -139,14 +139,25 @@ def owned(candidate: dict, order: int) -> bool:
 def patch_candidates(values: np.ndarray, centre, pixel: int, order: int,
                      min_cluster_size: int = 10, selection: str = "leaf") -> list[dict]:
     """HDBSCAN's labels in one patch (:func:`patch_labels`) described by their cores
-    (:func:`core`; ``n_stars`` counts the whole label), kept where compact
-    (:func:`compact`) and centred in the patch's own pixel. ``values``: (N, 5) ra, dec
-    (deg), pmra, pmdec, parallax."""
+    (:func:`core`), kept where the core is compact (:func:`compact`) and centred in the
+    patch's own pixel; ``n_stars`` counts the whole label and ``r50_arcmin`` is its
+    median distance from the core's centre. ``values``: (N, 5) ra, dec (deg), pmra,
+    pmdec, parallax."""
     _, labels, strength = patch_labels(values, centre, min_cluster_size, selection)
-    found = [describe(values, core(labels, strength, label), pixel)
-             | {"n_stars": int(np.sum(labels == label))}
-             for label in sorted(set(labels) - {-1})]
-    return [c for c in found if compact(c) and owned(c, order)]
+    found = []
+    for label in sorted(set(labels) - {-1}):
+        inside = labels == label
+        candidate = describe(values, core(labels, strength, label), pixel)
+        if not (compact(candidate) and owned(candidate, order)):
+            continue
+        # the label's extent about the core's centre sizes the cone and the merge: the core
+        # is the densest half of the cluster, its r50 too small for a cone that must hold
+        # the cluster's outskirts
+        at = SkyCoord(candidate["ra"] * u.deg, candidate["dec"] * u.deg)
+        extent = SkyCoord(values[inside, 0] * u.deg, values[inside, 1] * u.deg).separation(at)
+        found.append(candidate | {"n_stars": int(inside.sum()),
+                                  "r50_arcmin": float(np.median(extent.arcmin))})
+    return found
 
 
 def arcmin_of_pc(pc: float, parallax: float) -> float:

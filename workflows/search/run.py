@@ -415,6 +415,7 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
     settings = {**asdict(options), "sim_richness": list(options.sim_richness),
                 "sampling": asdict(sampling), "gate": asdict(gate)}
     record_path = out / SEARCH_RECORD
+    before = {}
     if out.exists() and any(out.iterdir()):
         check_search_folder(out)
         before = json.loads(record_path.read_text())
@@ -426,9 +427,11 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
                              f"({', '.join(changed)}): give a new folder")
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    # seconds spent by earlier invocations that finished (an interrupted one is not counted)
+    earlier = float(before.get("total_wall_time_s", before.get("wall_time_s", 0.0)))
     record = {"status": "running", "command": sys.argv, "settings": settings,
               "region": {**asdict(region), "area_deg2": region.area},
-              "files": list(SEARCH_FILES)}
+              "files": list(SEARCH_FILES), "total_wall_time_s": earlier}
     write_json(record_path, record)
 
     stars_path, truth_path = out / "stars.parquet", out / "truth.ecsv"
@@ -452,8 +455,10 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
 
     candidates_path = out / "candidates.ecsv"
     began = time.perf_counter()
+    candidate_seconds = None
     if candidates_path.is_file():
         cones = Table.read(candidates_path, format="ascii.ecsv")
+        candidate_seconds = before.get("candidates", {}).get("seconds")
     else:
         mapper = map if client is None else (lambda f, jobs: client.gather(client.map(f, jobs)))
         candidates = find_candidates(stars, options.order, options.margin_arcmin,
@@ -464,7 +469,8 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
             f"patches (order {options.order}, margin {options.margin_arcmin:g}') in "
             f"{time.perf_counter() - began:.1f} s")
     record["candidates"] = {"n": len(cones), "file": candidates_path.name,
-                            "seconds": round(time.perf_counter() - began, 2)}
+                            "seconds": candidate_seconds if candidate_seconds is not None
+                            else round(time.perf_counter() - began, 2)}
 
     if len(cones):
         survey = run_survey(candidates_path, out / "verify",
@@ -487,7 +493,8 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
     record.update(status="complete" if len(clusters) else "none_found",
                   clusters={"found": len(clusters), "file": "clusters.ecsv",
                             "members_file": "members.parquet"},
-                  wall_time_s=round(time.perf_counter() - started, 2), exit_code=exit_code)
+                  wall_time_s=round(time.perf_counter() - started, 2), exit_code=exit_code,
+                  total_wall_time_s=round(earlier + time.perf_counter() - started, 2))
     write_json(record_path, record)
     say(f"search: {len(clusters)} cluster(s) found among {len(cones)} candidates "
         f"({record['wall_time_s']:.0f} s); results in {out}")

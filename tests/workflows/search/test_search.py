@@ -169,6 +169,10 @@ def test_a_search_across_ra_zero_finds_the_injected_cluster_and_resumes(tmp_path
     # a rerun reuses the stars, the candidates and every verified run
     again = run_search(out, options, SHORT, LENIENT, Execution(workers=2))
     assert again.record["wall_time_s"] < 30
+    # ... and its record keeps the time the search took, not only the rerun's
+    assert again.record["total_wall_time_s"] == pytest.approx(
+        record["total_wall_time_s"] + again.record["wall_time_s"], abs=0.05)
+    assert again.record["candidates"]["seconds"] == record["candidates"]["seconds"]
     assert list(again.clusters["cluster"]) == list(clusters["cluster"])
     with pytest.raises(ValueError, match="sim_seed"):
         run_search(out, SearchOptions(region="cone 0.3 -30 0.6", sim_richness=(300,),
