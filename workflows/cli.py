@@ -189,9 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--sim-seed", type=int, help="seed of the simulated sky (default 42)")
     search.add_argument("--sim-field-density", type=float,
                         help="simulated field stars per arcmin² (default 0.5)")
-    search.add_argument("--sim-richness", type=int, nargs="+",
+    search.add_argument("--sim-richness", type=int, nargs="*",
                         help="members of each injected cluster (default 25 50 100 200 400 "
-                             "1000)")
+                             "1000); given with no numbers, a sky with nothing injected "
+                             "(the false-positive rate of the selection function)")
     search.add_argument("--scheduler", help="address of a running Dask scheduler "
                                             "(tcp://host:8786) instead of a local cluster")
     search.add_argument("--workers", type=int,

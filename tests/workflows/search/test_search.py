@@ -3,6 +3,7 @@ once, the table source's cones, and a whole search (across RA 0) verified by the
 model on a real Dask cluster, resumed, and refused with other settings."""
 
 import json
+from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -131,6 +132,28 @@ def test_a_galactic_cone_is_the_same_cone_in_icrs():
     stars, _ = simulate_sky(region, (100,), field_density=0.05, seed=1)
     at = SkyCoord(np.asarray(stars["ra"]) * u.deg, np.asarray(stars["dec"]) * u.deg)
     assert np.all(at.separation(centre).deg <= 1.5)
+
+
+def test_sim_richness_with_no_numbers_searches_an_empty_sky(tmp_path, monkeypatch):
+    """``--sim-richness`` alone: nothing injected (the selection function's false-positive
+    searches); the options reach the search as an empty tuple."""
+    import types
+
+    import starmix.workflows.search.run as search_run
+
+    seen = {}
+
+    def fake(out, options, sampling, gate, execution):
+        seen["options"] = options
+        return types.SimpleNamespace(out_dir=Path(out), exit_code=0, record={})
+
+    monkeypatch.setattr(search_run, "run_search", fake)
+    assert main(["search", "cone 100 20 1", "--sim-richness", "--out",
+                 str(tmp_path / "s")]) == 0
+    assert seen["options"].sim_richness == ()
+    stars, truth = simulate_sky(SkyRegion.parse("cone 100 20 1"), (), field_density=0.3,
+                                seed=1)
+    assert len(truth) == 0 and set(stars["cluster"]) == {""}
 
 
 def test_the_command_refuses_a_bad_region_in_one_line(tmp_path, capsys):
