@@ -505,7 +505,8 @@ def report(rows: list[dict]) -> None:
           "largest |mean P - member fraction| over tenths of P holding at least 20 stars, and "
           "the same in binomial sd; on the stars starmix fits (its quality cuts: G <= 20, "
           "RUWE < 1.4), every method alike, where the case recorded them (in brackets: on "
-          "every star, the cut ones at P = 0 for starmix)")
+          "every star, the cut ones at P = 0 for starmix; in braces: starmix over the "
+          "regions where its verdict said found)")
     cells = sorted({(r.get("field", "blanco1"), r["parallax"], r["richness"]) for r in rows
                     if r["richness"] > 0})
     for field, parallax, n in cells:
@@ -521,6 +522,13 @@ def report(rows: list[dict]) -> None:
                 every, every_sd = reliability(np.sum(np.asarray(counts, float), axis=0))
                 cells_out.append(f"{method} {gap:.3f} ({in_sd:.1f} sd) [{every:.3f}, "
                                  f"{every_sd:.1f} sd]")
+            if method == "starmix":  # the probabilities a user is given as a cluster's
+                found = [r[method].get("fitted", r[method])["bins"] for r in group
+                         if "bins" in r.get(method, {}) and _found(r, method)]
+                if found:
+                    gap, in_sd = reliability(np.sum(np.asarray(found, float), axis=0))
+                    cells_out[-1] += (f" {{where found, {len(found)} of {len(group)}: "
+                                      f"{gap:.3f}, {in_sd:.1f} sd}}")
         print(f"  {field} plx {parallax} n={n}: " + "; ".join(cells_out))
 
 
