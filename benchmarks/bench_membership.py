@@ -365,6 +365,16 @@ def list_check(probabilities: dict, table, truth, listed) -> dict:
             labels = np.asarray(table["ocelot_label"]) == 0
             row["brier_hr_labels"] = float(np.mean((p - labels) ** 2))
         checks[method] = row
+    # is the best undisputed Brier score better than each other method's by more than its
+    # noise? The paired per-star difference of squared errors, its mean and standard error
+    errors = {m: (p[~disputed] - listed[~disputed]) ** 2 for m, p in probabilities.items()}
+    best = min(errors, key=lambda m: errors[m].mean())
+    for method, error in errors.items():
+        if method != best:
+            diff = error - errors[best]
+            checks[method]["brier_undisputed_minus_best"] = (
+                f"{diff.mean():.2e} +- {diff.std(ddof=1) / np.sqrt(len(diff)):.2e} "
+                f"(best: {best})")
     print(f"  list check: {int(disputed.sum())} disputed stars (unlisted, P > 0.5 in some "
           f"method, on the members' sequence) left out of brier_undisputed")
     return checks
