@@ -118,6 +118,8 @@ def main(argv=None) -> int:
     parser.add_argument("--richness", type=int, nargs="+", default=list(RICHNESS))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=42,
+                        help="seed of the simulated skies (default 42)")
     parser.add_argument("--quick", action="store_true",
                         help="a 1-degree cone, clusters of 100 and 400, one density")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench_search"))
@@ -126,11 +128,11 @@ def main(argv=None) -> int:
         args.radius, args.richness, args.densities = 1.0, [100, 400], [0.3]
     rows = []
     for density in args.densities:
-        options = SearchOptions(region=f"cone 280 -10 {args.radius}", sim_seed=42,
+        options = SearchOptions(region=f"cone 280 -10 {args.radius}", sim_seed=args.seed,
                                 sim_field_density=density, sim_richness=tuple(args.richness))
         out = Path(args.out) / f"density-{density:g}"
         began = time.perf_counter()
-        result = run_search(out, options, SamplingOptions(draws=args.draws, seed=42),
+        result = run_search(out, options, SamplingOptions(draws=args.draws, seed=args.seed),
                             execution=Execution(workers=args.workers))
         seconds = time.perf_counter() - began
         truth = Table.read(out / "truth.ecsv", format="ascii.ecsv")
