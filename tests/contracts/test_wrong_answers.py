@@ -315,7 +315,7 @@ def test_detection_record_holds_the_verdict_and_its_numbers():
         "se": 8.91, "z_min": Z_MIN, "delta_min": DELTA_MIN, "against": "", "comparisons": {},
         "elpd": {"cluster + field, K=2": -10.123}, "alternatives": {},
         "reasons": ["a reason"]}
-    assert detection.found and (Z_MIN, Z_MIN_SKY, DELTA_MIN) == (4.0, 3.0, 10.0)
+    assert detection.found and (Z_MIN, Z_MIN_SKY, DELTA_MIN) == (4.0, 2.5, 10.0)
     assert detection.text().startswith("detection: CLUSTER FOUND (PSIS-LOO: cluster model "
                                        "ahead of the best field-only model by 123.5 ± 8.9 nats)")
     assert detection.text().endswith("\n  - a reason")
