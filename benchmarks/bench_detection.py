@@ -514,22 +514,27 @@ def report(rows: list[dict]) -> None:
                  == (field, parallax, n)]
         cells_out = []
         for method in methods:
-            counts = [r[method]["bins"] for r in group if "bins" in r.get(method, {})]
-            fitted = [r[method].get("fitted", r[method])["bins"] for r in group
-                      if "bins" in r.get(method, {})]
-            if counts:
-                gap, in_sd = reliability(np.sum(np.asarray(fitted, float), axis=0))
-                every, every_sd = reliability(np.sum(np.asarray(counts, float), axis=0))
-                cells_out.append(f"{method} {gap:.3f} ({in_sd:.1f} sd) [{every:.3f}, "
-                                 f"{every_sd:.1f} sd]")
-            if method == "starmix":  # the probabilities a user is given as a cluster's
-                found = [r[method].get("fitted", r[method])["bins"] for r in group
-                         if "bins" in r.get(method, {}) and _found(r, method)]
-                if found:
-                    gap, in_sd = reliability(np.sum(np.asarray(found, float), axis=0))
-                    cells_out[-1] += (f" {{where found, {len(found)} of {len(group)}: "
-                                      f"{gap:.3f}, {in_sd:.1f} sd}}")
+            scored = [r for r in group if "bins" in r.get(method, {})]
+            if not scored:
+                continue
+            (gap, in_sd), (every, every_sd) = (pooled_gap(scored, method),
+                                               pooled_gap(scored, method, every=True))
+            cells_out.append(f"{method} {gap:.3f} ({in_sd:.1f} sd) [{every:.3f}, "
+                             f"{every_sd:.1f} sd]")
+            found = [r for r in scored if _found(r, method)]
+            if method == "starmix" and found:  # the probabilities given as a cluster's
+                gap, in_sd = pooled_gap(found, method)
+                cells_out[-1] += (f" {{where found, {len(found)} of {len(group)}: "
+                                  f"{gap:.3f}, {in_sd:.1f} sd}}")
         print(f"  {field} plx {parallax} n={n}: " + "; ".join(cells_out))
+
+
+def pooled_gap(rows, method: str, every: bool = False) -> tuple[float, float]:
+    """:func:`reliability` of ``method`` pooled over ``rows``: on the stars starmix fitted
+    where the row recorded them, on every star with ``every``."""
+    bins = [r[method]["bins"] if every else r[method].get("fitted", r[method])["bins"]
+            for r in rows]
+    return reliability(np.sum(np.asarray(bins, float), axis=0))
 
 
 def reliability(counts, minimum: int = 20) -> tuple[float, float]:

@@ -144,10 +144,12 @@ def main(argv=None) -> int:
         groups = hdbscan_cst(stars, order=options.order, margin_arcmin=options.margin_arcmin,
                              min_cluster_size=options.min_cluster_size)
         peer_seconds = time.perf_counter() - began_peer
-        peers = {t: peer_clusters(groups, t) for t in PEER_SIGMA}
-        peer_found = {t: matched(truth, peers[t]) for t in PEER_SIGMA}
-        fair = matched_threshold(groups, truth, false_rows(truth, result.clusters))
-        fair_found = matched(truth, peer_clusters(groups, fair))
+        false_candidates, false_found = (false_rows(truth, candidates),
+                                         false_rows(truth, result.clusters))
+        fair = matched_threshold(groups, truth, false_found)
+        peers = {t: peer_clusters(groups, t) for t in (*PEER_SIGMA, fair)}
+        peer_found = {t: matched(truth, peers[t]) for t in peers}
+        peer_false = {t: false_rows(truth, peers[t]) for t in peers}
         record = result.record
         verify_seconds = json.loads((out / "verify" / "survey_record.json").read_text()).get(
             "wall_time_s", seconds)
@@ -158,23 +160,22 @@ def main(argv=None) -> int:
                          "found": int(np.sum(np.asarray(found)[pick])),
                          **{f"peer{t:g}": int(np.sum(np.asarray(peer_found[t])[pick]))
                             for t in PEER_SIGMA},
-                         "fair": int(np.sum(np.asarray(fair_found)[pick])), "at": fair})
+                         "fair": int(np.sum(np.asarray(peer_found[fair])[pick])), "at": fair})
         rows.append({"density": density, "richness": "false", "injected": "",
-                     "candidates": false_rows(truth, candidates),
-                     "found": false_rows(truth, result.clusters),
-                     **{f"peer{t:g}": false_rows(truth, peers[t]) for t in PEER_SIGMA},
-                     "fair": false_rows(truth, peer_clusters(groups, fair)), "at": fair})
+                     "candidates": false_candidates, "found": false_found,
+                     **{f"peer{t:g}": peer_false[t] for t in PEER_SIGMA},
+                     "fair": peer_false[fair], "at": fair})
         area = record["region"]["area_deg2"]
         print(f"\ndensity {density:g}/arcmin²: {record['stars']['n']} stars in {area:.1f} "
-              f"deg², {len(candidates)} candidates ({false_rows(truth, candidates)} matching "
+              f"deg², {len(candidates)} candidates ({false_candidates} matching "
               f"nothing injected), {len(result.clusters)} clusters found "
-              f"({false_rows(truth, result.clusters)} false, "
+              f"({false_found} false, "
               f"{sum(result.clusters['gate'] == 'failed')} with a failed gate); "
               f"{seconds:.0f} s this invocation, whole search {record['total_wall_time_s']:.0f} s "
               f"on {args.workers} worker(s); verification {verify_seconds}")
         print(f"  HDBSCAN + CST (ocelot): {len(groups)} HDBSCAN groups, "
               + ", ".join(f"{len(peers[t])} clusters at CST >= {t:g} sigma "
-                          f"({false_rows(truth, peers[t])} false)" for t in PEER_SIGMA)
+                          f"({peer_false[t]} false)" for t in PEER_SIGMA)
               + f"; {peer_seconds:.0f} s on one core")
         core_hours = record["total_wall_time_s"] * args.workers / 3600
         if core_hours > 0:

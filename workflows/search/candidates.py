@@ -102,31 +102,39 @@ def core(labels: np.ndarray, strength: np.ndarray, label: int) -> np.ndarray:
     return inside & (strength >= np.median(strength[inside]))
 
 
-def describe(values: np.ndarray, inside: np.ndarray, pixel: int) -> dict:
-    """A labelled group's centre (star-mean direction), median pm and parallax, star count,
-    r50 (arcmin) and pm sd (mas/yr, the larger axis's robust sd)."""
-    sky = SkyCoord(values[inside, 0] * u.deg, values[inside, 1] * u.deg)
-    mean = sky.cartesian.xyz.value.mean(axis=1)
+def describe(values: np.ndarray, inside: np.ndarray, pixel: int,
+             extent: np.ndarray | None = None) -> dict:
+    """A group's centre (star-mean direction of ``inside``), median pm and parallax and pm
+    sd (mas/yr, the larger axis's robust sd) and ``core_r50_arcmin`` (their median distance
+    from that centre), from the stars ``inside``; its star count and ``r50_arcmin`` from
+    the stars of ``extent`` (default ``inside``: a core describes the cluster, the whole
+    label gives its size)."""
+    extent = inside if extent is None else extent
+    within = np.flatnonzero(inside | extent)
+    sky = SkyCoord(values[within, 0] * u.deg, values[within, 1] * u.deg)
+    mean = sky[inside[within]].cartesian.xyz.value.mean(axis=1)
     at = SkyCoord(x=mean[0], y=mean[1], z=mean[2], representation_type="cartesian")
     at = SkyCoord(at.spherical.lon, at.spherical.lat)
+    reach = sky.separation(at).arcmin
     pm_sd = float(np.max(1.4826 * np.median(np.abs(
         values[inside, 2:4] - np.median(values[inside, 2:4], axis=0)), axis=0)))
     return {"ra": float(at.ra.deg), "dec": float(at.dec.deg),
             "pmra": float(np.median(values[inside, 2])),
             "pmdec": float(np.median(values[inside, 3])),
             "parallax": float(np.median(values[inside, 4])),
-            "n_stars": int(inside.sum()), "r50_arcmin": float(np.median(sky.separation(at).arcmin)),
+            "n_stars": int(extent.sum()),
+            "r50_arcmin": float(np.median(reach[extent[within]])),
+            "core_r50_arcmin": float(np.median(reach[inside[within]])),
             "pm_sd": pm_sd, "patch": pixel}
 
 
 def compact(candidate: dict) -> bool:
     """Whether a group is compact enough to be a cluster (:data:`MAX_R50_ARCMIN`,
-    :data:`MAX_R50_PC` at its parallax, :data:`MAX_PM_SD`)."""
-    parallax = candidate["parallax"]
-    r50_pc = (math.radians(candidate["r50_arcmin"] / 60) * 1000 / parallax if parallax > 0
-              else math.inf)
-    return (candidate["r50_arcmin"] <= MAX_R50_ARCMIN and r50_pc <= MAX_R50_PC
-            and candidate["pm_sd"] <= MAX_PM_SD)
+    :data:`MAX_R50_PC` at its parallax, :data:`MAX_PM_SD`), judged on the stars that
+    describe it (its core)."""
+    parallax, r50 = candidate["parallax"], candidate["core_r50_arcmin"]
+    r50_pc = math.radians(r50 / 60) * 1000 / parallax if parallax > 0 else math.inf
+    return r50 <= MAX_R50_ARCMIN and r50_pc <= MAX_R50_PC and candidate["pm_sd"] <= MAX_PM_SD
 
 
 def owned(candidate: dict, order: int) -> bool:
@@ -146,17 +154,13 @@ def patch_candidates(values: np.ndarray, centre, pixel: int, order: int,
     _, labels, strength = patch_labels(values, centre, min_cluster_size, selection)
     found = []
     for label in sorted(set(labels) - {-1}):
-        inside = labels == label
-        candidate = describe(values, core(labels, strength, label), pixel)
-        if not (compact(candidate) and owned(candidate, order)):
-            continue
         # the label's extent about the core's centre sizes the cone and the merge: the core
         # is the densest half of the cluster, its r50 too small for a cone that must hold
         # the cluster's outskirts
-        at = SkyCoord(candidate["ra"] * u.deg, candidate["dec"] * u.deg)
-        extent = SkyCoord(values[inside, 0] * u.deg, values[inside, 1] * u.deg).separation(at)
-        found.append(candidate | {"n_stars": int(inside.sum()),
-                                  "r50_arcmin": float(np.median(extent.arcmin))})
+        candidate = describe(values, core(labels, strength, label), pixel,
+                             extent=labels == label)
+        if compact(candidate) and owned(candidate, order):
+            found.append(candidate)
     return found
 
 

@@ -455,22 +455,21 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
 
     candidates_path = out / "candidates.ecsv"
     began = time.perf_counter()
-    candidate_seconds = None
     if candidates_path.is_file():
         cones = Table.read(candidates_path, format="ascii.ecsv")
-        candidate_seconds = before.get("candidates", {}).get("seconds")
+        candidate_seconds = before.get("candidates", {}).get("seconds")  # the first timing
     else:
         mapper = map if client is None else (lambda f, jobs: client.gather(client.map(f, jobs)))
         candidates = find_candidates(stars, options.order, options.margin_arcmin,
                                      options.min_cluster_size, options.selection, map_=mapper)
         cones = candidate_cones(candidates, region)
         write_table(candidates_path, cones)
+        candidate_seconds = round(time.perf_counter() - began, 2)
         say(f"search: {len(cones)} candidates from {candidates.meta['patches']} HEALPix "
             f"patches (order {options.order}, margin {options.margin_arcmin:g}') in "
-            f"{time.perf_counter() - began:.1f} s")
+            f"{candidate_seconds:.1f} s")
     record["candidates"] = {"n": len(cones), "file": candidates_path.name,
-                            "seconds": candidate_seconds if candidate_seconds is not None
-                            else round(time.perf_counter() - began, 2)}
+                            "seconds": candidate_seconds}
 
     if len(cones):
         survey = run_survey(candidates_path, out / "verify",
