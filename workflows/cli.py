@@ -171,8 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "members.parquet, sky.png, candidates.ecsv, verify/ and "
                     "search_record.json. Exit codes: 0 clusters found, 3 none found, 1 bad "
                     "input, 130 interrupted. A rerun into the same --out resumes.")
-    search.add_argument("region", help="'cone RA DEC RADIUS' or 'cone galactic L B RADIUS' "
-                                          "in degrees (RADIUS at most 15)")
+    search.add_argument("region", help="'cone RA DEC RADIUS', 'cone galactic L B RADIUS', "
+                                       "'box RA1 RA2 DEC1 DEC2' or 'box galactic L1 L2 B1 B2' "
+                                       "in degrees (a box's longitudes run east from the "
+                                       "first to the second; it must fit in a cone of 15)")
     search.add_argument("--gaia", help="'simulate' (default: a simulated sky with injected "
                                        "clusters of known truth), a Gaia table, or a HATS "
                                        "catalogue (LSDB)")

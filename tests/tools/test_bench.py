@@ -172,9 +172,9 @@ def test_the_search_peer_scores_a_rich_cluster_significant_and_matches_it():
     pytest.importorskip("ocelot", reason="the peer needs ocelot (the bench extra)")
     from bench_search import hdbscan_cst, matched, peer_clusters
 
-    from starmix.data.sky import SkyRegion, simulate_sky
+    from starmix.data.sky import parse_region, simulate_sky
 
-    stars, truth = simulate_sky(SkyRegion.parse("cone 120 40 1.0"), (300,),
+    stars, truth = simulate_sky(parse_region("cone 120 40 1.0"), (300,),
                                 field_density=0.3, seed=3)
     groups = hdbscan_cst(stars)
     assert max(g["cst"] for g in groups) > 5

@@ -5,7 +5,7 @@
 1. **stars** (``stars.parquet``): the region's stars, from ``--gaia simulate`` (a
    simulated sky with injected clusters of known truth, ``truth.ecsv``;
    :mod:`starmix.data.sky`), a Gaia table (cut to the region, on the sphere) or a HATS
-   catalogue (an LSDB cone search);
+   catalogue (an LSDB cone search of the cone holding the region, cut to it);
 2. **candidates** (``candidates.ecsv``): HDBSCAN overdensities in five dimensions, one
    task per HEALPix patch with margins (:mod:`starmix.workflows.search.candidates`), each
    given a cone (``radius_arcmin``: three times its half-number radius or 10 pc at its
@@ -38,7 +38,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from starmix.data.sky import SkyRegion, simulate_sky
+from starmix.data.sky import SkyRegion, parse_region, simulate_sky
 from starmix.workflows.runs.files import write_json, write_table
 from starmix.workflows.runs.options import GateThresholds, SamplingOptions
 from starmix.workflows.search.candidates import arcmin_of_pc, find_candidates
@@ -59,8 +59,8 @@ CONE_ARCMIN = (10.0, 150.0)
 
 @dataclass(frozen=True)
 class SearchOptions:
-    """What ``starmix search`` does. ``region``: "cone RA DEC RADIUS" or "cone galactic L B
-    RADIUS" (degrees); ``gaia``:
+    """What ``starmix search`` does. ``region``: "cone RA DEC RADIUS", "cone galactic L B
+    RADIUS", "box RA1 RA2 DEC1 DEC2" or "box galactic L1 L2 B1 B2" (degrees); ``gaia``:
     ``simulate``, a Gaia table file or a HATS catalogue folder; ``catalogue``: a cluster
     catalogue to name the known ones (any table with name, ra, dec and, optionally, pm and
     parallax: CG20's VizieR TSV works); ``order`` and ``margin_arcmin``: the HEALPix
@@ -80,7 +80,7 @@ class SearchOptions:
     sim_richness: tuple[int, ...] = DEFAULT_RICHNESS
 
     def __post_init__(self):
-        SkyRegion.parse(self.region)
+        parse_region(self.region)
         if not 3 <= self.order <= 10:
             raise ValueError(f"--order must be 3 to 10 (HEALPix pixels of 7 to 0.06 deg), "
                              f"got {self.order}")
@@ -122,6 +122,7 @@ def region_stars(options: SearchOptions, region: SkyRegion) -> tuple[Table, Tabl
     if path.is_dir():  # a HATS catalogue
         import lsdb
 
+        # the cone holding the region (the region itself for a cone), cut to it below
         search = lsdb.ConeSearch(region.ra, region.dec, region.radius * 3600)
         frame = lsdb.open_catalog(str(path), search_filter=search).compute(progress_bar=False)
         frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_healpix")])
@@ -139,7 +140,7 @@ def region_stars(options: SearchOptions, region: SkyRegion) -> tuple[Table, Tabl
     finite = np.isfinite(values).all(axis=1)
     positions = SkyCoord(values[finite, 0] * u.deg, values[finite, 1] * u.deg)
     inside = np.zeros(len(table), bool)
-    inside[np.flatnonzero(finite)] = positions.separation(region.center).deg <= region.radius
+    inside[np.flatnonzero(finite)] = region.contains(positions)
     outside = int((finite & ~inside).sum())
     table = table[inside]
     # counted and recorded, never dropped silently
@@ -154,7 +155,7 @@ def candidate_cones(candidates: Table, region: SkyRegion) -> Table:
     inside the region (at least 5')."""
     cones = candidates.copy()
     at = SkyCoord(np.asarray(cones["ra"], float) * u.deg, np.asarray(cones["dec"], float) * u.deg)
-    to_edge = region.radius * 60 - at.separation(region.center).arcmin
+    to_edge = region.edge_distance_arcmin(at)
     physical = np.array([arcmin_of_pc(CONE_PC, float(p)) for p in cones["parallax"]])
     radius = np.clip(np.maximum(3 * np.asarray(cones["r50_arcmin"], float), physical),
                      *CONE_ARCMIN)
@@ -345,8 +346,9 @@ def score_truth(truth: Table, clusters: Table) -> dict:
 
 def sky_map(stars: Table, candidates: Table, clusters: Table, region: SkyRegion, path: Path,
             truth: Table | None = None) -> None:
-    """The region on its tangent plane: stars, candidates (grey circles), clusters found
-    (red, labelled) and, on a simulated sky, the injected clusters (blue crosses)."""
+    """The region on its tangent plane (its edges drawn): stars, candidates (grey circles),
+    clusters found (red, labelled) and, on a simulated sky, the injected clusters (blue
+    crosses)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -362,6 +364,9 @@ def sky_map(stars: Table, candidates: Table, clusters: Table, region: SkyRegion,
                              region.center) / 60  # degrees
 
     fig, ax = plt.subplots(figsize=(7, 7))
+    for i, line in enumerate(region.outline()):
+        edge = plane(Table({"ra": line.ra.deg, "dec": line.dec.deg}))
+        ax.plot(edge[:, 0], edge[:, 1], c="0.4", lw=0.8, label=None if i else "region")
     xy = plane(stars)
     ax.scatter(xy[:, 0], xy[:, 1], s=0.2, c="0.7", rasterized=True, label="stars")
     c = plane(candidates)
@@ -410,7 +415,7 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
     """Run (or resume) a search into ``out``; see the module docstring."""
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
     execution = execution or Execution()
-    region = SkyRegion.parse(options.region)
+    region = parse_region(options.region)
     out = Path(out).resolve()
     settings = {**asdict(options), "sim_richness": list(options.sim_richness),
                 "sampling": asdict(sampling), "gate": asdict(gate)}
@@ -430,7 +435,7 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
     # seconds spent by earlier invocations that finished (an interrupted one is not counted)
     earlier = float(before.get("total_wall_time_s", before.get("wall_time_s", 0.0)))
     record = {"status": "running", "command": sys.argv, "settings": settings,
-              "region": {**asdict(region), "area_deg2": region.area},
+              "region": region.to_record(),
               "files": list(SEARCH_FILES), "total_wall_time_s": earlier}
     write_json(record_path, record)
 

@@ -12,7 +12,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table, vstack
 
 from starmix.data.cluster_field import simulate_cluster_field
-from starmix.data.sky import SkyRegion, simulate_sky
+from starmix.data.sky import SkyRegion, parse_region, simulate_sky
 from starmix.data.survey_catalogue import SurveyTarget
 from starmix.data.survey_sources import TableSource, gaia_source
 from starmix.workflows.cli import main
@@ -31,7 +31,7 @@ def separation_deg(table, region: SkyRegion) -> np.ndarray:
 
 
 def test_simulated_sky_lies_in_its_cone_across_ra_zero_and_repeats_with_its_seed():
-    region = SkyRegion.parse("cone 0.2 -30 1.0")
+    region = parse_region("cone 0.2 -30 1.0")
     stars, truth = simulate_sky(region, (100, 200), field_density=0.2, seed=5)
     assert separation_deg(stars, region).max() <= 1.0
     ra = np.asarray(stars["ra"], float)
@@ -50,7 +50,7 @@ def test_simulated_sky_lies_in_its_cone_across_ra_zero_and_repeats_with_its_seed
 
 
 def test_each_rich_cluster_is_one_candidate():
-    region = SkyRegion.parse("cone 120 40 1.0")
+    region = parse_region("cone 120 40 1.0")
     stars, truth = simulate_sky(region, (200, 400), field_density=0.3, seed=8)
     candidates = find_candidates(stars)
     at = SkyCoord(np.asarray(candidates["ra"]) * u.deg, np.asarray(candidates["dec"]) * u.deg)
@@ -89,7 +89,7 @@ def test_a_cluster_on_the_corner_of_four_patches_is_found_once():
 
 
 def test_a_table_source_cuts_each_cone_on_the_sphere(tmp_path):
-    region = SkyRegion.parse("cone 359.8 10 0.8")
+    region = parse_region("cone 359.8 10 0.8")
     stars, _ = simulate_sky(region, (), field_density=0.3, seed=2)
     path = tmp_path / "stars.parquet"
     stars.write(path)
@@ -109,7 +109,10 @@ def test_a_table_source_cuts_each_cone_on_the_sphere(tmp_path):
 
 @pytest.mark.parametrize("options, message", [
     ({"region": "cone 10 95 1"}, "Dec within"),
-    ({"region": "box 1 2 3 4"}, "cone RA DEC RADIUS"),
+    ({"region": "box 1 2 3"}, "cone RA DEC RADIUS"),
+    ({"region": "box 10 20 -5 x"}, "Dec must be a number"),
+    ({"region": "box 0 40 -20 20"}, "fit in a cone of 15"),
+    ({"region": "box galactic 10 20 -95 5"}, "b must rise within"),
     ({"region": "cone 10 20 30"}, "at most 15 deg"),
     ({"region": "cone galactic 10 95 1"}, "b within"),
     ({"order": 2}, "--order"),
@@ -122,16 +125,95 @@ def test_search_options_name_what_is_wrong(options, message):
 
 
 def test_a_galactic_cone_is_the_same_cone_in_icrs():
-    region = SkyRegion.parse("cone galactic 0 0 1.5")
+    region = parse_region("cone galactic 0 0 1.5")
     centre = SkyCoord(l=0 * u.deg, b=0 * u.deg, frame="galactic")
     assert region.center.separation(centre).arcsec < 1e-6
     assert (region.ra, region.dec) == pytest.approx((266.405, -28.936), abs=1e-3)
     assert region.radius == 1.5 and region.frame == "galactic"
     assert region.describe() == "cone (l, b) = (0, 0), 1.5 deg"
-    assert SkyRegion.parse("galactic 0 0 1.5") == region
+    assert parse_region("galactic 0 0 1.5") == region
     stars, _ = simulate_sky(region, (100,), field_density=0.05, seed=1)
     at = SkyCoord(np.asarray(stars["ra"]) * u.deg, np.asarray(stars["dec"]) * u.deg)
     assert np.all(at.separation(centre).deg <= 1.5)
+
+
+BOXES = ["box 350 10 -5 5", "box galactic 120 135 60 75", "box 0 360 82 90",
+         "box 200 260 -89 -84"]
+
+
+def brute_edge_distance_arcmin(region, at: SkyCoord) -> np.ndarray:
+    """The distance to the nearest of 4,001 points per edge of the region's outline."""
+    lines = region.outline(4001)
+    edge = SkyCoord(np.concatenate([line.ra.deg for line in lines]) * u.deg,
+                    np.concatenate([line.dec.deg for line in lines]) * u.deg)
+    return np.array([edge.separation(point).arcmin.min() for point in at])
+
+
+@pytest.mark.parametrize("text", BOXES)
+def test_a_box_knows_its_area_its_stars_and_their_distance_to_its_edges(text):
+    """Across RA 0, in galactic coordinates, a polar cap and a box beside the south pole:
+    the area is the fraction of uniform points on the sphere it holds, every point of the
+    box lies in the cone that holds it, and the distance to the edges (negative outside)
+    is the brute-force distance to the outline."""
+    region = parse_region(text)
+    rng = np.random.default_rng(0)
+    n = 400_000
+    sphere = SkyCoord(rng.uniform(0, 360, n) * u.deg,
+                      np.degrees(np.arcsin(rng.uniform(-1, 1, n))) * u.deg)
+    inside = region.contains(sphere)
+    expected = region.area / (4 * np.pi * (180 / np.pi) ** 2) * n
+    assert abs(inside.sum() - expected) < 4 * np.sqrt(expected), (inside.sum(), expected)
+    assert sphere[inside].separation(region.center).deg.max() <= region.radius
+    near = sphere[sphere.separation(region.center).deg <= region.radius + 2][:300]
+    distance = region.edge_distance_arcmin(near)
+    assert np.all((distance >= 0) == region.contains(near))
+    assert np.abs(np.abs(distance) - brute_edge_distance_arcmin(region, near)).max() < 0.2
+
+
+def test_boxes_parse_describe_and_simulate_on_the_sphere():
+    box = parse_region("box 350 10 -5 5")
+    assert (box.lon_min, box.width, box.frame) == (350, 20, "icrs")
+    assert box.describe() == "box RA 350 to 10, Dec -5 to 5 deg"
+    assert box.area == pytest.approx(20 * 10 * np.cos(np.radians(2.5)) ** 1, rel=0.01)
+    assert (box.ra % 360, box.dec) == pytest.approx((0, 0), abs=1e-6)
+    assert parse_region("box galactic 120 135 75 60").describe() == \
+        "box l 120 to 135, b 60 to 75 deg"
+    cap = parse_region("box 0 360 82 90")
+    assert cap.center.dec.deg == pytest.approx(90, abs=1e-6)
+    assert cap.radius == pytest.approx(8, abs=0.01)
+    assert cap.describe() == "box RA 0 to 360, Dec 82 to 90 deg"
+    stars, truth = simulate_sky(parse_region("box galactic 100 104 -3 3"), (100, 200),
+                                field_density=0.2, seed=5)
+    at = SkyCoord(np.asarray(stars["ra"]) * u.deg, np.asarray(stars["dec"]) * u.deg)
+    region = parse_region("box galactic 100 104 -3 3")
+    assert region.contains(at).all()
+    assert len(stars) == pytest.approx(0.2 * region.area * 3600 + 0.9 * 300, rel=0.1)
+    centres = SkyCoord(np.asarray(truth["ra"]) * u.deg, np.asarray(truth["dec"]) * u.deg)
+    assert np.all(region.edge_distance_arcmin(centres) >= 20 - 1e-6)
+    lon, lat = at.galactic.l.deg, at.galactic.b.deg
+    assert (lon.min(), lon.max(), lat.min(), lat.max()) == pytest.approx((100, 104, -3, 3),
+                                                                          abs=0.02)
+
+
+def test_a_table_is_cut_to_a_box_and_the_cones_kept_inside_it(tmp_path):
+    """A Gaia table through the search's first steps with a box: the stars outside the
+    box are counted, not kept; each candidate's verification cone ends at the box's
+    nearest edge."""
+    from starmix.workflows.search.run import candidate_cones, region_stars
+
+    stars, _ = simulate_sky(parse_region("cone 0 0 2"), (300,), field_density=0.2, seed=2)
+    path = tmp_path / "stars.ecsv"
+    stars.write(path)
+    options = SearchOptions(region="box 359 1.5 -1 1.2", gaia=str(path))
+    region = parse_region(options.region)
+    kept, truth = region_stars(options, region)
+    at = SkyCoord(np.asarray(stars["ra"]) * u.deg, np.asarray(stars["dec"]) * u.deg)
+    assert truth is None and len(kept) == region.contains(at).sum()
+    assert kept.meta["outside_region"] == len(stars) - len(kept) > 0
+    candidates = Table({"candidate": ["a", "b"], "ra": [0.0, 1.4], "dec": [0.0, 0.5],
+                        "parallax": [1.0, 1.0], "r50_arcmin": [30.0, 30.0]})
+    cones = candidate_cones(candidates, region)
+    assert list(cones["radius_arcmin"]) == pytest.approx([60.0, 6.0], abs=0.01)
 
 
 def test_sim_richness_with_no_numbers_searches_an_empty_sky(tmp_path, monkeypatch):
@@ -151,7 +233,7 @@ def test_sim_richness_with_no_numbers_searches_an_empty_sky(tmp_path, monkeypatc
     assert main(["search", "cone 100 20 1", "--sim-richness", "--out",
                  str(tmp_path / "s")]) == 0
     assert seen["options"].sim_richness == ()
-    stars, truth = simulate_sky(SkyRegion.parse("cone 100 20 1"), (), field_density=0.3,
+    stars, truth = simulate_sky(parse_region("cone 100 20 1"), (), field_density=0.3,
                                 seed=1)
     assert len(truth) == 0 and set(stars["cluster"]) == {""}
 
@@ -229,13 +311,13 @@ def test_blanco1_is_one_candidate_with_a_cone_that_holds_it():
     and its verification cone (10 pc at 240 pc) holds the whole cluster. (The verified
     search, 94 s, is in docs/search.md; the joint model's verdict on this field is tested
     in tests/workflows/cluster.)"""
-    from starmix.data.sky import SkyRegion
+    from starmix.data.sky import parse_region
     from starmix.workflows.search.run import SearchOptions, candidate_cones, region_stars
     from tests.conftest import shared_file
 
     path = shared_file("blanco1_gaiadr2_field.csv.gz")
     options = SearchOptions(region="cone 0.875 -30.016 2.5", gaia=str(path))
-    region = SkyRegion.parse(options.region)
+    region = parse_region(options.region)
     stars, truth = region_stars(options, region)
     assert truth is None and len(stars) == 14_707 and stars.meta["outside_region"] == 78
     cones = candidate_cones(find_candidates(stars), region)
@@ -273,7 +355,7 @@ def test_a_small_distant_cluster_blended_with_field_stars_is_described_by_its_co
     """The bench's sparse sky (seed 42): its 100-member cluster at 0.4 mas comes out of
     HDBSCAN as ~160 stars whose median parallax (0.26 mas) made it look 10.5 pc wide, past
     the compactness cut; its core is the cluster."""
-    region = SkyRegion.parse("cone 280 -10 2.83")
+    region = parse_region("cone 280 -10 2.83")
     stars, truth = simulate_sky(region, (25, 25, 50, 50, 100, 100, 200, 200, 500, 1000),
                                 field_density=0.3, seed=42)
     row = truth[truth["name"] == "SIM-006"][0]
