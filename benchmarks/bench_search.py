@@ -51,12 +51,24 @@ def matched(truth, table) -> list[bool]:
     return [nearest_match(match_values(row), rows) is not None for row in truth]
 
 
-def false_rows(truth, table) -> int:
-    """Rows of ``table`` that match no injected cluster."""
+def false_rows(truth, table, known=()) -> int:
+    """Rows of ``table`` that match no injected cluster and no ``known`` (real) one."""
     from starmix.workflows.search.run import match_values, nearest_match
 
-    injected = [match_values(r) for r in truth]
-    return sum(nearest_match(match_values(row), injected) is None for row in table)
+    targets = [match_values(r) for r in truth] + list(known)
+    return sum(nearest_match(match_values(row), targets) is None for row in table)
+
+
+def known_clusters(catalogue: str | None) -> list[dict]:
+    """The catalogue's clusters as matching targets (a real field's real clusters are not
+    false detections, for either method)."""
+    if catalogue is None:
+        return []
+    from starmix.data.survey_catalogue import read_survey_catalogue
+
+    return [{"ra": t.ra, "dec": t.dec, "pmra": t.pmra, "pmdec": t.pmdec,
+             "parallax": t.parallax} for t in read_survey_catalogue(catalogue)
+            if t.problem is None]
 
 
 def hdbscan_cst(stars, order: int = 6, margin_arcmin: float = 30.0,
@@ -96,11 +108,11 @@ def peer_clusters(groups: list[dict], threshold: float) -> list[dict]:
     return merge([g for g in groups if g["cst"] >= threshold])
 
 
-def matched_threshold(groups: list[dict], truth, allowed: int) -> float:
+def matched_threshold(groups: list[dict], truth, allowed: int, known=()) -> float:
     """The lowest CST threshold (sigma, at least 3) at which the peer reports at most
     ``allowed`` false clusters: the peer at starmix's false-positive count."""
     for threshold in sorted({3.0} | {g["cst"] for g in groups if g["cst"] >= 3.0}):
-        if false_rows(truth, peer_clusters(groups, threshold)) <= allowed:
+        if false_rows(truth, peer_clusters(groups, threshold), known) <= allowed:
             return threshold
     return math.inf
 
@@ -122,19 +134,38 @@ def main(argv=None) -> int:
                         help="seed of the simulated skies (default 42)")
     parser.add_argument("--quick", action="store_true",
                         help="a 1-degree cone, clusters of 100 and 400, one density")
+    parser.add_argument("--gaia", default="simulate",
+                        help="a real Gaia table to inject the clusters into instead of "
+                             "simulated skies (one search over --region)")
+    parser.add_argument("--region", help="the region searched (default 'cone 280 -10 "
+                                         "RADIUS'; with --gaia FILE, required)")
+    parser.add_argument("--catalogue", help="a cluster catalogue: the real clusters it names "
+                                            "are not false detections, for either method")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench_search"))
     args = parser.parse_args(argv)
     if args.quick:
         args.radius, args.richness, args.densities = 1.0, [100, 400], [0.3]
+    if args.gaia != "simulate" and args.region is None:
+        parser.error("--gaia FILE needs --region")
+    region = args.region or f"cone 280 -10 {args.radius}"
+    known = known_clusters(args.catalogue)
+    if args.gaia == "simulate":
+        jobs = [(f"density-{density:g}", SearchOptions(
+            region=region, sim_seed=args.seed, sim_field_density=density,
+            sim_richness=tuple(args.richness), catalogue=args.catalogue))
+            for density in args.densities]
+    else:
+        jobs = [(f"real-seed{args.seed}", SearchOptions(
+            region=region, gaia=args.gaia, sim_seed=args.seed,
+            inject_richness=tuple(args.richness), catalogue=args.catalogue))]
     rows = []
-    for density in args.densities:
-        options = SearchOptions(region=f"cone 280 -10 {args.radius}", sim_seed=args.seed,
-                                sim_field_density=density, sim_richness=tuple(args.richness))
-        out = Path(args.out) / f"density-{density:g}"
+    for name, options in jobs:
+        out = Path(args.out) / name
         began = time.perf_counter()
         result = run_search(out, options, SamplingOptions(draws=args.draws, seed=args.seed),
                             execution=Execution(workers=args.workers))
         seconds = time.perf_counter() - began
+        density = float(result.record["stars"]["field_density"])
         truth = Table.read(out / "truth.ecsv", format="ascii.ecsv")
         candidates = Table.read(out / "candidates.ecsv", format="ascii.ecsv")
         proposed = matched(truth, candidates)
@@ -144,18 +175,21 @@ def main(argv=None) -> int:
         groups = hdbscan_cst(stars, order=options.order, margin_arcmin=options.margin_arcmin,
                              min_cluster_size=options.min_cluster_size)
         peer_seconds = time.perf_counter() - began_peer
-        false_candidates, false_found = (false_rows(truth, candidates),
-                                         false_rows(truth, result.clusters))
-        fair = matched_threshold(groups, truth, false_found)
+        false_candidates, false_found = (false_rows(truth, candidates, known),
+                                         false_rows(truth, result.clusters, known))
+        fair = matched_threshold(groups, truth, false_found, known)
         peers = {t: peer_clusters(groups, t) for t in (*PEER_SIGMA, fair)}
         peer_found = {t: matched(truth, peers[t]) for t in peers}
-        peer_false = {t: false_rows(truth, peers[t]) for t in peers}
+        peer_false = {t: false_rows(truth, peers[t], known) for t in peers}
         record = result.record
         verify_seconds = json.loads((out / "verify" / "survey_record.json").read_text()).get(
             "wall_time_s", seconds)
         for n in sorted(set(args.richness)):
             pick = np.asarray(truth["n_members"]) == n
-            rows.append({"density": density, "richness": n, "injected": int(pick.sum()),
+            in_data = np.asarray(truth["n_injected"])[pick] if "n_injected" in \
+                truth.colnames else np.full(int(pick.sum()), n)
+            rows.append({"density": density, "richness": f"{n} ({np.median(in_data):.0f})",
+                         "injected": int(pick.sum()),
                          "candidates": int(np.sum(np.asarray(proposed)[pick])),
                          "found": int(np.sum(np.asarray(found)[pick])),
                          **{f"peer{t:g}": int(np.sum(np.asarray(peer_found[t])[pick]))
@@ -166,7 +200,8 @@ def main(argv=None) -> int:
                      **{f"peer{t:g}": peer_false[t] for t in PEER_SIGMA},
                      "fair": peer_false[fair], "at": fair})
         area = record["region"]["area_deg2"]
-        print(f"\ndensity {density:g}/arcmin²: {record['stars']['n']} stars in {area:.1f} "
+        print(f"\n{name}, density {density:.3g}/arcmin²: {record['stars']['n']} stars in "
+              f"{area:.1f} "
               f"deg², {len(candidates)} candidates ({false_candidates} matching "
               f"nothing injected), {len(result.clusters)} clusters found "
               f"({false_found} false, "
@@ -182,18 +217,19 @@ def main(argv=None) -> int:
             print(f"  throughput: {area / core_hours:.1f} deg² and "
                   f"{len(candidates) / core_hours:.1f} candidates per core-hour; the whole "
                   f"sky at this density: {WHOLE_SKY / (area / core_hours):,.0f} core-hours")
-    print("\n| density (stars/arcmin²) | members | injected | HDBSCAN candidates | starmix "
-          "found (verified) | " + " | ".join(f"HDBSCAN + CST >= {t:g} sigma"
+    print("\n| density (stars/arcmin²) | members (median in the data) | injected | HDBSCAN "
+          "candidates | starmix found (verified) | " + " | ".join(f"HDBSCAN + CST >= {t:g} sigma"
                                              for t in PEER_SIGMA)
           + " | HDBSCAN + CST at starmix's false count |")
     print("|---|---|---|---|---|" + "---|" * (len(PEER_SIGMA) + 1))
     for row in rows:
-        print(f"| {row['density']:g} | {row['richness']} | {row['injected']} | "
+        print(f"| {row['density']:.3g} | {row['richness']} | {row['injected']} | "
               f"{row['candidates']} | {row['found']} | "
               + " | ".join(str(row[f"peer{t:g}"]) for t in PEER_SIGMA)
               + f" | {row['fair']} (CST >= {row['at']:.1f}) |")
-    print("(rows 'false': candidates or clusters matching nothing injected; the last column "
-          "is the peer at the lowest CST threshold with no more false clusters than starmix)")
+    print("(rows 'false': candidates or clusters matching nothing injected nor named by "
+          "--catalogue; the last column is the peer at the lowest CST threshold with no more "
+          "false clusters than starmix)")
     return 0
 
 

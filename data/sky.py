@@ -383,6 +383,8 @@ def simulate_sky(region: SkyRegion, richness=(), parallaxes=(1.0, 0.4),
     stars = vstack(parts, metadata_conflicts="silent")
     stars = stars[region.contains(SkyCoord(stars["ra"], stars["dec"]))]
     stars = stars[rng.permutation(len(stars))]
+    names = np.asarray(stars["cluster"])
+    truth["n_injected"] = [int(np.sum(names == name)) for name in truth["name"]]
     stars["source_id"] = SOURCE_ID_BASE + np.arange(len(stars), dtype=np.int64)
     stars["is_member"] = stars["cluster"] != ""
     stars.meta.update({"SIMULATD": True, "SEED": seed,
@@ -390,3 +392,91 @@ def simulate_sky(region: SkyRegion, richness=(), parallaxes=(1.0, 0.4),
                                    "data/sky.py"]})
     stars.meta.update(footprint_meta(region.center, region.radius * 60))
     return stars, truth
+
+
+# the columns an injected member takes from its own simulation or recomputes; every other
+# column comes from its donor (a field star of nearly its G: errors, correlations,
+# photometry, RUWE), except derived ones that would be wrong for it (masked)
+DERIVED_COLUMNS = ("l", "b", "pm", "parallax_over_error", "r_est", "r_lo", "r_hi", "r_len",
+                   "result_flag", "ocelot_label", "cluster", "is_member")
+INJECTED_ID_BASE = 8_000_000_000_000_000_000  # above every Gaia source_id
+
+
+def inject_clusters(field: Table, region: SkyRegion, richness=(), parallaxes=(1.0, 0.4),
+                    seed: int = 42) -> tuple[Table, Table]:
+    """(stars, truth): real field stars of ``region`` with clusters injected into them.
+
+    The clusters are planned as on a simulated sky (:func:`plan_clusters`: positions,
+    proper motions inside this field's own core near their parallax); each member's
+    position, G and true astrometry (Plummer profile, internal motion) come from the
+    simulator, and its errors, correlations, colour and RUWE from a *donor*, one of the
+    five field stars nearest its G, with the donor's errors added to the true parallax and
+    proper motion. Members outside the region or the field's G range are not injected
+    (``n_injected`` beside ``n_members`` in ``truth``); columns derived from a real star's
+    astrometry (``DERIVED_COLUMNS``, e.g. l, b, distance estimates, labels) are
+    recomputed (l, b) or masked for injected stars. Members get source_ids from
+    ``INJECTED_ID_BASE``; ``cluster`` names each member's cluster ("" for field stars).
+    """
+    rng = np.random.default_rng(seed)
+    stars = field.copy(copy_data=True)
+    stars.meta = dict(field.meta)
+    for name in ("cluster", "is_member"):
+        if name in stars.colnames:
+            stars.remove_column(name)
+    stars["cluster"] = np.full(len(stars), "", dtype="U12")
+    truth = plan_clusters(region, list(richness), list(parallaxes), field,
+                          int(rng.integers(2**31)))
+    truth["n_injected"] = np.zeros(len(truth), int)
+    if not len(truth):
+        stars["is_member"] = np.zeros(len(stars), bool)
+        return stars, truth
+    g_field = np.asarray(field["phot_g_mean_mag"], float)
+    usable = np.flatnonzero(np.isfinite(g_field))
+    by_g = usable[np.argsort(g_field[usable])]
+    sorted_g = g_field[by_g]
+    parts, next_id = [stars], INJECTED_ID_BASE
+    wrap = 180 if float(np.nanmin(np.asarray(field["ra"], float))) < 0 else 360
+    for i, row in enumerate(truth):
+        members = simulate_cluster_field(
+            "ngc6819", seed=int(rng.integers(2**31)), n_cluster=int(row["n_members"]),
+            n_field=0, center_ra=float(row["ra"]), center_dec=float(row["dec"]),
+            radius_arcmin=10 * float(row["plummer_arcmin"]),
+            plummer_radius_arcmin=float(row["plummer_arcmin"]),
+            cluster_parallax=float(row["parallax"]), cluster_pmra=float(row["pmra"]),
+            cluster_pmdec=float(row["pmdec"]),
+            cluster_pm_dispersion=float(row["pm_dispersion"]))
+        g = np.asarray(members["phot_g_mean_mag"], float)
+        at = SkyCoord(members["ra"], members["dec"])
+        keep = region.contains(at) & (g >= sorted_g[0]) & (g <= sorted_g[-1])
+        members, g, at = members[keep], g[keep], at[keep]
+        n = len(members)
+        nearest = np.clip(np.searchsorted(sorted_g, g) + rng.integers(-2, 3, n), 0,
+                          len(by_g) - 1)
+        injected = stars[by_g[nearest]]
+        injected["source_id"] = next_id + np.arange(n, dtype=np.int64)
+        next_id += n
+        injected["ra"] = at.ra.wrap_at(wrap * u.deg).deg
+        injected["dec"] = at.dec.deg
+        injected["phot_g_mean_mag"] = g
+        for name in ("parallax", "pmra", "pmdec"):
+            error = np.asarray(injected[f"{name}_error"], float)
+            injected[name] = (np.asarray(members[f"true_{name}"], float)
+                              + error * rng.standard_normal(n))
+        if "l" in injected.colnames and "b" in injected.colnames:
+            injected["l"], injected["b"] = at.galactic.l.deg, at.galactic.b.deg
+        injected["cluster"] = row["name"]
+        for name in DERIVED_COLUMNS:
+            if name in injected.colnames and name not in ("l", "b", "cluster"):
+                injected[name] = np.ma.masked_all(n, dtype=injected[name].dtype)
+        truth["n_injected"][i] = n
+        parts.append(injected)
+    for part in parts:
+        part.meta.clear()
+    out = vstack(parts, metadata_conflicts="silent")
+    out.meta = dict(field.meta)
+    out["is_member"] = out["cluster"] != ""
+    if np.unique(np.asarray(out["source_id"])).size != len(out):
+        raise ValueError("injection: the field's source_ids reach the injected range "
+                         f"({INJECTED_ID_BASE}); the field is not a Gaia table")
+    out.meta.update({"INJECTED": True, "INJSEED": seed})
+    return out, truth

@@ -188,13 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--min-cluster-size", type=int, help="HDBSCAN's (default 10)")
     search.add_argument("--selection", choices=["leaf", "eom"],
                         help="HDBSCAN's cluster selection (default leaf)")
-    search.add_argument("--sim-seed", type=int, help="seed of the simulated sky (default 42)")
+    search.add_argument("--sim-seed", type=int,
+                        help="seed of the simulated sky or the injected clusters (default 42)")
     search.add_argument("--sim-field-density", type=float,
                         help="simulated field stars per arcmin² (default 0.5)")
     search.add_argument("--sim-richness", type=int, nargs="*",
                         help="members of each injected cluster (default 25 50 100 200 400 "
                              "1000); given with no numbers, a sky with nothing injected "
                              "(the false-positive rate of the selection function)")
+    search.add_argument("--inject-richness", type=int, nargs="+",
+                        help="with --gaia FILE or a HATS folder: inject simulated clusters "
+                             "of these members (over G = 12-20; those in the field's G "
+                             "range are injected) into the real stars, seeded by "
+                             "--sim-seed, and score the search on them (the selection "
+                             "function on a real field)")
     search.add_argument("--scheduler", help="address of a running Dask scheduler "
                                             "(tcp://host:8786) instead of a local cluster")
     search.add_argument("--workers", type=int,
@@ -359,8 +366,9 @@ def run_search_command(args: argparse.Namespace) -> int:
 
     options = command_options(args, (SamplingOptions, GateThresholds, SearchOptions,
                                      Execution), "results/search")
-    if options.get("sim_richness") is not None:
-        options["sim_richness"] = tuple(options["sim_richness"])
+    for name in ("sim_richness", "inject_richness"):
+        if options.get(name) is not None:
+            options[name] = tuple(options[name])
     # every option is checked (one line naming it) before the search writes anything
     search_options = pick(SearchOptions, options)
     sampling, gate = pick(SamplingOptions, options), pick(GateThresholds, options)

@@ -38,7 +38,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from starmix.data.sky import SkyRegion, parse_region, simulate_sky
+from starmix.data.sky import SkyRegion, inject_clusters, parse_region, simulate_sky
 from starmix.workflows.runs.files import write_json, write_table
 from starmix.workflows.runs.options import GateThresholds, SamplingOptions
 from starmix.workflows.search.candidates import arcmin_of_pc, find_candidates
@@ -66,7 +66,9 @@ class SearchOptions:
     parallax: CG20's VizieR TSV works); ``order`` and ``margin_arcmin``: the HEALPix
     patches; ``min_cluster_size`` and ``selection``: HDBSCAN's; the simulated sky's
     ``sim_seed``, ``sim_field_density`` (field stars per arcmin²) and ``sim_richness``
-    (members of each injected cluster over G = 12-20)."""
+    (members of each injected cluster over G = 12-20); ``inject_richness``: clusters
+    injected into a real table's stars instead (the same simulator, members within the
+    field's G range, seeded by ``sim_seed``; :func:`starmix.data.sky.inject_clusters`)."""
 
     region: str = "cone 280.0 -10.0 1.5"
     gaia: str = "simulate"
@@ -78,6 +80,7 @@ class SearchOptions:
     sim_seed: int = 42
     sim_field_density: float = 0.5
     sim_richness: tuple[int, ...] = DEFAULT_RICHNESS
+    inject_richness: tuple[int, ...] = ()
 
     def __post_init__(self):
         parse_region(self.region)
@@ -97,6 +100,13 @@ class SearchOptions:
         if any(n < 1 for n in self.sim_richness):
             raise ValueError(f"--sim-richness: each cluster needs at least 1 member, got "
                              f"{list(self.sim_richness)}")
+        if any(n < 1 for n in self.inject_richness):
+            raise ValueError(f"--inject-richness: each cluster needs at least 1 member, got "
+                             f"{list(self.inject_richness)}")
+        if self.inject_richness and self.gaia == "simulate":
+            raise ValueError("--inject-richness puts clusters into a real table's stars "
+                             "(--gaia FILE or a HATS folder); on a simulated sky give "
+                             "--sim-richness")
         if self.gaia != "simulate" and not Path(self.gaia).exists():
             raise FileNotFoundError(f"--gaia {self.gaia}: no such file or folder (give "
                                     "'simulate', a Gaia table or a HATS catalogue)")
@@ -114,7 +124,8 @@ class SearchResult:
 
 
 def region_stars(options: SearchOptions, region: SkyRegion) -> tuple[Table, Table | None]:
-    """Step 1: (stars inside the region, injected truth or None)."""
+    """Step 1: (stars inside the region, injected truth or None). A real table's stars
+    carry ``field_density`` (stars per arcmin² before any injection) in their meta."""
     if options.gaia == "simulate":
         return simulate_sky(region, options.sim_richness, field_density=options.sim_field_density,
                             seed=options.sim_seed)
@@ -144,8 +155,14 @@ def region_stars(options: SearchOptions, region: SkyRegion) -> tuple[Table, Tabl
     outside = int((finite & ~inside).sum())
     table = table[inside]
     # counted and recorded, never dropped silently
-    table.meta.update(not_finite=int((~finite).sum()), outside_region=outside)
-    return table, None
+    counts = {"not_finite": int((~finite).sum()), "outside_region": outside,
+              "field_density": len(table) / (region.area * 3600)}
+    truth = None
+    if options.inject_richness:
+        table, truth = inject_clusters(table, region, options.inject_richness,
+                                       seed=options.sim_seed)
+    table.meta.update(counts)
+    return table, truth
 
 
 def candidate_cones(candidates: Table, region: SkyRegion) -> Table:
@@ -323,8 +340,10 @@ def member_table(kept: list[dict], clusters: Table) -> Table:
 
 
 def score_truth(truth: Table, clusters: Table) -> dict:
-    """On a simulated sky: which injected cluster each found one is (``found_as`` in
-    ``truth``), completeness by richness, and the found clusters that match none."""
+    """With injected clusters: which injected cluster each found one is (``found_as`` in
+    ``truth``), completeness by richness, and the found clusters that match none: false
+    detections, except those the catalogue names (``known_found``: real clusters of a real
+    field, not false)."""
     found_as = []
     matched = set()
     rows = [match_values(r) for r in clusters]
@@ -338,10 +357,14 @@ def score_truth(truth: Table, clusters: Table) -> dict:
     for n in sorted(set(int(v) for v in truth["n_members"])):
         group = truth[np.asarray(truth["n_members"]) == n]
         by_richness[str(n)] = f"{int((np.asarray(group['found_as']) != '').sum())}/{len(group)}"
-    false = [str(clusters["cluster"][i]) for i in range(len(clusters)) if i not in matched]
+    unmatched = [i for i in range(len(clusters)) if i not in matched]
+    known = [i for i in unmatched if str(clusters["catalogue"][i]).startswith("known")]
     return {"completeness_by_richness": by_richness, "injected": len(truth),
             "recovered": int((np.asarray(truth["found_as"]) != "").sum()),
-            "false_detections": false}
+            "false_detections": [str(clusters["cluster"][i]) for i in unmatched
+                                 if i not in known],
+            "known_found": [f"{clusters['cluster'][i]} {clusters['catalogue'][i]}"
+                            for i in known]}
 
 
 def sky_map(stars: Table, candidates: Table, clusters: Table, region: SkyRegion, path: Path,
@@ -449,14 +472,18 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
         write_table(stars_path, stars)
         if truth is not None:
             write_table(truth_path, truth)
-        origin = (f"simulated, {len(truth)} clusters injected" if truth is not None
-                  else options.gaia)
+        origin = (f"simulated, {len(truth)} clusters injected" if options.gaia == "simulate"
+                  else f"{options.gaia}, {len(truth)} clusters injected into its stars"
+                  if truth is not None else options.gaia)
         say(f"search: {len(stars)} stars in {region.area:.1f} deg² ({origin}; left out: "
             f"{stars.meta.get('not_finite', 0)} without finite astrometry, "
             f"{stars.meta.get('outside_region', 0)} outside the region)")
     record["stars"] = {"n": len(stars), "file": stars_path.name,
                        "left_out_not_finite": int(stars.meta.get("not_finite", 0)),
-                       "left_out_outside_region": int(stars.meta.get("outside_region", 0))}
+                       "left_out_outside_region": int(stars.meta.get("outside_region", 0)),
+                       # field stars per arcmin² (the selection function's density)
+                       "field_density": options.sim_field_density if options.gaia == "simulate"
+                       else float(stars.meta.get("field_density", math.nan))}
 
     candidates_path = out / "candidates.ecsv"
     began = time.perf_counter()

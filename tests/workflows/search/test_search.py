@@ -118,6 +118,7 @@ def test_a_table_source_cuts_each_cone_on_the_sphere(tmp_path):
     ({"order": 2}, "--order"),
     ({"selection": "dbscan"}, "--selection"),
     ({"sim_richness": (100, 0)}, "--sim-richness"),
+    ({"inject_richness": (0,), "gaia": "."}, "--inject-richness"),
 ])
 def test_search_options_name_what_is_wrong(options, message):
     with pytest.raises(ValueError, match=message):
@@ -214,6 +215,69 @@ def test_a_table_is_cut_to_a_box_and_the_cones_kept_inside_it(tmp_path):
                         "parallax": [1.0, 1.0], "r50_arcmin": [30.0, 30.0]})
     cones = candidate_cones(candidates, region)
     assert list(cones["radius_arcmin"]) == pytest.approx([60.0, 6.0], abs=0.01)
+
+
+def test_clusters_injected_into_real_stars_take_donors_errors_and_leave_the_field_alone(
+        tmp_path):
+    """``--inject-richness`` on a table: the field's rows unchanged, each cluster's members
+    inside the region and the field's G range (counted in ``n_injected``), centred on its
+    planned motion, with the errors of field stars of nearly their G, recomputed (l, b)
+    and masked derived columns; the same seed gives the same stars."""
+    from starmix.data.sky import INJECTED_ID_BASE, inject_clusters
+    from starmix.workflows.search.run import region_stars
+
+    field, _ = simulate_sky(parse_region("cone 30 -40 1.5"), (), field_density=0.3, seed=4)
+    field = field[np.asarray(field["phot_g_mean_mag"]) <= 18]  # a G <= 18 field, as DR2's
+    at = SkyCoord(np.asarray(field["ra"]) * u.deg, np.asarray(field["dec"]) * u.deg)
+    field["l"], field["b"] = at.galactic.l.deg, at.galactic.b.deg
+    field["r_est"] = 1000 / np.abs(np.asarray(field["parallax"], float))
+    for name in ("cluster", "is_member"):
+        field.remove_column(name)
+    path = tmp_path / "field.ecsv"
+    field.write(path)
+    options = SearchOptions(region="cone 30 -40 1.4", gaia=str(path),
+                            inject_richness=(100, 300), sim_seed=9)
+    region = parse_region(options.region)
+    stars, truth = region_stars(options, region)
+    real = ~np.asarray(stars["is_member"])
+    inside = region.contains(at)
+    assert np.array_equal(np.asarray(stars["source_id"])[real],
+                          np.asarray(field["source_id"])[inside])
+    assert stars.meta["outside_region"] == int((~inside).sum())
+    assert stars.meta["field_density"] == pytest.approx(inside.sum() / (region.area * 3600))
+    g_max = float(np.max(field["phot_g_mean_mag"]))
+    for row in truth:
+        members = stars[np.asarray(stars["cluster"]) == row["name"]]
+        assert len(members) == row["n_injected"] and 0.2 * row["n_members"] < len(members) \
+            < row["n_members"]  # G <= 18 of G = 12-20
+        assert np.all(np.asarray(members["source_id"]) >= INJECTED_ID_BASE)
+        assert np.asarray(members["phot_g_mean_mag"]).max() <= g_max
+        assert np.median(np.asarray(members["pmra"])) == pytest.approx(row["pmra"], abs=0.1)
+        assert set(np.asarray(members["pmra_error"])) <= set(np.asarray(field["pmra_error"]))
+        here = SkyCoord(np.asarray(members["ra"]) * u.deg, np.asarray(members["dec"]) * u.deg)
+        assert region.contains(here).all()
+        assert np.allclose(members["b"], here.galactic.b.deg)
+        assert members["r_est"].mask.all() and not stars["r_est"][real].mask.any()
+    again, _ = region_stars(options, region)
+    assert np.array_equal(np.asarray(again["pmra"]), np.asarray(stars["pmra"]))
+    with pytest.raises(ValueError, match="--inject-richness"):
+        SearchOptions(inject_richness=(50,))
+    assert len(inject_clusters(field, region, (), seed=1)[1]) == 0
+
+
+def test_a_found_cluster_the_catalogue_names_is_not_false():
+    from starmix.workflows.search.run import score_truth
+
+    truth = Table({"name": ["SIM-001"], "ra": [10.0], "dec": [-30.0], "pmra": [1.0],
+                   "pmdec": [2.0], "parallax": [1.0], "n_members": [50]})
+    clusters = Table({"cluster": ["SMX-001", "SMX-002", "SMX-003"], "ra": [10.0, 11.0, 12.0],
+                      "dec": [-30.0, -30.0, -30.0], "pmra": [1.1, 18.7, 5.0],
+                      "pmdec": [2.0, 2.6, 5.0], "parallax": [1.0, 4.2, 2.0],
+                      "catalogue": ["new", "known (Blanco_1)", "new"]})
+    scored = score_truth(truth, clusters)
+    assert list(truth["found_as"]) == ["SMX-001"]
+    assert scored["false_detections"] == ["SMX-003"]
+    assert scored["known_found"] == ["SMX-002 known (Blanco_1)"]
 
 
 def test_sim_richness_with_no_numbers_searches_an_empty_sky(tmp_path, monkeypatch):
