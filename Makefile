@@ -14,7 +14,7 @@ PYTHON_CANDIDATES := $(PYTHON) python3.12 python3.13 python3 \
 BASE_PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell \
 	$(p) -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && echo $(p))))
 
-.PHONY: run test smoke lint reproduce validate bench bench-baseline bench-large bench-membership bench-survey bench-search bench-run bench-detection mutation mutation-sample docs clean venv
+.PHONY: run test smoke lint reproduce validate bench bench-baseline bench-large bench-membership bench-survey bench-search bench-proposals bench-run bench-detection mutation mutation-sample docs clean venv
 
 venv: $(STAMP)
 
@@ -93,6 +93,11 @@ bench-survey: $(STAMP)
 # starmix search on simulated 25 deg² skies with 20 injected clusters (BENCH_ARGS=--quick)
 bench-search: $(STAMP)
 	$(PY) benchmarks/bench_search.py $(BENCH_ARGS)
+
+# the search's candidate step alone, per HDBSCAN setting, on the bench-search skies: which
+# proposal finds more injected clusters, at what verification cost (a few minutes)
+bench-proposals: $(STAMP)
+	$(PY) benchmarks/bench_proposals.py $(BENCH_ARGS)
 
 # the whole `starmix run cluster` per step, pmplx and joint, simulated 1k/10k/50k fields and
 # the real cones, each with the Laplace and the NUTS detection (verdict table); about an hour

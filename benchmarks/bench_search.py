@@ -74,7 +74,8 @@ def known_clusters(catalogue: str | None) -> list[dict]:
 def hdbscan_cst(stars, order: int = 6, margin_arcmin: float = 30.0,
                 min_cluster_size: int = 10) -> list[dict]:
     """Every HDBSCAN label of every patch whose centre the patch owns, with its CST (sigma,
-    ``cst``) from ocelot; the same patches and labels as the search's candidate step."""
+    ``cst``) from ocelot and its stars' source_ids (``members``); the same patches and
+    labels as the search's candidate step."""
     import warnings
 
     from ocelot.verify.significance import cluster_significance_test
@@ -93,26 +94,42 @@ def hdbscan_cst(stars, order: int = 6, margin_arcmin: float = 30.0,
             warnings.simplefilter("ignore")
             significance, _ = cluster_significance_test(scaled, labels,
                                                         min_samples=min_cluster_size)
+        ids = np.asarray(stars["source_id"])[job["rows"]]
         for label in sorted(set(labels) - {-1}):
             candidate = describe(here, labels == label, job["pixel"])
             if owned(candidate, order):
-                found.append(candidate | {"cst": float(significance[label])})
+                found.append(candidate | {"cst": float(significance[label]),
+                                          "members": set(ids[labels == label].tolist())})
     return found
 
 
-def peer_clusters(groups: list[dict], threshold: float) -> list[dict]:
-    """The peer's clusters: groups with CST >= ``threshold`` sigma, pieces of one cluster
-    merged as the search merges its candidates."""
-    from starmix.workflows.search.candidates import merge
+def peer_clusters(groups: list[dict], threshold: float, cuts: bool = False) -> list[dict]:
+    """The peer's clusters: groups with CST >= ``threshold`` sigma (and, with ``cuts``,
+    compact by starmix's own cuts on size and motion spread: HR23's colour-magnitude
+    classifier, which would turn away a whole-field label, cannot run on these stars),
+    pieces of one cluster merged as the search merges its candidates."""
+    from starmix.workflows.search.candidates import compact, merge
 
-    return merge([g for g in groups if g["cst"] >= threshold])
+    return merge([g for g in groups if g["cst"] >= threshold and (not cuts or compact(g))])
 
 
-def matched_threshold(groups: list[dict], truth, allowed: int, known=()) -> float:
+def peer_score(truth, clusters: list[dict], injected: dict, known=()) -> dict:
+    """The peer's clusters scored by the search's own rule (``recoveries``: position, or
+    members that are mostly one injected cluster's), real clusters ``known`` not false."""
+    from starmix.workflows.search.run import match_values, nearest_match, recoveries
+
+    return recoveries(truth, clusters, [c["members"] for c in clusters], injected,
+                      lambda i: nearest_match(match_values(clusters[i]), list(known))
+                      is not None)
+
+
+def matched_threshold(groups: list[dict], truth, allowed: int, injected: dict,
+                      known=()) -> float:
     """The lowest CST threshold (sigma, at least 3) at which the peer reports at most
     ``allowed`` false clusters: the peer at starmix's false-positive count."""
     for threshold in sorted({3.0} | {g["cst"] for g in groups if g["cst"] >= 3.0}):
-        if false_rows(truth, peer_clusters(groups, threshold), known) <= allowed:
+        if len(peer_score(truth, peer_clusters(groups, threshold), injected,
+                          known)["false"]) <= allowed:
             return threshold
     return math.inf
 
@@ -121,7 +138,7 @@ def main(argv=None) -> int:
     from astropy.table import Table
 
     from starmix.workflows.runs.options import SamplingOptions
-    from starmix.workflows.search.run import SearchOptions, run_search
+    from starmix.workflows.search.run import SearchOptions, injected_stars, run_search
     from starmix.workflows.survey.run import Execution
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -169,18 +186,23 @@ def main(argv=None) -> int:
         truth = Table.read(out / "truth.ecsv", format="ascii.ecsv")
         candidates = Table.read(out / "candidates.ecsv", format="ascii.ecsv")
         proposed = matched(truth, candidates)
-        found = matched(truth, result.clusters)
+        # the search's own scoring (position, or members that are one injected cluster's)
+        found = [str(v).strip() not in ("", "--") for v in truth["found_as"]]
         stars = Table.read(out / "stars.parquet")
+        injected = injected_stars(stars)
         began_peer = time.perf_counter()
         groups = hdbscan_cst(stars, order=options.order, margin_arcmin=options.margin_arcmin,
                              min_cluster_size=options.min_cluster_size)
         peer_seconds = time.perf_counter() - began_peer
-        false_candidates, false_found = (false_rows(truth, candidates, known),
-                                         false_rows(truth, result.clusters, known))
-        fair = matched_threshold(groups, truth, false_found, known)
-        peers = {t: peer_clusters(groups, t) for t in (*PEER_SIGMA, fair)}
-        peer_found = {t: matched(truth, peers[t]) for t in peers}
-        peer_false = {t: false_rows(truth, peers[t], known) for t in peers}
+        false_candidates = false_rows(truth, candidates, known)
+        false_found = len(result.record["truth"]["false_detections"])
+        fair = matched_threshold(groups, truth, false_found, injected, known)
+        variants = {f"{t:g}": (t, False) for t in PEER_SIGMA} | {
+            "cuts": (PEER_SIGMA[0], True), "fair": (fair, False)}
+        peers = {key: peer_clusters(groups, *how) for key, how in variants.items()}
+        scores = {key: peer_score(truth, peers[key], injected, known) for key in peers}
+        peer_found = {key: [i is not None for i in scores[key]["found_as"]] for key in peers}
+        peer_false = {key: len(scores[key]["false"]) for key in peers}
         record = result.record
         verify_seconds = json.loads((out / "verify" / "survey_record.json").read_text()).get(
             "wall_time_s", seconds)
@@ -192,13 +214,11 @@ def main(argv=None) -> int:
                          "injected": int(pick.sum()),
                          "candidates": int(np.sum(np.asarray(proposed)[pick])),
                          "found": int(np.sum(np.asarray(found)[pick])),
-                         **{f"peer{t:g}": int(np.sum(np.asarray(peer_found[t])[pick]))
-                            for t in PEER_SIGMA},
-                         "fair": int(np.sum(np.asarray(peer_found[fair])[pick])), "at": fair})
+                         **{key: int(np.sum(np.asarray(peer_found[key])[pick]))
+                            for key in peers}, "at": fair})
         rows.append({"density": density, "richness": "false", "injected": "",
                      "candidates": false_candidates, "found": false_found,
-                     **{f"peer{t:g}": peer_false[t] for t in PEER_SIGMA},
-                     "fair": peer_false[fair], "at": fair})
+                     **{key: peer_false[key] for key in peers}, "at": fair})
         area = record["region"]["area_deg2"]
         print(f"\n{name}, density {density:.3g}/arcmin²: {record['stars']['n']} stars in "
               f"{area:.1f} "
@@ -208,9 +228,13 @@ def main(argv=None) -> int:
               f"{sum(result.clusters['gate'] == 'failed')} with a failed gate); "
               f"{seconds:.0f} s this invocation, whole search {record['total_wall_time_s']:.0f} s "
               f"on {args.workers} worker(s); verification {verify_seconds}")
+        print(f"  blended (one cluster found for two injected ones): starmix "
+              f"{len(result.record['truth'].get('blended', []))}, HDBSCAN + CST "
+              + ", ".join(f"{len(scores[f'{t:g}']['blended'])} at {t:g} sigma"
+                          for t in PEER_SIGMA))
         print(f"  HDBSCAN + CST (ocelot): {len(groups)} HDBSCAN groups, "
-              + ", ".join(f"{len(peers[t])} clusters at CST >= {t:g} sigma "
-                          f"({peer_false[t]} false)" for t in PEER_SIGMA)
+              + ", ".join(f"{len(peers[f'{t:g}'])} clusters at CST >= {t:g} sigma "
+                          f"({peer_false[f'{t:g}']} false)" for t in PEER_SIGMA)
               + f"; {peer_seconds:.0f} s on one core")
         core_hours = record["total_wall_time_s"] * args.workers / 3600
         if core_hours > 0:
@@ -220,13 +244,14 @@ def main(argv=None) -> int:
     print("\n| density (stars/arcmin²) | members (median in the data) | injected | HDBSCAN "
           "candidates | starmix found (verified) | " + " | ".join(f"HDBSCAN + CST >= {t:g} sigma"
                                              for t in PEER_SIGMA)
+          + f" | HDBSCAN + CST >= {PEER_SIGMA[0]:g} sigma, starmix's cuts"
           + " | HDBSCAN + CST at starmix's false count |")
-    print("|---|---|---|---|---|" + "---|" * (len(PEER_SIGMA) + 1))
+    print("|---|---|---|---|---|" + "---|" * (len(PEER_SIGMA) + 2))
     for row in rows:
         print(f"| {row['density']:.3g} | {row['richness']} | {row['injected']} | "
               f"{row['candidates']} | {row['found']} | "
-              + " | ".join(str(row[f"peer{t:g}"]) for t in PEER_SIGMA)
-              + f" | {row['fair']} (CST >= {row['at']:.1f}) |")
+              + " | ".join(str(row[f"{t:g}"]) for t in PEER_SIGMA)
+              + f" | {row['cuts']} | {row['fair']} (CST >= {row['at']:.1f}) |")
     print("(rows 'false': candidates or clusters matching nothing injected nor named by "
           "--catalogue; the last column is the peer at the lowest CST threshold with no more "
           "false clusters than starmix)")

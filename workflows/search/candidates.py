@@ -209,6 +209,8 @@ def _merged(group: list[dict]) -> dict:
         **{name: float(np.average([c[name] for c in group], weights=weights))
            for name in ("pmra", "pmdec", "parallax", "pm_sd")},
         pieces=len(group))
+    if all("members" in c for c in group):  # the stars of each piece, where kept
+        merged["members"] = set().union(*(c["members"] for c in group))
     return merged
 
 

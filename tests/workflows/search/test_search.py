@@ -280,6 +280,94 @@ def test_a_found_cluster_the_catalogue_names_is_not_false():
     assert scored["known_found"] == ["SMX-002 known (Blanco_1)"]
 
 
+def test_a_hats_sky_of_many_partitions_gives_the_tables_stars_and_candidates(tmp_path):
+    """A simulated sky across RA 0 imported as a HATS catalogue of many partitions
+    (hats-import, at most 600 stars each): the search's LSDB route reads a box through it
+    and gets the very stars, and so the very candidates, of the table route."""
+    import hats
+    from distributed import Client
+    from hats_import.catalog.arguments import ImportArguments
+    from hats_import.pipeline import pipeline_with_client
+
+    from starmix.workflows.search.run import region_stars
+
+    stars, _ = simulate_sky(parse_region("cone 0.1 0 1.8"), (300,), field_density=0.3,
+                            seed=3)
+    stars.meta = {}
+    (tmp_path / "input").mkdir()
+    stars.to_pandas().to_parquet(tmp_path / "input" / "sky.parquet")
+    stars.write(tmp_path / "sky.ecsv")
+    arguments = ImportArguments(input_path=tmp_path / "input", file_reader="parquet",
+                                output_path=tmp_path, output_artifact_name="gaia",
+                                ra_column="ra", dec_column="dec", pixel_threshold=600,
+                                progress_bar=False, tmp_dir=tmp_path / "tmp", resume=False)
+    with Client(processes=False, n_workers=1, threads_per_worker=1,
+                dashboard_address=":0") as local:
+        pipeline_with_client(arguments, local)
+    partitions = hats.read_hats(tmp_path / "gaia").get_healpix_pixels()
+    assert len(partitions) >= 15
+    region_text = "box 358.8 1.3 -1.2 1.1"
+    region = parse_region(region_text)
+    through_hats, _ = region_stars(SearchOptions(region=region_text,
+                                                 gaia=str(tmp_path / "gaia")), region)
+    through_table, _ = region_stars(SearchOptions(region=region_text,
+                                                  gaia=str(tmp_path / "sky.ecsv")), region)
+    assert 0 < len(through_hats) < len(stars)
+    assert sorted(through_hats["source_id"]) == sorted(through_table["source_id"])
+    through_hats.sort("source_id")
+    through_table.sort("source_id")
+    a, b = find_candidates(through_hats), find_candidates(through_table)
+    assert len(a) >= 1 and np.allclose(np.asarray(a["pmra"]), np.asarray(b["pmra"]))
+
+
+def test_a_real_cluster_carries_gaia_systematics_beside_its_statistical_errors():
+    from starmix.workflows.search.run import cluster_table
+
+    row = {"name": "C001", "pmra": 18.7, "pmdec": 2.6, "parallax": 4.2, "radius_arcmin": 60.0,
+           "pmra_error": 0.02, "pmdec_error": 0.03, "parallax_error": 0.004,
+           "members_sum_p": 300.0}
+    kept = [{"row": row, "centre": (0.9, -29.9), "plummer_arcmin": 40.0, "delta_elpd": 391.0,
+             "delta_elpd_se": 33.0, "gate": "passed", "folder": "C001",
+             "systematic": {"pmra": 0.026, "pmdec": 0.026, "parallax": 0.0103}}]
+    real = cluster_table(kept, None)[0]
+    assert (real["parallax_error"], real["parallax_systematic"]) == (0.004, 0.0103)
+    assert real["pmra_systematic"] == 0.026 and str(real.table["parallax_systematic"].unit) \
+        == "mas"
+    assert cluster_table(kept, None, simulated=True)[0]["pmdec_systematic"] == 0.0
+
+
+def test_a_found_cluster_is_scored_by_its_members_where_its_centre_drifts():
+    """Two injected clusters 31' apart with nearly one motion, fitted as one cluster whose
+    centre lies between them (more than 10' from each): its members are theirs, so both
+    are recovered and it is listed as blended, not false; a cluster of field stars is
+    false, one the catalogue names is known, and one at an injected cluster's place and
+    motion recovers it by position even when most of its members are field stars."""
+    from starmix.workflows.search.run import score_truth
+
+    truth = Table({"name": ["SIM-001", "SIM-002", "SIM-003"], "ra": [0.0, 0.55, 5.0],
+                   "dec": [-28.5, -28.35, -28.0], "pmra": [6.84, 7.28, 3.0],
+                   "pmdec": [-6.46, -7.21, 1.0], "parallax": [1.0, 1.0, 0.5],
+                   "n_members": [50, 50, 50]})
+    clusters = Table({"cluster": ["SMX-001", "SMX-002", "SMX-003", "SMX-004"],
+                      "ra": [0.3, 3.0, 0.9, 5.05], "dec": [-28.44, -29.0, -30.0, -28.1],
+                      "pmra": [7.04, 2.0, 18.7, 3.1], "pmdec": [-6.87, 2.0, 2.6, 1.0],
+                      "parallax": [0.99, 0.7, 4.2, 0.5],
+                      "catalogue": ["new", "new", "known (Blanco_1)", "new"]})
+    ids = np.arange(1000)
+    stars = Table({"source_id": ids, "cluster": np.array(
+        ["SIM-001"] * 18 + ["SIM-002"] * 25 + ["SIM-003"] * 20 + [""] * 937)})
+    members = Table({"source_id": np.concatenate([ids[:17], ids[18:40], ids[100:130],
+                                                  ids[300:310], ids[43:46], ids[500:520]]),
+                     "cluster": ["SMX-001"] * 39 + ["SMX-002"] * 30 + ["SMX-003"] * 10
+                     + ["SMX-004"] * 23})
+    positional = score_truth(truth.copy(), clusters)
+    assert positional["false_detections"] == ["SMX-001", "SMX-002"]  # the drifted centre
+    scored = score_truth(truth, clusters, members, stars)
+    assert list(truth["found_as"]) == ["SMX-001", "SMX-001", "SMX-004"]  # SMX-004 by place
+    assert scored["false_detections"] == ["SMX-002"] and scored["blended"] == ["SMX-001"]
+    assert scored["known_found"] == ["SMX-003 known (Blanco_1)"]
+
+
 def test_sim_richness_with_no_numbers_searches_an_empty_sky(tmp_path, monkeypatch):
     """``--sim-richness`` alone: nothing injected (the selection function's false-positive
     searches); the options reach the search as an empty tuple."""
@@ -325,6 +413,7 @@ def test_a_search_across_ra_zero_finds_the_injected_cluster_and_resumes(tmp_path
     assert abs(found["pmra"] - truth["pmra"][0]) < 0.1
     assert abs(found["parallax"] - truth["parallax"][0]) < 0.05
     assert found["delta_elpd"] > 10 and found["catalogue"] == "not cross-matched"
+    assert found["parallax_error"] > 0 and found["parallax_systematic"] == 0  # simulated
     assert result.record["truth"]["false_detections"] == []
     members = Table.read(out / "members.parquet")
     mine = members[members["cluster"] == "SMX-001"]
