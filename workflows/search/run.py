@@ -502,6 +502,14 @@ def check_search_folder(out: Path) -> None:
                          f" that no search wrote ({', '.join(foreign)}): give a new folder")
 
 
+def changed_settings(earlier: dict, settings: dict) -> list[str]:
+    """The settings that differ from an earlier search's record; an option newer than that
+    search, at its default, changes nothing."""
+    now = json.loads(json.dumps(settings))
+    defaults = json.loads(json.dumps(asdict(SearchOptions())))
+    return sorted(k for k in now if earlier.get(k, defaults.get(k)) != now[k])
+
+
 def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
                sampling: SamplingOptions = SamplingOptions(),
                gate: GateThresholds = GateThresholds(), execution: Execution | None = None,
@@ -518,10 +526,8 @@ def run_search(out: str | Path, options: SearchOptions = SearchOptions(),
     if out.exists() and any(out.iterdir()):
         check_search_folder(out)
         before = json.loads(record_path.read_text())
-        if before.get("settings") != json.loads(json.dumps(settings)):
-            changed = sorted(k for k in settings
-                             if before.get("settings", {}).get(k) != json.loads(
-                                 json.dumps(settings[k])))
+        changed = changed_settings(before.get("settings", {}), settings)
+        if changed:
             raise ValueError(f"--out {out} holds a search with other settings "
                              f"({', '.join(changed)}): give a new folder")
     out.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ once, the table source's cones, and a whole search (across RA 0) verified by the
 model on a real Dask cluster, resumed, and refused with other settings."""
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import astropy.units as u
@@ -481,6 +482,18 @@ def test_blanco1_is_one_candidate_with_a_cone_that_holds_it():
     assert cone["pieces"] >= 2 and cone["radius_arcmin"] > 120
     assert SkyCoord(cone["ra"] * u.deg, cone["dec"] * u.deg).separation(
         SkyCoord(0.853 * u.deg, -29.958 * u.deg)).arcmin < 10
+
+
+def test_an_earlier_search_without_a_newer_option_at_its_default_is_the_same_search():
+    from starmix.workflows.search.run import changed_settings
+
+    settings = {**asdict(SearchOptions()), "sampling": {"draws": 500}}
+    earlier = {k: v for k, v in json.loads(json.dumps(settings)).items()
+               if k != "inject_richness"}
+    assert changed_settings(earlier, settings) == []
+    assert changed_settings(earlier, {**settings, "inject_richness": (50,)}) == [
+        "inject_richness"]
+    assert changed_settings(earlier, {**settings, "sim_seed": 7}) == ["sim_seed"]
 
 
 def test_a_search_folder_with_foreign_files_or_links_is_refused(tmp_path):
