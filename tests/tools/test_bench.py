@@ -180,3 +180,15 @@ def test_the_search_peer_scores_a_rich_cluster_significant_and_matches_it():
     assert max(g["cst"] for g in groups) > 5
     assert matched(truth, peer_clusters(groups, 3.0)) == [True]
     assert matched(truth, [g for g in groups if g["cst"] < 3.0]) == [False]
+
+
+def test_the_proposal_benchmark_finds_two_rich_clusters_with_leaf_selection(capsys):
+    """bench-proposals --quick: HDBSCAN `leaf` at its default size proposes both injected
+    clusters (100 and 400 members) of a 1-degree sky; the table has one row per proposal."""
+    from bench_proposals import PROPOSALS, main
+
+    assert main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "| leaf 10 | 0.3 | 1/1 | 1/1 |" in out
+    assert sum(line.startswith(f"| {s} {n} |") for line in out.splitlines()
+               for s, n in PROPOSALS) == len(PROPOSALS)
