@@ -9,10 +9,10 @@ they lie from its edges, all on the sphere.
 The field is :func:`starmix.data.cluster_field.simulate_cluster_field` with no cluster,
 uniform over the region (its NGC 6819-like kinematics and Gaia DR3 errors); each
 cluster is the same simulator with no field: a Plummer profile of ``PLUMMER_PC`` parsecs
-at its parallax, ``DISPERSION_KMS`` km/s of internal motion, its members' G from the
-cluster luminosity function. Clusters are placed at seeded positions inside the region (at
-least ``SEPARATION_ARCMIN`` apart and ``EDGE_ARCMIN`` from the edge), with a proper
-motion drawn from the field's own stars near their parallax (inside the field's
+(or the sizes given) at its parallax, ``DISPERSION_KMS`` km/s of internal motion, its
+members' G from the cluster luminosity function. Clusters are placed at seeded positions
+inside the region (at least ``SEPARATION_ARCMIN`` apart and ``EDGE_ARCMIN`` from the edge),
+with a proper motion drawn from the field's own stars near their parallax (inside the field's
 proper-motion core: the usual, hard case). Units: degrees, arcmin, mas, mas/yr, pc.
 """
 
@@ -33,7 +33,7 @@ DISPERSION_KMS = 0.5
 SEPARATION_ARCMIN = 30.0  # between injected clusters
 EDGE_ARCMIN = 20.0  # from the edge of the region
 TRUTH_COLUMNS = ("name", "ra", "dec", "pmra", "pmdec", "parallax", "n_members",
-                 "plummer_arcmin", "pm_dispersion")
+                 "plummer_arcmin", "pm_dispersion", "plummer_pc")
 
 
 FRAMES = {"icrs": ("RA", "Dec"), "galactic": ("l", "b")}
@@ -307,9 +307,12 @@ def parse_region(text: str) -> SkyRegion:
     return SkyCone(lon, lat, radius, frame)
 
 
-def plan_clusters(region: SkyRegion, richness, parallaxes, field: Table, seed: int) -> Table:
+def plan_clusters(region: SkyRegion, richness, parallaxes, field: Table, seed: int,
+                  sizes_pc=(PLUMMER_PC,)) -> Table:
     """The clusters to inject: one per entry of ``richness`` (members over the simulator's
-    G = 12-20), parallax cycling through ``parallaxes`` (mas), seeded positions inside the
+    G = 12-20), parallax cycling through ``parallaxes`` (mas) and Plummer radius through
+    ``sizes_pc`` (pc; each parallax meets each size when their counts are coprime, e.g.
+    two parallaxes and three sizes), seeded positions inside the
     region at least ``SEPARATION_ARCMIN`` apart and ``EDGE_ARCMIN`` from its edges (drawn
     uniformly in the cone that holds it, those outside turned away), and proper motions of
     field stars within 0.1 mas of that parallax plus 0.5 mas/yr sd per axis."""
@@ -338,6 +341,7 @@ def plan_clusters(region: SkyRegion, richness, parallaxes, field: Table, seed: i
                              f"edges in the {region.describe()}")
         placed.append(spot)
         parallax = float(parallaxes[i % len(parallaxes)])
+        size_pc = float(sizes_pc[i % len(sizes_pc)])
         near = np.abs(plx_field - parallax) < 0.1
         core = np.median(pm_field[near], axis=0) if near.sum() >= 20 else np.median(pm_field,
                                                                                     axis=0)
@@ -345,14 +349,17 @@ def plan_clusters(region: SkyRegion, richness, parallaxes, field: Table, seed: i
         distance_pc = 1000 / parallax
         rows.append((f"SIM-{i + 1:03d}", float(spot.ra.deg), float(spot.dec.deg), float(pm[0]),
                      float(pm[1]), parallax, int(n),
-                     math.degrees(PLUMMER_PC / distance_pc) * 60,
-                     min(max(DISPERSION_KMS / (KAPPA * distance_pc / 1000), 0.03), 0.45)))
+                     math.degrees(size_pc / distance_pc) * 60,
+                     min(max(DISPERSION_KMS / (KAPPA * distance_pc / 1000), 0.03), 0.45),
+                     size_pc))
     return Table(rows=rows, names=TRUTH_COLUMNS) if rows else Table(
-        names=TRUTH_COLUMNS, dtype=[str, float, float, float, float, float, int, float, float])
+        names=TRUTH_COLUMNS,
+        dtype=[str, float, float, float, float, float, int, float, float, float])
 
 
 def simulate_sky(region: SkyRegion, richness=(), parallaxes=(1.0, 0.4),
-                 field_density: float = 1.0, seed: int = 42) -> tuple[Table, Table]:
+                 field_density: float = 1.0, seed: int = 42,
+                 sizes_pc=(PLUMMER_PC,)) -> tuple[Table, Table]:
     """(stars, truth): the stars of ``region`` (Gaia archive columns, ``cluster`` naming
     each member's cluster, "" for field stars, and ``is_member``), and the injected
     clusters (``TRUTH_COLUMNS``). ``field_density``: field stars per arcmin² (G = 10-20),
@@ -365,7 +372,7 @@ def simulate_sky(region: SkyRegion, richness=(), parallaxes=(1.0, 0.4),
                                    center_dec=region.dec, radius_arcmin=region.radius * 60)
     field["cluster"] = np.full(len(field), "", dtype="U12")
     truth = plan_clusters(region, list(richness), list(parallaxes), field,
-                          int(rng.integers(2**31)))
+                          int(rng.integers(2**31)), list(sizes_pc))
     parts = [field]
     for row in truth:
         stars = simulate_cluster_field(
@@ -403,7 +410,7 @@ INJECTED_ID_BASE = 8_000_000_000_000_000_000  # above every Gaia source_id
 
 
 def inject_clusters(field: Table, region: SkyRegion, richness=(), parallaxes=(1.0, 0.4),
-                    seed: int = 42) -> tuple[Table, Table]:
+                    seed: int = 42, sizes_pc=(PLUMMER_PC,)) -> tuple[Table, Table]:
     """(stars, truth): real field stars of ``region`` with clusters injected into them.
 
     The clusters are planned as on a simulated sky (:func:`plan_clusters`: positions,
@@ -425,7 +432,7 @@ def inject_clusters(field: Table, region: SkyRegion, richness=(), parallaxes=(1.
             stars.remove_column(name)
     stars["cluster"] = np.full(len(stars), "", dtype="U12")
     truth = plan_clusters(region, list(richness), list(parallaxes), field,
-                          int(rng.integers(2**31)))
+                          int(rng.integers(2**31)), list(sizes_pc))
     truth["n_injected"] = np.zeros(len(truth), int)
     if not len(truth):
         stars["is_member"] = np.zeros(len(stars), bool)

@@ -202,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "range are injected) into the real stars, seeded by "
                              "--sim-seed, and score the search on them (the selection "
                              "function on a real field)")
+    search.add_argument("--sim-parallax", type=float, nargs="+", dest="sim_parallaxes",
+                        help="parallaxes (mas) the injected clusters cycle through (default "
+                             "1.0 0.4)")
+    search.add_argument("--sim-size", type=float, nargs="+", dest="sim_sizes_pc",
+                        help="Plummer radii (pc) the injected clusters cycle through "
+                             "(default 1.5)")
     search.add_argument("--scheduler", help="address of a running Dask scheduler "
                                             "(tcp://host:8786) instead of a local cluster")
     search.add_argument("--workers", type=int,
@@ -366,7 +372,7 @@ def run_search_command(args: argparse.Namespace) -> int:
 
     options = command_options(args, (SamplingOptions, GateThresholds, SearchOptions,
                                      Execution), "results/search")
-    for name in ("sim_richness", "inject_richness"):
+    for name in ("sim_richness", "inject_richness", "sim_parallaxes", "sim_sizes_pc"):
         if options.get(name) is not None:
             options[name] = tuple(options[name])
     # every option is checked (one line naming it) before the search writes anything

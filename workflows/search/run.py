@@ -68,7 +68,9 @@ class SearchOptions:
     ``sim_seed``, ``sim_field_density`` (field stars per arcmin²) and ``sim_richness``
     (members of each injected cluster over G = 12-20); ``inject_richness``: clusters
     injected into a real table's stars instead (the same simulator, members within the
-    field's G range, seeded by ``sim_seed``; :func:`starmix.data.sky.inject_clusters`)."""
+    field's G range, seeded by ``sim_seed``; :func:`starmix.data.sky.inject_clusters`);
+    either way the injected clusters' parallaxes (mas) and Plummer radii (pc) cycle
+    through ``sim_parallaxes`` and ``sim_sizes_pc``."""
 
     region: str = "cone 280.0 -10.0 1.5"
     gaia: str = "simulate"
@@ -81,6 +83,8 @@ class SearchOptions:
     sim_field_density: float = 0.5
     sim_richness: tuple[int, ...] = DEFAULT_RICHNESS
     inject_richness: tuple[int, ...] = ()
+    sim_parallaxes: tuple[float, ...] = (1.0, 0.4)
+    sim_sizes_pc: tuple[float, ...] = (1.5,)
 
     def __post_init__(self):
         parse_region(self.region)
@@ -103,6 +107,12 @@ class SearchOptions:
         if any(n < 1 for n in self.inject_richness):
             raise ValueError(f"--inject-richness: each cluster needs at least 1 member, got "
                              f"{list(self.inject_richness)}")
+        if not self.sim_parallaxes or not all(0.05 <= p <= 10 for p in self.sim_parallaxes):
+            raise ValueError(f"--sim-parallax: each must be 0.05 to 10 mas, got "
+                             f"{list(self.sim_parallaxes)}")
+        if not self.sim_sizes_pc or not all(0.2 <= r <= 20 for r in self.sim_sizes_pc):
+            raise ValueError(f"--sim-size: each Plummer radius must be 0.2 to 20 pc, got "
+                             f"{list(self.sim_sizes_pc)}")
         if self.inject_richness and self.gaia == "simulate":
             raise ValueError("--inject-richness puts clusters into a real table's stars "
                              "(--gaia FILE or a HATS folder); on a simulated sky give "
@@ -127,8 +137,9 @@ def region_stars(options: SearchOptions, region: SkyRegion) -> tuple[Table, Tabl
     """Step 1: (stars inside the region, injected truth or None). A real table's stars
     carry ``field_density`` (stars per arcmin² before any injection) in their meta."""
     if options.gaia == "simulate":
-        return simulate_sky(region, options.sim_richness, field_density=options.sim_field_density,
-                            seed=options.sim_seed)
+        return simulate_sky(region, options.sim_richness, options.sim_parallaxes,
+                            field_density=options.sim_field_density, seed=options.sim_seed,
+                            sizes_pc=options.sim_sizes_pc)
     path = Path(options.gaia)
     if path.is_dir():  # a HATS catalogue
         import lsdb
@@ -160,7 +171,8 @@ def region_stars(options: SearchOptions, region: SkyRegion) -> tuple[Table, Tabl
     truth = None
     if options.inject_richness:
         table, truth = inject_clusters(table, region, options.inject_richness,
-                                       seed=options.sim_seed)
+                                       options.sim_parallaxes, seed=options.sim_seed,
+                                       sizes_pc=options.sim_sizes_pc)
     table.meta.update(counts)
     return table, truth
 

@@ -7,16 +7,19 @@ clusters it found (``found_as``), and the clusters it found that match nothing i
 false detections. :func:`selection_function` pools any number of such search folders:
 
 * a table of completeness per field density (stars per arcmin²), parallax (mas; the
-  distance) and planned richness (members over G = 12-20), with the median number of
+  distance), Plummer radius (pc; the size) and planned richness (members over
+  G = 12-20), with the median number of
   members in the data (inside the region and the field's G range), the counts and a 68%
   binomial (Wilson) interval;
 * a smooth function in the spirit of Hunt et al. (2026): a logistic in log10 of the
-  members in the data, of the field density and of the parallax, P(found) = 1 / (1 +
-  exp(-(b0 + b1 log10 n + b2 log10 density + b3 log10 parallax))), fitted by maximum
+  members in the data, of the field density, of the parallax and of the size, P(found) =
+  1 / (1 + exp(-(b0 + b1 log10 n + b2 log10 density + b3 log10 parallax + b4 log10
+  size))), each term only where the searches hold more than one value of it, fitted by
+  maximum
   likelihood with a weak N(0, 5²) prior on each coefficient (so that a grid every
   cluster of which is found still gives finite numbers), its coefficients' standard
   errors from the curvature, and the members at which it reaches 50% and 90% at each
-  density (and parallax) (None where that lies outside the injected range: no
+  density (and parallax and size) (None where that lies outside the injected range: no
   extrapolation);
 * the false-positive rate: false detections per square degree searched, with its 95%
   Poisson upper limit (regions searched with nothing injected, ``--sim-richness`` empty,
@@ -34,6 +37,7 @@ import numpy as np
 from astropy.table import Table
 from scipy import optimize, stats
 
+from starmix.data.sky import PLUMMER_PC
 from starmix.workflows.runs.files import write_json, write_table
 
 PRIOR_SD = 5.0
@@ -45,7 +49,8 @@ def injections(folders) -> tuple[Table, dict]:
     field, its G range; ``n_members`` for searches that did not record it), parallax, field
     density and whether it was found; totals: area searched in deg² and false
     detections)."""
-    names = ("search", "n_members", "n_in_data", "parallax", "field_density", "found")
+    names = ("search", "n_members", "n_in_data", "parallax", "plummer_pc", "field_density",
+             "found")
     rows, area, false = [], 0.0, 0
     for folder in map(Path, folders):
         record_path, truth_path = folder / "search_record.json", folder / "truth.ecsv"
@@ -64,13 +69,14 @@ def injections(folders) -> tuple[Table, dict]:
         truth = Table.read(truth_path, format="ascii.ecsv")
         in_data = "n_injected" if "n_injected" in truth.colnames else "n_members"
         for row in truth:
+            size = float(row["plummer_pc"]) if "plummer_pc" in truth.colnames else PLUMMER_PC
             rows.append((str(folder), int(row["n_members"]), int(row[in_data]),
-                         float(row["parallax"]), density,
+                         float(row["parallax"]), size, density,
                          bool(str(row["found_as"]).strip() not in ("", "--"))))
         area += float(record["region"]["area_deg2"])
         false += len(record["truth"]["false_detections"])
     table = Table(rows=rows, names=names) if rows else Table(
-        names=names, dtype=(str, int, int, float, float, bool))
+        names=names, dtype=(str, int, int, float, float, float, bool))
     return table, {"area_deg2": area, "false_detections": false, "searches": len(folders)}
 
 
@@ -93,7 +99,7 @@ def fit_logistic(table: Table) -> dict:
     n = np.log10(np.maximum(np.asarray(table["n_in_data"], float), 1.0))
     columns, names = [np.ones_like(n), n], ["intercept", "log10_members"]
     for column, name in (("field_density", "log10_field_density"),
-                         ("parallax", "log10_parallax")):
+                         ("parallax", "log10_parallax"), ("plummer_pc", "log10_size_pc")):
         values = np.log10(np.asarray(table[column], float))
         if np.unique(values).size > 1:
             columns.append(values)
@@ -115,16 +121,17 @@ def fit_logistic(table: Table) -> dict:
 
 
 def richness_at(logistic: dict, probability: float, density: float,
-                parallax: float = 1.0) -> float:
+                parallax: float = 1.0, size_pc: float = 1.0) -> float:
     """Members in the data at which the logistic reaches ``probability`` at ``density``
-    (and ``parallax``, mas, where it has a parallax term); NaN when it does not rise with
-    richness."""
+    (and ``parallax``, mas, and Plummer radius ``size_pc``, where it has those terms); NaN
+    when it does not rise with richness."""
     b = logistic["coefficients"]
     slope = b.get("log10_members", 0.0)
     if slope <= 0:
         return math.nan
     offset = (b["intercept"] + b.get("log10_field_density", 0.0) * math.log10(density)
-              + b.get("log10_parallax", 0.0) * math.log10(parallax))
+              + b.get("log10_parallax", 0.0) * math.log10(parallax)
+              + b.get("log10_size_pc", 0.0) * math.log10(size_pc))
     return float(10 ** ((math.log(probability / (1 - probability)) - offset) / slope))
 
 
@@ -138,34 +145,41 @@ def selection_function(folders, out) -> dict:
     cells = []
     for density in sorted(set(table["field_density"])):
         for parallax in sorted(set(table["parallax"])):
-            for richness in sorted(set(table["n_members"])):
-                pick = ((table["field_density"] == density) & (table["parallax"] == parallax)
-                        & (table["n_members"] == richness))
-                k, n = int(table["found"][pick].sum()), int(pick.sum())
-                if n:
-                    low, high = wilson(k, n)
-                    cells.append((density, parallax, richness,
-                                  float(np.median(table["n_in_data"][pick])), n, k, k / n,
-                                  low, high))
-    binned = Table(rows=cells, names=("field_density", "parallax", "n_members",
+            for size in sorted(set(table["plummer_pc"])):
+                for richness in sorted(set(table["n_members"])):
+                    pick = ((table["field_density"] == density)
+                            & (table["parallax"] == parallax) & (table["plummer_pc"] == size)
+                            & (table["n_members"] == richness))
+                    k, n = int(table["found"][pick].sum()), int(pick.sum())
+                    if n:
+                        low, high = wilson(k, n)
+                        cells.append((density, parallax, size, richness,
+                                      float(np.median(table["n_in_data"][pick])), n, k,
+                                      k / n, low, high))
+    binned = Table(rows=cells, names=("field_density", "parallax", "plummer_pc", "n_members",
                                       "median_n_in_data", "injected", "found",
                                       "completeness", "completeness_lo68",
                                       "completeness_hi68"))
     binned["field_density"].unit = "1 / arcmin2"
     binned["parallax"].unit = "mas"
+    binned["plummer_pc"].unit = "pc"
     logistic = fit_logistic(table)
+    terms = logistic["coefficients"]
     densities = sorted(set(float(d) for d in table["field_density"]))
     parallaxes = (sorted(set(float(p) for p in table["parallax"]))
-                  if "log10_parallax" in logistic["coefficients"] else [None])
+                  if "log10_parallax" in terms else [None])
+    sizes = (sorted(set(float(r) for r in table["plummer_pc"]))
+             if "log10_size_pc" in terms else [None])
     low, high = int(min(table["n_in_data"])), int(max(table["n_in_data"]))
 
     def within(value: float) -> float | None:  # no extrapolation past the injected range
         return value if low <= value <= high else None
 
     def at(probability: float) -> dict:
-        return {f"{d:g}" + ("" if p is None else f" at {p:g} mas"):
-                within(richness_at(logistic, probability, d, p or 1.0))
-                for d in densities for p in parallaxes}
+        return {f"{d:g}" + ("" if p is None else f" at {p:g} mas")
+                + ("" if r is None else f", {r:g} pc"):
+                within(richness_at(logistic, probability, d, p or 1.0, r or 1.0))
+                for d in densities for p in parallaxes for r in sizes}
 
     false, area = totals["false_detections"], totals["area_deg2"]
     result = {
@@ -180,9 +194,10 @@ def selection_function(folders, out) -> dict:
             if area else math.nan},
         "model": "P(found) = 1 / (1 + exp(-(intercept + log10_members * log10(n) + "
                  "log10_field_density * log10(density) + log10_parallax * "
-                 "log10(parallax))))  (n: members in the data; density: field stars per "
-                 "arcmin²; parallax in mas; a term is left out where the searches hold one "
-                 "value of it)",
+                 "log10(parallax) + log10_size_pc * log10(size))))  (n: members in the "
+                 "data; density: field stars per arcmin²; parallax in mas; size: Plummer "
+                 "radius in pc; a term is left out where the searches hold one value of "
+                 "it)",
     }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -184,8 +184,10 @@ def test_boxes_parse_describe_and_simulate_on_the_sphere():
     assert cap.center.dec.deg == pytest.approx(90, abs=1e-6)
     assert cap.radius == pytest.approx(8, abs=0.01)
     assert cap.describe() == "box RA 0 to 360, Dec 82 to 90 deg"
-    stars, truth = simulate_sky(parse_region("box galactic 100 104 -3 3"), (100, 200),
-                                field_density=0.2, seed=5)
+    stars, truth = simulate_sky(parse_region("box galactic 100 104 -3 3"), (100, 200), (1.0,),
+                                field_density=0.2, seed=5, sizes_pc=(1.0, 3.0))
+    assert list(truth["plummer_pc"]) == [1.0, 3.0]
+    assert truth["plummer_arcmin"][1] == pytest.approx(3 * truth["plummer_arcmin"][0])
     at = SkyCoord(np.asarray(stars["ra"]) * u.deg, np.asarray(stars["dec"]) * u.deg)
     region = parse_region("box galactic 100 104 -3 3")
     assert region.contains(at).all()
