@@ -357,6 +357,19 @@ def plan_clusters(region: SkyRegion, richness, parallaxes, field: Table, seed: i
         dtype=[str, float, float, float, float, float, int, float, float, float])
 
 
+def cluster_members(row, seed: int) -> Table:
+    """The members of one planned cluster (a row of :func:`plan_clusters`), simulated with
+    no field: Plummer profile out to ten Plummer radii, internal motion, the cluster
+    luminosity function over G = 12-20 (Gaia archive columns and the true astrometry)."""
+    return simulate_cluster_field(
+        "ngc6819", seed=seed, n_cluster=int(row["n_members"]), n_field=0,
+        center_ra=float(row["ra"]), center_dec=float(row["dec"]),
+        radius_arcmin=10 * float(row["plummer_arcmin"]),
+        plummer_radius_arcmin=float(row["plummer_arcmin"]),
+        cluster_parallax=float(row["parallax"]), cluster_pmra=float(row["pmra"]),
+        cluster_pmdec=float(row["pmdec"]), cluster_pm_dispersion=float(row["pm_dispersion"]))
+
+
 def simulate_sky(region: SkyRegion, richness=(), parallaxes=(1.0, 0.4),
                  field_density: float = 1.0, seed: int = 42,
                  sizes_pc=(PLUMMER_PC,)) -> tuple[Table, Table]:
@@ -375,14 +388,7 @@ def simulate_sky(region: SkyRegion, richness=(), parallaxes=(1.0, 0.4),
                           int(rng.integers(2**31)), list(sizes_pc))
     parts = [field]
     for row in truth:
-        stars = simulate_cluster_field(
-            "ngc6819", seed=int(rng.integers(2**31)), n_cluster=int(row["n_members"]),
-            n_field=0, center_ra=float(row["ra"]), center_dec=float(row["dec"]),
-            radius_arcmin=10 * float(row["plummer_arcmin"]),
-            plummer_radius_arcmin=float(row["plummer_arcmin"]),
-            cluster_parallax=float(row["parallax"]), cluster_pmra=float(row["pmra"]),
-            cluster_pmdec=float(row["pmdec"]),
-            cluster_pm_dispersion=float(row["pm_dispersion"]))
+        stars = cluster_members(row, int(rng.integers(2**31)))
         stars["cluster"] = np.full(len(stars), row["name"], dtype="U12")
         parts.append(stars)
     for part in parts:
@@ -444,14 +450,7 @@ def inject_clusters(field: Table, region: SkyRegion, richness=(), parallaxes=(1.
     parts, next_id = [stars], INJECTED_ID_BASE
     wrap = 180 if float(np.nanmin(np.asarray(field["ra"], float))) < 0 else 360
     for i, row in enumerate(truth):
-        members = simulate_cluster_field(
-            "ngc6819", seed=int(rng.integers(2**31)), n_cluster=int(row["n_members"]),
-            n_field=0, center_ra=float(row["ra"]), center_dec=float(row["dec"]),
-            radius_arcmin=10 * float(row["plummer_arcmin"]),
-            plummer_radius_arcmin=float(row["plummer_arcmin"]),
-            cluster_parallax=float(row["parallax"]), cluster_pmra=float(row["pmra"]),
-            cluster_pmdec=float(row["pmdec"]),
-            cluster_pm_dispersion=float(row["pm_dispersion"]))
+        members = cluster_members(row, int(rng.integers(2**31)))
         g = np.asarray(members["phot_g_mean_mag"], float)
         at = SkyCoord(members["ra"], members["dec"])
         keep = region.contains(at) & (g >= sorted_g[0]) & (g <= sorted_g[-1])
