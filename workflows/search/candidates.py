@@ -9,9 +9,11 @@ pmdec and parallax, each scaled to unit robust width, ``min_cluster_size``. A la
 described by its core (the stars HDBSCAN holds most strongly), becomes a candidate when it
 is compact on the sky and in proper motion
 (:data:`MAX_R50_ARCMIN`, :data:`MAX_R50_PC` at its parallax, :data:`MAX_PM_SD`) and its
-median position lies in the patch's own pixel; candidates that are pieces of one cluster
-are merged (:func:`merge`). Each patch is one task (:func:`find_candidates` takes a
-``map`` such as a Dask client's). Units: degrees, arcmin, mas, mas/yr.
+patch holds it whole; of a cluster several patches see, the view of the patch whose pixel
+holds its centre is kept, else the most central one (:func:`one_view`); candidates that
+are pieces of one cluster are merged (:func:`merge`). Each patch is one task
+(:func:`find_candidates` takes a ``map`` such as a Dask client's). Units: degrees, arcmin,
+mas, mas/yr.
 """
 
 import math
@@ -138,18 +140,67 @@ def compact(candidate: dict) -> bool:
 
 
 def owned(candidate: dict, order: int) -> bool:
-    """Whether the candidate's centre lies in its patch's own pixel (else another patch
-    reports it)."""
+    """Whether the candidate's centre lies in its patch's own pixel."""
     return int(healpix_pixels([candidate["ra"]], [candidate["dec"]], order)[0]) == \
         candidate["patch"]
 
 
+def viewed(candidate: dict, order: int, margin_arcmin: float) -> dict | None:
+    """The candidate as this patch's view of it, or None when its centre lies too near the
+    patch's outer edge for the patch to hold it whole (farther from the pixel's centre
+    than the pixel's radius plus half the margin). The view records whether the patch
+    owns it (``owned``: its centre in the patch's own pixel) and ``from_centre_arcmin``,
+    its distance from the pixel's centre: :func:`one_view` keeps one view per cluster."""
+    pixel_centre, radius = pixel_geometry(candidate["patch"], order)
+    here = SkyCoord(candidate["ra"] * u.deg, candidate["dec"] * u.deg)
+    apart = float(here.separation(pixel_centre).arcmin)
+    if apart > radius + margin_arcmin / 2:
+        return None
+    return candidate | {"owned": owned(candidate, order), "from_centre_arcmin": apart}
+
+
+def same_cluster(a: dict, b: dict) -> bool:
+    """Two descriptions of one cluster: on the sky closer than the larger of their r50 and
+    5', within ``MERGE_PM`` in proper motion and ``MERGE_PARALLAX`` in parallax."""
+    apart = SkyCoord(a["ra"] * u.deg, a["dec"] * u.deg).separation(
+        SkyCoord(b["ra"] * u.deg, b["dec"] * u.deg)).arcmin
+    return (apart < max(a["r50_arcmin"], b["r50_arcmin"], 5.0)
+            and math.hypot(a["pmra"] - b["pmra"], a["pmdec"] - b["pmdec"]) < MERGE_PM
+            and abs(a["parallax"] - b["parallax"]) < MERGE_PARALLAX)
+
+
+def one_view(views: list[dict]) -> list[dict]:
+    """The candidates among the patches' views: every owned view (its centre in its own
+    patch's pixel, as a patch describes it from its own stars), and of a cluster that two
+    or more patches see but none owns, the view nearest its patch's pixel centre. Near a
+    pixel's corner the patches' centres for one cluster differ a little, and a cluster
+    whose every view's centre falls in another patch's pixel would be owned by none (an
+    18-member cluster on the corner of four pixels of the Blanco 1 field was lost so); a
+    lump that only one patch labels, centred in another's pixel, stays out, as do views
+    that repeat an owned one. Views from one patch are different labels (pieces of one
+    cluster are merged later, :func:`merge`)."""
+    owned_views = [v for v in views if v["owned"]]
+    orphans = [v for v in views if not v["owned"] and not any(
+        k["patch"] != v["patch"] and same_cluster(v, k) for k in owned_views)]
+    groups: list[list[dict]] = []
+    for view in sorted(orphans, key=lambda v: v["from_centre_arcmin"]):
+        for group in groups:
+            if view["patch"] not in {g["patch"] for g in group} and same_cluster(view,
+                                                                                 group[0]):
+                group.append(view)
+                break
+        else:
+            groups.append([view])
+    return owned_views + [group[0] for group in groups if len(group) >= 2]
+
+
 def patch_candidates(values: np.ndarray, centre, pixel: int, order: int,
-                     min_cluster_size: int = 10, selection: str = "leaf") -> list[dict]:
+                     min_cluster_size: int = 10, selection: str = "leaf",
+                     margin_arcmin: float = 30.0) -> list[dict]:
     """HDBSCAN's labels in one patch (:func:`patch_labels`) described by their cores
-    (:func:`core`), kept where the core is compact (:func:`compact`) and centred in the
-    patch's own pixel; ``n_stars`` counts the whole label and ``r50_arcmin`` is its
-    median distance from the core's centre. ``values``: (N, 5) ra, dec (deg), pmra,
+    (:func:`core`), kept where the core is compact (:func:`compact`) and the patch holds
+    it whole (:func:`viewed`); ``n_stars`` counts the whole label and ``r50_arcmin`` is
+    its median distance from the core's centre. ``values``: (N, 5) ra, dec (deg), pmra,
     pmdec, parallax."""
     _, labels, strength = patch_labels(values, centre, min_cluster_size, selection)
     found = []
@@ -159,8 +210,9 @@ def patch_candidates(values: np.ndarray, centre, pixel: int, order: int,
         # the cluster's outskirts
         candidate = describe(values, core(labels, strength, label), pixel,
                              extent=labels == label)
-        if compact(candidate) and owned(candidate, order):
-            found.append(candidate)
+        view = viewed(candidate, order, margin_arcmin) if compact(candidate) else None
+        if view is not None:
+            found.append(view)
     return found
 
 
@@ -171,27 +223,31 @@ def arcmin_of_pc(pc: float, parallax: float) -> float:
 
 
 def merge(candidates: list[dict]) -> list[dict]:
-    """Candidates that are one cluster: within ``MERGE_PM`` of each other in proper motion
-    and ``MERGE_PARALLAX`` in parallax, and on the sky closer than the larger of their r50,
-    5' and ``MERGE_PC`` parsecs at their parallax (HDBSCAN's leaf selection cuts a nearby
-    cluster, Blanco 1 at 240 pc for one, into pieces tens of arcmin apart). The merged
+    """Candidates that are one cluster, linked piece to piece: within ``MERGE_PM`` of each
+    other in proper motion and ``MERGE_PARALLAX`` in parallax, and on the sky closer than
+    the larger of their r50, 5' and ``MERGE_PC`` parsecs at their parallax (HDBSCAN's leaf
+    selection cuts a nearby cluster, Blanco 1 at 240 pc for one, into pieces tens of arcmin
+    apart). The merged
     candidate is centred on its pieces' star-weighted mean direction, holds their stars, and
     its r50 is the largest of theirs or of their distances from the new centre."""
+    def pieces_of_one(a: dict, b: dict) -> bool:
+        apart = SkyCoord(a["ra"] * u.deg, a["dec"] * u.deg).separation(
+            SkyCoord(b["ra"] * u.deg, b["dec"] * u.deg)).arcmin
+        reach = max(a["r50_arcmin"], b["r50_arcmin"], 5.0,
+                    arcmin_of_pc(MERGE_PC, max(a["parallax"], b["parallax"])))
+        return (apart < reach
+                and math.hypot(a["pmra"] - b["pmra"], a["pmdec"] - b["pmdec"]) < MERGE_PM
+                and abs(a["parallax"] - b["parallax"]) < MERGE_PARALLAX)
+
+    # single linkage: a piece joins every group holding a piece of its cluster (and those
+    # groups become one), so the result does not hang on which piece came first
     groups: list[list[dict]] = []
     for candidate in sorted(candidates, key=lambda c: -c["n_stars"]):
-        here = SkyCoord(candidate["ra"] * u.deg, candidate["dec"] * u.deg)
-        for group in groups:
-            first = group[0]
-            apart = here.separation(SkyCoord(first["ra"] * u.deg, first["dec"] * u.deg)).arcmin
-            reach = max(candidate["r50_arcmin"], first["r50_arcmin"], 5.0,
-                        arcmin_of_pc(MERGE_PC, first["parallax"]))
-            if (apart < reach and math.hypot(candidate["pmra"] - first["pmra"],
-                                             candidate["pmdec"] - first["pmdec"]) < MERGE_PM
-                    and abs(candidate["parallax"] - first["parallax"]) < MERGE_PARALLAX):
-                group.append(candidate)
-                break
-        else:
-            groups.append([candidate])
+        joined = [g for g in groups if any(pieces_of_one(candidate, other) for other in g)]
+        for group in joined:
+            groups.remove(group)
+        groups.append([piece for group in joined for piece in group] + [candidate])
+        groups[-1].sort(key=lambda c: -c["n_stars"])
     return [group[0] if len(group) == 1 else _merged(group) for group in groups]
 
 
@@ -224,8 +280,8 @@ def find_candidates(stars: Table, order: int = 6, margin_arcmin: float = 30.0,
     jobs = patches(stars, order, margin_arcmin)
     results = map_(lambda job: patch_candidates(values[job["rows"]], job["centre"],
                                                 job["pixel"], order, min_cluster_size,
-                                                selection), jobs)
-    merged = merge([c for found in results for c in found])
+                                                selection, margin_arcmin), jobs)
+    merged = merge(one_view([c for found in results for c in found]))
     rows = [[f"C{i + 1:03d}", *(({"pieces": 1} | c)[name] for name in CANDIDATE_COLUMNS[1:])]
             for i, c in enumerate(merged)]
     table = Table(rows=rows, names=CANDIDATE_COLUMNS) if rows else Table(
