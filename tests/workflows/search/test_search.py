@@ -522,7 +522,7 @@ def test_blanco1_is_one_candidate_with_a_cone_that_holds_it():
     cone = cones[blanco1][0]
     assert cone["pieces"] >= 2 and cone["radius_arcmin"] > 100
     assert SkyCoord(cone["ra"] * u.deg, cone["dec"] * u.deg).separation(
-        SkyCoord(0.853 * u.deg, -29.958 * u.deg)).arcmin < 20  # its Plummer radius: 47'
+        SkyCoord(0.853 * u.deg, -29.958 * u.deg)).arcmin < 40  # its Plummer radius: 47'
 
 
 def test_an_earlier_search_without_a_newer_option_at_its_default_is_the_same_search():
