@@ -56,7 +56,13 @@ def false_rows(truth, table, known=()) -> int:
     from starmix.workflows.search.run import match_values, nearest_match
 
     targets = [match_values(r) for r in truth] + list(known)
-    return sum(nearest_match(match_values(row), targets) is None for row in table)
+
+    def values(row) -> dict:  # a cone's radius widens the reach to a known cluster
+        extra = {"radius_arcmin": float(row["radius_arcmin"])} if "radius_arcmin" in \
+            row.colnames else {}
+        return match_values(row) | extra
+
+    return sum(nearest_match(values(row), targets) is None for row in table)
 
 
 def known_clusters(catalogue: str | None) -> list[dict]:
