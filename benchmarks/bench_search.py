@@ -81,7 +81,9 @@ def hdbscan_cst(stars, order: int = 6, margin_arcmin: float = 30.0,
                 min_cluster_size: int = 10) -> list[dict]:
     """Every HDBSCAN label of every patch whose centre the patch owns, with its CST (sigma,
     ``cst``) from ocelot and its stars' source_ids (``members``); the same patches and
-    labels as the search's candidate step."""
+    labels as the search's candidate step. (The peer keeps the plain ownership rule: the
+    search's ``one_view``, which also proposes a cluster seen by several patches and owned
+    by none, is starmix's own.)"""
     import warnings
 
     from ocelot.verify.significance import cluster_significance_test
