@@ -170,8 +170,9 @@ class SkyBox:
         centre = SkyCoord(x=mean[0], y=mean[1], z=mean[2],
                           representation_type="cartesian").spherical
         centre = SkyCoord(centre.lon, centre.lat)
-        edge = SkyCoord(np.concatenate([c.ra.deg for c in self.outline(2001)]) * u.deg,
-                        np.concatenate([c.dec.deg for c in self.outline(2001)]) * u.deg)
+        lines = self.outline(2001)
+        edge = SkyCoord(np.concatenate([c.ra.deg for c in lines]) * u.deg,
+                        np.concatenate([c.dec.deg for c in lines]) * u.deg)
         return centre, float(edge.separation(centre).deg.max()) + 1e-3
 
     @property
@@ -432,7 +433,6 @@ def inject_clusters(field: Table, region: SkyRegion, richness=(), parallaxes=(1.
     """
     rng = np.random.default_rng(seed)
     stars = field.copy(copy_data=True)
-    stars.meta = dict(field.meta)
     for name in ("cluster", "is_member"):
         if name in stars.colnames:
             stars.remove_column(name)
